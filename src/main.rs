@@ -1,1 +1,48 @@
-fn main() {}
+//! Keel: a Redis-compatible, durable, thread-per-core in-memory database.
+//!
+//! A request travels top to bottom through the modules: `server` (sockets, connections) →
+//! `protocol` (RESP) → `router` (which shard owns the keys) → `shard` (the owner's executor) →
+//! `commands` (what the command does) → `keyspace` (the data).
+
+mod commands;
+mod config;
+mod keyspace;
+mod protocol;
+mod router;
+mod runtime;
+mod server;
+mod shard;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("-v" | "--version") => {
+            println!(
+                "Keel v={} (Redis {} compatible)",
+                server::VERSION,
+                server::REDIS_VERSION
+            );
+            return;
+        }
+        Some("-h" | "--help") => {
+            println!(
+                "Usage: keel [/path/to/keel.conf] [--directive value ...]\n       keel --version"
+            );
+            return;
+        }
+        _ => {}
+    }
+    let config = match config::Config::from_args(&args) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("*** FATAL CONFIG ERROR *** {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = server::logging::init(config.loglevel, &config.logfile) {
+        eprintln!("*** FATAL CONFIG ERROR *** {e}");
+        std::process::exit(1);
+    }
+    let config_file = args.first().filter(|a| !a.starts_with("--")).cloned();
+    std::process::exit(server::run(config, config_file));
+}

@@ -1,0 +1,3 @@
+pub fn main(_argv: Vec<String>) -> Result<(), String> {
+    Err("todo".into())
+}

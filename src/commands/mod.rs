@@ -1,0 +1,194 @@
+//! Every command Keel answers, one module per family, registered in one table.
+
+pub mod table;
+
+mod cluster;
+mod connection;
+mod keyspace;
+mod server;
+mod strings;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+use crate::protocol::Reply;
+use table::{arity_error, unknown_command_error, unknown_subcommand_error};
+pub use table::{CommandSpec, CrossShard, Keys, Run, SplitMerge};
+
+/// The families, in `COMMAND`'s order.
+fn families() -> [&'static [CommandSpec]; 6] {
+    [
+        strings::COMMANDS,
+        keyspace::COMMANDS,
+        connection::COMMANDS,
+        server::COMMANDS,
+        cluster::COMMANDS,
+        connection::CLIENT_COMMANDS,
+    ]
+}
+
+/// Every top-level command.
+pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
+    families().into_iter().flatten()
+}
+
+/// Longest command name we look up; longer names are unknown.
+const NAME_BYTES_MAX: usize = 64;
+
+fn index() -> &'static HashMap<&'static str, &'static CommandSpec> {
+    static INDEX: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+    INDEX.get_or_init(|| all().map(|c| (c.name, c)).collect())
+}
+
+/// Finds a top-level command by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    if name.len() > NAME_BYTES_MAX {
+        return None;
+    }
+    let mut lower = [0u8; NAME_BYTES_MAX];
+    for (dst, src) in lower.iter_mut().zip(name) {
+        *dst = src.to_ascii_lowercase();
+    }
+    let lower = std::str::from_utf8(&lower[..name.len()]).ok()?;
+    index().get(lower).copied()
+}
+
+/// The table entry that runs `args` (the subcommand's, for commands that have them), with arity
+/// checked; or the exact error Redis gives.
+pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
+    let spec = lookup(&args[0]).ok_or_else(|| unknown_command_error(args))?;
+    if !matches!(spec.run, Run::Parent) {
+        return if spec.arity_ok(args.len()) {
+            Ok(spec)
+        } else {
+            Err(arity_error(spec.name))
+        };
+    }
+    let Some(sub_name) = args.get(1) else {
+        return Err(arity_error(spec.name));
+    };
+    let sub = spec
+        .subcommands
+        .iter()
+        .find(|s| {
+            s.name[spec.name.len() + 1..]
+                .as_bytes()
+                .eq_ignore_ascii_case(sub_name)
+        })
+        .ok_or_else(|| unknown_subcommand_error(spec.name, sub_name))?;
+    if sub.arity_ok(args.len()) {
+        Ok(sub)
+    } else {
+        Err(arity_error(sub.name))
+    }
+}
+
+/// Shorthands that keep the family tables readable.
+pub mod spec {
+    use super::table::*;
+
+    /// Defaults for the fields most entries leave alone.
+    pub const BASE: CommandSpec = CommandSpec {
+        name: "",
+        arity: 1,
+        flags: 0,
+        keys: Keys::None,
+        acl: &[],
+        group: "generic",
+        summary: "",
+        since: "1.0.0",
+        complexity: "O(1)",
+        run: Run::Parent,
+        subcommands: &[],
+    };
+
+    /// One key, the first argument.
+    pub const KEY1: Keys = Keys::Range {
+        first: 1,
+        last: 1,
+        step: 1,
+    };
+    /// Every argument is a key.
+    pub const ALL_KEYS: Keys = Keys::Range {
+        first: 1,
+        last: -1,
+        step: 1,
+    };
+    /// Key, value, key, value...
+    pub const KEY_VALUE_PAIRS: Keys = Keys::Range {
+        first: 1,
+        last: -1,
+        step: 2,
+    };
+    /// Source and destination keys (RENAME, COPY).
+    pub const TWO_KEYS: Keys = Keys::Range {
+        first: 1,
+        last: 2,
+        step: 1,
+    };
+
+    pub const fn keyed(exec: ShardFn) -> Run {
+        Run::Keyed {
+            exec,
+            cross: CrossShard::Never,
+        }
+    }
+
+    pub const fn split(exec: ShardFn, merge: SplitMerge) -> Run {
+        Run::Keyed {
+            exec,
+            cross: CrossShard::Split(merge),
+        }
+    }
+
+    pub const fn coordinated(exec: ShardFn, plan: ClientFn) -> Run {
+        Run::Keyed {
+            exec,
+            cross: CrossShard::Coordinated(plan),
+        }
+    }
+
+    pub use super::table::flag::*;
+}
+
+/// Parses an integer argument as Redis does, with its error text.
+pub fn parse_i64(arg: &[u8]) -> Result<i64, Reply> {
+    // Redis's string2ll: canonical decimal only ("007", "+5", " 5" are refused).
+    crate::keyspace::parse_canonical_i64(arg)
+        .ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))
+}
+
+/// Parses a float argument as Redis does (`inf` allowed, NaN refused).
+pub fn parse_f64(arg: &[u8]) -> Result<f64, Reply> {
+    let text = std::str::from_utf8(arg).map_err(|_| not_a_float())?;
+    let lower = text.to_ascii_lowercase();
+    let value = match lower.as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+        "-inf" | "-infinity" => f64::NEG_INFINITY,
+        _ if text.is_empty()
+            || text.starts_with(char::is_whitespace)
+            || text.ends_with(char::is_whitespace) =>
+        {
+            return Err(not_a_float())
+        }
+        _ => text.parse::<f64>().map_err(|_| not_a_float())?,
+    };
+    if value.is_nan() {
+        return Err(not_a_float());
+    }
+    Ok(value)
+}
+
+fn not_a_float() -> Reply {
+    Reply::error("ERR value is not a valid float")
+}
+
+pub fn wrong_type() -> Reply {
+    Reply::error("WRONGTYPE Operation against a key holding the wrong kind of value")
+}
+
+pub fn syntax_error() -> Reply {
+    Reply::error("ERR syntax error")
+}

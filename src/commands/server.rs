@@ -1,0 +1,2 @@
+use super::CommandSpec;
+pub static COMMANDS: &[CommandSpec] = &[];

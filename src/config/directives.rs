@@ -1,0 +1,274 @@
+//! The directive table: each directive's name, how to parse it, how to print it, and whether
+//! `CONFIG SET` may change it at run time.
+
+use super::Config;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppendFsync {
+    Always,
+    EverySec,
+    No,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Verbose,
+    Notice,
+    Warning,
+}
+
+pub struct Directive {
+    pub name: &'static str,
+    pub set: fn(&mut Config, &[String]) -> Result<(), String>,
+    pub get: fn(&Config) -> String,
+    pub mutable: bool,
+}
+
+pub fn find(name: &str) -> Option<&'static Directive> {
+    DIRECTIVES
+        .iter()
+        .find(|d| d.name.eq_ignore_ascii_case(name))
+}
+
+fn one(values: &[String]) -> Result<&str, String> {
+    match values {
+        [v] => Ok(v),
+        _ => Err(format!("expected one value, got {}", values.len())),
+    }
+}
+
+fn number<T: std::str::FromStr>(values: &[String]) -> Result<T, String> {
+    let v = one(values)?;
+    v.parse()
+        .map_err(|_| format!("'{v}' is not a valid number"))
+}
+
+fn yes_no(values: &[String]) -> Result<bool, String> {
+    match one(values)?.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        v => Err(format!("'{v}' must be yes or no")),
+    }
+}
+
+fn show_bool(b: bool) -> String {
+    if b { "yes" } else { "no" }.into()
+}
+
+/// Redis's memory units: `k`/`m`/`g` are powers of 1000, `kb`/`mb`/`gb` powers of 1024.
+pub fn parse_memory(text: &str) -> Option<usize> {
+    let lower = text.to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let n: usize = digits.parse().ok()?;
+    let mult = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn memory(values: &[String]) -> Result<usize, String> {
+    let v = one(values)?;
+    parse_memory(v).ok_or_else(|| format!("'{v}' is not a valid memory size"))
+}
+
+pub static DIRECTIVES: &[Directive] = &[
+    Directive {
+        name: "port",
+        set: |c, v| {
+            c.port = number(v)?;
+            Ok(())
+        },
+        get: |c| c.port.to_string(),
+        mutable: false,
+    },
+    Directive {
+        name: "bind",
+        set: |c, v| {
+            if v.is_empty() {
+                return Err("expected at least one address".into());
+            }
+            for addr in v {
+                addr.parse::<std::net::IpAddr>()
+                    .map_err(|_| format!("'{addr}' is not an IP address"))?;
+            }
+            c.bind = v.to_vec();
+            Ok(())
+        },
+        get: |c| c.bind.join(" "),
+        mutable: false,
+    },
+    Directive {
+        name: "dir",
+        set: |c, v| {
+            c.dir = one(v)?.into();
+            Ok(())
+        },
+        get: |c| c.dir.display().to_string(),
+        mutable: false,
+    },
+    Directive {
+        name: "shards",
+        set: |c, v| {
+            c.shards = number(v)?;
+            Ok(())
+        },
+        get: |c| c.shards.to_string(),
+        mutable: false,
+    },
+    Directive {
+        name: "cluster-enabled",
+        set: |c, v| {
+            c.cluster_enabled = yes_no(v)?;
+            Ok(())
+        },
+        get: |c| show_bool(c.cluster_enabled),
+        mutable: false,
+    },
+    Directive {
+        name: "cluster-port",
+        set: |c, v| {
+            c.cluster_port = Some(number(v)?);
+            Ok(())
+        },
+        get: |c| c.cluster_port().to_string(),
+        mutable: false,
+    },
+    Directive {
+        name: "cluster-announce-ip",
+        set: |c, v| {
+            c.cluster_announce_ip = Some(one(v)?.into());
+            Ok(())
+        },
+        get: |c| c.cluster_announce_ip.clone().unwrap_or_default(),
+        mutable: false,
+    },
+    Directive {
+        name: "databases",
+        set: |c, v| {
+            let n: usize = number(v)?;
+            if !(1..=256).contains(&n) {
+                return Err("must be between 1 and 256".into());
+            }
+            c.databases = n;
+            Ok(())
+        },
+        get: |c| c.databases.to_string(),
+        mutable: false,
+    },
+    Directive {
+        name: "maxclients",
+        set: |c, v| {
+            c.maxclients = number(v)?;
+            Ok(())
+        },
+        get: |c| c.maxclients.to_string(),
+        mutable: true,
+    },
+    Directive {
+        name: "timeout",
+        set: |c, v| {
+            c.timeout_s = number(v)?;
+            Ok(())
+        },
+        get: |c| c.timeout_s.to_string(),
+        mutable: true,
+    },
+    Directive {
+        name: "proto-max-bulk-len",
+        set: |c, v| {
+            let n = memory(v)?;
+            if n < 1024 * 1024 {
+                return Err("must be at least 1mb".into());
+            }
+            c.proto_max_bulk_len = n;
+            Ok(())
+        },
+        get: |c| c.proto_max_bulk_len.to_string(),
+        mutable: true,
+    },
+    Directive {
+        name: "client-query-buffer-limit",
+        set: |c, v| {
+            let n = memory(v)?;
+            if n < 1024 * 1024 {
+                return Err("must be at least 1mb".into());
+            }
+            c.client_query_buffer_limit = n;
+            Ok(())
+        },
+        get: |c| c.client_query_buffer_limit.to_string(),
+        mutable: true,
+    },
+    Directive {
+        name: "loglevel",
+        set: |c, v| {
+            c.loglevel = match one(v)?.to_ascii_lowercase().as_str() {
+                "debug" => LogLevel::Debug,
+                "verbose" => LogLevel::Verbose,
+                "notice" => LogLevel::Notice,
+                "warning" => LogLevel::Warning,
+                other => {
+                    return Err(format!(
+                        "'{other}' must be debug, verbose, notice or warning"
+                    ))
+                }
+            };
+            Ok(())
+        },
+        get: |c| format!("{:?}", c.loglevel).to_ascii_lowercase(),
+        mutable: false,
+    },
+    Directive {
+        name: "logfile",
+        set: |c, v| {
+            c.logfile = one(v)?.into();
+            Ok(())
+        },
+        get: |c| c.logfile.clone(),
+        mutable: false,
+    },
+    Directive {
+        name: "appendonly",
+        set: |c, v| {
+            c.appendonly = yes_no(v)?;
+            Ok(())
+        },
+        get: |c| show_bool(c.appendonly),
+        mutable: false,
+    },
+    Directive {
+        name: "appendfsync",
+        set: |c, v| {
+            c.appendfsync = match one(v)?.to_ascii_lowercase().as_str() {
+                "always" => AppendFsync::Always,
+                "everysec" => AppendFsync::EverySec,
+                "no" => AppendFsync::No,
+                other => return Err(format!("'{other}' must be always, everysec or no")),
+            };
+            Ok(())
+        },
+        get: |c| format!("{:?}", c.appendfsync).to_ascii_lowercase(),
+        mutable: false,
+    },
+    Directive {
+        name: "hz",
+        set: |c, v| {
+            let hz: u32 = number(v)?;
+            c.hz = hz.clamp(1, 500);
+            Ok(())
+        },
+        get: |c| c.hz.to_string(),
+        mutable: true,
+    },
+];

@@ -1,0 +1,274 @@
+//! One database of one shard: a hash map per hash slot (so that slots can be counted, listed,
+//! scanned and moved whole) and an index of expiry deadlines for the active expiry cycle.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
+use std::ops::Range;
+
+use bytes::Bytes;
+
+use super::pattern::glob_match;
+use super::Value;
+use crate::router::slot::key_slot;
+
+/// A zero-sized hasher builder, so that the thousands of per-slot maps cost no seed each. The seed
+/// is random per process (hash flooding), drawn once before any shard starts.
+#[derive(Clone, Copy, Default)]
+pub struct KeyHasher;
+
+static SEED: std::sync::OnceLock<ahash::RandomState> = std::sync::OnceLock::new();
+
+impl BuildHasher for KeyHasher {
+    type Hasher = ahash::AHasher;
+    fn build_hasher(&self) -> ahash::AHasher {
+        SEED.get_or_init(ahash::RandomState::new).build_hasher()
+    }
+}
+
+type SlotMap = HashMap<Bytes, Entry, KeyHasher>;
+
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute expiry time in Unix milliseconds.
+    pub expire_at_ms: Option<u64>,
+}
+
+pub struct Db {
+    slots: Vec<SlotMap>,
+    first_slot: u16,
+    /// (deadline ms, key) for every key with a TTL; kept exactly in step with `Entry::expire_at_ms`.
+    expiry_index: BTreeSet<(u64, Bytes)>,
+    len: usize,
+}
+
+impl Db {
+    pub fn new(slots: Range<u16>) -> Db {
+        Db {
+            slots: slots.clone().map(|_| SlotMap::default()).collect(),
+            first_slot: slots.start,
+            expiry_index: BTreeSet::new(),
+            len: 0,
+        }
+    }
+
+    fn map(&self, key: &[u8]) -> &SlotMap {
+        &self.slots[self.slot_index(key_slot(key))]
+    }
+
+    fn map_mut(&mut self, key: &[u8]) -> &mut SlotMap {
+        let index = self.slot_index(key_slot(key));
+        &mut self.slots[index]
+    }
+
+    fn slot_index(&self, slot: u16) -> usize {
+        let index = slot.wrapping_sub(self.first_slot) as usize;
+        assert!(
+            index < self.slots.len(),
+            "slot {slot} is not owned by this shard"
+        );
+        index
+    }
+
+    pub fn owns_slot(&self, slot: u16) -> bool {
+        (slot.wrapping_sub(self.first_slot) as usize) < self.slots.len()
+    }
+
+    pub fn slot_range(&self) -> Range<u16> {
+        self.first_slot..self.first_slot + self.slots.len() as u16
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn expires_len(&self) -> usize {
+        self.expiry_index.len()
+    }
+
+    /// Drops `key` if its deadline has passed. Every access goes through this first, so an expired
+    /// key is never visible.
+    fn expire_if_due(&mut self, key: &[u8], now_ms: u64) {
+        let due = matches!(self.map(key).get(key), Some(Entry { expire_at_ms: Some(at), .. }) if *at <= now_ms);
+        if due {
+            self.remove(key);
+        }
+    }
+
+    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.expire_if_due(key, now_ms);
+        self.map(key).get(key)
+    }
+
+    /// The value for in-place changes; expiry is changed only through `set_expire`.
+    pub fn get_value_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Value> {
+        self.expire_if_due(key, now_ms);
+        self.map_mut(key).get_mut(key).map(|e| &mut e.value)
+    }
+
+    pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
+        self.get(key, now_ms).is_some()
+    }
+
+    /// Stores `value` under `key`, replacing any value and TTL it had.
+    pub fn insert(&mut self, key: &[u8], value: Value, expire_at_ms: Option<u64>) {
+        let key = Bytes::copy_from_slice(key);
+        if let Some(at) = expire_at_ms {
+            self.expiry_index.insert((at, key.clone()));
+        }
+        let old = self.map_mut(&key).insert(
+            key.clone(),
+            Entry {
+                value,
+                expire_at_ms,
+            },
+        );
+        match old {
+            None => self.len += 1,
+            Some(Entry {
+                expire_at_ms: Some(at),
+                ..
+            }) => {
+                if Some(at) != expire_at_ms {
+                    self.expiry_index.remove(&(at, key));
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let (stored_key, entry) = self.map_mut(key).remove_entry(key)?;
+        self.len -= 1;
+        if let Some(at) = entry.expire_at_ms {
+            self.expiry_index.remove(&(at, stored_key));
+        }
+        Some(entry)
+    }
+
+    /// Sets or clears the deadline of an existing key; false when the key does not exist.
+    pub fn set_expire(&mut self, key: &[u8], expire_at_ms: Option<u64>, now_ms: u64) -> bool {
+        self.expire_if_due(key, now_ms);
+        let index = self.slot_index(key_slot(key));
+        let map = &mut self.slots[index];
+        let Some(stored_key) = map.get_key_value(key).map(|(k, _)| k.clone()) else {
+            return false;
+        };
+        let entry = map.get_mut(key).expect("key was just found");
+        let old = std::mem::replace(&mut entry.expire_at_ms, expire_at_ms);
+        if old != expire_at_ms {
+            if let Some(at) = old {
+                self.expiry_index.remove(&(at, stored_key.clone()));
+            }
+            if let Some(at) = expire_at_ms {
+                self.expiry_index.insert((at, stored_key));
+            }
+        }
+        true
+    }
+
+    pub fn clear(&mut self) {
+        self.slots.iter_mut().for_each(SlotMap::clear);
+        self.expiry_index.clear();
+        self.len = 0;
+    }
+
+    /// Removes up to `max` keys whose deadline is at or before `now_ms`; returns how many.
+    pub fn remove_expired(&mut self, now_ms: u64, max: usize) -> usize {
+        let mut removed = 0;
+        while removed < max {
+            let Some((at, key)) = self.expiry_index.first().cloned() else {
+                break;
+            };
+            if at > now_ms {
+                break;
+            }
+            self.remove(&key);
+            removed += 1;
+        }
+        removed
+    }
+
+    pub fn keys_in_slot_count(&self, slot: u16) -> usize {
+        if self.owns_slot(slot) {
+            self.slots[self.slot_index(slot)].len()
+        } else {
+            0
+        }
+    }
+
+    pub fn keys_in_slot(&self, slot: u16, count: usize) -> Vec<Bytes> {
+        if !self.owns_slot(slot) {
+            return Vec::new();
+        }
+        self.slots[self.slot_index(slot)]
+            .keys()
+            .take(count)
+            .cloned()
+            .collect()
+    }
+
+    /// Every live key matching `pattern`.
+    pub fn keys(&self, pattern: &[u8], now_ms: u64) -> Vec<Bytes> {
+        let all = pattern == b"*";
+        self.slots
+            .iter()
+            .flat_map(|m| m.iter())
+            .filter(|(_, e)| !is_expired(e, now_ms))
+            .filter(|(k, _)| all || glob_match(pattern, k, false))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Walks whole slots from `cursor_slot` until at least `count` keys were visited or the shard's
+    /// range ends. Returns the keys that pass `filter` and the next slot to visit (the range's end
+    /// when done). Whole slots are returned at once, so a key present for a whole scan is always
+    /// seen, whatever inserts and deletes happen between calls.
+    pub fn scan(
+        &self,
+        cursor_slot: u16,
+        count: usize,
+        now_ms: u64,
+        mut filter: impl FnMut(&Bytes, &Entry) -> bool,
+    ) -> (Vec<Bytes>, u16) {
+        let range = self.slot_range();
+        let mut slot = cursor_slot.max(range.start);
+        let mut visited = 0;
+        let mut keys = Vec::new();
+        while slot < range.end && visited < count {
+            for (k, e) in &self.slots[self.slot_index(slot)] {
+                visited += 1;
+                if !is_expired(e, now_ms) && filter(k, e) {
+                    keys.push(k.clone());
+                }
+            }
+            slot += 1;
+        }
+        (keys, slot)
+    }
+
+    /// A random live key, or None when the database is empty.
+    pub fn random_key(&mut self, now_ms: u64) -> Option<Bytes> {
+        use rand::Rng;
+        let mut rng = rand::thread_rng();
+        // Bounded tries so that a database of only expired keys cannot loop for long.
+        for _ in 0..100 {
+            if self.len == 0 {
+                return None;
+            }
+            let nonempty: Vec<usize> = (0..self.slots.len())
+                .filter(|&i| !self.slots[i].is_empty())
+                .collect();
+            let map = &self.slots[nonempty[rng.gen_range(0..nonempty.len())]];
+            let key = map.keys().nth(rng.gen_range(0..map.len())).cloned()?;
+            if self.get(&key, now_ms).is_some() {
+                return Some(key);
+            }
+        }
+        None
+    }
+}
+
+fn is_expired(entry: &Entry, now_ms: u64) -> bool {
+    matches!(entry.expire_at_ms, Some(at) if at <= now_ms)
+}

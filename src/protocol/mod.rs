@@ -1,0 +1,8 @@
+//! RESP, the Redis serialization protocol: requests in (multibulk and inline), replies out (RESP2 or
+//! RESP3, chosen per connection by `HELLO`).
+
+mod reply;
+mod request;
+
+pub use reply::Reply;
+pub use request::{parse_request, ParseLimits, ProtocolError};

@@ -1,0 +1,10 @@
+//! Steering commands to the shard that owns their keys: pipelines on the main port are split by
+//! destination shard and forwarded in one message per shard; commands whose keys span shards run as
+//! cross-shard transactions; cluster shard ports answer MOVED/CROSSSLOT instead.
+
+mod cross_shard;
+mod pipeline;
+pub mod slot;
+
+pub use cross_shard::Txn;
+pub use pipeline::run_pipeline;

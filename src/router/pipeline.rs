@@ -1,0 +1,185 @@
+//! Runs one read's worth of requests from a client, keeping replies in request order.
+//!
+//! Commands for this shard run at once; commands for other shards are queued per destination and
+//! sent as one message per shard when the batch ends, or earlier when a command needs everything
+//! before it done (a cross-shard, broadcast or connection command: a "barrier"). Queued commands
+//! touch other shards' keys only, so running this shard's commands first changes no outcome.
+
+use bytes::Bytes;
+
+use super::cross_shard;
+use super::slot::key_slot;
+use crate::commands::{self, CommandSpec, Run};
+use crate::protocol::Reply;
+use crate::server::client::Client;
+use crate::shard::Request;
+
+enum Route {
+    Here,
+    Shard(usize),
+    Barrier,
+    Refuse(Reply),
+}
+
+pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec<Reply> {
+    let shard = client.shard.clone();
+    let mut replies: Vec<Option<Reply>> = (0..requests.len()).map(|_| None).collect();
+    let mut queued: Vec<Vec<(usize, Request)>> =
+        (0..shard.shard_count()).map(|_| Vec::new()).collect();
+    let mut any_queued = false;
+    for (i, args) in requests.into_iter().enumerate() {
+        let spec = match commands::resolve(&args) {
+            Ok(spec) => spec,
+            Err(reply) => {
+                replies[i] = Some(reply);
+                continue;
+            }
+        };
+        client.info().last_command = spec.name;
+        let db = client.db();
+        let resp3 = client.resp3();
+        match route(client, spec, &args) {
+            Route::Here => {
+                if !shard.locks.is_empty() {
+                    let keys: Vec<Bytes> = spec
+                        .key_indexes(&args)
+                        .into_iter()
+                        .map(|k| args[k].clone())
+                        .collect();
+                    shard.locks.wait_free(db, &keys, None).await;
+                }
+                replies[i] = Some(shard.run_now(spec, db, resp3, &args));
+            }
+            Route::Shard(to) => {
+                queued[to].push((
+                    i,
+                    Request {
+                        spec,
+                        db,
+                        resp3,
+                        args,
+                    },
+                ));
+                any_queued = true;
+            }
+            Route::Refuse(reply) => replies[i] = Some(reply),
+            Route::Barrier => {
+                if any_queued {
+                    flush(client, &mut queued, &mut replies).await;
+                    any_queued = false;
+                }
+                replies[i] = Some(run_barrier(client, spec, args).await);
+            }
+        }
+    }
+    if any_queued {
+        flush(client, &mut queued, &mut replies).await;
+    }
+    replies
+        .into_iter()
+        .map(|r| r.expect("every request got a reply"))
+        .collect()
+}
+
+fn route(client: &Client, spec: &'static CommandSpec, args: &[Bytes]) -> Route {
+    let shard = &client.shard;
+    match spec.run {
+        Run::Local(_) => Route::Here,
+        Run::Broadcast { .. } if client.cluster_port || shard.shard_count() == 1 => Route::Here,
+        Run::Broadcast { .. } | Run::Client(_) | Run::Parent => Route::Barrier,
+        Run::Keyed { .. } if client.cluster_port => route_in_cluster(client, spec, args),
+        Run::Keyed { .. } => {
+            if spec.single_key() {
+                return match spec.first_key(args) {
+                    Some(key) => to_owner(client, shard.owner_of(key)),
+                    None => Route::Here,
+                };
+            }
+            let mut owners = spec
+                .key_indexes(args)
+                .into_iter()
+                .map(|i| shard.owner_of(&args[i]));
+            match owners.next() {
+                None => Route::Here,
+                Some(first) if owners.all(|o| o == first) => to_owner(client, first),
+                Some(_) => Route::Barrier,
+            }
+        }
+    }
+}
+
+fn to_owner(client: &Client, owner: usize) -> Route {
+    if owner == client.shard.id {
+        Route::Here
+    } else {
+        Route::Shard(owner)
+    }
+}
+
+/// On a cluster shard port the client must have routed already: every key in one slot, owned here.
+fn route_in_cluster(client: &Client, spec: &'static CommandSpec, args: &[Bytes]) -> Route {
+    let mut slots = spec
+        .key_indexes(args)
+        .into_iter()
+        .map(|i| key_slot(&args[i]));
+    let Some(slot) = slots.next() else {
+        return Route::Here;
+    };
+    if slots.any(|s| s != slot) {
+        return Route::Refuse(Reply::error(
+            "CROSSSLOT Keys in request don't hash to the same slot",
+        ));
+    }
+    let owner = client.shard.node.slots.owner(slot);
+    if owner == client.shard.id {
+        return Route::Here;
+    }
+    let config = client.shard.config.borrow();
+    Route::Refuse(Reply::error(format!(
+        "MOVED {slot} {}:{}",
+        config.announce_ip(),
+        config.shard_port(owner)
+    )))
+}
+
+/// Sends every queued command to its shard, one message per shard, and waits for all replies.
+async fn flush(
+    client: &Client,
+    queued: &mut [Vec<(usize, Request)>],
+    replies: &mut [Option<Reply>],
+) {
+    let shard = &client.shard;
+    let mut calls = Vec::new();
+    for (to, batch) in queued.iter_mut().enumerate() {
+        if batch.is_empty() {
+            continue;
+        }
+        let (indexes, reqs): (Vec<usize>, Vec<Request>) = std::mem::take(batch).into_iter().unzip();
+        calls.push(async move { (indexes, shard.exec_on(to, reqs, None).await) });
+    }
+    for (indexes, batch_replies) in futures::future::join_all(calls).await {
+        let mut batch_replies = batch_replies.into_iter();
+        for i in indexes {
+            replies[i] = Some(
+                batch_replies
+                    .next()
+                    .unwrap_or(Reply::error("ERR shard did not answer")),
+            );
+        }
+    }
+}
+
+async fn run_barrier(client: &mut Client, spec: &'static CommandSpec, args: Vec<Bytes>) -> Reply {
+    match spec.run {
+        Run::Client(run) => run(client, args).await,
+        Run::Broadcast { merge, .. } => {
+            let replies = client
+                .shard
+                .broadcast(spec, client.db(), client.resp3(), &args)
+                .await;
+            merge(replies, &args)
+        }
+        Run::Keyed { cross, .. } => cross_shard::run(client, spec, cross, args).await,
+        Run::Local(_) | Run::Parent => unreachable!("not a barrier"),
+    }
+}

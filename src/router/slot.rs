@@ -1,0 +1,126 @@
+//! Redis Cluster hash slots: CRC16 (XMODEM) of the key, or of its `{hash tag}`, modulo 16384.
+
+pub const SLOT_COUNT: usize = 16384;
+
+/// The slot a key belongs to, exactly as Redis Cluster computes it.
+pub fn key_slot(key: &[u8]) -> u16 {
+    (crc16(hash_tag(key)) as usize % SLOT_COUNT) as u16
+}
+
+/// The part of the key that is hashed: the text between the first `{` and the next `}` when that
+/// text is non-empty, else the whole key.
+fn hash_tag(key: &[u8]) -> &[u8] {
+    if let Some(open) = key.iter().position(|&b| b == b'{') {
+        if let Some(len) = key[open + 1..].iter().position(|&b| b == b'}') {
+            if len > 0 {
+                return &key[open + 1..open + 1 + len];
+            }
+        }
+    }
+    key
+}
+
+const fn crc16_table() -> [u16; 256] {
+    let mut table = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = (i as u16) << 8;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+            bit += 1;
+        }
+        table[i] = crc;
+        i += 1;
+    }
+    table
+}
+
+static CRC16_TABLE: [u16; 256] = crc16_table();
+
+fn crc16(bytes: &[u8]) -> u16 {
+    bytes.iter().fold(0u16, |crc, &b| {
+        (crc << 8) ^ CRC16_TABLE[(((crc >> 8) as u8) ^ b) as usize]
+    })
+}
+
+/// Which shard owns which slot: shard `i` owns a contiguous range starting at `i * 16384 / shards`.
+#[derive(Clone, Debug)]
+pub struct SlotMap {
+    owner: Vec<u16>,
+    shards: usize,
+}
+
+impl SlotMap {
+    pub fn new(shards: usize) -> SlotMap {
+        assert!(
+            shards >= 1 && shards <= SLOT_COUNT,
+            "shards must be in 1..=16384"
+        );
+        let owner = (0..SLOT_COUNT)
+            .map(|slot| {
+                // The largest i with range_start(i) <= slot.
+                let mut i = slot * shards / SLOT_COUNT;
+                while i + 1 < shards && Self::range_start(i + 1, shards) <= slot {
+                    i += 1;
+                }
+                while Self::range_start(i, shards) > slot {
+                    i -= 1;
+                }
+                i as u16
+            })
+            .collect();
+        SlotMap { owner, shards }
+    }
+
+    fn range_start(shard: usize, shards: usize) -> usize {
+        shard * SLOT_COUNT / shards
+    }
+
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
+    pub fn owner(&self, slot: u16) -> usize {
+        self.owner[slot as usize] as usize
+    }
+
+    /// The slots shard `shard` owns, as a half-open range.
+    pub fn range(&self, shard: usize) -> std::ops::Range<u16> {
+        Self::range_start(shard, self.shards) as u16
+            ..Self::range_start(shard + 1, self.shards) as u16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_match_redis_cluster_spec() {
+        // Values from the Redis Cluster specification and `CLUSTER KEYSLOT`.
+        assert_eq!(crc16(b"123456789"), 0x31C3);
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"bar"), 5061);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
+        assert_eq!(key_slot(b"foo{{bar}}zap"), key_slot(b"{bar"));
+    }
+
+    #[test]
+    fn every_slot_has_exactly_the_owner_its_range_says() {
+        for shards in [1, 2, 3, 7, 14, 16] {
+            let map = SlotMap::new(shards);
+            for shard in 0..shards {
+                for slot in map.range(shard) {
+                    assert_eq!(map.owner(slot), shard);
+                }
+            }
+            assert_eq!(map.range(shards - 1).end as usize, SLOT_COUNT);
+        }
+    }
+}

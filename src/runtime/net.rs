@@ -1,0 +1,88 @@
+//! TCP listeners and streams.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// A bound, listening socket, made without SO_REUSEPORT so that a second server on the same port
+/// fails with "address in use" instead of silently sharing it. Every shard accepts on its own
+/// duplicate of the one socket (`Listener::for_shard`).
+pub struct BoundSocket {
+    socket: Socket,
+    pub addr: SocketAddr,
+}
+
+/// Backlog of pending connections (Redis's `tcp-backlog` default).
+const TCP_BACKLOG: i32 = 511;
+
+impl BoundSocket {
+    pub fn bind(addr: SocketAddr) -> io::Result<BoundSocket> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(TCP_BACKLOG)?;
+        let addr = socket.local_addr()?.as_socket().unwrap_or(addr);
+        Ok(BoundSocket { socket, addr })
+    }
+
+    /// A listener for one shard's executor, sharing this socket's accept queue.
+    pub fn listener(&self) -> io::Result<Listener> {
+        let dup = self.socket.try_clone()?;
+        // SAFETY: `dup` is a fresh, owned, listening TCP socket; ownership moves to glommio.
+        let inner = unsafe { glommio::net::TcpListener::from_raw_fd(dup.into_raw_fd()) };
+        Ok(Listener { inner })
+    }
+}
+
+/// What an executor accepts connections from.
+pub struct Listener {
+    inner: glommio::net::TcpListener,
+}
+
+impl Listener {
+    pub async fn accept(&self) -> io::Result<Stream> {
+        let stream = self.inner.accept().await.map_err(io::Error::from)?;
+        let _ = stream.set_nodelay(true);
+        Ok(Stream { inner: stream })
+    }
+}
+
+pub struct Stream {
+    inner: glommio::net::TcpStream,
+}
+
+impl Stream {
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.inner.peer_addr().ok()
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.inner.local_addr().ok()
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+
+    pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).await
+    }
+
+    pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.inner.write_all(buf).await
+    }
+}
+
+/// Shuts a socket down from outside its task (CLIENT KILL, idle timeout, SHUTDOWN): its pending
+/// read returns end-of-stream and its task ends.
+pub fn shutdown_fd(fd: RawFd) {
+    // SAFETY: shutdown on a descriptor this process owns has no memory effects; a stale descriptor
+    // only yields an error, which we ignore.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_RDWR);
+    }
+}

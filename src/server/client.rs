@@ -1,0 +1,188 @@
+//! Client connections' state, and each shard's registry of its clients (CLIENT LIST/KILL, idle
+//! timeouts).
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::runtime::net::shutdown_fd;
+use crate::shard::Shard;
+
+/// What `CLIENT LIST`/`INFO` show of a client; updated by the connection as it goes.
+pub struct ClientInfo {
+    pub name: String,
+    pub lib_name: String,
+    pub lib_ver: String,
+    pub db: usize,
+    pub resp: u8,
+    pub last_command: &'static str,
+    pub last_active: Instant,
+    pub no_evict: bool,
+    pub no_touch: bool,
+}
+
+/// A client as its shard's registry knows it.
+pub struct ClientHandle {
+    pub id: u64,
+    pub fd: RawFd,
+    pub addr: String,
+    pub laddr: String,
+    pub created: Instant,
+    pub info: RefCell<ClientInfo>,
+    killed: Cell<bool>,
+}
+
+impl ClientHandle {
+    /// Closes the connection from outside its task: its next read ends.
+    pub fn kill(&self) {
+        self.killed.set(true);
+        shutdown_fd(self.fd);
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.killed.get()
+    }
+
+    /// One `CLIENT LIST`/`CLIENT INFO` line, with Redis's fields.
+    pub fn describe(&self) -> String {
+        let info = self.info.borrow();
+        let cmd = if info.last_command.is_empty() {
+            "NULL"
+        } else {
+            info.last_command
+        };
+        let mut flags = String::new();
+        if info.no_evict {
+            flags.push('e');
+        }
+        if info.no_touch {
+            flags.push('T');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            info.name,
+            self.created.elapsed().as_secs(),
+            info.last_active.elapsed().as_secs(),
+            flags,
+            info.db,
+            cmd,
+            info.resp,
+            info.lib_name,
+            info.lib_ver
+        )
+    }
+}
+
+/// The clients connected to one shard.
+pub struct ClientRegistry {
+    shard: usize,
+    next_seq: u64,
+    clients: BTreeMap<u64, Rc<ClientHandle>>,
+}
+
+/// Client ids are `seq * ID_STRIDE + shard + 1`: unique across shards with no shared counter.
+const ID_STRIDE: u64 = crate::config::SHARDS_MAX as u64;
+
+impl ClientRegistry {
+    pub fn new(shard: usize) -> ClientRegistry {
+        ClientRegistry {
+            shard,
+            next_seq: 0,
+            clients: BTreeMap::new(),
+        }
+    }
+
+    pub fn register(
+        &mut self,
+        fd: RawFd,
+        addr: Option<SocketAddr>,
+        laddr: Option<SocketAddr>,
+    ) -> Rc<ClientHandle> {
+        let id = self.next_seq * ID_STRIDE + self.shard as u64 + 1;
+        self.next_seq += 1;
+        let show = |a: Option<SocketAddr>| a.map_or_else(|| "?".to_string(), |a| a.to_string());
+        let handle = Rc::new(ClientHandle {
+            id,
+            fd,
+            addr: show(addr),
+            laddr: show(laddr),
+            created: Instant::now(),
+            info: RefCell::new(ClientInfo {
+                name: String::new(),
+                lib_name: String::new(),
+                lib_ver: String::new(),
+                db: 0,
+                resp: 2,
+                last_command: "",
+                last_active: Instant::now(),
+                no_evict: false,
+                no_touch: false,
+            }),
+            killed: Cell::new(false),
+        });
+        self.clients.insert(id, handle.clone());
+        handle
+    }
+
+    pub fn unregister(&mut self, id: u64) {
+        self.clients.remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Rc<ClientHandle>> {
+        self.clients.values()
+    }
+
+    /// Closes clients idle for more than `timeout_s` seconds (0: never).
+    pub fn close_idle(&self, timeout_s: u64) {
+        if timeout_s == 0 {
+            return;
+        }
+        for c in self.clients.values() {
+            if c.info.borrow().last_active.elapsed().as_secs() > timeout_s {
+                c.kill();
+            }
+        }
+    }
+}
+
+/// A connection's own view: its shard, its registry entry, and per-connection flags.
+pub struct Client {
+    pub shard: Rc<Shard>,
+    pub handle: Rc<ClientHandle>,
+    /// Connected to a shard's own port in cluster mode: keys of other shards get MOVED.
+    pub cluster_port: bool,
+    /// Close once the pending replies are written (QUIT).
+    pub close_after_reply: bool,
+}
+
+impl Client {
+    pub fn id(&self) -> u64 {
+        self.handle.id
+    }
+
+    pub fn db(&self) -> usize {
+        self.handle.info.borrow().db
+    }
+
+    pub fn resp3(&self) -> bool {
+        self.handle.info.borrow().resp == 3
+    }
+
+    pub fn info(&self) -> std::cell::RefMut<'_, ClientInfo> {
+        self.handle.info.borrow_mut()
+    }
+}

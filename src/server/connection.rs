@@ -1,0 +1,108 @@
+//! One client connection: read bytes, parse requests, run them as a pipeline, write the replies in
+//! order, repeat.
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+
+use super::client::Client;
+use crate::protocol::{parse_request, ParseLimits, Reply};
+use crate::router;
+use crate::runtime::net::Stream;
+use crate::shard::Shard;
+
+/// Bytes read from the socket at a time.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// An output buffer that grew past this (a huge reply) is freed after use rather than kept.
+const OUTPUT_KEEP_BYTES_MAX: usize = 1024 * 1024;
+
+pub async fn serve(shard: Rc<Shard>, mut stream: Stream, cluster_port: bool) {
+    let handle = shard.clients.borrow_mut().register(
+        stream.raw_fd(),
+        stream.peer_addr(),
+        stream.local_addr(),
+    );
+    let id = handle.id;
+    let mut client = Client {
+        shard: shard.clone(),
+        handle,
+        cluster_port,
+        close_after_reply: false,
+    };
+    if let Err(reason) = serve_client(&mut client, &mut stream).await {
+        log::debug!("client {id} closed: {reason}");
+    }
+    shard.clients.borrow_mut().unregister(id);
+}
+
+async fn serve_client(client: &mut Client, stream: &mut Stream) -> Result<(), String> {
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut output = Vec::with_capacity(READ_CHUNK_BYTES);
+    loop {
+        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 || client.handle.is_killed() {
+            return Err("connection closed".into());
+        }
+        input.extend_from_slice(&chunk[..n]);
+        let (limits, query_limit) = {
+            let config = client.shard.config.borrow();
+            (
+                ParseLimits {
+                    bulk_bytes_max: config.proto_max_bulk_len,
+                },
+                config.client_query_buffer_limit,
+            )
+        };
+        if input.len() > query_limit {
+            log::warn!(
+                "closing client {}: query buffer over client-query-buffer-limit",
+                client.id()
+            );
+            return Err("query buffer limit".into());
+        }
+        let mut requests = Vec::new();
+        let mut protocol_error = None;
+        loop {
+            match parse_request(&mut input, limits) {
+                Ok(Some(args)) if args.is_empty() => {}
+                Ok(Some(args)) => requests.push(args),
+                Ok(None) => break,
+                Err(e) => {
+                    protocol_error = Some(e);
+                    break;
+                }
+            }
+        }
+        client.info().last_active = Instant::now();
+        {
+            let mut stats = client.shard.stats.borrow_mut();
+            stats.net_input_bytes += n as u64;
+        }
+        let replies = router::run_pipeline(client, requests).await;
+        // HELLO's own reply is already in the protocol it selects, as in Redis. Encoding the whole
+        // batch in the protocol current after it differs only for pipelines that switch mid-way.
+        let resp3 = client.resp3();
+        for reply in &replies {
+            reply.encode(&mut output, resp3);
+        }
+        if let Some(e) = &protocol_error {
+            Reply::error(e.reply_text()).encode(&mut output, resp3);
+        }
+        if !output.is_empty() {
+            client.shard.stats.borrow_mut().net_output_bytes += output.len() as u64;
+            stream.write_all(&output).await.map_err(|e| e.to_string())?;
+            output.clear();
+            if output.capacity() > OUTPUT_KEEP_BYTES_MAX {
+                output = Vec::with_capacity(READ_CHUNK_BYTES);
+            }
+        }
+        if let Some(e) = protocol_error {
+            return Err(format!("protocol error: {}", e.0));
+        }
+        if client.close_after_reply {
+            return Ok(());
+        }
+    }
+}

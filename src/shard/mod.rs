@@ -1,0 +1,226 @@
+//! A shard: one executor's share of the node. It owns a contiguous range of hash slots, the
+//! keyspace for them, its clients, and its ends of the cross-shard mesh. Nothing in it is shared
+//! with other threads; other shards reach it only by message.
+
+pub mod locks;
+mod node;
+mod serve;
+mod stats;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+
+pub use locks::{LockTable, TxnId};
+pub use node::Node;
+pub use stats::Stats;
+
+use crate::commands::CommandSpec;
+use crate::config::Config;
+use crate::keyspace::{Db, Keyspace};
+use crate::protocol::Reply;
+use crate::runtime::mesh::Senders;
+use crate::server::client::ClientRegistry;
+
+pub struct Shard {
+    pub id: usize,
+    pub node: Arc<Node>,
+    /// This shard's copy of the configuration; `CONFIG SET` updates every shard's.
+    pub config: RefCell<Config>,
+    pub keyspace: RefCell<Keyspace>,
+    pub locks: LockTable,
+    pub clients: RefCell<ClientRegistry>,
+    pub stats: RefCell<Stats>,
+    peers: Senders<ShardMsg>,
+}
+
+/// What a command running on a shard sees.
+pub struct Ctx<'a> {
+    pub shard: &'a Shard,
+    pub keyspace: &'a mut Keyspace,
+    pub db: usize,
+    pub resp3: bool,
+    pub now_ms: u64,
+}
+
+impl Ctx<'_> {
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.keyspace.dbs[self.db]
+    }
+}
+
+/// One command for a shard to run.
+pub struct Request {
+    pub spec: &'static CommandSpec,
+    pub db: usize,
+    pub resp3: bool,
+    pub args: Vec<Bytes>,
+}
+
+impl Request {
+    pub fn keys(&self) -> Vec<Bytes> {
+        self.spec
+            .key_indexes(&self.args)
+            .into_iter()
+            .map(|i| self.args[i].clone())
+            .collect()
+    }
+}
+
+/// A cross-shard transaction's part in an `Exec`: run under `id`'s locks, then release them if
+/// `release`.
+#[derive(Clone, Copy, Debug)]
+pub struct TxnStep {
+    pub id: TxnId,
+    pub release: bool,
+}
+
+/// Messages between shards.
+pub enum ShardMsg {
+    /// Run these commands in order and reply with their replies.
+    Exec {
+        reqs: Vec<Request>,
+        txn: Option<TxnStep>,
+        reply: oneshot::Sender<Vec<Reply>>,
+    },
+    /// Lock these (db, key)s for a transaction, replying once they are held.
+    Lock {
+        txn: TxnId,
+        keys: Vec<(usize, Bytes)>,
+        reply: oneshot::Sender<()>,
+    },
+    /// Release a transaction's locks (when it ends without a final `Exec`).
+    Release { txn: TxnId },
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Shard {
+    pub fn new(id: usize, node: Arc<Node>, config: Config, peers: Senders<ShardMsg>) -> Shard {
+        let slots = node.slots.range(id);
+        Shard {
+            id,
+            keyspace: RefCell::new(Keyspace::new(config.databases, slots)),
+            config: RefCell::new(config),
+            node,
+            locks: LockTable::default(),
+            clients: RefCell::new(ClientRegistry::new(id)),
+            stats: RefCell::new(Stats::default()),
+            peers,
+        }
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.node.slots.shards()
+    }
+
+    /// The shard that owns `key`.
+    pub fn owner_of(&self, key: &[u8]) -> usize {
+        self.node.slots.owner(crate::router::slot::key_slot(key))
+    }
+
+    /// Runs one command here now. The caller has checked that its keys are not locked by
+    /// another transaction.
+    pub fn run_now(
+        &self,
+        spec: &'static CommandSpec,
+        db: usize,
+        resp3: bool,
+        args: &[Bytes],
+    ) -> Reply {
+        let exec = spec
+            .shard_fn()
+            .expect("only shard commands are run on a shard");
+        let mut keyspace = self.keyspace.borrow_mut();
+        let mut ctx = Ctx {
+            shard: self,
+            keyspace: &mut keyspace,
+            db,
+            resp3,
+            now_ms: now_ms(),
+        };
+        let reply = exec(&mut ctx, args);
+        self.stats.borrow_mut().count_command(spec.name);
+        reply
+    }
+
+    /// Runs commands here in order, each once its keys are free of other transactions' locks.
+    pub async fn exec_batch(&self, reqs: Vec<Request>, txn: Option<TxnStep>) -> Vec<Reply> {
+        let me = txn.map(|t| t.id);
+        let mut replies = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            if !self.locks.is_empty() {
+                let keys = req.keys();
+                self.locks.wait_free(req.db, &keys, me).await;
+            }
+            replies.push(self.run_now(req.spec, req.db, req.resp3, &req.args));
+        }
+        if let Some(TxnStep { id, release: true }) = txn {
+            self.locks.release(id);
+        }
+        replies
+    }
+
+    /// Runs `reqs` on shard `to` (here, if it is this shard) and returns their replies.
+    pub async fn exec_on(&self, to: usize, reqs: Vec<Request>, txn: Option<TxnStep>) -> Vec<Reply> {
+        if to == self.id {
+            return self.exec_batch(reqs, txn).await;
+        }
+        let (reply, rx) = oneshot::channel();
+        self.peers
+            .send(to, ShardMsg::Exec { reqs, txn, reply })
+            .await;
+        rx.await.unwrap_or_default()
+    }
+
+    /// Locks keys on shard `to` for `txn`, returning once they are held.
+    pub async fn lock_on(&self, to: usize, txn: TxnId, keys: Vec<(usize, Bytes)>) {
+        if to == self.id {
+            return self.locks.acquire(txn, keys).await;
+        }
+        let (reply, rx) = oneshot::channel();
+        self.peers
+            .send(to, ShardMsg::Lock { txn, keys, reply })
+            .await;
+        let _ = rx.await;
+    }
+
+    pub async fn release_on(&self, to: usize, txn: TxnId) {
+        if to == self.id {
+            self.locks.release(txn);
+        } else {
+            self.peers.send(to, ShardMsg::Release { txn }).await;
+        }
+    }
+
+    /// Runs one copy of `spec` with `args` on every shard, replies in shard order.
+    pub async fn broadcast(
+        &self,
+        spec: &'static CommandSpec,
+        db: usize,
+        resp3: bool,
+        args: &[Bytes],
+    ) -> Vec<Reply> {
+        let calls = (0..self.shard_count()).map(|to| {
+            let req = Request {
+                spec,
+                db,
+                resp3,
+                args: args.to_vec(),
+            };
+            self.exec_on(to, vec![req], None)
+        });
+        futures::future::join_all(calls)
+            .await
+            .into_iter()
+            .map(|mut r| r.pop().unwrap_or(Reply::error("ERR shard did not answer")))
+            .collect()
+    }
+}
