@@ -7,7 +7,7 @@ mod node;
 mod serve;
 mod stats;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -34,6 +34,8 @@ pub struct Shard {
     pub locks: LockTable,
     pub clients: RefCell<ClientRegistry>,
     pub stats: RefCell<Stats>,
+    /// The active expiry cycle runs (`DEBUG SET-ACTIVE-EXPIRE 0` turns it off, for tests).
+    pub active_expire: Cell<bool>,
     peers: Senders<ShardMsg>,
 }
 
@@ -113,6 +115,7 @@ impl Shard {
             locks: LockTable::default(),
             clients: RefCell::new(ClientRegistry::new(id)),
             stats: RefCell::new(Stats::default()),
+            active_expire: Cell::new(true),
             peers,
         }
     }

@@ -46,7 +46,9 @@ impl Shard {
         loop {
             let hz = self.config.borrow().hz.max(1);
             runtime::sleep(Duration::from_millis(1000 / hz as u64)).await;
-            self.expire_pass().await;
+            if self.active_expire.get() {
+                self.expire_pass().await;
+            }
             self.clients
                 .borrow()
                 .close_idle(self.config.borrow().timeout_s);
