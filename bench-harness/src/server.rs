@@ -111,7 +111,6 @@ impl ServerSpec {
 
 /// A started server; stopped (SIGTERM, then SIGKILL) and its directory removed on drop.
 pub struct RunningServer {
-    pub kind: ServerKind,
     pub port: u16,
     child: Child,
     dir: PathBuf,
@@ -154,12 +153,7 @@ impl RunningServer {
                 spec.binary.display()
             )
         })?;
-        let server = RunningServer {
-            kind: spec.kind,
-            port,
-            child,
-            dir,
-        };
+        let server = RunningServer { port, child, dir };
         eprintln!(
             "started {} on 127.0.0.1:{port}: {}{} {}",
             spec.kind.name(),

@@ -55,9 +55,10 @@ fn nines_label(n: usize) -> String {
 
 /// Renders `series` on shared axes with `title` on top.
 pub fn render(title: &str, series: &[Series]) -> String {
+    // The axis ends at the nines the data reach short of 100%; the 100% point sits on the edge.
     let x_max = series
         .iter()
-        .flat_map(|s| s.points.iter().map(|p| nines(p.0)))
+        .flat_map(|s| s.points.iter().filter(|p| p.0 < 100.0).map(|p| nines(p.0)))
         .fold(2.0f64, f64::max)
         .ceil()
         .min(NINES_MAX);
@@ -70,7 +71,7 @@ pub fn render(title: &str, series: &[Series]) -> String {
     let y_max = (y_top / step).ceil() * step;
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
-    let x = |percent: f64| LEFT + nines(percent) / x_max * plot_w;
+    let x = |percent: f64| LEFT + nines(percent).min(x_max) / x_max * plot_w;
     let y = |ms: f64| TOP + plot_h - ms / y_max * plot_h;
 
     let mut out = String::new();
