@@ -32,7 +32,7 @@ impl AlignedBuf {
     /// [`BLOCK_BYTES`]. Must be called on a glommio executor.
     pub fn zeroed(len: usize) -> AlignedBuf {
         assert!(
-            len > 0 && len % BLOCK_BYTES == 0,
+            len > 0 && len.is_multiple_of(BLOCK_BYTES),
             "aligned buffer length {len}"
         );
         let mut dma = glommio::allocate_dma_buffer(len);
@@ -77,7 +77,7 @@ impl SegmentFile {
         head: AlignedBuf,
         write_through: bool,
     ) -> io::Result<SegmentFile> {
-        assert!(size_bytes > 0 && size_bytes % BLOCK_BYTES as u64 == 0);
+        assert!(size_bytes > 0 && size_bytes.is_multiple_of(BLOCK_BYTES as u64));
         assert!(head.len() as u64 <= size_bytes);
         let file = open_write_only(path, true, 0).await?;
         let filling = SegmentFile {
@@ -204,6 +204,13 @@ pub fn truncate(path: &Path, len: u64) -> io::Result<()> {
     file.sync_all()
 }
 
+/// Copies a file and makes the copy durable.
+pub fn copy(from: &Path, to: &Path) -> io::Result<()> {
+    std::fs::copy(from, to)?;
+    std::fs::File::open(to)?.sync_all()?;
+    sync_parent_dir(to)
+}
+
 /// Renames a file and makes the rename durable.
 pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
     std::fs::rename(from, to)?;
@@ -305,7 +312,7 @@ pub mod test_support {
     /// Runs `fut` to completion on a fresh glommio executor on this thread.
     pub fn run<T>(fut: impl Future<Output = T>) -> T {
         glommio::LocalExecutorBuilder::default()
-            .io_memory(4 << 20)
+            .io_memory(1 << 20)
             .make()
             .unwrap()
             .run(fut)
