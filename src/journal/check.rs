@@ -78,10 +78,9 @@ fn shard_dirs(dir: &Path) -> Result<Vec<PathBuf>, JournalError> {
 }
 
 fn check_shard(dir: &Path, repair: bool) -> Result<ShardReport, JournalError> {
-    let (segments, outcome) = match JournalReader::open(dir, 1) {
-        Ok(reader) => reader.into_parts(),
-        Err(e) => (Vec::new(), Err(e)),
-    };
+    // Segments before a snapshot may have been deleted: check from the oldest kept.
+    let oldest_lsn = list_segments(dir)?.first().map_or(1, |s| s.0);
+    let (segments, outcome) = JournalReader::open(dir, oldest_lsn)?.into_parts();
     let problem = match outcome {
         Ok(recovery) => recovery.torn_tail.map(CheckProblem::TornTail),
         Err(e @ JournalError::Corrupt { .. }) => Some(CheckProblem::Corrupt(e)),

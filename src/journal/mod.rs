@@ -16,6 +16,8 @@ mod segment;
 mod writer;
 
 #[cfg(test)]
+mod bench;
+#[cfg(test)]
 mod tests;
 
 pub use check::{check_journal, CheckProblem, CheckReport, SegmentReport, ShardReport};

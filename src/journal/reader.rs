@@ -153,14 +153,18 @@ impl JournalReader {
                 self.outcome = Some(Ok(None));
                 None
             }
-            Err(Problem { offset, what }) => {
+            Err(Stop::Problem { offset, what }) => {
                 self.outcome = Some(self.classify(offset, what));
+                None
+            }
+            Err(Stop::Failed(e)) => {
+                self.outcome = Some(Err(e));
                 None
             }
         }
     }
 
-    fn advance(&mut self) -> Result<Option<Record>, Problem> {
+    fn advance(&mut self) -> Result<Option<Record>, Stop> {
         loop {
             let Some(current) = &mut self.current else {
                 if self.next_segment == self.segments.len() {
@@ -172,7 +176,7 @@ impl JournalReader {
             if let Some((offset, end, left)) = current.cursor {
                 if left == 0 {
                     if offset != end {
-                        return Err(Problem::at(
+                        return Err(Stop::at(
                             current.batch_offset,
                             "batch body longer than its records",
                         ));
@@ -182,14 +186,14 @@ impl JournalReader {
                 }
                 let body = current.bytes.slice(..end);
                 let (record, next) = record::decode(&body, offset).map_err(|e| {
-                    Problem::at(current.batch_offset, format!("record at {offset}: {e}"))
+                    Stop::at(current.batch_offset, format!("record at {offset}: {e}"))
                 })?;
                 if record.lsn != self.expected_lsn {
                     let what = format!(
                         "record at {offset} has LSN {}, {} expected",
                         record.lsn, self.expected_lsn
                     );
-                    return Err(Problem::at(current.batch_offset, what));
+                    return Err(Stop::at(current.batch_offset, what));
                 }
                 current.cursor = Some((next, end, left - 1));
                 self.expected_lsn += 1;
@@ -207,7 +211,7 @@ impl JournalReader {
     }
 
     /// Moves to the batch at the current batch offset, or past the segment end.
-    fn next_batch(&mut self) -> Result<(), Problem> {
+    fn next_batch(&mut self) -> Result<(), Stop> {
         let current = self.current.as_mut().expect("segment");
         let offset = current.batch_offset;
         if offset >= current.bytes.len() {
@@ -221,18 +225,18 @@ impl JournalReader {
                         "unwritten block before the batch at offset {}",
                         offset + later.0
                     );
-                    return Err(Problem::at(offset, what));
+                    return Err(Stop::at(offset, what));
                 }
                 self.current = None;
             }
-            BatchSlot::Bad(what) => return Err(Problem::at(offset, what)),
+            BatchSlot::Bad(what) => return Err(Stop::at(offset, what)),
             BatchSlot::Batch(header) => {
                 if header.first_lsn != self.expected_lsn {
                     let what = format!(
                         "batch starts at LSN {}, {} expected",
                         header.first_lsn, self.expected_lsn
                     );
-                    return Err(Problem::at(offset, what));
+                    return Err(Stop::at(offset, what));
                 }
                 let body_start = offset + BATCH_HEADER_BYTES;
                 current.cursor = Some((
@@ -248,13 +252,14 @@ impl JournalReader {
         Ok(())
     }
 
-    fn load_next_segment(&mut self) -> Result<(), Problem> {
+    fn load_next_segment(&mut self) -> Result<(), Stop> {
         let index = self.next_segment;
         self.next_segment += 1;
         let (name_lsn, path) = self.segments[index].clone();
-        let bytes = Bytes::from(
-            file::read_file(&path).map_err(|e| Problem::at(0, format!("unreadable: {e}")))?,
-        );
+        // An unreadable segment is not a torn tail: never cut what could not be read.
+        let bytes = file::read_file(&path)
+            .map_err(|e| Stop::Failed(JournalError::io("reading", &path, &e)))?;
+        let bytes = Bytes::from(bytes);
         self.summaries.push(SegmentSummary {
             path: path.clone(),
             first_lsn: name_lsn,
@@ -273,13 +278,13 @@ impl JournalReader {
         };
         self.current = Some(current);
         let current = self.current.as_mut().expect("segment");
-        let header = SegmentHeader::decode(&current.bytes).map_err(|what| Problem::at(0, what))?;
+        let header = SegmentHeader::decode(&current.bytes).map_err(|what| Stop::at(0, what))?;
         if header.first_lsn != name_lsn || header.first_lsn != self.expected_lsn {
             let what = format!(
                 "segment header says first LSN {} (name says {name_lsn}), {} expected",
                 header.first_lsn, self.expected_lsn
             );
-            return Err(Problem::at(0, what));
+            return Err(Stop::at(0, what));
         }
         current.nonce = header.nonce;
         Ok(())
@@ -300,9 +305,8 @@ impl JournalReader {
             if proof.is_some() {
                 break;
             }
-            let Ok(bytes) = file::read_file(path) else {
-                continue;
-            };
+            let bytes = file::read_file(path).map_err(|e| JournalError::io("reading", path, &e))?;
+            // A later segment with a damaged header can prove nothing either way.
             let Ok(header) = SegmentHeader::decode(&bytes) else {
                 continue;
             };
@@ -421,15 +425,17 @@ pub(crate) fn cut_at(
     Ok(())
 }
 
-/// Why the log stops at a batch position of the current segment.
-struct Problem {
-    offset: usize,
-    what: String,
+/// Why reading stops.
+enum Stop {
+    /// The log is unsound at this batch position of the current segment.
+    Problem { offset: usize, what: String },
+    /// The journal could not be read at all.
+    Failed(JournalError),
 }
 
-impl Problem {
-    fn at(offset: usize, what: impl Into<String>) -> Problem {
-        Problem {
+impl Stop {
+    fn at(offset: usize, what: impl Into<String>) -> Stop {
+        Stop::Problem {
             offset,
             what: what.into(),
         }

@@ -300,6 +300,7 @@ fn replay_starts_after_a_snapshot_and_old_segments_can_go() {
     assert_eq!(delete_segments_before(dir.path(), 20).unwrap(), 1);
     let (records, _) = recover(dir.path(), 20);
     assert_records(&records, 20..=40);
+    assert!(check_journal(dir.path(), false).unwrap().is_clean());
     // A journal that lost records the snapshot does not cover is an error.
     assert!(matches!(
         JournalReader::open(dir.path(), 10),
