@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 pub const SEGMENT_MAGIC: [u8; 8] = *b"KEELJSEG";
 pub const SEGMENT_FORMAT_VERSION: u32 = 1;
 pub const SEGMENT_HEADER_BYTES: usize = BLOCK_BYTES;
-/// Default segment size: a rollover (and its ~35 ms of pre-zeroing here) every
+/// Default segment size: a rollover (and its 30-90 ms of pre-zeroing here) every
 /// 64 MiB of journal.
 pub const SEGMENT_BYTES_DEFAULT: u64 = 64 << 20;
 const SEGMENT_HEADER_USED_BYTES: usize = 44;
@@ -156,14 +156,6 @@ impl ActiveSegment {
             header,
             write_offset: SEGMENT_HEADER_BYTES as u64,
         })
-    }
-
-    pub fn first_lsn(&self) -> Lsn {
-        self.header.first_lsn
-    }
-
-    pub fn path(&self) -> &Path {
-        self.file.path()
     }
 
     pub fn fits(&self, batch_bytes: usize) -> bool {

@@ -45,10 +45,6 @@ impl AlignedBuf {
         self.dma.len()
     }
 
-    pub fn as_bytes(&self) -> &[u8] {
-        self.dma.as_bytes()
-    }
-
     pub fn as_bytes_mut(&mut self) -> &mut [u8] {
         self.dma.as_bytes_mut()
     }
