@@ -6,6 +6,7 @@
 
 mod commands;
 mod config;
+mod journal;
 mod keyspace;
 mod protocol;
 mod router;

@@ -3,6 +3,7 @@
 //! be replaced by raw io_uring where that pays.
 
 pub mod executor;
+pub mod file;
 pub mod mesh;
 pub mod net;
 

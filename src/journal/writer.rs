@@ -1,0 +1,523 @@
+//! `Journal`: the group-commit writer of one shard.
+//!
+//! `append` encodes a record into memory and returns its LSN; the flusher task
+//! takes everything appended since the last flush as one batch, written with
+//! one aligned write (durable on return for `Always`: the segment is O_DSYNC).
+//! Appends made while a batch is in flight form the next batch. One batch is in
+//! flight at a time, so the disk holds a prefix of the log after any crash and
+//! "LSN n durable" implies "every LSN below n durable" by construction.
+
+use super::batch::{BatchHeader, BATCH_BODY_BYTES_MAX, BATCH_HEADER_BYTES};
+use super::reader::Recovery;
+use super::record::{self, Lsn};
+use super::segment::{ActiveSegment, SEGMENT_BYTES_DEFAULT};
+use super::JournalError;
+use crate::runtime::file::BLOCK_BYTES;
+use futures_lite::future;
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// When acknowledged writes are on stable storage (Redis's appendfsync).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsyncMode {
+    /// `wait_durable` resolves once the record is on stable storage.
+    Always,
+    /// `wait_durable` returns at once; the flusher writes every batch and syncs
+    /// at least once a second.
+    EverySec,
+    /// `wait_durable` returns at once; the flusher writes every batch and
+    /// syncs only at segment rollover and close.
+    No,
+}
+
+/// Appended bytes allowed to wait for the disk. Past it `check_writable` fails
+/// (the server refuses writes) until the flusher catches up; `append` itself
+/// never refuses, since the write it records has already happened in memory.
+pub const PENDING_BYTES_MAX: usize = 1 << 30;
+const EVERYSEC_INTERVAL: Duration = Duration::from_secs(1);
+/// Pause between retries of a failed batch (ENOSPC, EIO), so a full disk is
+/// probed ten times a second rather than in a hot loop.
+const RETRY_DELAY: Duration = Duration::from_millis(100);
+
+#[derive(Clone, Debug)]
+pub struct JournalConfig {
+    /// This shard's journal directory (created if missing).
+    pub dir: PathBuf,
+    pub shard: u32,
+    pub fsync: FsyncMode,
+    /// Size of each preallocated segment; a batch that does not fit starts a
+    /// new one, sized up for a batch bigger than this.
+    pub segment_bytes: u64,
+}
+
+impl JournalConfig {
+    pub fn new(dir: PathBuf, shard: u32, fsync: FsyncMode) -> JournalConfig {
+        JournalConfig {
+            dir,
+            shard,
+            fsync,
+            segment_bytes: SEGMENT_BYTES_DEFAULT,
+        }
+    }
+}
+
+/// Counters for INFO persistence.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JournalStats {
+    /// Last LSN handed out by `append`.
+    pub lsn_appended: Lsn,
+    pub lsn_written: Lsn,
+    pub lsn_durable: Lsn,
+    pub records_pending: u64,
+    pub bytes_pending: u64,
+    /// Bytes written to segments, batch headers and block padding included.
+    pub bytes_written: u64,
+    pub batches_written: u64,
+    /// Durability points: fdatasyncs, or O_DSYNC batch writes under `Always`.
+    pub syncs: u64,
+    pub sync_latency_us_last: u64,
+    pub sync_latency_us_max: u64,
+    pub segments_created: u64,
+    pub write_errors: u64,
+    /// The failure of the latest attempt, until a later attempt succeeds.
+    pub write_error_last: Option<JournalError>,
+}
+
+/// Handle to a shard's journal; clones share it. Lives on one executor.
+#[derive(Clone)]
+pub struct Journal {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    config: JournalConfig,
+    state: RefCell<State>,
+}
+
+struct State {
+    next_lsn: Lsn,
+    /// Encoded records after `lsn_written`, oldest first.
+    staged: Vec<u8>,
+    staged_records: u64,
+    waiters: Vec<Rc<Waiter>>,
+    flusher_waker: Option<Waker>,
+    closing: bool,
+    closed: Option<Result<(), JournalError>>,
+    close_wakers: Vec<Waker>,
+    stats: JournalStats,
+}
+
+struct Waiter {
+    lsn: Lsn,
+    result: RefCell<Option<Result<(), JournalError>>>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Journal {
+    /// Opens the journal for writing after recovery: cuts the torn tail the
+    /// reader found (if any), makes the recovered records durable, creates a
+    /// fresh segment for `recovery.next_lsn` (recovered blocks are never
+    /// written again) and spawns the flusher on the current executor.
+    pub async fn open(config: JournalConfig, recovery: &Recovery) -> Result<Journal, JournalError> {
+        assert!(
+            config.segment_bytes >= 2 * BLOCK_BYTES as u64
+                && config.segment_bytes.is_multiple_of(BLOCK_BYTES as u64)
+        );
+        std::fs::create_dir_all(&config.dir)
+            .map_err(|e| JournalError::io("creating", &config.dir, &e))?;
+        if let Some(torn) = &recovery.torn_tail {
+            torn.cut()?;
+        }
+        recovery.sync_last_segment()?;
+        let next_lsn = recovery.next_lsn;
+        assert!(next_lsn > 0);
+        let write_through = config.fsync == FsyncMode::Always;
+        let segment = ActiveSegment::create(
+            &config.dir,
+            config.shard,
+            next_lsn,
+            config.segment_bytes,
+            0,
+            write_through,
+        )
+        .await?;
+        let stats = JournalStats {
+            lsn_appended: next_lsn - 1,
+            lsn_written: next_lsn - 1,
+            lsn_durable: next_lsn - 1,
+            segments_created: 1,
+            ..JournalStats::default()
+        };
+        let state = State {
+            next_lsn,
+            staged: Vec::new(),
+            staged_records: 0,
+            waiters: Vec::new(),
+            flusher_waker: None,
+            closing: false,
+            closed: None,
+            close_wakers: Vec::new(),
+            stats,
+        };
+        let inner = Rc::new(Inner {
+            config,
+            state: RefCell::new(state),
+        });
+        glommio::spawn_local(Flusher::new(inner.clone(), segment).run()).detach();
+        Ok(Journal { inner })
+    }
+
+    /// Whether the server may execute a write now (Redis answers `-MISCONF`
+    /// otherwise): the latest flush did not fail, the backlog is under
+    /// [`PENDING_BYTES_MAX`], and the journal is open.
+    pub fn check_writable(&self) -> Result<(), JournalError> {
+        let state = self.inner.state.borrow();
+        if state.closing {
+            return Err(JournalError::Closed);
+        }
+        if let Some(e) = &state.stats.write_error_last {
+            return Err(e.clone());
+        }
+        if state.staged.len() > PENDING_BYTES_MAX {
+            return Err(JournalError::Backlog {
+                bytes_pending: state.staged.len() as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records one write's effect and returns its LSN. Cheap and synchronous:
+    /// the record is only in memory until the flusher writes it. Panics on a
+    /// slot >= 16384, a payload over `RECORD_PAYLOAD_BYTES_MAX`, or a closed
+    /// journal.
+    pub fn append(&self, slot: u16, db: u8, kind: u8, payload: &[u8]) -> Lsn {
+        let mut state = self.inner.state.borrow_mut();
+        assert!(!state.closing, "append to a closed journal");
+        let lsn = state.next_lsn;
+        state.next_lsn += 1;
+        record::encode(&mut state.staged, lsn, slot, db, kind, payload);
+        state.staged_records += 1;
+        state.stats.lsn_appended = lsn;
+        if let Some(waker) = state.flusher_waker.take() {
+            waker.wake();
+        }
+        lsn
+    }
+
+    /// Resolves when record `lsn` is acknowledged-safe under the fsync mode:
+    /// on stable storage for `Always` (and then so is every record before it);
+    /// at once for `EverySec` and `No`. Fails if the batch holding the record
+    /// failed (the record stays queued and is retried), or, for the lazy modes,
+    /// if the latest flush failed.
+    pub async fn wait_durable(&self, lsn: Lsn) -> Result<(), JournalError> {
+        let waiter = {
+            let mut state = self.inner.state.borrow_mut();
+            assert!(lsn < state.next_lsn, "waiting for LSN {lsn} never appended");
+            if lsn <= state.stats.lsn_durable {
+                return Ok(());
+            }
+            if state.closed.is_some() {
+                return Err(JournalError::Closed);
+            }
+            if self.inner.config.fsync != FsyncMode::Always {
+                return state.stats.write_error_last.clone().map_or(Ok(()), Err);
+            }
+            let waiter = Rc::new(Waiter {
+                lsn,
+                result: RefCell::new(None),
+                waker: RefCell::new(None),
+            });
+            state.waiters.push(waiter.clone());
+            waiter
+        };
+        future::poll_fn(|cx| match waiter.result.borrow_mut().take() {
+            Some(result) => Poll::Ready(result),
+            None => {
+                *waiter.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    pub fn stats(&self) -> JournalStats {
+        let state = self.inner.state.borrow();
+        JournalStats {
+            records_pending: state.staged_records,
+            bytes_pending: state.staged.len() as u64,
+            ..state.stats.clone()
+        }
+    }
+
+    /// Writes and syncs everything appended, stops the flusher and closes the
+    /// segment. A failed final flush is returned, not retried.
+    pub async fn close(&self) -> Result<(), JournalError> {
+        {
+            let mut state = self.inner.state.borrow_mut();
+            state.closing = true;
+            if let Some(waker) = state.flusher_waker.take() {
+                waker.wake();
+            }
+        }
+        future::poll_fn(|cx| {
+            let mut state = self.inner.state.borrow_mut();
+            match &state.closed {
+                Some(result) => Poll::Ready(result.clone()),
+                None => {
+                    state.close_wakers.push(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+}
+
+impl State {
+    /// Hands `result` to every waiter at or below `lsn`.
+    fn resolve_waiters(&mut self, lsn: Lsn, result: Result<(), JournalError>) {
+        self.waiters.retain(|waiter| {
+            if waiter.lsn > lsn {
+                return true;
+            }
+            *waiter.result.borrow_mut() = Some(result.clone());
+            if let Some(waker) = waiter.waker.borrow_mut().take() {
+                waker.wake();
+            }
+            false
+        });
+    }
+
+    fn record_sync(&mut self, started: Instant) {
+        let us = started.elapsed().as_micros() as u64;
+        self.stats.syncs += 1;
+        self.stats.sync_latency_us_last = us;
+        self.stats.sync_latency_us_max = self.stats.sync_latency_us_max.max(us);
+    }
+
+    fn mark_durable(&mut self, lsn: Lsn) {
+        assert!(lsn >= self.stats.lsn_durable && lsn <= self.stats.lsn_written);
+        self.stats.lsn_durable = lsn;
+        self.resolve_waiters(lsn, Ok(()));
+    }
+}
+
+/// A batch chosen from the staged records: the first `body_bytes` of them.
+struct BatchPlan {
+    first_lsn: Lsn,
+    record_count: u32,
+    body_bytes: usize,
+}
+
+/// The single task that writes batches and syncs; owns the active segment.
+struct Flusher {
+    inner: Rc<Inner>,
+    /// None after a failed rollover, until the retry creates the new one.
+    segment: Option<ActiveSegment>,
+    last_sync: Cell<Instant>,
+}
+
+impl Flusher {
+    fn new(inner: Rc<Inner>, segment: ActiveSegment) -> Flusher {
+        Flusher {
+            inner,
+            segment: Some(segment),
+            last_sync: Cell::new(Instant::now()),
+        }
+    }
+
+    async fn run(mut self) {
+        loop {
+            self.wait_for_work().await;
+            let mut outcome = Ok(());
+            let mut attempted_lsn = self.inner.state.borrow().stats.lsn_written;
+            if let Some(plan) = self.plan_batch() {
+                attempted_lsn = plan.first_lsn + plan.record_count as u64 - 1;
+                outcome = self.flush(plan).await;
+            }
+            if outcome.is_ok() && self.sync_due() {
+                outcome = self.sync().await;
+            }
+            if let Err(e) = outcome {
+                self.fail(e.clone(), attempted_lsn);
+                if self.inner.state.borrow().closing {
+                    return self.finish(Err(e)).await;
+                }
+                glommio::timer::sleep(RETRY_DELAY).await;
+                continue;
+            }
+            let (closing, drained) = {
+                let state = self.inner.state.borrow();
+                (state.closing, state.staged.is_empty())
+            };
+            if closing && drained {
+                let result = self.sync().await;
+                return self.finish(result).await;
+            }
+        }
+    }
+
+    /// Returns when records are staged, the journal is closing, or an
+    /// `EverySec` sync is due.
+    async fn wait_for_work(&self) {
+        let sync_at = self
+            .sync_pending()
+            .then(|| self.last_sync.get() + EVERYSEC_INTERVAL);
+        let work = future::poll_fn(|cx| {
+            let mut state = self.inner.state.borrow_mut();
+            if !state.staged.is_empty() || state.closing {
+                return Poll::Ready(());
+            }
+            state.flusher_waker = Some(cx.waker().clone());
+            Poll::Pending
+        });
+        match sync_at {
+            None => work.await,
+            Some(at) => {
+                let timer = glommio::timer::sleep(at.saturating_duration_since(Instant::now()));
+                future::or(work, timer).await
+            }
+        }
+    }
+
+    fn sync_pending(&self) -> bool {
+        let state = self.inner.state.borrow();
+        self.inner.config.fsync == FsyncMode::EverySec
+            && state.stats.lsn_durable < state.stats.lsn_written
+    }
+
+    fn sync_due(&self) -> bool {
+        self.sync_pending() && self.last_sync.get().elapsed() >= EVERYSEC_INTERVAL
+    }
+
+    /// Picks the oldest staged records, up to [`BATCH_BODY_BYTES_MAX`] (at least
+    /// one record).
+    fn plan_batch(&self) -> Option<BatchPlan> {
+        let state = self.inner.state.borrow();
+        let mut body_bytes = 0;
+        let mut record_count = 0u32;
+        while body_bytes < state.staged.len() {
+            let len = record::padded_len_at(&state.staged[body_bytes..]);
+            if record_count > 0 && body_bytes + len > BATCH_BODY_BYTES_MAX {
+                break;
+            }
+            body_bytes += len;
+            record_count += 1;
+        }
+        (record_count > 0).then(|| BatchPlan {
+            first_lsn: state.stats.lsn_written + 1,
+            record_count,
+            body_bytes,
+        })
+    }
+
+    async fn flush(&mut self, plan: BatchPlan) -> Result<(), JournalError> {
+        let padded = (BATCH_HEADER_BYTES + plan.body_bytes).next_multiple_of(BLOCK_BYTES);
+        if !self.segment.as_ref().is_some_and(|s| s.fits(padded)) {
+            self.roll_over(plan.first_lsn, padded).await?;
+        }
+        let segment = self.segment.as_mut().expect("segment after rollover");
+        let buf = {
+            // The staged prefix is stable across awaits: appends only extend
+            // `staged`, and only this task drains it.
+            let state = self.inner.state.borrow();
+            let body = &state.staged[..plan.body_bytes];
+            let header = BatchHeader::for_body(
+                plan.first_lsn,
+                state.stats.lsn_durable,
+                plan.record_count,
+                body,
+            );
+            segment.batch_buffer(&header, body)
+        };
+        let started = Instant::now();
+        segment.write_batch(buf).await?;
+        let write_through = segment.is_write_through();
+        let mut state = self.inner.state.borrow_mut();
+        let last_lsn = plan.first_lsn + plan.record_count as u64 - 1;
+        assert_eq!(
+            plan.first_lsn,
+            state.stats.lsn_written + 1,
+            "batch out of LSN order"
+        );
+        state.staged.drain(..plan.body_bytes);
+        state.staged_records -= plan.record_count as u64;
+        state.stats.lsn_written = last_lsn;
+        state.stats.bytes_written += padded as u64;
+        state.stats.batches_written += 1;
+        state.stats.write_error_last = None;
+        if write_through {
+            state.record_sync(started);
+            state.mark_durable(last_lsn);
+        }
+        Ok(())
+    }
+
+    /// Seals the current segment (synced, so a later segment never holds data
+    /// newer than a hole in an older one) and creates the next.
+    async fn roll_over(&mut self, first_lsn: Lsn, batch_bytes: usize) -> Result<(), JournalError> {
+        if self.segment.is_some() {
+            self.sync().await?;
+            let segment = self.segment.take().expect("segment");
+            segment.close().await?;
+        }
+        let config = &self.inner.config;
+        let segment = ActiveSegment::create(
+            &config.dir,
+            config.shard,
+            first_lsn,
+            config.segment_bytes,
+            batch_bytes,
+            config.fsync == FsyncMode::Always,
+        )
+        .await?;
+        self.segment = Some(segment);
+        self.inner.state.borrow_mut().stats.segments_created += 1;
+        Ok(())
+    }
+
+    /// Makes everything written durable (a no-op for write-through segments,
+    /// whose writes already are).
+    async fn sync(&self) -> Result<(), JournalError> {
+        let Some(segment) = &self.segment else {
+            return Ok(());
+        };
+        let written = self.inner.state.borrow().stats.lsn_written;
+        if segment.is_write_through() || written == self.inner.state.borrow().stats.lsn_durable {
+            return Ok(());
+        }
+        let started = Instant::now();
+        segment.sync().await?;
+        self.last_sync.set(Instant::now());
+        let mut state = self.inner.state.borrow_mut();
+        state.record_sync(started);
+        state.mark_durable(written);
+        Ok(())
+    }
+
+    /// Fails the waiters of records up to `attempted_lsn` (the batch that just
+    /// failed); the records stay staged and go out again with the next batch.
+    fn fail(&self, e: JournalError, attempted_lsn: Lsn) {
+        let mut state = self.inner.state.borrow_mut();
+        state.stats.write_errors += 1;
+        state.stats.write_error_last = Some(e.clone());
+        state.resolve_waiters(attempted_lsn, Err(e));
+    }
+
+    async fn finish(mut self, result: Result<(), JournalError>) {
+        let closed = match self.segment.take() {
+            Some(segment) => segment.close().await,
+            None => Ok(()),
+        };
+        let mut state = self.inner.state.borrow_mut();
+        let result = result.and(closed);
+        state.resolve_waiters(Lsn::MAX, Err(JournalError::Closed));
+        state.closed = Some(result);
+        for waker in state.close_wakers.drain(..) {
+            waker.wake();
+        }
+    }
+}
