@@ -26,11 +26,12 @@ fn main() {
             return;
         }
         Some("-h" | "--help") => {
-            println!(
-                "Usage: keel [/path/to/keel.conf] [--directive value ...]\n       keel --version"
-            );
+            println!("Usage: keel [/path/to/keel.conf] [--directive value ...]");
+            println!("       keel check-journal DIR [--repair]");
+            println!("       keel --version");
             return;
         }
+        Some("check-journal") => std::process::exit(check_journal(&args[1..])),
         _ => {}
     }
     let config = match config::Config::from_args(&args) {
@@ -46,4 +47,34 @@ fn main() {
     }
     let config_file = args.first().filter(|a| !a.starts_with("--")).cloned();
     std::process::exit(server::run(config, config_file));
+}
+
+/// `keel check-journal DIR [--repair]`: reports each shard journal under DIR (a data directory or
+/// one shard's directory); with `--repair`, truncates at the first bad record.
+fn check_journal(args: &[String]) -> i32 {
+    let (dirs, flags): (Vec<&String>, Vec<&String>) =
+        args.iter().partition(|a| !a.starts_with("--"));
+    let repair = flags.iter().any(|f| *f == "--repair");
+    let (Some(dir), 1, true) = (
+        dirs.first(),
+        dirs.len(),
+        flags.iter().all(|f| *f == "--repair"),
+    ) else {
+        eprintln!("Usage: keel check-journal DIR [--repair]");
+        return 2;
+    };
+    match journal::check_journal(std::path::Path::new(dir), repair) {
+        Ok(report) => {
+            print!("{report}");
+            if report.is_clean() {
+                0
+            } else {
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("check-journal: {e}");
+            2
+        }
+    }
 }

@@ -262,6 +262,19 @@ pub static DIRECTIVES: &[Directive] = &[
         mutable: false,
     },
     Directive {
+        name: "journal-segment-size",
+        set: |c, v| {
+            let n = memory(v)?;
+            if n < 1024 * 1024 || n % 4096 != 0 {
+                return Err("must be at least 1mb and a multiple of 4096".into());
+            }
+            c.journal_segment_bytes = n as u64;
+            Ok(())
+        },
+        get: |c| c.journal_segment_bytes.to_string(),
+        mutable: false,
+    },
+    Directive {
         name: "hz",
         set: |c, v| {
             let hz: u32 = number(v)?;

@@ -28,6 +28,8 @@ pub struct Config {
     pub logfile: String,
     pub appendonly: bool,
     pub appendfsync: AppendFsync,
+    /// Size of each preallocated journal segment file.
+    pub journal_segment_bytes: u64,
     pub hz: u32,
 }
 
@@ -50,6 +52,7 @@ impl Default for Config {
             logfile: String::new(),
             appendonly: true,
             appendfsync: AppendFsync::Always,
+            journal_segment_bytes: 64 * 1024 * 1024,
             hz: 10,
         }
     }

@@ -10,6 +10,7 @@
 
 mod batch;
 mod check;
+pub mod effect;
 mod reader;
 mod record;
 mod segment;

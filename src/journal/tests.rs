@@ -90,7 +90,7 @@ fn group_commit_puts_concurrent_appends_in_few_batches() {
         let tasks: Vec<_> = (0..256)
             .map(|_| {
                 let journal = journal.clone();
-                glommio::spawn_local(async move {
+                crate::runtime::spawn_local(async move {
                     for _ in 0..4 {
                         let lsn = journal.append(7, 0, 1, b"x");
                         journal.wait_durable(lsn).await.unwrap();
@@ -213,7 +213,7 @@ fn unsynced_hole_under_everysec_is_a_torn_tail_not_corruption() {
         for _ in 0..3 {
             journal.append(7, 0, 1, b"x");
             // Let the flusher write each record as its own batch.
-            glommio::timer::sleep(Duration::from_millis(5)).await;
+            crate::runtime::sleep(Duration::from_millis(5)).await;
         }
         assert_eq!(journal.stats().batches_written, 3);
         journal.close().await.unwrap();
@@ -332,7 +332,7 @@ fn failed_writes_fail_their_waiters_then_the_retry_makes_them_durable() {
             Some(())
         );
         // The flusher retries; the second retry finds room.
-        glommio::timer::sleep(Duration::from_millis(350)).await;
+        crate::runtime::sleep(Duration::from_millis(350)).await;
         journal.check_writable().unwrap();
         journal.wait_durable(lsn).await.unwrap();
         let stats = journal.stats();
@@ -351,21 +351,21 @@ fn everysec_acknowledges_at_once_and_syncs_within_a_second() {
     let dir = TempDir::new("journal-everysec");
     run(async {
         let journal = open(config(dir.path(), FsyncMode::EverySec)).await;
-        glommio::timer::sleep(Duration::from_millis(1100)).await;
+        crate::runtime::sleep(Duration::from_millis(1100)).await;
         let lsn = journal.append(7, 0, 1, b"x");
         journal.wait_durable(lsn).await.unwrap();
-        glommio::timer::sleep(Duration::from_millis(50)).await;
+        crate::runtime::sleep(Duration::from_millis(50)).await;
         // Idle for over a second: the first batch is synced right away.
         assert_eq!(journal.stats().lsn_durable, 1);
         let lsn = journal.append(7, 0, 1, b"y");
         journal.wait_durable(lsn).await.unwrap();
-        glommio::timer::sleep(Duration::from_millis(50)).await;
+        crate::runtime::sleep(Duration::from_millis(50)).await;
         let stats = journal.stats();
         assert_eq!(
             (stats.lsn_written, stats.lsn_durable, stats.syncs),
             (2, 1, 1)
         );
-        glommio::timer::sleep(Duration::from_millis(1100)).await;
+        crate::runtime::sleep(Duration::from_millis(1100)).await;
         let stats = journal.stats();
         assert_eq!((stats.lsn_durable, stats.syncs), (2, 2));
         journal.close().await.unwrap();

@@ -166,7 +166,7 @@ impl Journal {
             config,
             state: RefCell::new(state),
         });
-        glommio::spawn_local(Flusher::new(inner.clone(), segment).run()).detach();
+        crate::runtime::spawn_local(Flusher::new(inner.clone(), segment).run()).detach();
         Ok(Journal { inner })
     }
 
@@ -241,6 +241,20 @@ impl Journal {
             }
         })
         .await
+    }
+
+    /// The highest LSN known to be on stable storage (cheap; for the hot path).
+    pub fn durable_lsn(&self) -> Lsn {
+        self.inner.state.borrow().stats.lsn_durable
+    }
+
+    /// The highest LSN appended so far.
+    pub fn appended_lsn(&self) -> Lsn {
+        self.inner.state.borrow().stats.lsn_appended
+    }
+
+    pub fn fsync_mode(&self) -> FsyncMode {
+        self.inner.config.fsync
     }
 
     pub fn stats(&self) -> JournalStats {
@@ -346,7 +360,7 @@ impl Flusher {
                 if self.inner.state.borrow().closing {
                     return self.finish(Err(e)).await;
                 }
-                glommio::timer::sleep(RETRY_DELAY).await;
+                crate::runtime::sleep(RETRY_DELAY).await;
                 continue;
             }
             let (closing, drained) = {
@@ -377,7 +391,7 @@ impl Flusher {
         match sync_at {
             None => work.await,
             Some(at) => {
-                let timer = glommio::timer::sleep(at.saturating_duration_since(Instant::now()));
+                let timer = crate::runtime::sleep(at.saturating_duration_since(Instant::now()));
                 future::or(work, timer).await
             }
         }

@@ -34,8 +34,18 @@ pub struct Entry {
     pub expire_at_ms: Option<u64>,
 }
 
+/// A change a command made, for the journal: which key (its final state is logged), or that the
+/// whole database was emptied.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    Key(Bytes),
+    Flush,
+}
+
 pub struct Db {
     slots: Vec<SlotMap>,
+    /// Changes since the shard last took them (`take_changes`), in order.
+    changes: Vec<Change>,
     first_slot: u16,
     /// (deadline ms, key) for every key with a TTL; kept exactly in step with `Entry::expire_at_ms`.
     expiry_index: BTreeSet<(u64, Bytes)>,
@@ -47,6 +57,7 @@ impl Db {
         Db {
             slots: slots.clone().map(|_| SlotMap::default()).collect(),
             first_slot: slots.start,
+            changes: Vec::new(),
             expiry_index: BTreeSet::new(),
             len: 0,
         }
@@ -91,7 +102,7 @@ impl Db {
     fn expire_if_due(&mut self, key: &[u8], now_ms: u64) {
         let due = matches!(self.map(key).get(key), Some(Entry { expire_at_ms: Some(at), .. }) if *at <= now_ms);
         if due {
-            self.remove(key);
+            self.unlink(key);
         }
     }
 
@@ -100,10 +111,33 @@ impl Db {
         self.map(key).get(key)
     }
 
-    /// The value for in-place changes; expiry is changed only through `set_expire`.
+    /// The value for in-place changes (the key is recorded as changed); expiry is changed only
+    /// through `set_expire`.
     pub fn get_value_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Value> {
         self.expire_if_due(key, now_ms);
+        let stored_key = self.map(key).get_key_value(key).map(|(k, _)| k.clone())?;
+        self.record(Change::Key(stored_key));
         self.map_mut(key).get_mut(key).map(|e| &mut e.value)
+    }
+
+    /// The entry as stored, expired or not: for logging a key's final state.
+    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
+        self.map(key).get(key)
+    }
+
+    fn record(&mut self, change: Change) {
+        if self.changes.last() != Some(&change) {
+            self.changes.push(change);
+        }
+    }
+
+    /// The changes made since the last call, oldest first.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.changes)
+    }
+
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
     }
 
     pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
@@ -113,6 +147,7 @@ impl Db {
     /// Stores `value` under `key`, replacing any value and TTL it had.
     pub fn insert(&mut self, key: &[u8], value: Value, expire_at_ms: Option<u64>) {
         let key = Bytes::copy_from_slice(key);
+        self.record(Change::Key(key.clone()));
         if let Some(at) = expire_at_ms {
             self.expiry_index.insert((at, key.clone()));
         }
@@ -137,7 +172,16 @@ impl Db {
         }
     }
 
+    /// Deletes `key` (recorded as a change).
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let entry = self.unlink(key)?;
+        self.record(Change::Key(Bytes::copy_from_slice(key)));
+        Some(entry)
+    }
+
+    /// Deletes `key` without recording it: for expiry, which replay repeats by itself because
+    /// deadlines are absolute.
+    fn unlink(&mut self, key: &[u8]) -> Option<Entry> {
         let (stored_key, entry) = self.map_mut(key).remove_entry(key)?;
         self.len -= 1;
         if let Some(at) = entry.expire_at_ms {
@@ -155,6 +199,7 @@ impl Db {
             return false;
         };
         let entry = map.get_mut(key).expect("key was just found");
+        self.changes.push(Change::Key(stored_key.clone()));
         let old = std::mem::replace(&mut entry.expire_at_ms, expire_at_ms);
         if old != expire_at_ms {
             if let Some(at) = old {
@@ -171,6 +216,48 @@ impl Db {
         self.slots.iter_mut().for_each(SlotMap::clear);
         self.expiry_index.clear();
         self.len = 0;
+        self.record(Change::Flush);
+    }
+
+    /// Empties the given slots (those this database covers), unrecorded: for replay.
+    pub fn clear_slots(&mut self, slots: Range<u16>) {
+        for slot in intersect(&slots, &self.slot_range()) {
+            self.take_slot(slot);
+        }
+    }
+
+    /// Removes and returns one slot's whole map, keeping the count and expiry index right.
+    fn take_slot(&mut self, slot: u16) -> SlotMap {
+        let index = self.slot_index(slot);
+        let map = std::mem::take(&mut self.slots[index]);
+        self.len -= map.len();
+        for (key, entry) in &map {
+            if let Some(at) = entry.expire_at_ms {
+                self.expiry_index.remove(&(at, key.clone()));
+            }
+        }
+        map
+    }
+
+    /// Exchanges the contents of the given slots with `other` (same slot range), unrecorded: for
+    /// replaying SWAPDB.
+    pub fn swap_slots(&mut self, other: &mut Db, slots: Range<u16>) {
+        for slot in intersect(&slots, &self.slot_range()) {
+            let mine = self.take_slot(slot);
+            let theirs = other.take_slot(slot);
+            for (db, map) in [(&mut *self, theirs), (&mut *other, mine)] {
+                for (key, entry) in map {
+                    db.insert_unrecorded(key, entry);
+                }
+            }
+        }
+        self.changes.clear();
+        other.changes.clear();
+    }
+
+    fn insert_unrecorded(&mut self, key: Bytes, entry: Entry) {
+        self.insert(&key, entry.value, entry.expire_at_ms);
+        self.changes.pop();
     }
 
     /// Removes up to `max` keys whose deadline is at or before `now_ms`; returns how many.
@@ -183,7 +270,7 @@ impl Db {
             if at > now_ms {
                 break;
             }
-            self.remove(&key);
+            self.unlink(&key);
             removed += 1;
         }
         removed
@@ -271,4 +358,8 @@ impl Db {
 
 fn is_expired(entry: &Entry, now_ms: u64) -> bool {
     matches!(entry.expire_at_ms, Some(at) if at <= now_ms)
+}
+
+fn intersect(a: &Range<u16>, b: &Range<u16>) -> Range<u16> {
+    a.start.max(b.start)..a.end.min(b.end).max(a.start.max(b.start))
 }

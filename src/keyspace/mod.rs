@@ -4,7 +4,7 @@ mod db;
 pub mod pattern;
 mod value;
 
-pub use db::{Db, Entry};
+pub use db::{Change, Db, Entry};
 pub use value::{parse_canonical_i64, Value};
 
 use std::ops::Range;
@@ -12,12 +12,39 @@ use std::ops::Range;
 /// All the databases (`SELECT`able) of one shard, covering the shard's slots only.
 pub struct Keyspace {
     pub dbs: Vec<Db>,
+    /// SWAPDBs since the shard last took the changes.
+    swaps: Vec<(usize, usize)>,
 }
 
 impl Keyspace {
     pub fn new(databases: usize, slots: Range<u16>) -> Keyspace {
         Keyspace {
             dbs: (0..databases).map(|_| Db::new(slots.clone())).collect(),
+            swaps: Vec::new(),
         }
+    }
+
+    /// SWAPDB: exchanges two whole databases (recorded for the journal).
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        self.dbs.swap(a, b);
+        self.swaps.push((a, b));
+    }
+
+    /// Whether any command changed anything since the last `take_changes`.
+    pub fn has_changes(&self) -> bool {
+        !self.swaps.is_empty() || self.dbs.iter().any(Db::has_changes)
+    }
+
+    /// Every change since the last call: swaps, then each database's changes.
+    pub fn take_changes(&mut self) -> (Vec<(usize, usize)>, Vec<(usize, Vec<Change>)>) {
+        let swaps = std::mem::take(&mut self.swaps);
+        let changes = self
+            .dbs
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, db)| db.has_changes())
+            .map(|(i, db)| (i, db.take_changes()))
+            .collect();
+        (swaps, changes)
     }
 }

@@ -59,7 +59,8 @@ impl<'a> Txn<'a> {
         self.db
     }
 
-    /// Runs one command (under this transaction's locks) on the shard that owns `key`.
+    /// Runs one read-only command (under this transaction's locks) on the shard that owns `key`.
+    /// Writes go in `run_and_finish`, so that the transaction is logged as one unit.
     pub async fn run_for_key(
         &self,
         key: &[u8],
@@ -67,6 +68,10 @@ impl<'a> Txn<'a> {
         args: Vec<Bytes>,
         resp3: bool,
     ) -> Reply {
+        assert!(
+            !spec.is_write(),
+            "a transaction's writes go in run_and_finish"
+        );
         let to = self.shard.owner_of(key);
         let req = Request {
             spec,
@@ -77,6 +82,7 @@ impl<'a> Txn<'a> {
         let step = TxnStep {
             id: self.id,
             release: false,
+            parts: 0,
         };
         let mut replies = self.shard.exec_on(to, vec![req], Some(step)).await;
         replies
@@ -84,21 +90,28 @@ impl<'a> Txn<'a> {
             .unwrap_or(Reply::error("ERR shard did not answer"))
     }
 
-    /// Runs one request per shard in parallel, each releasing its shard's locks after; shards with
-    /// no request are released too. Ends the transaction.
+    /// Runs one request per shard in parallel, then releases every shard's locks. Ends the
+    /// transaction.
+    ///
+    /// The writes are logged as one journal record per shard, each naming how many parts the
+    /// transaction has, so that replay applies all of them or none. Locks are released only once
+    /// every part is durable: until then nobody can see (and act on) a transaction that a crash
+    /// could still take back.
     pub async fn run_and_finish(self, parts: Vec<(usize, Request)>) -> Vec<Reply> {
         let step = TxnStep {
             id: self.id,
-            release: true,
+            release: false,
+            parts: parts.iter().filter(|(_, req)| req.spec.is_write()).count() as u16,
         };
-        let touched: Vec<usize> = parts.iter().map(|(to, _)| *to).collect();
         let calls = parts
             .into_iter()
             .map(|(to, req)| self.shard.exec_on(to, vec![req], Some(step)));
         let replies = futures::future::join_all(calls).await;
-        for &to in self.shards.iter().filter(|s| !touched.contains(s)) {
-            self.shard.release_on(to, self.id).await;
-        }
+        let releases = self
+            .shards
+            .iter()
+            .map(|&to| self.shard.release_on(to, self.id));
+        futures::future::join_all(releases).await;
         replies
             .into_iter()
             .map(|mut r| r.pop().unwrap_or(Reply::error("ERR shard did not answer")))

@@ -24,6 +24,8 @@ enum Route {
 pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec<Reply> {
     let shard = client.shard.clone();
     let mut replies: Vec<Option<Reply>> = (0..requests.len()).map(|_| None).collect();
+    // The LSN each locally run reply must wait for (remote shards wait before replying).
+    let mut lsns = vec![0; requests.len()];
     let mut queued: Vec<Vec<(usize, Request)>> =
         (0..shard.shard_count()).map(|_| Vec::new()).collect();
     let mut any_queued = false;
@@ -48,7 +50,9 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
                         .collect();
                     shard.locks.wait_free(db, &keys, None).await;
                 }
-                replies[i] = Some(shard.run_now(spec, db, resp3, &args));
+                let (reply, lsn) = shard.run_now(spec, db, resp3, &args, None);
+                replies[i] = Some(reply);
+                lsns[i] = lsn;
             }
             Route::Shard(to) => {
                 queued[to].push((
@@ -75,10 +79,12 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
     if any_queued {
         flush(client, &mut queued, &mut replies).await;
     }
-    replies
+    let mut replies: Vec<Reply> = replies
         .into_iter()
         .map(|r| r.expect("every request got a reply"))
-        .collect()
+        .collect();
+    shard.settle(&mut replies, &lsns).await;
+    replies
 }
 
 fn route(client: &Client, spec: &'static CommandSpec, args: &[Bytes]) -> Route {

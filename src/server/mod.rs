@@ -3,12 +3,17 @@
 pub mod client;
 mod connection;
 pub mod logging;
+mod recovery;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{AppendFsync, Config};
+use crate::journal::{effect, FsyncMode, Journal, JournalConfig, JournalError, Recovery};
+use crate::keyspace::Keyspace;
 use crate::runtime::{self, executor, mesh, net::BoundSocket, net::Listener};
 use crate::shard::{Node, Shard, ShardMsg};
 
@@ -47,6 +52,12 @@ fn start(config: Config, config_file: Option<String>) -> Result<(), String> {
     let shard_sockets = Arc::new(shard_sockets);
     let cpus = executor::available_cpus();
     let node = Arc::new(Node::new(config.shards, cpus, config_file));
+    let recovery::Recovered {
+        keyspaces,
+        journals,
+        epoch,
+    } = recovery::recover(&config, &node.slots)?;
+    let mut restored = keyspaces.into_iter().zip(journals);
 
     log::info!(
         "Keel {VERSION} (Redis {REDIS_VERSION} compatible), pid {}, {} shards, data in {}",
@@ -58,6 +69,7 @@ fn start(config: Config, config_file: Option<String>) -> Result<(), String> {
     // that every thread inherits the mask.
     let signals = block_shutdown_signals();
     let mut threads = Vec::new();
+    let (closed_tx, closed_rx) = mpsc::channel();
     for (id, ends) in mesh::build::<ShardMsg>(config.shards)
         .into_iter()
         .enumerate()
@@ -80,9 +92,16 @@ fn start(config: Config, config_file: Option<String>) -> Result<(), String> {
             Ok((main, own))
         };
         let port = config.cluster_enabled.then(|| config.shard_port(id));
+        let (keyspace, journal) = restored.next().expect("one keyspace per shard");
+        let data = ShardData {
+            keyspace,
+            journal,
+            epoch,
+            closed: closed_tx.clone(),
+        };
         let thread = executor::spawn_pinned(&format!("S{id}"), cpu, move || async move {
             let (main, own) = listeners().unwrap_or_else(|e| panic!("shard {id}: listener: {e}"));
-            run_shard(id, node, config, ends, main, own).await
+            run_shard(id, node, config, data, ends, main, own).await
         })
         .map_err(|e| format!("cannot start shard {id}: {e}"))?;
         match port {
@@ -95,30 +114,117 @@ fn start(config: Config, config_file: Option<String>) -> Result<(), String> {
         log::info!("Ready to accept connections tcp on {}", s.addr);
     }
     let signal = wait_for_signal(&signals);
-    log::warn!("Received {signal}, shutting down. Keel is now ready to exit, bye bye...");
+    log::warn!("Received {signal}, shutting down: flushing every shard's journal");
+    SHUTTING_DOWN.store(true, Ordering::Relaxed);
+    let deadline = std::time::Instant::now() + SHUTDOWN_FLUSH_TIMEOUT;
+    for _ in 0..config.shards {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if closed_rx.recv_timeout(left).is_err() {
+            log::warn!("a shard did not close its journal in time");
+            break;
+        }
+    }
+    log::warn!("Keel is now ready to exit, bye bye...");
     Ok(())
+}
+
+/// Set once by the main thread when the node must stop; shards poll it (off the data path).
+static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
+/// How long shutdown waits for the shards to flush and close their journals.
+const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a shard checks whether the node is shutting down.
+const SHUTDOWN_POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Waits for shutdown, then writes and syncs what the shard's journal holds, closes it and says so.
+async fn close_at_shutdown(shard: Rc<Shard>, closed: mpsc::Sender<usize>) {
+    while !SHUTTING_DOWN.load(Ordering::Relaxed) {
+        runtime::sleep(SHUTDOWN_POLL_INTERVAL).await;
+    }
+    if let Some(journal) = &shard.journal {
+        if let Err(e) = journal.close().await {
+            log::warn!("shard {}: closing the journal: {e}", shard.id);
+        }
+    }
+    let _ = closed.send(shard.id);
+}
+
+/// What recovery hands to one shard.
+struct ShardData {
+    keyspace: Keyspace,
+    journal: Option<Recovery>,
+    epoch: u64,
+    /// Told once the shard closed its journal at shutdown.
+    closed: mpsc::Sender<usize>,
 }
 
 async fn run_shard(
     id: usize,
     node: Arc<Node>,
     config: Config,
+    data: ShardData,
     ends: mesh::MeshEnds<ShardMsg>,
     main_listeners: Vec<Listener>,
     own_listeners: Vec<Listener>,
 ) {
+    let journal = match data.journal {
+        Some(recovery) => match open_journal(id, &config, &node, recovery, data.epoch).await {
+            Ok(journal) => Some(journal),
+            Err(e) => {
+                log::error!("shard {id}: cannot open its journal: {e}");
+                std::process::exit(1);
+            }
+        },
+        None => None,
+    };
     let (senders, receivers) = ends.connect().await;
-    let shard = Rc::new(Shard::new(id, node, config, senders));
+    let shard = Rc::new(Shard::new(
+        id,
+        node,
+        config,
+        data.keyspace,
+        journal,
+        senders,
+    ));
     for rx in receivers {
         runtime::spawn_local(shard.clone().serve_peer(rx)).detach();
     }
     runtime::spawn_local(shard.clone().cron()).detach();
+    runtime::spawn_local(close_at_shutdown(shard.clone(), data.closed)).detach();
     let accepts = main_listeners
         .into_iter()
         .map(|l| (l, false))
         .chain(own_listeners.into_iter().map(|l| (l, true)))
         .map(|(listener, cluster_port)| accept_loop(shard.clone(), listener, cluster_port));
     futures::future::join_all(accepts).await;
+}
+
+/// Opens the shard's journal where recovery left it and starts this run's epoch in it.
+async fn open_journal(
+    id: usize,
+    config: &Config,
+    node: &Node,
+    recovery: Recovery,
+    epoch: u64,
+) -> Result<Journal, JournalError> {
+    let fsync = match config.appendfsync {
+        AppendFsync::Always => FsyncMode::Always,
+        AppendFsync::EverySec => FsyncMode::EverySec,
+        AppendFsync::No => FsyncMode::No,
+    };
+    let dir = recovery::shard_dir(&config.dir, id);
+    let journal_config = JournalConfig {
+        segment_bytes: config.journal_segment_bytes,
+        ..JournalConfig::new(dir, id as u32, fsync)
+    };
+    let journal = Journal::open(journal_config, &recovery).await?;
+    let lsn = journal.append(
+        node.slots.range(id).start,
+        0,
+        effect::EPOCH,
+        &epoch.to_le_bytes(),
+    );
+    journal.wait_durable(lsn).await?;
+    Ok(journal)
 }
 
 /// Most clients one shard serves: its share of `maxclients`.

@@ -2,13 +2,14 @@
 //! keyspace for them, its clients, and its ends of the cross-shard mesh. Nothing in it is shared
 //! with other threads; other shards reach it only by message.
 
+mod journaling;
 pub mod locks;
 mod node;
 mod serve;
 mod stats;
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -18,8 +19,10 @@ pub use locks::{LockTable, TxnId};
 pub use node::Node;
 pub use stats::Stats;
 
-use crate::commands::CommandSpec;
+use crate::commands::{CommandSpec, Run};
 use crate::config::Config;
+use crate::journal::effect::TxnTag;
+use crate::journal::{Journal, Lsn};
 use crate::keyspace::{Db, Keyspace};
 use crate::protocol::Reply;
 use crate::runtime::mesh::Senders;
@@ -36,6 +39,10 @@ pub struct Shard {
     pub stats: RefCell<Stats>,
     /// The active expiry cycle runs (`DEBUG SET-ACTIVE-EXPIRE 0` turns it off, for tests).
     pub active_expire: Cell<bool>,
+    /// This shard's journal; `None` with `appendonly no`.
+    pub journal: Option<Journal>,
+    /// (db, key) -> LSN of its latest write that may not be durable yet (no dirty reads).
+    pending: RefCell<HashMap<(usize, Bytes), Lsn>>,
     peers: Senders<ShardMsg>,
 }
 
@@ -73,11 +80,22 @@ impl Request {
 }
 
 /// A cross-shard transaction's part in an `Exec`: run under `id`'s locks, then release them if
-/// `release`.
+/// `release`. Writes are logged as one of the transaction's `parts` journal records.
 #[derive(Clone, Copy, Debug)]
 pub struct TxnStep {
     pub id: TxnId,
     pub release: bool,
+    pub parts: u16,
+}
+
+impl TxnStep {
+    fn tag(&self) -> TxnTag {
+        TxnTag {
+            origin: self.id.origin,
+            seq: self.id.seq,
+            parts: self.parts,
+        }
+    }
 }
 
 /// Messages between shards.
@@ -105,11 +123,19 @@ pub fn now_ms() -> u64 {
 }
 
 impl Shard {
-    pub fn new(id: usize, node: Arc<Node>, config: Config, peers: Senders<ShardMsg>) -> Shard {
-        let slots = node.slots.range(id);
+    pub fn new(
+        id: usize,
+        node: Arc<Node>,
+        config: Config,
+        keyspace: Keyspace,
+        journal: Option<Journal>,
+        peers: Senders<ShardMsg>,
+    ) -> Shard {
         Shard {
             id,
-            keyspace: RefCell::new(Keyspace::new(config.databases, slots)),
+            keyspace: RefCell::new(keyspace),
+            journal,
+            pending: RefCell::new(HashMap::new()),
             config: RefCell::new(config),
             node,
             locks: LockTable::default(),
@@ -129,18 +155,25 @@ impl Shard {
         self.node.slots.owner(crate::router::slot::key_slot(key))
     }
 
-    /// Runs one command here now. The caller has checked that its keys are not locked by
-    /// another transaction.
+    /// Runs one command here now and logs what it changed. Returns its reply and the LSN the
+    /// reply must wait for before it is released (0: none). The caller has checked that its keys
+    /// are not locked by another transaction.
     pub fn run_now(
         &self,
         spec: &'static CommandSpec,
         db: usize,
         resp3: bool,
         args: &[Bytes],
-    ) -> Reply {
+        txn: Option<TxnStep>,
+    ) -> (Reply, Lsn) {
         let exec = spec
             .shard_fn()
             .expect("only shard commands are run on a shard");
+        if spec.is_write() {
+            if let Err(misconf) = self.check_writable() {
+                return (misconf, 0);
+            }
+        }
         let mut keyspace = self.keyspace.borrow_mut();
         let mut ctx = Ctx {
             shard: self,
@@ -151,21 +184,37 @@ impl Shard {
         };
         let reply = exec(&mut ctx, args);
         self.stats.borrow_mut().count_command(spec.name);
-        reply
+        let txn_tag = txn.filter(|_| spec.is_write()).map(|t| t.tag());
+        let mut lsn = self.log_changes(&mut keyspace, txn_tag);
+        if lsn == 0 && !spec.is_write() {
+            lsn = match spec.run {
+                Run::Broadcast { .. } => self.unsynced_lsn(),
+                _ => self.read_wait_lsn(db, spec.key_indexes(args).into_iter().map(|i| &args[i])),
+            };
+        }
+        (reply, lsn)
     }
 
-    /// Runs commands here in order, each once its keys are free of other transactions' locks.
+    /// Runs commands here in order, each once its keys are free of other transactions' locks,
+    /// and returns their replies once what they show is durable.
     pub async fn exec_batch(&self, reqs: Vec<Request>, txn: Option<TxnStep>) -> Vec<Reply> {
         let me = txn.map(|t| t.id);
         let mut replies = Vec::with_capacity(reqs.len());
+        let mut lsns = Vec::with_capacity(reqs.len());
         for req in reqs {
             if !self.locks.is_empty() {
                 let keys = req.keys();
                 self.locks.wait_free(req.db, &keys, me).await;
             }
-            replies.push(self.run_now(req.spec, req.db, req.resp3, &req.args));
+            let (reply, lsn) = self.run_now(req.spec, req.db, req.resp3, &req.args, txn);
+            replies.push(reply);
+            lsns.push(lsn);
         }
-        if let Some(TxnStep { id, release: true }) = txn {
+        self.settle(&mut replies, &lsns).await;
+        if let Some(TxnStep {
+            id, release: true, ..
+        }) = txn
+        {
             self.locks.release(id);
         }
         replies

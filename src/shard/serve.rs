@@ -49,6 +49,7 @@ impl Shard {
             if self.active_expire.get() {
                 self.expire_pass().await;
             }
+            self.purge_pending();
             self.clients
                 .borrow()
                 .close_idle(self.config.borrow().timeout_s);

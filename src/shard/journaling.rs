@@ -1,0 +1,161 @@
+//! The shard's side of durability: after each command, log the effects of what it changed as
+//! journal records, and make sure no reply is released before what it shows is durable.
+//!
+//! - A write's reply waits for its own record (`appendfsync always`).
+//! - A read of a key whose latest write is not durable yet waits for that write (no dirty reads:
+//!   a reply never shows what a crash could take back). Reads of other keys answer at once.
+//! - Keyspace-wide reads (KEYS, DBSIZE, ...) wait for everything appended so far.
+
+use bytes::Bytes;
+
+use super::Shard;
+use crate::journal::effect::{self, encode_txn_part, Effect, Located, TxnTag};
+use crate::journal::{FsyncMode, JournalError, Lsn};
+use crate::keyspace::{Change, Keyspace};
+use crate::protocol::Reply;
+use crate::router::slot::key_slot;
+
+pub fn misconf(e: &JournalError) -> Reply {
+    Reply::error(format!(
+        "MISCONF Errors writing to the AOF file: {e}. Commands that may modify the data set are disabled until the journal can be written again."
+    ))
+}
+
+impl Shard {
+    /// `Err` with the MISCONF reply when writes must be refused (the journal cannot be written).
+    pub fn check_writable(&self) -> Result<(), Reply> {
+        match &self.journal {
+            Some(journal) => journal.check_writable().map_err(|e| misconf(&e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Logs what the last command changed; returns the LSN its reply must wait for (0: none).
+    /// A part of a cross-shard transaction (`txn`) is logged as one record even when it changed
+    /// nothing, so that replay can tell the transaction is complete.
+    pub fn log_changes(&self, keyspace: &mut Keyspace, txn: Option<TxnTag>) -> Lsn {
+        if !keyspace.has_changes() && txn.is_none() {
+            return 0;
+        }
+        let (swaps, changes) = keyspace.take_changes();
+        let Some(journal) = &self.journal else {
+            return 0;
+        };
+        let range = self.node.slots.range(self.id);
+        let mut effects = Vec::new();
+        for (db, other) in swaps {
+            effects.push(Located {
+                slot: range.start,
+                db: db as u8,
+                effect: Effect::SwapDb {
+                    other_db: other as u8,
+                    slots: range.clone(),
+                },
+            });
+        }
+        for (db, list) in changes {
+            for change in list {
+                effects.push(match change {
+                    Change::Flush => Located {
+                        slot: range.start,
+                        db: db as u8,
+                        effect: Effect::Flush {
+                            slots: range.clone(),
+                        },
+                    },
+                    Change::Key(key) => Located {
+                        slot: key_slot(&key),
+                        db: db as u8,
+                        effect: match keyspace.dbs[db].peek(&key) {
+                            Some(entry) => Effect::Put {
+                                value: entry.value.clone(),
+                                expire_at_ms: entry.expire_at_ms,
+                                key,
+                            },
+                            None => Effect::Del { key },
+                        },
+                    },
+                });
+            }
+        }
+        let mut payload = Vec::new();
+        let lsn = match txn {
+            Some(tag) => {
+                encode_txn_part(tag, &effects, &mut payload);
+                journal.append(range.start, 0, effect::TXN_PART, &payload)
+            }
+            None => {
+                let mut lsn = 0;
+                for e in &effects {
+                    payload.clear();
+                    e.effect.encode(&mut payload);
+                    lsn = journal.append(e.slot, e.db, e.effect.kind(), &payload);
+                }
+                lsn
+            }
+        };
+        if journal.fsync_mode() == FsyncMode::Always {
+            let mut pending = self.pending.borrow_mut();
+            for e in effects {
+                if let Effect::Put { key, .. } | Effect::Del { key } = e.effect {
+                    pending.insert((e.db as usize, key), lsn);
+                }
+            }
+        }
+        lsn
+    }
+
+    /// The LSN a read of `keys` must wait for: the latest not-yet-durable write to any of them.
+    pub fn read_wait_lsn<'a>(&self, db: usize, keys: impl Iterator<Item = &'a Bytes>) -> Lsn {
+        let pending = self.pending.borrow();
+        let Some(journal) = self.journal.as_ref().filter(|_| !pending.is_empty()) else {
+            return 0;
+        };
+        let durable = journal.durable_lsn();
+        keys.filter_map(|k| pending.get(&(db, k.clone())).copied())
+            .filter(|&lsn| lsn > durable)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The LSN a keyspace-wide read must wait for: everything appended.
+    pub fn unsynced_lsn(&self) -> Lsn {
+        match &self.journal {
+            Some(j)
+                if j.fsync_mode() == FsyncMode::Always && j.appended_lsn() > j.durable_lsn() =>
+            {
+                j.appended_lsn()
+            }
+            _ => 0,
+        }
+    }
+
+    /// Waits until `lsn` is durable (0: nothing to wait for).
+    pub async fn wait_durable(&self, lsn: Lsn) -> Result<(), Reply> {
+        match &self.journal {
+            Some(journal) if lsn > 0 => journal.wait_durable(lsn).await.map_err(|e| misconf(&e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Forgets pending-write marks that are durable now (called periodically).
+    pub fn purge_pending(&self) {
+        if let Some(journal) = &self.journal {
+            let durable = journal.durable_lsn();
+            self.pending.borrow_mut().retain(|_, lsn| *lsn > durable);
+        }
+    }
+
+    /// Releases replies once durable: on a journal failure, every reply that waited (lsn > 0)
+    /// becomes the MISCONF error instead.
+    pub async fn settle(&self, replies: &mut [Reply], lsns: &[Lsn]) {
+        let max = lsns.iter().copied().max().unwrap_or(0);
+        if let Err(e) = self.wait_durable(max).await {
+            for (reply, &lsn) in replies.iter_mut().zip(lsns) {
+                if lsn > 0 {
+                    *reply = e.clone();
+                }
+            }
+        }
+    }
+}
