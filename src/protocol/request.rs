@@ -1,11 +1,15 @@
 //! Parses client requests: `*N\r\n$len\r\narg\r\n...` multibulk, or an inline line of words.
 
+use std::borrow::Cow;
+
 use bytes::{Bytes, BytesMut};
 
 /// Longest inline request or multibulk/bulk header line Redis accepts before the `\r\n` (64 KiB).
 pub const INLINE_BYTES_MAX: usize = 64 * 1024;
-/// Most arguments one multibulk request may have (Redis: 1024*1024*1024 is refused).
-pub const ARGS_MAX: i64 = 1024 * 1024 * 1024;
+/// Most arguments one multibulk request may declare; more is refused with "invalid multibulk
+/// length", as Redis 7 refuses counts above INT_MAX. (Memory stays bounded by the query buffer
+/// limit: arguments are only stored once they have arrived.)
+pub const ARGS_MAX: i64 = i32::MAX as i64;
 
 #[derive(Clone, Copy, Debug)]
 pub struct ParseLimits {
@@ -15,9 +19,13 @@ pub struct ParseLimits {
 
 /// A protocol violation. The text is Redis's, and the connection is closed after replying it.
 #[derive(Debug, PartialEq, Eq)]
-pub struct ProtocolError(pub &'static str);
+pub struct ProtocolError(pub Cow<'static, str>);
 
 impl ProtocolError {
+    fn new(reason: &'static str) -> ProtocolError {
+        ProtocolError(Cow::Borrowed(reason))
+    }
+
     pub fn reply_text(&self) -> String {
         format!("ERR Protocol error: {}", self.0)
     }
@@ -57,7 +65,18 @@ fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// Parses a length as Redis's `string2ll` does: canonical decimal only, so `+1`, `01`, `-0` and
+/// ` 1` are refused.
 fn parse_int(bytes: &[u8]) -> Option<i64> {
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    let canonical = match digits {
+        [b'0'] => digits.len() == bytes.len(),
+        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    if !canonical {
+        return None;
+    }
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
@@ -67,13 +86,13 @@ fn parse_multibulk(
 ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
     let Some(eol) = find_crlf(buf, 1) else {
         if buf.len() > INLINE_BYTES_MAX {
-            return Err(ProtocolError("too big mbulk count string"));
+            return Err(ProtocolError::new("too big mbulk count string"));
         }
         return Ok(None);
     };
     let count = match parse_int(&buf[1..eol]) {
         Some(n) if n <= ARGS_MAX => n,
-        _ => return Err(ProtocolError("invalid multibulk length")),
+        _ => return Err(ProtocolError::new("invalid multibulk length")),
     };
     if count <= 0 {
         let _ = buf.split_to(eol + 2);
@@ -87,17 +106,17 @@ fn parse_multibulk(
             return Ok(None);
         }
         if buf[pos] != b'$' {
-            return Err(ProtocolError(expected_dollar(buf[pos])));
+            return Err(expected_dollar(buf[pos]));
         }
         let Some(eol) = find_crlf(buf, pos + 1) else {
             if buf.len() - pos > INLINE_BYTES_MAX {
-                return Err(ProtocolError("too big bulk count string"));
+                return Err(ProtocolError::new("too big bulk count string"));
             }
             return Ok(None);
         };
         let len = match parse_int(&buf[pos + 1..eol]) {
             Some(n) if n >= 0 && n as u64 <= limits.bulk_bytes_max as u64 => n as usize,
-            _ => return Err(ProtocolError("invalid bulk length")),
+            _ => return Err(ProtocolError::new("invalid bulk length")),
         };
         let start = eol + 2;
         let end = start + len;
@@ -113,21 +132,20 @@ fn parse_multibulk(
     ))
 }
 
-fn expected_dollar(got: u8) -> &'static str {
-    // Redis prints the offending byte; a fixed set of texts keeps the error type 'static.
-    match got {
-        b'*' => "expected '$', got '*'",
-        b':' => "expected '$', got ':'",
-        b'+' => "expected '$', got '+'",
-        b'-' => "expected '$', got '-'",
-        _ => "expected '$', got something else",
-    }
+/// Redis names the offending byte; a line break in it would break the error line, and Redis
+/// writes those as spaces.
+fn expected_dollar(got: u8) -> ProtocolError {
+    let shown = match got {
+        b'\r' | b'\n' => ' ',
+        other => char::from(other),
+    };
+    ProtocolError(Cow::Owned(format!("expected '$', got '{shown}'")))
 }
 
 fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
     let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
         if buf.len() > INLINE_BYTES_MAX {
-            return Err(ProtocolError("too big inline request"));
+            return Err(ProtocolError::new("too big inline request"));
         }
         return Ok(None);
     };
@@ -138,7 +156,7 @@ fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError>
     }
     split_inline_args(text)
         .map(Some)
-        .ok_or(ProtocolError("unbalanced quotes in request"))
+        .ok_or(ProtocolError::new("unbalanced quotes in request"))
 }
 
 /// Splits an inline command line into words the way redis-cli and `sdssplitargs` do: spaces
@@ -241,7 +259,7 @@ mod tests {
     #[test]
     fn multibulk_waits_for_the_whole_request_then_consumes_exactly_it() {
         let whole = b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n*1\r\n$4\r\nPING\r\n";
-        for cut in 0..23 {
+        for cut in 0..22 {
             assert_eq!(parse(&whole[..cut]), Ok(None), "cut at {cut}");
         }
         let mut buf = BytesMut::from(&whole[..]);
@@ -254,19 +272,51 @@ mod tests {
     fn malformed_multibulk_gets_redis_protocol_errors() {
         assert_eq!(
             parse(b"*x\r\n"),
-            Err(ProtocolError("invalid multibulk length"))
+            Err(ProtocolError::new("invalid multibulk length"))
         );
         assert_eq!(
             parse(b"*1\r\n+foo\r\n"),
-            Err(ProtocolError("expected '$', got '+'"))
+            Err(ProtocolError::new("expected '$', got '+'"))
         );
         assert_eq!(
             parse(b"*1\r\n$-2\r\n"),
-            Err(ProtocolError("invalid bulk length"))
+            Err(ProtocolError::new("invalid bulk length"))
+        );
+        assert_eq!(
+            parse(b"*1\r\nfoo\r\n"),
+            Err(ProtocolError::new("expected '$', got 'f'"))
         );
         let small = ParseLimits { bulk_bytes_max: 3 };
         let err = parse_request(&mut BytesMut::from(&b"*1\r\n$4\r\n"[..]), small);
-        assert_eq!(err, Err(ProtocolError("invalid bulk length")));
+        assert_eq!(err, Err(ProtocolError::new("invalid bulk length")));
+    }
+
+    #[test]
+    fn lengths_must_be_canonical_decimals_as_in_redis() {
+        for bad in [
+            &b"*+1\r\n"[..],
+            b"*01\r\n",
+            b"* 1\r\n",
+            b"*-0\r\n",
+            b"*2147483648\r\n",
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert_eq!(
+                err,
+                ProtocolError::new("invalid multibulk length"),
+                "{bad:?}"
+            );
+        }
+        for bad in [&b"*1\r\n$+4\r\n"[..], b"*1\r\n$04\r\n", b"*1\r\n$-0\r\n"] {
+            let err = parse(bad).unwrap_err();
+            assert_eq!(err, ProtocolError::new("invalid bulk length"), "{bad:?}");
+        }
+        assert_eq!(
+            parse(b"*2147483647\r\n"),
+            Ok(None),
+            "INT_MAX waits for more"
+        );
+        assert_eq!(parse(b"*-1\r\n").unwrap().unwrap().len(), 0);
     }
 
     #[test]
@@ -274,7 +324,7 @@ mod tests {
         let args = parse(b"SET k \"a b\\x41\\n\" 'it''s'\r\n");
         assert_eq!(
             parse(b"set  'x'y\r\n"),
-            Err(ProtocolError("unbalanced quotes in request"))
+            Err(ProtocolError::new("unbalanced quotes in request"))
         );
         assert!(
             args.is_err(),
