@@ -223,7 +223,7 @@ fn parse_percentiles(text: &str) -> Result<Vec<f64>, String> {
 
 /// What the command line asked for.
 pub enum Parsed {
-    Run(BenchConfig),
+    Run(Box<BenchConfig>),
     Help,
 }
 
@@ -308,7 +308,7 @@ pub fn parse(args: Vec<String>) -> Result<Parsed, String> {
     if c.host.is_empty() {
         return Err("--server: empty host".into());
     }
-    Ok(Parsed::Run(c))
+    Ok(Parsed::Run(Box::new(c)))
 }
 
 #[cfg(test)]
@@ -317,7 +317,7 @@ mod tests {
 
     fn run(args: &[&str]) -> Result<BenchConfig, String> {
         match parse(args.iter().map(|s| s.to_string()).collect())? {
-            Parsed::Run(c) => Ok(c),
+            Parsed::Run(c) => Ok(*c),
             Parsed::Help => Err("help".into()),
         }
     }

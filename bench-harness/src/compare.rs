@@ -56,6 +56,7 @@ const LOAD_SWITCHES: &[&str] = &[
 ];
 
 /// What `compare` was asked to do.
+#[derive(Debug)]
 struct CompareConfig {
     keel_bin: PathBuf,
     redis_bin: Option<PathBuf>,
@@ -540,7 +541,8 @@ fn table(cc: &CompareConfig, labels: &[String], medians: &[Figures]) -> String {
         let _ = write!(header, "{:>14}", "keel/redis");
     }
     let _ = writeln!(out, "{header}\n{}", "-".repeat(header.len()));
-    let rows: [(&str, fn(&Figures) -> f64); 5] = [
+    type Metric = fn(&Figures) -> f64;
+    let rows: [(&str, Metric); 5] = [
         ("ops/s", |f| f.ops_per_sec),
         ("avg ms", |f| f.avg_ms),
         ("p50 ms", |f| f.p50_ms),

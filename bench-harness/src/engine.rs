@@ -261,8 +261,8 @@ impl Worker {
             }
             return Err(format!("ppoll failed: {err}"));
         }
-        for i in 0..pollfds.len() {
-            let revents = pollfds[i].revents;
+        for (i, pollfd) in pollfds.iter().enumerate() {
+            let revents = pollfd.revents;
             if revents == 0 {
                 continue;
             }

@@ -44,7 +44,7 @@ fn bench_main(argv: Vec<String>) -> Result<(), String> {
             print!("{}", args::USAGE);
             return Ok(());
         }
-        args::Parsed::Run(cfg) => cfg,
+        args::Parsed::Run(cfg) => *cfg,
     };
     eprintln!(
         "keel-bench: {} threads x {} clients, pipeline {}, workload {}, {} against {}:{}{}",

@@ -119,7 +119,7 @@ pub fn scan_reply(buf: &[u8]) -> Result<Option<(usize, ReplyHead)>, ProtocolErro
             b':' => ReplyHead::Integer(parse_int(&buf[h.start..h.end])?),
             b'$' => {
                 let len = parse_int(&buf[h.start..h.end])?;
-                if len > BULK_BYTES_MAX || len < -1 {
+                if !(-1..=BULK_BYTES_MAX).contains(&len) {
                     return Err(ProtocolError(format!("bulk length {len} out of range")));
                 }
                 if len >= 0 {
@@ -141,7 +141,7 @@ pub fn scan_reply(buf: &[u8]) -> Result<Option<(usize, ReplyHead)>, ProtocolErro
             }
             b'*' => {
                 let len = parse_int(&buf[h.start..h.end])?;
-                if len > ARRAY_LEN_MAX || len < -1 {
+                if !(-1..=ARRAY_LEN_MAX).contains(&len) {
                     return Err(ProtocolError(format!("array length {len} out of range")));
                 }
                 remaining += len.max(0);
@@ -207,7 +207,7 @@ fn parse_value_at(
         b':' => (h.next, Value::Integer(parse_int(&buf[h.start..h.end])?)),
         b'$' => {
             let len = parse_int(&buf[h.start..h.end])?;
-            if len > BULK_BYTES_MAX || len < -1 {
+            if !(-1..=BULK_BYTES_MAX).contains(&len) {
                 return Err(ProtocolError(format!("bulk length {len} out of range")));
             }
             if len < 0 {
@@ -222,7 +222,7 @@ fn parse_value_at(
         }
         b'*' => {
             let len = parse_int(&buf[h.start..h.end])?;
-            if len > ARRAY_LEN_MAX || len < -1 {
+            if !(-1..=ARRAY_LEN_MAX).contains(&len) {
                 return Err(ProtocolError(format!("array length {len} out of range")));
             }
             if len < 0 {

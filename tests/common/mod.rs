@@ -60,6 +60,9 @@ impl Server {
             dir.display().to_string(),
             "--shards".into(),
             shards.to_string(),
+            // Small journal segments keep tests' disk use and start-up time low.
+            "--journal-segment-size".into(),
+            "1mb".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut server = Server {
