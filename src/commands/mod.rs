@@ -2,8 +2,13 @@
 
 pub mod table;
 
+mod client;
 mod cluster;
+mod config;
 mod connection;
+mod debug;
+mod info;
+mod introspection;
 mod keyspace;
 mod server;
 mod strings;
@@ -18,14 +23,18 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 6] {
+fn families() -> [&'static [CommandSpec]; 10] {
     [
         strings::COMMANDS,
         keyspace::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,
         cluster::COMMANDS,
-        connection::CLIENT_COMMANDS,
+        client::COMMANDS,
+        info::COMMANDS,
+        config::COMMANDS,
+        debug::COMMANDS,
+        introspection::COMMANDS,
     ]
 }
 

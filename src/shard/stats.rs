@@ -1,6 +1,7 @@
 //! A shard's counters, summed across shards for `INFO`.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 #[derive(Default, Debug)]
 pub struct Stats {
@@ -13,7 +14,29 @@ pub struct Stats {
     pub expired_keys: u64,
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
+    /// The counters when `rates` were last computed.
+    rate_sample: Option<RateSample>,
+    rates: Rates,
 }
+
+/// Per-second rates for `INFO stats` (`instantaneous_ops_per_sec`, ...).
+#[derive(Default, Debug, Clone, Copy)]
+pub struct Rates {
+    pub ops_per_sec: f64,
+    pub input_kbps: f64,
+    pub output_kbps: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RateSample {
+    at: Instant,
+    commands: u64,
+    net_input_bytes: u64,
+    net_output_bytes: u64,
+}
+
+/// Rates are averaged over at least this long; asking sooner returns the previous rates.
+const RATE_WINDOW_MS_MIN: u128 = 100;
 
 impl Stats {
     pub fn count_command(&mut self, name: &'static str) {
@@ -23,5 +46,32 @@ impl Stats {
 
     pub fn reset(&mut self) {
         *self = Stats::default();
+    }
+
+    /// The rates since the previous call (Redis samples in its cron; a shard samples when asked,
+    /// so the first call after a start or a reset reports zero).
+    pub fn sample_rates(&mut self) -> Rates {
+        let now = RateSample {
+            at: Instant::now(),
+            commands: self.commands_processed,
+            net_input_bytes: self.net_input_bytes,
+            net_output_bytes: self.net_output_bytes,
+        };
+        let Some(last) = self.rate_sample else {
+            self.rate_sample = Some(now);
+            return self.rates;
+        };
+        let elapsed = now.at.duration_since(last.at);
+        if elapsed.as_millis() < RATE_WINDOW_MS_MIN {
+            return self.rates;
+        }
+        let per_sec = |now: u64, then: u64| now.saturating_sub(then) as f64 / elapsed.as_secs_f64();
+        self.rates = Rates {
+            ops_per_sec: per_sec(now.commands, last.commands),
+            input_kbps: per_sec(now.net_input_bytes, last.net_input_bytes) / 1024.0,
+            output_kbps: per_sec(now.net_output_bytes, last.net_output_bytes) / 1024.0,
+        };
+        self.rate_sample = Some(now);
+        self.rates
     }
 }

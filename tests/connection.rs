@@ -1,0 +1,370 @@
+//! Connection commands and CLIENT: replies as Redis 7 gives them, RESP3 switching, and clients
+//! seen and killed across shards.
+
+mod common;
+
+use std::io::Read;
+
+use common::{resp, Raw, Server};
+
+fn start() -> Server {
+    Server::start(3, &["--appendonly", "no"])
+}
+
+/// Reads one whole RESP2/RESP3 reply from the socket and returns its bytes as text.
+fn read_reply(raw: &mut Raw) -> String {
+    let mut out = Vec::new();
+    read_value(raw, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn read_line(raw: &mut Raw, out: &mut Vec<u8>) -> String {
+    let start = out.len();
+    let mut byte = [0u8; 1];
+    while !out.ends_with(b"\r\n") || out.len() - start < 2 {
+        raw.stream.read_exact(&mut byte).expect("reply line");
+        out.push(byte[0]);
+    }
+    String::from_utf8_lossy(&out[start..out.len() - 2]).into_owned()
+}
+
+fn read_value(raw: &mut Raw, out: &mut Vec<u8>) {
+    let line = read_line(raw, out);
+    let (kind, rest) = line.split_at(1);
+    let n: i64 = rest.parse().unwrap_or(0);
+    match kind {
+        "$" | "=" | "!" if n >= 0 => out.extend(raw.read_exact(n as usize + 2)),
+        "*" | "~" | ">" => (0..n).for_each(|_| read_value(raw, out)),
+        "%" => (0..2 * n).for_each(|_| read_value(raw, out)),
+        _ => {}
+    }
+}
+
+/// Sends one command on a raw socket and reads its reply.
+fn call(raw: &mut Raw, args: &[&str]) -> String {
+    raw.send(&resp(args));
+    read_reply(raw)
+}
+
+/// The shard a client id belongs to (ids are `seq * SHARDS_MAX + shard + 1`).
+fn shard_of(id: i64) -> i64 {
+    (id - 1) % 1024
+}
+
+fn client_id(raw: &mut Raw) -> i64 {
+    let reply = call(raw, &["CLIENT", "ID"]);
+    reply.trim()[1..].parse().unwrap()
+}
+
+#[test]
+fn ping_echo_and_select_answer_as_redis() {
+    let server = start();
+    let mut raw = server.raw();
+    assert_eq!(call(&mut raw, &["PING"]), "+PONG\r\n");
+    assert_eq!(call(&mut raw, &["PING", "hi"]), "$2\r\nhi\r\n");
+    assert_eq!(call(&mut raw, &["ECHO", "hello"]), "$5\r\nhello\r\n");
+    assert_eq!(
+        call(&mut raw, &["ECHO"]),
+        "-ERR wrong number of arguments for 'echo' command\r\n"
+    );
+    assert_eq!(call(&mut raw, &["SELECT", "1"]), "+OK\r\n");
+    assert_eq!(call(&mut raw, &["SET", "k", "in-db1"]), "+OK\r\n");
+    assert_eq!(call(&mut raw, &["SELECT", "0"]), "+OK\r\n");
+    assert_eq!(call(&mut raw, &["GET", "k"]), "$-1\r\n");
+    assert_eq!(
+        call(&mut raw, &["SELECT", "16"]),
+        "-ERR DB index is out of range\r\n"
+    );
+    assert_eq!(
+        call(&mut raw, &["SELECT", "x"]),
+        "-ERR value is not an integer or out of range\r\n"
+    );
+}
+
+#[test]
+fn hello_3_switches_the_connection_to_resp3() {
+    let server = start();
+    let mut raw = server.raw();
+    let hello = call(&mut raw, &["HELLO", "3"]);
+    assert!(hello.starts_with("%7\r\n"), "{hello}");
+    for part in [
+        "$6\r\nserver\r\n$5\r\nredis\r\n",
+        "$7\r\nversion\r\n$5\r\n7.2.4\r\n",
+        "$5\r\nproto\r\n:3\r\n",
+        "$4\r\nmode\r\n$10\r\nstandalone\r\n",
+        "$4\r\nrole\r\n$6\r\nmaster\r\n",
+        "$7\r\nmodules\r\n*0\r\n",
+    ] {
+        assert!(hello.contains(part), "{part:?} missing in {hello:?}");
+    }
+    assert_eq!(call(&mut raw, &["GET", "missing"]), "_\r\n");
+    assert!(call(&mut raw, &["CONFIG", "GET", "maxclients"]).starts_with("%1\r\n"));
+    let back = call(&mut raw, &["HELLO", "2"]);
+    assert!(back.starts_with("*14\r\n"), "{back}");
+    assert_eq!(call(&mut raw, &["GET", "missing"]), "$-1\r\n");
+}
+
+#[test]
+fn hello_without_version_keeps_the_protocol_and_reports_the_id() {
+    let server = start();
+    let mut raw = server.raw();
+    let id = client_id(&mut raw);
+    let hello = call(&mut raw, &["HELLO"]);
+    assert!(hello.starts_with("*14\r\n"), "{hello}");
+    assert!(hello.contains("$5\r\nproto\r\n:2\r\n"));
+    assert!(hello.contains(&format!("$2\r\nid\r\n:{id}\r\n")), "{hello}");
+}
+
+#[test]
+fn hello_refuses_bad_versions_options_and_users_without_switching() {
+    let server = start();
+    let mut raw = server.raw();
+    assert_eq!(
+        call(&mut raw, &["HELLO", "4"]),
+        "-NOPROTO unsupported protocol version\r\n"
+    );
+    assert_eq!(
+        call(&mut raw, &["HELLO", "x"]),
+        "-ERR Protocol version is not an integer or out of range\r\n"
+    );
+    assert_eq!(
+        call(&mut raw, &["HELLO", "3", "foo"]),
+        "-ERR Syntax error in HELLO option 'foo'\r\n"
+    );
+    assert_eq!(
+        call(&mut raw, &["HELLO", "3", "AUTH", "bob", "pw"]),
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    assert_eq!(
+        call(&mut raw, &["HELLO", "3", "SETNAME", "bad name"]),
+        "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"
+    );
+    assert_eq!(call(&mut raw, &["GET", "missing"]), "$-1\r\n");
+    let hello = call(
+        &mut raw,
+        &["HELLO", "3", "AUTH", "default", "any", "SETNAME", "app"],
+    );
+    assert!(hello.starts_with("%7\r\n"), "{hello}");
+    assert_eq!(call(&mut raw, &["CLIENT", "GETNAME"]), "$3\r\napp\r\n");
+}
+
+#[test]
+fn auth_acts_as_the_nopass_default_user() {
+    let server = start();
+    let mut raw = server.raw();
+    assert_eq!(
+        call(&mut raw, &["AUTH", "secret"]),
+        "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n"
+    );
+    assert_eq!(call(&mut raw, &["AUTH", "default", "anything"]), "+OK\r\n");
+    assert_eq!(
+        call(&mut raw, &["AUTH", "bob", "pw"]),
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    assert_eq!(
+        call(&mut raw, &["AUTH", "a", "b", "c"]),
+        "-ERR syntax error\r\n"
+    );
+}
+
+#[test]
+fn quit_replies_ok_then_closes_the_connection() {
+    let server = start();
+    let mut raw = server.raw();
+    raw.send(&resp(&["QUIT"]));
+    assert_eq!(raw.read_to_close(), "+OK\r\n");
+}
+
+#[test]
+fn reset_returns_to_resp2_db0_and_no_name() {
+    let server = start();
+    let mut raw = server.raw();
+    call(&mut raw, &["HELLO", "3", "SETNAME", "before"]);
+    assert_eq!(call(&mut raw, &["SELECT", "2"]), "+OK\r\n");
+    assert_eq!(call(&mut raw, &["SET", "k", "v"]), "+OK\r\n");
+    assert_eq!(call(&mut raw, &["RESET"]), "+RESET\r\n");
+    assert_eq!(call(&mut raw, &["GET", "k"]), "$-1\r\n");
+    assert_eq!(call(&mut raw, &["CLIENT", "GETNAME"]), "$-1\r\n");
+}
+
+#[test]
+fn client_name_info_and_flags() {
+    let server = start();
+    let mut raw = server.raw();
+    let id = client_id(&mut raw);
+    assert_eq!(call(&mut raw, &["CLIENT", "GETNAME"]), "$-1\r\n");
+    assert_eq!(
+        call(&mut raw, &["CLIENT", "SETNAME", "a b"]),
+        "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"
+    );
+    assert_eq!(call(&mut raw, &["CLIENT", "SETNAME", "worker"]), "+OK\r\n");
+    assert_eq!(call(&mut raw, &["CLIENT", "GETNAME"]), "$6\r\nworker\r\n");
+    assert_eq!(
+        call(&mut raw, &["CLIENT", "SETINFO", "lib-name", "keel-test"]),
+        "+OK\r\n"
+    );
+    assert_eq!(
+        call(&mut raw, &["CLIENT", "SETINFO", "lib-ver", "1 2"]),
+        "-ERR lib-ver cannot contain spaces, newlines or special characters.\r\n"
+    );
+    assert_eq!(
+        call(&mut raw, &["CLIENT", "SETINFO", "color", "red"]),
+        "-ERR Unrecognized option 'color'\r\n"
+    );
+    assert_eq!(call(&mut raw, &["CLIENT", "NO-EVICT", "on"]), "+OK\r\n");
+    assert_eq!(
+        call(&mut raw, &["CLIENT", "NO-TOUCH", "maybe"]),
+        "-ERR syntax error\r\n"
+    );
+    let info = call(&mut raw, &["CLIENT", "INFO"]);
+    for field in [
+        format!("id={id} "),
+        "name=worker ".into(),
+        "flags=e ".into(),
+        "cmd=client|info ".into(),
+        "lib-name=keel-test ".into(),
+    ] {
+        assert!(info.contains(&field), "{field} missing in {info}");
+    }
+    assert!(info.ends_with("\n\r\n"));
+    assert_eq!(
+        call(&mut raw, &["CLIENT", "NOSUCH"]),
+        "-ERR unknown subcommand 'NOSUCH'. Try CLIENT HELP.\r\n"
+    );
+    assert!(call(&mut raw, &["CLIENT", "HELP"]).contains("+CLIENT <subcommand>"));
+}
+
+/// Most connections a test opens while waiting for the kernel to hand some to another shard.
+const CONNECTIONS_MAX: usize = 100;
+
+/// Opens at least `count` connections, and more until they span at least two shards (which
+/// shard accepts a connection is up to the kernel); returns them with their ids.
+fn clients_on_several_shards(server: &Server, count: usize) -> Vec<(Raw, i64)> {
+    let mut clients: Vec<(Raw, i64)> = Vec::new();
+    let mut shards = std::collections::BTreeSet::new();
+    while clients.len() < count || shards.len() < 2 {
+        assert!(
+            clients.len() < CONNECTIONS_MAX,
+            "all connections on one shard"
+        );
+        let mut raw = server.raw();
+        let id = client_id(&mut raw);
+        shards.insert(shard_of(id));
+        clients.push((raw, id));
+    }
+    clients
+}
+
+#[test]
+fn client_list_shows_the_clients_of_every_shard() {
+    let server = start();
+    let mut clients = clients_on_several_shards(&server, 9);
+    let ids: Vec<i64> = clients.iter().map(|(_, id)| *id).collect();
+    let list = call(&mut clients[0].0, &["CLIENT", "LIST"]);
+    for id in &ids {
+        assert!(
+            list.contains(&format!("id={id} ")),
+            "id {id} missing: {list}"
+        );
+    }
+    let listed: Vec<i64> = list
+        .lines()
+        .filter_map(|l| l.split_once("id=")?.1.split(' ').next()?.parse().ok())
+        .collect();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(listed, sorted, "CLIENT LIST is in id order");
+
+    let some = call(
+        &mut clients[0].0,
+        &[
+            "CLIENT",
+            "LIST",
+            "ID",
+            &ids[1].to_string(),
+            &ids[2].to_string(),
+        ],
+    );
+    assert_eq!(some.matches("id=").count(), 2, "{some}");
+    let normal = call(&mut clients[0].0, &["CLIENT", "LIST", "TYPE", "normal"]);
+    assert!(normal.matches("id=").count() >= ids.len());
+    assert_eq!(
+        call(&mut clients[0].0, &["CLIENT", "LIST", "TYPE", "pubsub"]),
+        "$0\r\n\r\n"
+    );
+    assert_eq!(
+        call(&mut clients[0].0, &["CLIENT", "LIST", "TYPE", "bogus"]),
+        "-ERR Unknown client type 'bogus'\r\n"
+    );
+    assert_eq!(
+        call(&mut clients[0].0, &["CLIENT", "LIST", "ID", "x"]),
+        "-ERR Invalid client ID\r\n"
+    );
+}
+
+#[test]
+fn client_kill_id_closes_a_connection_on_another_shard() {
+    let server = start();
+    let mut clients = clients_on_several_shards(&server, 9);
+    let (mut killer, killer_id) = clients.remove(0);
+    let index = clients
+        .iter()
+        .position(|(_, id)| shard_of(*id) != shard_of(killer_id))
+        .expect("a client on another shard");
+    let (mut victim, victim_id) = clients.remove(index);
+    assert_eq!(
+        call(
+            &mut killer,
+            &["CLIENT", "KILL", "ID", &victim_id.to_string()]
+        ),
+        ":1\r\n"
+    );
+    assert_eq!(victim.read_to_close(), "");
+    let list = call(&mut killer, &["CLIENT", "LIST"]);
+    assert!(!list.contains(&format!("id={victim_id} ")), "{list}");
+    assert_eq!(
+        call(
+            &mut killer,
+            &["CLIENT", "KILL", "ID", &victim_id.to_string()]
+        ),
+        ":0\r\n"
+    );
+    assert_eq!(
+        call(&mut killer, &["CLIENT", "KILL", "ID", "0"]),
+        "-ERR client-id should be greater than 0\r\n"
+    );
+}
+
+#[test]
+fn client_kill_by_address_and_skipme() {
+    let server = start();
+    let mut clients = clients_on_several_shards(&server, 6);
+    let (mut killer, killer_id) = clients.remove(0);
+    let (mut victim, _) = clients.remove(0);
+    let victim_addr = victim.stream.local_addr().unwrap().to_string();
+    assert_eq!(
+        call(&mut killer, &["CLIENT", "KILL", &victim_addr]),
+        "+OK\r\n"
+    );
+    assert_eq!(victim.read_to_close(), "");
+    assert_eq!(
+        call(&mut killer, &["CLIENT", "KILL", &victim_addr]),
+        "-ERR No such client\r\n"
+    );
+    assert_eq!(
+        call(&mut killer, &["CLIENT", "KILL", "ADDR", "1.2.3.4:5"]),
+        ":0\r\n"
+    );
+    assert_eq!(
+        call(&mut killer, &["CLIENT", "KILL", "ID", "1", "FOO", "bar"]),
+        "-ERR syntax error\r\n"
+    );
+    let own = killer_id.to_string();
+    // SKIPME defaults to yes: a client does not kill itself unless asked to.
+    assert_eq!(call(&mut killer, &["CLIENT", "KILL", "ID", &own]), ":0\r\n");
+    killer.send(&resp(&["CLIENT", "KILL", "ID", &own, "SKIPME", "no"]));
+    assert_eq!(killer.read_to_close(), ":1\r\n");
+    // The others are untouched.
+    let (mut other, _) = clients.remove(0);
+    assert_eq!(call(&mut other, &["PING"]), "+PONG\r\n");
+}
