@@ -8,11 +8,13 @@
 # server's count. Printed: medians of reported ops/s, server-counted ops/s, p50 and p99.
 #
 # Cases:
-#   aof-always SET P=1   redis --appendonly yes --appendfsync always: the server (fsync) is the
-#                        bottleneck, so both tools must report the same throughput
-#   none SET/GET P=1, P=16   no persistence: the load core is the bottleneck; the tools differ
-#                        by how much load one core of each can drive, and each is checked
-#                        against the server's own count
+#   c=1 and c=4, P=1     few connections: neither tool's core is busy, throughput is set by the
+#                        round trip, so the two tools must agree on ops/s and latency
+#   c=50, P=1 and P=16   many connections, no persistence: one load core is the bottleneck; the
+#                        tools differ by how much load one core of each can drive, and each is
+#                        checked against the server's own count
+#   aof-always SET       redis --appendfsync always: fsync-bound, but batch sizes still depend on
+#                        how fast the client turns replies into new requests
 #
 # Usage: bench-harness/crosscheck.sh [RUNS]          (default 5)
 # Env:   KEEL_BENCH  keel-bench binary (default target/release/keel-bench)
@@ -24,7 +26,6 @@ RUNS=${1:-5}
 KEEL_BENCH=${KEEL_BENCH:-target/release/keel-bench}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
-CLIENTS=50
 KEYS=1000000
 
 for tool in redis-server redis-cli redis-benchmark; do
@@ -59,19 +60,19 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 now_ns() { date +%s%N; }
 server_calls() { redis-cli -p "$port" info commandstats | awk -F'[:=,]' -v c="cmdstat_$1" '$1==c {print $3}'; }
 
-# one_run TOOL TEST PIPELINE TOTAL -> appends "reported_ops p50 p99 server_ops" to $work/TOOL
+# one_run TOOL TEST CLIENTS PIPELINE TOTAL -> appends "reported_ops p50 p99 server_ops" to $work/TOOL
 one_run() {
-    local tool=$1 test=$2 pipeline=$3 total=$4 t0 t1 line calls ratio
+    local tool=$1 test=$2 clients=$3 pipeline=$4 total=$5 t0 t1 line calls ratio
     [ "$test" = set ] && ratio=1:0 || ratio=0:1
     redis-cli -p "$port" config resetstat >/dev/null
     t0=$(now_ns)
     if [ "$tool" = rb ]; then
         line=$("${PIN_L[@]}" timeout 300 redis-benchmark -p "$port" -t "$test" -n "$total" \
-            -c "$CLIENTS" -P "$pipeline" -d 32 -r "$KEYS" --csv 2>/dev/null \
+            -c "$clients" -P "$pipeline" -d 32 -r "$KEYS" --csv 2>/dev/null \
             | awk -F, 'NR==2 {gsub(/"/,""); print $2, $5, $7}')
     else
-        line=$("${PIN_L[@]}" timeout 300 "$KEEL_BENCH" -p "$port" -t 1 -c "$CLIENTS" \
-            -n $(( total / CLIENTS )) --pipeline "$pipeline" -d 32 --ratio "$ratio" \
+        line=$("${PIN_L[@]}" timeout 300 "$KEEL_BENCH" -p "$port" -t 1 -c "$clients" \
+            -n $(( total / clients )) --pipeline "$pipeline" -d 32 --ratio "$ratio" \
             --key-maximum $(( KEYS - 1 )) --hide-histogram --quiet --print-percentiles 50,99 \
             2>/dev/null | awk '$1=="Totals" {print $2, $6, $7}')
     fi
@@ -82,13 +83,13 @@ one_run() {
 
 col() { cut -d' ' -f"$1" "$work/$2" | median; }
 
-# run_case NAME TEST PIPELINE TOTAL
+# run_case NAME TEST CLIENTS PIPELINE TOTAL
 run_case() {
     local name=$1
     : >"$work/rb"; : >"$work/kb"
     for _ in $(seq "$RUNS"); do
-        one_run rb "$2" "$3" "$4"
-        one_run kb "$2" "$3" "$4"
+        one_run rb "$2" "$3" "$4" "$5"
+        one_run kb "$2" "$3" "$4" "$5"
     done
     for tool in rb kb; do
         local label=redis-benchmark
@@ -105,10 +106,12 @@ run_case() {
 
 echo "redis-server $(redis-server --version | awk '{print $3}'), server core $SERVER_CPU, load core $LOAD_CPU; $RUNS alternating runs per tool, medians"
 printf '%-26s %-16s %12s %12s %8s %8s %8s\n' case tool "reported/s" "server/s" rep/srv p50_ms p99_ms
-start_redis --appendonly yes --appendfsync always
-run_case "aof-always SET c=50 P=1" set 1 100000
 start_redis --appendonly no
-run_case "none SET c=50 P=1" set 1 200000
-run_case "none GET c=50 P=1" get 1 200000
-run_case "none SET c=50 P=16" set 16 2000000
-run_case "none GET c=50 P=16" get 16 2000000
+run_case "none SET c=1 P=1" set 1 1 40000
+run_case "none GET c=4 P=1" get 4 1 100000
+run_case "none SET c=50 P=1" set 50 1 200000
+run_case "none GET c=50 P=1" get 50 1 200000
+run_case "none SET c=50 P=16" set 50 16 2000000
+run_case "none GET c=50 P=16" get 50 16 2000000
+start_redis --appendonly yes --appendfsync always
+run_case "aof-always SET c=50 P=1" set 50 1 100000

@@ -99,8 +99,8 @@ impl ShardReport {
         let calls: Vec<(String, i64)> = stats
             .calls_by_command
             .iter()
-            .filter(|(name, _)| is_public(name))
-            .map(|(name, n)| (name.to_string(), *n as i64))
+            .filter(|(key, _)| is_public(key.name()))
+            .map(|(key, n)| (key.name().to_string(), *n as i64))
             .collect();
         ShardReport {
             shard: shard.id as i64,

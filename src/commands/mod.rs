@@ -46,8 +46,10 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
 /// Longest command name we look up; longer names are unknown.
 const NAME_BYTES_MAX: usize = 64;
 
-fn index() -> &'static HashMap<&'static str, &'static CommandSpec> {
-    static INDEX: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+type Index = HashMap<&'static str, &'static CommandSpec, ahash::RandomState>;
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| all().map(|c| (c.name, c)).collect())
 }
 

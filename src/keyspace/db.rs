@@ -46,6 +46,8 @@ pub struct Db {
     slots: Vec<SlotMap>,
     /// Changes since the shard last took them (`take_changes`), in order.
     changes: Vec<Change>,
+    /// Whether changes are recorded at all (not without a journal).
+    track_changes: bool,
     first_slot: u16,
     /// (deadline ms, key) for every key with a TTL; kept exactly in step with `Entry::expire_at_ms`.
     expiry_index: BTreeSet<(u64, Bytes)>,
@@ -58,6 +60,7 @@ impl Db {
             slots: slots.clone().map(|_| SlotMap::default()).collect(),
             first_slot: slots.start,
             changes: Vec::new(),
+            track_changes: true,
             expiry_index: BTreeSet::new(),
             len: 0,
         }
@@ -107,8 +110,15 @@ impl Db {
     }
 
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        self.expire_if_due(key, now_ms);
-        self.map(key).get(key)
+        let index = self.slot_index(key_slot(key));
+        // One lookup in the common case; the expired case (rare) looks up again to remove.
+        match self.slots[index].get(key) {
+            Some(Entry { expire_at_ms: Some(at), .. }) if *at <= now_ms => {
+                self.unlink(key);
+                None
+            }
+            _ => self.slots[index].get(key),
+        }
     }
 
     /// The value for in-place changes (the key is recorded as changed); expiry is changed only
@@ -125,8 +135,13 @@ impl Db {
         self.map(key).get(key)
     }
 
+    pub fn set_track_changes(&mut self, on: bool) {
+        self.track_changes = on;
+        self.changes.clear();
+    }
+
     fn record(&mut self, change: Change) {
-        if self.changes.last() != Some(&change) {
+        if self.track_changes && self.changes.last() != Some(&change) {
             self.changes.push(change);
         }
     }
@@ -199,8 +214,8 @@ impl Db {
             return false;
         };
         let entry = map.get_mut(key).expect("key was just found");
-        self.changes.push(Change::Key(stored_key.clone()));
         let old = std::mem::replace(&mut entry.expire_at_ms, expire_at_ms);
+        self.record(Change::Key(stored_key.clone()));
         if old != expire_at_ms {
             if let Some(at) = old {
                 self.expiry_index.remove(&(at, stored_key.clone()));

@@ -24,6 +24,11 @@ impl Keyspace {
         }
     }
 
+    /// Turns change recording (for the journal) on or off for every database.
+    pub fn set_track_changes(&mut self, on: bool) {
+        self.dbs.iter_mut().for_each(|db| db.set_track_changes(on));
+    }
+
     /// SWAPDB: exchanges two whole databases (recorded for the journal).
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
         self.dbs.swap(a, b);

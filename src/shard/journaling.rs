@@ -105,6 +105,13 @@ impl Shard {
         lsn
     }
 
+    /// False when no read can need to wait (no journal, or nothing pending): the common case,
+    /// checked before looking at a read's keys.
+    pub fn may_have_unsynced_writes(&self) -> bool {
+        self.journal.is_some() && !self.pending.borrow().is_empty()
+            || self.unsynced_lsn() > 0
+    }
+
     /// The LSN a read of `keys` must wait for: the latest not-yet-durable write to any of them.
     pub fn read_wait_lsn<'a>(&self, db: usize, keys: impl Iterator<Item = &'a Bytes>) -> Lsn {
         let pending = self.pending.borrow();

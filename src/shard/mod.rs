@@ -131,6 +131,8 @@ impl Shard {
         journal: Option<Journal>,
         peers: Senders<ShardMsg>,
     ) -> Shard {
+        let mut keyspace = keyspace;
+        keyspace.set_track_changes(journal.is_some());
         Shard {
             id,
             keyspace: RefCell::new(keyspace),
@@ -183,10 +185,10 @@ impl Shard {
             now_ms: now_ms(),
         };
         let reply = exec(&mut ctx, args);
-        self.stats.borrow_mut().count_command(spec.name);
+        self.stats.borrow_mut().count_command(spec);
         let txn_tag = txn.filter(|_| spec.is_write()).map(|t| t.tag());
         let mut lsn = self.log_changes(&mut keyspace, txn_tag);
-        if lsn == 0 && !spec.is_write() {
+        if lsn == 0 && !spec.is_write() && self.may_have_unsynced_writes() {
             lsn = match spec.run {
                 Run::Broadcast { .. } => self.unsynced_lsn(),
                 _ => self.read_wait_lsn(db, spec.key_indexes(args).into_iter().map(|i| &args[i])),

@@ -1,12 +1,46 @@
 //! A shard's counters, summed across shards for `INFO`.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use crate::commands::CommandSpec;
+
+/// A command table entry as a map key: compared and hashed by address (entries are statics).
+#[derive(Clone, Copy)]
+pub struct CommandKey(pub &'static CommandSpec);
+
+impl std::fmt::Debug for CommandKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.name)
+    }
+}
+
+impl CommandKey {
+    pub fn name(&self) -> &'static str {
+        self.0.name
+    }
+}
+
+impl PartialEq for CommandKey {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+
+impl Eq for CommandKey {}
+
+impl Hash for CommandKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self.0 as *const CommandSpec as usize).hash(state);
+    }
+}
 use std::time::Instant;
 
 #[derive(Default, Debug)]
 pub struct Stats {
     pub commands_processed: u64,
-    pub calls_by_command: HashMap<&'static str, u64>,
+    /// Calls per command, keyed by table entry (hashing its address, not its name).
+    pub calls_by_command: HashMap<CommandKey, u64, ahash::RandomState>,
     pub connections_received: u64,
     pub rejected_connections: u64,
     pub keyspace_hits: u64,
@@ -39,9 +73,9 @@ struct RateSample {
 const RATE_WINDOW_MS_MIN: u128 = 100;
 
 impl Stats {
-    pub fn count_command(&mut self, name: &'static str) {
+    pub fn count_command(&mut self, spec: &'static CommandSpec) {
         self.commands_processed += 1;
-        *self.calls_by_command.entry(name).or_insert(0) += 1;
+        *self.calls_by_command.entry(CommandKey(spec)).or_insert(0) += 1;
     }
 
     pub fn reset(&mut self) {
