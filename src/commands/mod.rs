@@ -4,6 +4,7 @@ pub mod table;
 
 mod cluster;
 mod connection;
+mod expire;
 mod keyspace;
 mod server;
 mod strings;
@@ -18,10 +19,11 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 6] {
+fn families() -> [&'static [CommandSpec]; 7] {
     [
         strings::COMMANDS,
         keyspace::COMMANDS,
+        expire::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,
         cluster::COMMANDS,
