@@ -646,3 +646,25 @@ fn object_reports_encoding_refcount_and_help() {
         "ERR wrong number of arguments for 'object|encoding' command"
     );
 }
+
+#[test]
+fn scan_on_a_cluster_shard_port_covers_only_that_shards_keys() {
+    let server = Server::start(3, &["--appendonly", "no", "--cluster-enabled", "yes"]);
+    let mut con = server.client();
+    let keys: Vec<String> = (0..600).map(|i| format!("key:{i}")).collect();
+    set_many(&mut con, &keys);
+    let mut union = HashSet::new();
+    for shard in 0..3u16 {
+        let url = format!("redis://127.0.0.1:{}/", server.port + 1 + shard);
+        let mut shard_con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let (found, _) = scan_all(&mut shard_con, &["COUNT", "50"]);
+        assert_eq!(
+            found.len() as i64,
+            int(&mut shard_con, &["DBSIZE"]),
+            "shard {shard}"
+        );
+        assert!(found.len() < 600, "shard {shard} sees only its own keys");
+        union.extend(found);
+    }
+    assert_eq!(union.len(), 600);
+}
