@@ -235,8 +235,8 @@ fn scan_match_type_and_count_filter_and_size_pages() {
 fn scan_rejects_bad_cursors_and_options() {
     let server = start();
     let mut con = server.client();
-    run(&mut con, &["SET", "a", "1"]);
-    for cursor in ["abc", "-1", "18446744073709551616", ""] {
+    run(&mut con, &["SET", "b", "1"]); // shard 0, the first a scan visits
+    for cursor in ["abc", "-1", "18446744073709551616", " 5"] {
         assert_eq!(
             error(&mut con, &["SCAN", cursor]),
             "ERR invalid cursor",
@@ -259,6 +259,12 @@ fn scan_rejects_bad_cursors_and_options() {
     assert_eq!(
         error(&mut con, &["SCAN"]),
         "ERR wrong number of arguments for 'scan' command"
+    );
+    // As in Redis, an empty cursor is 0, and `+` and leading zeros are accepted.
+    assert_eq!(scan_once(&mut con, "", &["COUNT", "100000"]).1, vec!["b"]);
+    assert_eq!(
+        scan_once(&mut con, "+00", &["COUNT", "100000"]).1,
+        vec!["b"]
     );
     // A cursor past the last slot ends the iteration.
     let (next, keys) = scan_once(&mut con, "18446744073709551615", &[]);

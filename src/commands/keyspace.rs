@@ -479,10 +479,7 @@ fn scan(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
 }
 
 async fn scan_from(client: &Client, args: &[Bytes]) -> Result<Reply, Reply> {
-    let cursor = std::str::from_utf8(&args[1])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| Reply::error("ERR invalid cursor"))?;
+    let cursor = parse_cursor(&args[1]).ok_or_else(|| Reply::error("ERR invalid cursor"))?;
     let opts = ScanOptions::parse(&args[2..])?;
     let shard = &client.shard;
     // On a cluster shard port only this shard's slots exist.
@@ -525,6 +522,15 @@ async fn scan_from(client: &Client, args: &[Bytes]) -> Result<Reply, Reply> {
         next as u64
     };
     Ok(scan_reply(next, keys))
+}
+
+/// An unsigned decimal as Redis's strtoul-based parser takes it: a leading `+` and leading zeros
+/// are fine, and the empty string is 0.
+fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    if arg.is_empty() {
+        return Some(0);
+    }
+    std::str::from_utf8(arg).ok()?.parse::<u64>().ok()
 }
 
 fn scan_reply(cursor: u64, keys: Vec<Reply>) -> Reply {
