@@ -7,6 +7,7 @@ mod cluster;
 mod config;
 mod connection;
 mod debug;
+mod expire;
 mod info;
 mod introspection;
 mod keyspace;
@@ -23,10 +24,11 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 10] {
+fn families() -> [&'static [CommandSpec]; 11] {
     [
         strings::COMMANDS,
         keyspace::COMMANDS,
+        expire::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,
         cluster::COMMANDS,
