@@ -7,6 +7,7 @@ use futures::future::LocalBoxFuture;
 
 use super::spec::*;
 use super::{parse_i64, syntax_error, CommandSpec, Keys, Run, SplitMerge};
+use crate::journal::effect::{self, Effect};
 use crate::keyspace::pattern::glob_match;
 use crate::protocol::Reply;
 use crate::router::slot::SLOT_COUNT;
@@ -375,7 +376,7 @@ fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .and_then(|a| Ok((a, index(&args[2], "ERR invalid second DB index")?)));
     match pair {
         Ok((a, b)) => {
-            ctx.keyspace.dbs.swap(a, b);
+            ctx.keyspace.swap_dbs(a, b);
             Reply::ok()
         }
         Err(e) => e,
@@ -663,51 +664,20 @@ fn move_key(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Int(1)
 }
 
-/// Entries in transit between shards (RENAME and COPY across shards): the source's shard deposits
-/// the entry and the coordinator hands its ticket to the destination's shard, which collects it.
-/// Every ticket is collected or discarded by the coordinator, so nothing is left behind.
-mod parcel {
-    use std::collections::BTreeMap;
-    use std::sync::atomic::{AtomicI64, Ordering};
-    use std::sync::{Mutex, MutexGuard};
-
-    use crate::keyspace::Entry;
-
-    static PARCELS: Mutex<BTreeMap<i64, Entry>> = Mutex::new(BTreeMap::new());
-    static NEXT_TICKET: AtomicI64 = AtomicI64::new(1);
-
-    fn parcels() -> MutexGuard<'static, BTreeMap<i64, Entry>> {
-        // A panic elsewhere while holding the lock leaves the map itself intact.
-        PARCELS
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    pub fn deposit(entry: Entry) -> i64 {
-        let ticket = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
-        parcels().insert(ticket, entry);
-        ticket
-    }
-
-    pub fn collect(ticket: i64) -> Option<Entry> {
-        parcels().remove(&ticket)
-    }
-}
-
-/// Takes the entry of `key` into a parcel: `take-step key move|copy`. Replies the ticket, or nil
-/// when the key does not exist. `move` deletes the key.
-static TAKE_STEP: CommandSpec = CommandSpec {
-    name: "take-step",
-    arity: 3,
-    flags: WRITE,
+/// Reads the entry of `key` for a move to another shard: `dump-step key`. Replies the entry
+/// encoded as a journal PUT effect (value and absolute expiry), or nil when the key does not exist.
+static DUMP_STEP: CommandSpec = CommandSpec {
+    name: "dump-step",
+    arity: 2,
+    flags: READONLY,
     keys: KEY1,
-    acl: KEYSPACE_WRITE_SLOW,
-    run: keyed(take_step),
+    acl: KEYSPACE_READ_FAST,
+    run: keyed(dump_step),
     ..BASE
 };
 
-/// Stores a parcel's entry under `key`: `put-step key ticket replace|nx`. Replies 1 when stored,
-/// 0 when `nx` and the key exists.
+/// Stores an entry made by `dump-step` under `key`: `put-step key entry replace|nx`. Replies 1
+/// when stored, 0 when `nx` and the key exists.
 static PUT_STEP: CommandSpec = CommandSpec {
     name: "put-step",
     arity: 4,
@@ -715,6 +685,17 @@ static PUT_STEP: CommandSpec = CommandSpec {
     keys: KEY1,
     acl: KEYSPACE_WRITE_SLOW,
     run: keyed(put_step),
+    ..BASE
+};
+
+/// Deletes the source of a cross-shard RENAME, as one part of its transaction.
+static DEL_STEP: CommandSpec = CommandSpec {
+    name: "del-step",
+    arity: 2,
+    flags: WRITE,
+    keys: KEY1,
+    acl: KEYSPACE_WRITE_SLOW,
+    run: keyed(del),
     ..BASE
 };
 
@@ -729,28 +710,33 @@ static EXISTS_STEP: CommandSpec = CommandSpec {
     ..BASE
 };
 
-fn take_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+fn dump_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, now) = (&args[1], ctx.now_ms);
-    let db = ctx.db();
-    let entry = if args[2].as_ref() == b"move" {
-        // Looked up first so that an expired key is not taken.
-        db.get(key, now).is_some().then(|| db.remove(key)).flatten()
-    } else {
-        db.get(key, now).cloned()
-    };
-    entry.map_or(Reply::Nil, |e| Reply::Int(parcel::deposit(e)))
+    match ctx.db().get(key, now) {
+        None => Reply::Nil,
+        Some(entry) => {
+            let mut encoded = Vec::new();
+            Effect::Put {
+                key: key.clone(),
+                value: entry.value.clone(),
+                expire_at_ms: entry.expire_at_ms,
+            }
+            .encode(&mut encoded);
+            Reply::Bulk(Bytes::from(encoded))
+        }
+    }
 }
 
 fn put_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, now) = (&args[1], ctx.now_ms);
-    let Some(entry) = parse_i64(&args[2]).ok().and_then(parcel::collect) else {
-        return Reply::error("ERR value in transit between shards was lost");
+    let Some(Effect::Put { value, expire_at_ms, .. }) = Effect::decode(effect::PUT, args[2].clone()) else {
+        return Reply::error("ERR value in transit between shards is malformed");
     };
     let db = ctx.db();
     if args[3].as_ref() == b"nx" && db.contains(key, now) {
         return Reply::Int(0);
     }
-    db.insert(key, entry.value, entry.expire_at_ms);
+    db.insert(key, value.detached(), expire_at_ms);
     Reply::Int(1)
 }
 
@@ -820,18 +806,9 @@ async fn relocate_across(client: &Client, args: &[Bytes], how: Relocation) -> Re
             }
         }
     }
-    let mode: &'static [u8] = if matches!(how, Relocation::Copy { .. }) {
-        b"copy"
-    } else {
-        b"move"
-    };
-    let take = vec![
-        Bytes::from_static(b"take-step"),
-        src.clone(),
-        Bytes::from_static(mode),
-    ];
-    let ticket = match txn.run_for_key(src, &TAKE_STEP, take, resp3).await {
-        Reply::Int(ticket) => ticket,
+    let dump = vec![Bytes::from_static(b"dump-step"), src.clone()];
+    let entry = match txn.run_for_key(src, &DUMP_STEP, dump, resp3).await {
+        Reply::Bulk(entry) => entry,
         missing => {
             txn.finish().await;
             return match (missing, how) {
@@ -842,18 +819,28 @@ async fn relocate_across(client: &Client, args: &[Bytes], how: Relocation) -> Re
         }
     };
     let replace = !matches!(how, Relocation::Copy { replace: false });
-    let put = put_request(dst, ticket, replace, txn.db(), resp3);
-    let stored = txn.run_and_finish(vec![(shard.owner_of(dst), put)]).await;
-    // Normally collected by the put step already; this only matters when it did not run.
-    parcel::collect(ticket);
-    match (stored.into_iter().next(), how) {
+    let db = txn.db();
+    let mut parts = vec![(shard.owner_of(dst), put_request(dst, entry, replace, db, resp3))];
+    if !matches!(how, Relocation::Copy { .. }) {
+        // The source's deletion is a part of the same transaction: after a crash the key is
+        // either at its source or at its destination, never lost or doubled.
+        let del = Request {
+            spec: &DEL_STEP,
+            db,
+            resp3,
+            args: vec![Bytes::from_static(b"del-step"), src.clone()],
+        };
+        parts.push((shard.owner_of(src), del));
+    }
+    let mut stored = txn.run_and_finish(parts).await.into_iter();
+    match (stored.next(), how) {
         (Some(Reply::Int(_)), Relocation::Rename) => Reply::ok(),
         (Some(reply), _) => reply,
         (None, _) => Reply::error("ERR shard did not answer"),
     }
 }
 
-fn put_request(dst: &Bytes, ticket: i64, replace: bool, db: usize, resp3: bool) -> Request {
+fn put_request(dst: &Bytes, entry: Bytes, replace: bool, db: usize, resp3: bool) -> Request {
     let mode: &'static [u8] = if replace { b"replace" } else { b"nx" };
     Request {
         spec: &PUT_STEP,
@@ -862,7 +849,7 @@ fn put_request(dst: &Bytes, ticket: i64, replace: bool, db: usize, resp3: bool) 
         args: vec![
             Bytes::from_static(b"put-step"),
             dst.clone(),
-            Bytes::from(ticket.to_string()),
+            entry,
             Bytes::from_static(mode),
         ],
     }
@@ -875,33 +862,28 @@ fn put_request(dst: &Bytes, ticket: i64, replace: bool, db: usize, resp3: bool) 
 async fn copy_to_other_db(client: &Client, args: &[Bytes], opts: CopyOptions) -> Reply {
     let (src, dst) = (&args[1], &args[2]);
     let (shard, resp3) = (&client.shard, client.resp3());
-    let take = Request {
-        spec: &TAKE_STEP,
+    let dump = Request {
+        spec: &DUMP_STEP,
         db: client.db(),
         resp3,
-        args: vec![
-            Bytes::from_static(b"take-step"),
-            src.clone(),
-            Bytes::from_static(b"copy"),
-        ],
+        args: vec![Bytes::from_static(b"dump-step"), src.clone()],
     };
-    let ticket = match shard
-        .exec_on(shard.owner_of(src), vec![take], None)
+    let entry = match shard
+        .exec_on(shard.owner_of(src), vec![dump], None)
         .await
         .pop()
     {
-        Some(Reply::Int(ticket)) => ticket,
+        Some(Reply::Bulk(entry)) => entry,
         Some(Reply::Nil) => return Reply::Int(0),
         other => return other.unwrap_or(Reply::error("ERR shard did not answer")),
     };
     let target = opts.db.expect("only called with a DB option");
-    let put = put_request(dst, ticket, opts.replace, target, resp3);
-    let stored = shard
+    let put = put_request(dst, entry, opts.replace, target, resp3);
+    shard
         .exec_on(shard.owner_of(dst), vec![put], None)
         .await
-        .pop();
-    parcel::collect(ticket);
-    stored.unwrap_or(Reply::error("ERR shard did not answer"))
+        .pop()
+        .unwrap_or(Reply::error("ERR shard did not answer"))
 }
 
 // ---- OBJECT ---------------------------------------------------------------------------------

@@ -31,6 +31,18 @@ impl Value {
         }
     }
 
+    /// The same value in its own allocation: for values decoded out of a larger buffer (a journal
+    /// segment, a message), so that they do not keep that whole buffer alive.
+    pub fn detached(self) -> Value {
+        match self {
+            Value::Str { bytes, raw } => Value::Str {
+                bytes: Bytes::copy_from_slice(&bytes),
+                raw,
+            },
+            other => other,
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Int(_) | Value::Str { .. } => "string",

@@ -14,7 +14,7 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::journal::effect::{self, decode_epoch, decode_txn_part, Effect, Located};
 use crate::journal::{JournalReader, Record, Recovery};
-use crate::keyspace::{Keyspace, Value};
+use crate::keyspace::Keyspace;
 use crate::router::slot::SlotMap;
 use crate::shard::now_ms;
 
@@ -214,7 +214,7 @@ fn apply(keyspaces: &mut [Keyspace], slots: &SlotMap, located: Located, now: u64
             if expire_at_ms.is_some_and(|at| at <= now) {
                 target.remove(&key);
             } else {
-                target.insert(&key, value_of(value), expire_at_ms);
+                target.insert(&key, value.detached(), expire_at_ms);
             }
         }
         Effect::Del { key } => {
@@ -237,17 +237,5 @@ fn apply(keyspaces: &mut [Keyspace], slots: &SlotMap, located: Located, now: u64
                 }
             }
         }
-    }
-}
-
-/// Values decoded from a record share its read buffer; copy strings so that a small value does
-/// not keep a whole journal segment in memory.
-fn value_of(value: Value) -> Value {
-    match value {
-        Value::Str { bytes, raw } => Value::Str {
-            bytes: bytes::Bytes::copy_from_slice(&bytes),
-            raw,
-        },
-        other => other,
     }
 }
