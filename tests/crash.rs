@@ -33,7 +33,13 @@ fn key(writer: usize, n: usize) -> String {
 }
 
 /// Runs writes until `stop` or an error (the kill); returns the write in flight when it failed.
-fn write_until_killed(port: u16, writer: usize, seed: u64, model: &mut Model, stop: &AtomicBool) -> Option<Write> {
+fn write_until_killed(
+    port: u16,
+    writer: usize,
+    seed: u64,
+    model: &mut Model,
+    stop: &AtomicBool,
+) -> Option<Write> {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
     let mut con = client.get_connection().ok()?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -48,7 +54,12 @@ fn write_until_killed(port: u16, writer: usize, seed: u64, model: &mut Model, st
             5..=7 => Write {
                 // MSET over keys that land on different shards: atomic across shards.
                 sets: (0..3)
-                    .map(|i| (key(writer, rng.gen_range(0..KEYS_PER_WRITER)), Some(format!("{value}-{i}"))))
+                    .map(|i| {
+                        (
+                            key(writer, rng.gen_range(0..KEYS_PER_WRITER)),
+                            Some(format!("{value}-{i}")),
+                        )
+                    })
                     .collect::<HashMap<_, _>>()
                     .into_iter()
                     .collect(),
@@ -82,7 +93,12 @@ fn write_until_killed(port: u16, writer: usize, seed: u64, model: &mut Model, st
 
 /// Checks one writer's keys after a restart and folds the in-doubt write into the model if it
 /// turned out durable.
-fn check_writer(con: &mut redis::Connection, writer: usize, model: &mut Model, in_doubt: Option<Write>) {
+fn check_writer(
+    con: &mut redis::Connection,
+    writer: usize,
+    model: &mut Model,
+    in_doubt: Option<Write>,
+) {
     let keys: Vec<String> = (0..KEYS_PER_WRITER).map(|n| key(writer, n)).collect();
     let values: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query(con).unwrap();
     let actual: HashMap<String, Option<String>> = keys.into_iter().zip(values).collect();
@@ -93,7 +109,10 @@ fn check_writer(con: &mut redis::Connection, writer: usize, model: &mut Model, i
     for (k, v) in &actual {
         let acknowledged = model.get(k).cloned().flatten();
         if !doubtful.contains_key(k) {
-            assert_eq!(v, &acknowledged, "key {k}: acknowledged value lost or changed");
+            assert_eq!(
+                v, &acknowledged,
+                "key {k}: acknowledged value lost or changed"
+            );
         }
     }
     if let Some(write) = in_doubt {
@@ -105,7 +124,11 @@ fn check_writer(con: &mut redis::Connection, writer: usize, model: &mut Model, i
         assert!(
             applied || absent,
             "write in flight at the kill is partly applied: {write:?}, found {:?}",
-            write.sets.iter().map(|(k, _)| (k, &actual[k])).collect::<Vec<_>>()
+            write
+                .sets
+                .iter()
+                .map(|(k, _)| (k, &actual[k]))
+                .collect::<Vec<_>>()
         );
         if applied {
             for (k, v) in write.sets {
@@ -141,7 +164,8 @@ fn every_acknowledged_write_survives_sigkill_and_in_flight_writes_are_all_or_not
         thread::sleep(Duration::from_millis(rng.gen_range(150..600)));
         server.kill9();
         stop.store(true, Ordering::Relaxed);
-        let results: Vec<(Model, Option<Write>)> = writers.into_iter().map(|t| t.join().unwrap()).collect();
+        let results: Vec<(Model, Option<Write>)> =
+            writers.into_iter().map(|t| t.join().unwrap()).collect();
         server.restart();
         let mut con = server.client();
         for (w, (mut model, in_doubt)) in results.into_iter().enumerate() {
@@ -152,10 +176,20 @@ fn every_acknowledged_write_survives_sigkill_and_in_flight_writes_are_all_or_not
         let all: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut con).unwrap();
         for k in &all {
             let writer: usize = k[1..k.find(':').unwrap()].parse().unwrap();
-            assert!(models[writer].contains_key(k), "key {k} was never acknowledged");
+            assert!(
+                models[writer].contains_key(k),
+                "key {k} was never acknowledged"
+            );
         }
-        acknowledged_total = models.iter().map(|m| m.values().filter(|v| v.is_some()).count()).sum();
-        assert_eq!(all.len(), acknowledged_total, "keys present vs keys acknowledged");
+        acknowledged_total = models
+            .iter()
+            .map(|m| m.values().filter(|v| v.is_some()).count())
+            .sum();
+        assert_eq!(
+            all.len(),
+            acknowledged_total,
+            "keys present vs keys acknowledged"
+        );
     }
     assert!(acknowledged_total > 0, "the writers wrote nothing");
 }

@@ -89,6 +89,41 @@ struct ShardReport {
     dbs: Vec<(i64, i64, i64)>,
     /// Calls per public command (private steps are not commands clients sent).
     calls: Vec<(String, i64)>,
+    journal: JournalReport,
+}
+
+/// A shard journal's counters for `INFO persistence`, in `JOURNAL_FIELDS` order.
+type JournalReport = [i64; JOURNAL_FIELDS.len()];
+
+/// Summed over shards, except `writable` (every shard must be) and the maxima.
+const JOURNAL_FIELDS: [&str; 9] = [
+    "journal_enabled",
+    "journal_writable",
+    "journal_bytes_written",
+    "journal_batches_written",
+    "journal_syncs",
+    "journal_sync_latency_us_last",
+    "journal_sync_latency_us_max",
+    "journal_records_pending",
+    "journal_write_errors",
+];
+
+fn journal_report(shard: &Shard) -> JournalReport {
+    let Some(journal) = &shard.journal else {
+        return [0; JOURNAL_FIELDS.len()];
+    };
+    let stats = journal.stats();
+    [
+        1,
+        i64::from(journal.check_writable().is_ok()),
+        stats.bytes_written as i64,
+        stats.batches_written as i64,
+        stats.syncs as i64,
+        stats.sync_latency_us_last as i64,
+        stats.sync_latency_us_max as i64,
+        stats.records_pending as i64,
+        stats.write_errors as i64,
+    ]
 }
 
 impl ShardReport {
@@ -132,6 +167,7 @@ impl ShardReport {
                 .map(|(i, db)| (i as i64, db.len() as i64, db.expires_len() as i64))
                 .collect(),
             calls,
+            journal: journal_report(shard),
         }
     }
 
@@ -175,6 +211,9 @@ impl ShardReport {
                 .map(|(name, n)| Reply::Array(vec![Reply::bulk_str(name), Reply::Int(*n)]))
                 .collect(),
         ));
+        items.push(Reply::Array(
+            self.journal.iter().map(|&n| Reply::Int(n)).collect(),
+        ));
         Reply::Array(items)
     }
 
@@ -183,7 +222,7 @@ impl ShardReport {
         let Reply::Array(items) = reply else {
             return None;
         };
-        let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, ops, inp, out, dbs, calls] =
+        let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, ops, inp, out, dbs, calls, journal] =
             items.as_slice()
         else {
             return None;
@@ -228,6 +267,13 @@ impl ShardReport {
                     _ => None,
                 })
                 .collect(),
+            journal: {
+                let mut counters = [0; JOURNAL_FIELDS.len()];
+                for (slot, value) in counters.iter_mut().zip(array(journal)) {
+                    *slot = int(&value);
+                }
+                counters
+            },
         })
     }
 }
@@ -296,7 +342,7 @@ fn write_section(out: &mut String, section: &Section, shard: &Shard, reports: &[
         "server" => server_section(&mut fields, shard),
         "clients" => clients_section(&mut fields, shard, reports),
         "memory" => memory_section(&mut fields),
-        "persistence" => persistence_section(&mut fields, shard),
+        "persistence" => persistence_section(&mut fields, shard, reports),
         "stats" => stats_section(&mut fields, reports),
         "replication" => replication_section(&mut fields, shard),
         "cpu" => cpu_section(&mut fields),
@@ -454,9 +500,9 @@ fn bytes_to_human(n: u64) -> String {
     unreachable!("the last unit returns")
 }
 
-/// Placeholders until the durability work reports the journal's and snapshots' state: nothing is
-/// loading, the last "save" is the start, and no rewrite has run.
-fn persistence_section(f: &mut Fields, shard: &Shard) {
+/// The journal's state (Redis's AOF fields, then Keel's journal counters summed over shards).
+/// Snapshots do not exist yet: the last "save" is the start, and no rewrite has run.
+fn persistence_section(f: &mut Fields, shard: &Shard, reports: &[ShardReport]) {
     f.add("loading", 0);
     f.add("async_loading", 0);
     f.add("current_cow_peak", 0);
@@ -474,7 +520,23 @@ fn persistence_section(f: &mut Fields, shard: &Shard) {
     f.add("aof_current_rewrite_time_sec", -1);
     f.add("aof_last_bgrewrite_status", "ok");
     f.add("aof_rewrites", 0);
-    f.add("aof_last_write_status", "ok");
+    let writable = reports
+        .iter()
+        .all(|r| r.journal[1] == 1 || r.journal[0] == 0);
+    f.add("aof_last_write_status", if writable { "ok" } else { "err" });
+    let appendfsync = format!("{:?}", shard.config.borrow().appendfsync).to_ascii_lowercase();
+    f.add("aof_fsync", appendfsync);
+    for (i, name) in JOURNAL_FIELDS.iter().enumerate() {
+        let value = match *name {
+            "journal_writable" => i64::from(writable),
+            "journal_enabled" => reports.iter().map(|r| r.journal[i]).max().unwrap_or(0),
+            "journal_sync_latency_us_max" | "journal_sync_latency_us_last" => {
+                reports.iter().map(|r| r.journal[i]).max().unwrap_or(0)
+            }
+            _ => total(reports, |r| r.journal[i]),
+        };
+        f.add(name, value);
+    }
 }
 
 fn stats_section(f: &mut Fields, reports: &[ShardReport]) {

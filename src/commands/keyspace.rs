@@ -729,7 +729,12 @@ fn dump_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 fn put_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, now) = (&args[1], ctx.now_ms);
-    let Some(Effect::Put { value, expire_at_ms, .. }) = Effect::decode(effect::PUT, args[2].clone()) else {
+    let Some(Effect::Put {
+        value,
+        expire_at_ms,
+        ..
+    }) = Effect::decode(effect::PUT, args[2].clone())
+    else {
         return Reply::error("ERR value in transit between shards is malformed");
     };
     let db = ctx.db();
@@ -820,7 +825,10 @@ async fn relocate_across(client: &Client, args: &[Bytes], how: Relocation) -> Re
     };
     let replace = !matches!(how, Relocation::Copy { replace: false });
     let db = txn.db();
-    let mut parts = vec![(shard.owner_of(dst), put_request(dst, entry, replace, db, resp3))];
+    let mut parts = vec![(
+        shard.owner_of(dst),
+        put_request(dst, entry, replace, db, resp3),
+    )];
     if !matches!(how, Relocation::Copy { .. }) {
         // The source's deletion is a part of the same transaction: after a crash the key is
         // either at its source or at its destination, never lost or doubled.

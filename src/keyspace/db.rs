@@ -113,7 +113,10 @@ impl Db {
         let index = self.slot_index(key_slot(key));
         // One lookup in the common case; the expired case (rare) looks up again to remove.
         match self.slots[index].get(key) {
-            Some(Entry { expire_at_ms: Some(at), .. }) if *at <= now_ms => {
+            Some(Entry {
+                expire_at_ms: Some(at),
+                ..
+            }) if *at <= now_ms => {
                 self.unlink(key);
                 None
             }

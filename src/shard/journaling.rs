@@ -108,8 +108,7 @@ impl Shard {
     /// False when no read can need to wait (no journal, or nothing pending): the common case,
     /// checked before looking at a read's keys.
     pub fn may_have_unsynced_writes(&self) -> bool {
-        self.journal.is_some() && !self.pending.borrow().is_empty()
-            || self.unsynced_lsn() > 0
+        self.journal.is_some() && !self.pending.borrow().is_empty() || self.unsynced_lsn() > 0
     }
 
     /// The LSN a read of `keys` must wait for: the latest not-yet-durable write to any of them.
