@@ -487,7 +487,7 @@ pub fn main(argv: Vec<String>) -> Result<(), String> {
         .collect();
     let labels: Vec<String> = subjects.iter().map(|s| s.label.clone()).collect();
     drop(subjects); // stops the servers before the report is written
-    print!("{}", table(&cc, &labels, &medians));
+    print!("{}", table(&cc, &labels, &per_subject, &medians));
     let doc = report_json(&cc, &plan, nproc, &labels, &per_subject, &medians);
     let json_path = cc.out_dir.join("compare.json");
     let text = serde_json::to_string_pretty(&doc).map_err(|e| format!("JSON: {e}"))?;
@@ -522,7 +522,34 @@ fn describe_load(cc: &CompareConfig) -> String {
     }
 }
 
-fn table(cc: &CompareConfig, labels: &[String], medians: &[Figures]) -> String {
+type Metric = fn(&Figures) -> f64;
+
+/// The reported metrics, in table order.
+const METRICS: [(&str, Metric); 5] = [
+    ("ops/s", |f| f.ops_per_sec),
+    ("avg ms", |f| f.avg_ms),
+    ("p50 ms", |f| f.p50_ms),
+    ("p99 ms", |f| f.p99_ms),
+    ("p99.9 ms", |f| f.p999_ms),
+];
+
+/// Median over runs of `get(second's run i) / get(first's run i)`: runs i of the two servers
+/// ran back to back, so this ratio shrugs off a noisy stretch that hit both.
+fn paired_ratio(runs: &[Vec<Figures>], get: Metric) -> f64 {
+    let ratios: Vec<f64> = runs[0]
+        .iter()
+        .zip(&runs[1])
+        .map(|(a, b)| safe_ratio(get(b), get(a)))
+        .collect();
+    figures::median(&ratios)
+}
+
+fn table(
+    cc: &CompareConfig,
+    labels: &[String],
+    runs: &[Vec<Figures>],
+    medians: &[Figures],
+) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let _ = writeln!(
@@ -532,24 +559,17 @@ fn table(cc: &CompareConfig, labels: &[String], medians: &[Figures]) -> String {
         describe_load(cc),
         cc.persistence.name()
     );
-    let ratio = medians.len() == 2 && labels[0] == "redis" && labels[1] == "keel";
+    let two = medians.len() == 2;
     let mut header = format!("{:<12}", "metric");
     for l in labels {
         let _ = write!(header, "{l:>16}");
     }
-    if ratio {
-        let _ = write!(header, "{:>14}", "keel/redis");
+    if two {
+        let _ = write!(header, "{:>14}", format!("{}/{}", labels[1], labels[0]));
+        let _ = write!(header, "{:>16}", "paired median");
     }
     let _ = writeln!(out, "{header}\n{}", "-".repeat(header.len()));
-    type Metric = fn(&Figures) -> f64;
-    let rows: [(&str, Metric); 5] = [
-        ("ops/s", |f| f.ops_per_sec),
-        ("avg ms", |f| f.avg_ms),
-        ("p50 ms", |f| f.p50_ms),
-        ("p99 ms", |f| f.p99_ms),
-        ("p99.9 ms", |f| f.p999_ms),
-    ];
-    for (name, get) in rows {
+    for (name, get) in METRICS {
         let mut line = format!("{name:<12}");
         for m in medians {
             let v = get(m);
@@ -559,14 +579,17 @@ fn table(cc: &CompareConfig, labels: &[String], medians: &[Figures]) -> String {
                 let _ = write!(line, "{v:>16.3}");
             }
         }
-        if ratio {
-            let _ = write!(
-                line,
-                "{:>13.2}x",
-                safe_ratio(get(&medians[1]), get(&medians[0]))
-            );
+        if two {
+            let ratio = safe_ratio(get(&medians[1]), get(&medians[0]));
+            let _ = write!(line, "{ratio:>13.2}x{:>15.2}x", paired_ratio(runs, get));
         }
         let _ = writeln!(out, "{line}");
+    }
+    if two {
+        let _ = writeln!(
+            out,
+            "(ratio: of the medians; paired median: median over runs of run-i ratios)"
+        );
     }
     out
 }
@@ -612,6 +635,12 @@ fn report_json(
             "p50": r(|f| f.p50_ms),
             "p99": r(|f| f.p99_ms),
             "p99_9": r(|f| f.p999_ms),
+            "paired_median": {
+                "ops_per_sec": paired_ratio(runs, |f| f.ops_per_sec),
+                "p50": paired_ratio(runs, |f| f.p50_ms),
+                "p99": paired_ratio(runs, |f| f.p99_ms),
+                "p99_9": paired_ratio(runs, |f| f.p999_ms),
+            },
         })
     });
     json!({
