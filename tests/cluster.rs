@@ -373,7 +373,7 @@ fn keyslot_countkeysinslot_and_getkeysinslot_ask_the_owning_shard() {
         }
     }
     for (n, tag) in tags.iter().enumerate() {
-        let slot = get_slot(tag[1..2].as_bytes());
+        let slot = get_slot(&tag.as_bytes()[1..2]);
         let count: i64 = redis::cmd("CLUSTER")
             .arg("COUNTKEYSINSLOT")
             .arg(slot)

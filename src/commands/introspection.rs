@@ -174,12 +174,9 @@ fn pair(name: &str, value: Reply) -> (Reply, Reply) {
 fn info_reply(spec: &CommandSpec) -> Reply {
     let (first, last, step) = match spec.keys {
         Keys::Range { first, last, step } => (first, last, step),
-        Keys::None | Keys::Find(_) => (0, 0, 0),
+        Keys::None => (0, 0, 0),
     };
-    let mut flags = spec.flag_names();
-    if matches!(spec.keys, Keys::Find(_)) && spec.flags & MOVABLEKEYS == 0 {
-        flags.push("movablekeys");
-    }
+    let flags = spec.flag_names();
     // Redis answers an empty set, but an array when there are subcommands.
     let subcommands = if spec.subcommands.is_empty() {
         Reply::Set(Vec::new())
@@ -237,7 +234,6 @@ fn key_specs(spec: &CommandSpec) -> Vec<Reply> {
                 ],
             ),
         ),
-        Keys::Find(_) => (search("unknown", Vec::new()), search("unknown", Vec::new())),
     };
     vec![Reply::Map(vec![
         pair("flags", statuses(key_flags(spec))),

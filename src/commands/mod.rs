@@ -85,11 +85,7 @@ pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
     let sub = spec
         .subcommands
         .iter()
-        .find(|s| {
-            s.name[spec.name.len() + 1..]
-                .as_bytes()
-                .eq_ignore_ascii_case(sub_name)
-        })
+        .find(|s| s.name.as_bytes()[spec.name.len() + 1..].eq_ignore_ascii_case(sub_name))
         .ok_or_else(|| unknown_subcommand_error(spec.name, sub_name))?;
     if sub.arity_ok(args.len()) {
         Ok(sub)
@@ -171,31 +167,6 @@ pub fn parse_i64(arg: &[u8]) -> Result<i64, Reply> {
     // Redis's string2ll: canonical decimal only ("007", "+5", " 5" are refused).
     crate::keyspace::parse_canonical_i64(arg)
         .ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))
-}
-
-/// Parses a float argument as Redis does (`inf` allowed, NaN refused).
-pub fn parse_f64(arg: &[u8]) -> Result<f64, Reply> {
-    let text = std::str::from_utf8(arg).map_err(|_| not_a_float())?;
-    let lower = text.to_ascii_lowercase();
-    let value = match lower.as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        _ if text.is_empty()
-            || text.starts_with(char::is_whitespace)
-            || text.ends_with(char::is_whitespace) =>
-        {
-            return Err(not_a_float())
-        }
-        _ => text.parse::<f64>().map_err(|_| not_a_float())?,
-    };
-    if value.is_nan() {
-        return Err(not_a_float());
-    }
-    Ok(value)
-}
-
-fn not_a_float() -> Reply {
-    Reply::error("ERR value is not a valid float")
 }
 
 pub fn wrong_type() -> Reply {

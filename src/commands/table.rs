@@ -81,8 +81,6 @@ pub enum SplitMerge {
     PerKey,
     /// Replies are integers: add them up (DEL, EXISTS).
     Sum,
-    /// Every part replies OK (MSET).
-    Ok,
 }
 
 /// Where the keys are among the arguments.
@@ -95,8 +93,6 @@ pub enum Keys {
         last: i32,
         step: i32,
     },
-    /// Computed from the arguments (numkeys-style commands); returns argument indexes.
-    Find(fn(&[Bytes]) -> Vec<usize>),
 }
 
 pub struct CommandSpec {
@@ -145,7 +141,6 @@ impl CommandSpec {
                     .map(|i| i as usize)
                     .collect()
             }
-            Keys::Find(find) => find(args),
         }
     }
 
@@ -154,7 +149,6 @@ impl CommandSpec {
         match self.keys {
             Keys::None => None,
             Keys::Range { first, .. } => args.get(first as usize),
-            Keys::Find(find) => find(args).first().and_then(|&i| args.get(i)),
         }
     }
 

@@ -21,11 +21,10 @@ mod bench;
 #[cfg(test)]
 mod tests;
 
-pub use check::{check_journal, CheckProblem, CheckReport, SegmentReport, ShardReport};
-pub use reader::{JournalReader, Recovery, TornTail};
-pub use record::{Lsn, Record, RECORD_PAYLOAD_BYTES_MAX, SLOT_COUNT};
-pub use segment::{delete_segments_before, SEGMENT_BYTES_DEFAULT};
-pub use writer::{FsyncMode, Journal, JournalConfig, JournalStats, PENDING_BYTES_MAX};
+pub use check::check_journal;
+pub use reader::{JournalReader, Recovery};
+pub use record::{Lsn, Record};
+pub use writer::{FsyncMode, Journal, JournalConfig};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

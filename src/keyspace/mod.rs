@@ -9,6 +9,9 @@ pub use value::{parse_canonical_i64, Value};
 
 use std::ops::Range;
 
+/// One database's changes: its index and what changed, in order.
+pub type DbChanges = (usize, Vec<Change>);
+
 /// All the databases (`SELECT`able) of one shard, covering the shard's slots only.
 pub struct Keyspace {
     pub dbs: Vec<Db>,
@@ -41,7 +44,7 @@ impl Keyspace {
     }
 
     /// Every change since the last call: swaps, then each database's changes.
-    pub fn take_changes(&mut self) -> (Vec<(usize, usize)>, Vec<(usize, Vec<Change>)>) {
+    pub fn take_changes(&mut self) -> (Vec<(usize, usize)>, Vec<DbChanges>) {
         let swaps = std::mem::take(&mut self.swaps);
         let changes = self
             .dbs

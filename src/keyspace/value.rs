@@ -68,10 +68,6 @@ impl Value {
         }
     }
 
-    pub fn is_string(&self) -> bool {
-        matches!(self, Value::Int(_) | Value::Str { .. })
-    }
-
     /// Approximate bytes of memory this value takes, for `MEMORY USAGE` and `INFO memory`.
     pub fn memory_bytes(&self) -> usize {
         match self {
@@ -86,11 +82,10 @@ impl Value {
 pub fn parse_canonical_i64(bytes: &[u8]) -> Option<i64> {
     let text = std::str::from_utf8(bytes).ok()?;
     let n: i64 = text.parse().ok()?;
-    let canonical = match text.as_bytes() {
-        [b'+', ..] => false,
-        [b'0', _, ..] | [b'-', b'0', ..] => false,
-        _ => true,
-    };
+    let canonical = !matches!(
+        text.as_bytes(),
+        [b'+', ..] | [b'0', _, ..] | [b'-', b'0', ..]
+    );
     canonical.then_some(n)
 }
 

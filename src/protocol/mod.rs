@@ -5,4 +5,4 @@ mod reply;
 mod request;
 
 pub use reply::Reply;
-pub use request::{parse_request, ParseLimits, ProtocolError};
+pub use request::{parse_request, ParseLimits};

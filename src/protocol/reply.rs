@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-/// One reply to one command. RESP3-only shapes (`Map`, `Set`, `Double`, `Bool`, `Verbatim`, `Push`)
+/// One reply to one command. RESP3-only shapes (`Map`, `Set`, `Double`, `Verbatim`)
 /// are written in their RESP2 form to RESP2 connections, as Redis does.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reply {
@@ -16,17 +16,12 @@ pub enum Reply {
     Bulk(Bytes),
     /// The null bulk string (`$-1` in RESP2).
     Nil,
-    /// The null array (`*-1` in RESP2).
-    NilArray,
     Array(Vec<Reply>),
     Map(Vec<(Reply, Reply)>),
     Set(Vec<Reply>),
     Double(f64),
-    Bool(bool),
     /// Verbatim text (`=` in RESP3, bulk string in RESP2), e.g. `INFO`, `CLIENT INFO`.
     Verbatim(String),
-    /// An out-of-band message (`>` in RESP3, array in RESP2), for pub/sub.
-    Push(Vec<Reply>),
 }
 
 pub const OK: Reply = Reply::Status("OK");
@@ -38,10 +33,6 @@ impl Reply {
 
     pub fn error(text: impl Into<String>) -> Reply {
         Reply::Error(text.into())
-    }
-
-    pub fn bulk(bytes: impl Into<Bytes>) -> Reply {
-        Reply::Bulk(bytes.into())
     }
 
     pub fn bulk_str(text: &str) -> Reply {
@@ -61,17 +52,12 @@ impl Reply {
             Reply::Int(n) => line(out, b':', itoa::Buffer::new().format(*n).as_bytes()),
             Reply::Bulk(b) => bulk(out, b),
             Reply::Nil => out.extend_from_slice(if resp3 { b"_\r\n" } else { b"$-1\r\n" }),
-            Reply::NilArray => out.extend_from_slice(if resp3 { b"_\r\n" } else { b"*-1\r\n" }),
             Reply::Array(items) => {
                 header(out, b'*', items.len());
                 items.iter().for_each(|r| r.encode(out, resp3));
             }
             Reply::Set(items) => {
                 header(out, if resp3 { b'~' } else { b'*' }, items.len());
-                items.iter().for_each(|r| r.encode(out, resp3));
-            }
-            Reply::Push(items) => {
-                header(out, if resp3 { b'>' } else { b'*' }, items.len());
                 items.iter().for_each(|r| r.encode(out, resp3));
             }
             Reply::Map(pairs) => {
@@ -91,13 +77,6 @@ impl Reply {
                     line(out, b',', text.as_bytes());
                 } else {
                     bulk(out, text.as_bytes());
-                }
-            }
-            Reply::Bool(b) => {
-                if resp3 {
-                    out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" });
-                } else {
-                    out.extend_from_slice(if *b { b":1\r\n" } else { b":0\r\n" });
                 }
             }
             Reply::Verbatim(text) => {
@@ -167,7 +146,6 @@ mod tests {
         assert_eq!(enc(map.clone(), false), "*2\r\n$1\r\na\r\n:1\r\n");
         assert_eq!(enc(map, true), "%1\r\n$1\r\na\r\n:1\r\n");
         assert_eq!(enc(Reply::Nil, false), "$-1\r\n");
-        assert_eq!(enc(Reply::NilArray, true), "_\r\n");
         assert_eq!(enc(Reply::Double(1.5), false), "$3\r\n1.5\r\n");
         assert_eq!(enc(Reply::Double(f64::INFINITY), true), ",inf\r\n");
     }

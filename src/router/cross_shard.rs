@@ -169,7 +169,6 @@ async fn split(
         return error.clone();
     }
     match merge {
-        SplitMerge::Ok => Reply::ok(),
         SplitMerge::Sum => Reply::Int(
             replies
                 .iter()

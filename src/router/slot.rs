@@ -58,7 +58,7 @@ pub struct SlotMap {
 impl SlotMap {
     pub fn new(shards: usize) -> SlotMap {
         assert!(
-            shards >= 1 && shards <= SLOT_COUNT,
+            (1..=SLOT_COUNT).contains(&shards),
             "shards must be in 1..=16384"
         );
         let owner = (0..SLOT_COUNT)

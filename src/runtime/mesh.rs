@@ -52,7 +52,6 @@ impl<T: Send + 'static> Senders<T> {
 
 /// A connected receiving end: messages from one peer.
 pub struct Receiver<T: Send + 'static> {
-    pub from: usize,
     inner: ConnectedReceiver<T>,
 }
 
@@ -72,18 +71,12 @@ impl<T: Send + 'static> MeshEnds<T> {
                 None => None,
             }
         }));
-        let receivers = futures::future::join_all(
-            self.receivers
-                .into_iter()
-                .enumerate()
-                .filter_map(|(from, r)| r.map(|r| (from, r)))
-                .map(|(from, r)| async move {
-                    Receiver {
-                        from,
-                        inner: r.connect().await,
-                    }
-                }),
-        );
+        let receivers =
+            futures::future::join_all(self.receivers.into_iter().flatten().map(|r| async move {
+                Receiver {
+                    inner: r.connect().await,
+                }
+            }));
         let (senders, receivers) = futures::future::join(senders, receivers).await;
         (Senders { senders }, receivers)
     }
