@@ -368,3 +368,14 @@ fn client_kill_by_address_and_skipme() {
     let (mut other, _) = clients.remove(0);
     assert_eq!(call(&mut other, &["PING"]), "+PONG\r\n");
 }
+
+#[test]
+fn quit_in_a_pipeline_answers_what_came_before_it_then_closes() {
+    let server = Server::start(3, &["--appendonly", "no"]);
+    let mut raw = server.raw();
+    raw.send(b"PING\r\nSET k v\r\nQUIT\r\nSET after quit\r\n");
+    assert_eq!(raw.read_to_close(), "+PONG\r\n+OK\r\n+OK\r\n");
+    let mut con = server.client();
+    let after: Option<String> = redis::cmd("GET").arg("after").query(&mut con).unwrap();
+    assert_eq!(after, None, "nothing after QUIT may run");
+}

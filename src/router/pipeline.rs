@@ -73,6 +73,12 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
                     any_queued = false;
                 }
                 replies[i] = Some(run_barrier(client, spec, args).await);
+                if client.close_after_reply {
+                    // QUIT: Redis reads nothing after it, so later requests get no reply.
+                    replies.truncate(i + 1);
+                    lsns.truncate(i + 1);
+                    break;
+                }
             }
         }
     }
@@ -177,7 +183,10 @@ async fn flush(
 
 async fn run_barrier(client: &mut Client, spec: &'static CommandSpec, args: Vec<Bytes>) -> Reply {
     match spec.run {
-        Run::Client(run) => run(client, args).await,
+        Run::Client(run) => {
+            client.shard.stats.borrow_mut().count_command(spec);
+            run(client, args).await
+        }
         Run::Broadcast { merge, .. } => {
             let replies = client
                 .shard
