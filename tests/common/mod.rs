@@ -138,6 +138,19 @@ impl Server {
         self.launch();
     }
 
+    /// Sets `--name value` for the next `restart` (replacing an earlier value), e.g. to change
+    /// `--shards` between restarts.
+    pub fn set_arg(&mut self, name: &str, value: &str) {
+        let flag = format!("--{name}");
+        match self.args.iter().rposition(|a| *a == flag) {
+            Some(i) => self.args[i + 1] = value.to_string(),
+            None => self.args.extend([flag, value.to_string()]),
+        }
+        if name == "shards" {
+            self.shards = value.parse().expect("shard count");
+        }
+    }
+
     /// Waits for the process to exit on its own (SHUTDOWN, SIGTERM); returns its exit code.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let deadline = Instant::now() + timeout;
