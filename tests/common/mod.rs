@@ -135,7 +135,18 @@ impl Server {
     /// Starts the server again on the same port and data directory.
     pub fn restart(&mut self) {
         self.kill9();
+        self.wait_port_free();
         self.launch();
+    }
+
+    /// A killed keel's listening socket can outlive the reaped process for a moment (its io_uring
+    /// is torn down asynchronously), and the new one would fail to bind: wait until it is gone.
+    fn wait_port_free(&self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while TcpListener::bind(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "port {} stays busy", self.port);
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Sets `--name value` for the next `restart` (replacing an earlier value), e.g. to change
