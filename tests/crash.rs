@@ -156,7 +156,12 @@ impl Planner<'_> {
             28..=32 => {
                 let at_s = now_ms / 1000 + TTL_MS / 1000 + self.rng.gen_range(0..60);
                 let args = vec!["EXAT".into(), at_s.to_string()];
-                self.set(value, Deadline::Within(at_s * 1000, at_s * 1000), args, false)
+                self.set(
+                    value,
+                    Deadline::Within(at_s * 1000, at_s * 1000),
+                    args,
+                    false,
+                )
             }
             33..=35 => {
                 let at = now_ms + TTL_MS + self.rng.gen_range(0..60_000);
@@ -196,7 +201,9 @@ impl Planner<'_> {
                 pool = absent;
             }
         }
-        pool.choose_multiple(&mut self.rng, count).cloned().collect()
+        pool.choose_multiple(&mut self.rng, count)
+            .cloned()
+            .collect()
     }
 
     fn set(&mut self, value: String, deadline: Deadline, opts: Vec<String>, rel: bool) -> Write {
@@ -435,7 +442,12 @@ fn write_until_killed(
 fn observe(con: &mut redis::Connection, keys: &[String]) -> HashMap<String, Observed> {
     let mut pipe = redis::pipe();
     for k in keys {
-        pipe.cmd("GET").arg(k).cmd("PEXPIRETIME").arg(k).cmd("PTTL").arg(k);
+        pipe.cmd("GET")
+            .arg(k)
+            .cmd("PEXPIRETIME")
+            .arg(k)
+            .cmd("PTTL")
+            .arg(k);
     }
     let values: Vec<redis::Value> = pipe.query(con).unwrap();
     keys.iter()

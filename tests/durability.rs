@@ -347,8 +347,18 @@ fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
     }
     let code = child.wait().unwrap().code();
     let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     (code, out)
 }
 
@@ -360,7 +370,10 @@ fn corruption_before_later_durable_batches_refuses_start_until_check_journal_rep
     let path = format::last_segment(&shard_dir(&server, 0));
     let bytes = read_segment(&path);
     let batches = format::batches(&bytes);
-    assert!(batches.len() >= 8, "one batch per acknowledged SET expected");
+    assert!(
+        batches.len() >= 8,
+        "one batch per acknowledged SET expected"
+    );
     let bad = batches[3];
     let batch_of = |key: &str| {
         batches
@@ -420,7 +433,10 @@ fn acknowledged_writes_are_visible_to_reads_on_other_connections_and_shards() {
     for i in 0..200 {
         let n: i64 = cmd(&mut writer, &["INCR", &format!("counter:{}", i % 7)]);
         let seen: i64 = cmd(&mut reader, &["GET", &format!("counter:{}", i % 7)]);
-        assert_eq!(seen, n, "INCR acknowledged, then read on another connection");
+        assert_eq!(
+            seen, n,
+            "INCR acknowledged, then read on another connection"
+        );
         let keys: Vec<String> = (0..4).map(|j| format!("m:{i}:{j}")).collect();
         let v = format!("v{i}");
         let mut mset = redis::cmd("MSET");
@@ -435,7 +451,10 @@ fn acknowledged_writes_are_visible_to_reads_on_other_connections_and_shards() {
         if i % 10 == 0 {
             let _: i64 = redis::cmd("DEL").arg(&keys).query(&mut writer).unwrap();
             let exists: i64 = redis::cmd("EXISTS").arg(&keys).query(&mut reader).unwrap();
-            assert_eq!(exists, 0, "DEL acknowledged, then read on another connection");
+            assert_eq!(
+                exists, 0,
+                "DEL acknowledged, then read on another connection"
+            );
         }
     }
 }
@@ -448,8 +467,7 @@ struct Tmpfs {
 impl Tmpfs {
     /// `None` (with a note) where mounting is not allowed, so the test can pass elsewhere.
     fn mount(size: &str) -> Option<Tmpfs> {
-        let path =
-            std::env::temp_dir().join(format!("keel-tmpfs-{}-{}", std::process::id(), size));
+        let path = std::env::temp_dir().join(format!("keel-tmpfs-{}-{}", std::process::id(), size));
         std::fs::create_dir_all(&path).unwrap();
         let mounted = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
@@ -479,7 +497,11 @@ fn fill_disk(path: &Path) {
     let chunk = vec![0u8; 64 << 10];
     loop {
         if let Err(e) = f.write_all(&chunk) {
-            assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "filling the disk: {e}");
+            assert_eq!(
+                e.raw_os_error(),
+                Some(libc::ENOSPC),
+                "filling the disk: {e}"
+            );
             return;
         }
     }
@@ -506,7 +528,10 @@ fn full_disk_refuses_writes_with_misconf_keeps_reads_and_recovers_when_space_ret
     let mut acknowledged = Vec::new();
     let mut refused = None;
     for i in 0..WRITES_MAX {
-        let (k, v) = (format!("big:{i}"), format!("{i}:{}", "x".repeat(VALUE_BYTES)));
+        let (k, v) = (
+            format!("big:{i}"),
+            format!("{i}:{}", "x".repeat(VALUE_BYTES)),
+        );
         match redis::cmd("SET").arg(&k).arg(&v).query::<()>(&mut con) {
             Ok(()) => acknowledged.push((k, v)),
             Err(e) => {
