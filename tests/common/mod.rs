@@ -135,7 +135,31 @@ impl Server {
     /// Starts the server again on the same port and data directory.
     pub fn restart(&mut self) {
         self.kill9();
+        self.wait_port_free();
         self.launch();
+    }
+
+    /// A killed keel's listening socket can outlive the reaped process for a moment (its io_uring
+    /// is torn down asynchronously), and the new one would fail to bind: wait until it is gone.
+    fn wait_port_free(&self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while TcpListener::bind(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "port {} stays busy", self.port);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sets `--name value` for the next `restart` (replacing an earlier value), e.g. to change
+    /// `--shards` between restarts.
+    pub fn set_arg(&mut self, name: &str, value: &str) {
+        let flag = format!("--{name}");
+        match self.args.iter().rposition(|a| *a == flag) {
+            Some(i) => self.args[i + 1] = value.to_string(),
+            None => self.args.extend([flag, value.to_string()]),
+        }
+        if name == "shards" {
+            self.shards = value.parse().expect("shard count");
+        }
     }
 
     /// Waits for the process to exit on its own (SHUTDOWN, SIGTERM); returns its exit code.

@@ -1,0 +1,684 @@
+//! Durability, black-box: a real `keel` process over real sockets, stopped in every way a server
+//! stops (SIGKILL, SIGTERM, SHUTDOWN), its journal damaged the way disks damage it (a torn last
+//! write, a flipped bit in the middle), its disk filled up, and its shard count changed between
+//! restarts. Every acknowledged write must come back, with its TTL as the same absolute deadline.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{resp, Server};
+
+/// How long a clean stop (SIGTERM, SHUTDOWN) may take.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+const DATABASES_USED: usize = 3;
+const TTL_S: u64 = 3600;
+
+/// Every key of the databases looked at: (db, key) -> (value, PEXPIRETIME).
+type Snapshot = BTreeMap<(usize, String), (String, i64)>;
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn client_db(server: &Server, db: usize) -> redis::Connection {
+    let url = format!("redis://127.0.0.1:{}/{db}", server.port);
+    let con = redis::Client::open(url).unwrap().get_connection().unwrap();
+    con.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    con
+}
+
+fn cmd<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
+    let mut c = redis::cmd(args[0]);
+    c.arg(&args[1..]);
+    c.query(con)
+        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}
+
+/// Reads every key, value and deadline of databases `0..dbs`; also checks that each key with a
+/// deadline has a positive PTTL (it has not expired and is not past its deadline).
+fn snapshot(server: &Server, dbs: usize) -> Snapshot {
+    let mut all = Snapshot::new();
+    for db in 0..dbs {
+        let mut con = client_db(server, db);
+        let keys: Vec<String> = cmd(&mut con, &["KEYS", "*"]);
+        for k in keys {
+            let value: String = cmd(&mut con, &["GET", &k]);
+            let at: i64 = cmd(&mut con, &["PEXPIRETIME", &k]);
+            if at != -1 {
+                let ttl: i64 = cmd(&mut con, &["PTTL", &k]);
+                assert!(ttl > 0, "db {db} key {k}: PTTL {ttl} with deadline {at}");
+            }
+            all.insert((db, k), (value, at));
+        }
+    }
+    all
+}
+
+fn assert_same(before: &Snapshot, after: &Snapshot, what: &str) {
+    for (k, v) in before {
+        assert_eq!(after.get(k), Some(v), "{what}: key {k:?} lost or changed");
+    }
+    for k in after.keys() {
+        assert!(before.contains_key(k), "{what}: key {k:?} appeared");
+    }
+}
+
+/// Writes a mix of keys into databases `0..DATABASES_USED`: plain, with relative (EX, EXPIRE) and
+/// absolute (PXAT) deadlines, counters, cross-shard MSET, appended, deleted and persisted keys.
+/// Returns how many keys should exist.
+fn populate(server: &Server, tag: &str) -> usize {
+    let mut expected = 0;
+    for db in 0..DATABASES_USED {
+        let mut con = client_db(server, db);
+        let at = (unix_ms() + TTL_S * 1000).to_string();
+        let ttl = TTL_S.to_string();
+        for i in 0..20 {
+            let (k, v) = (format!("{tag}:{db}:{i}"), format!("v{i}-{tag}"));
+            let _: () = match i % 4 {
+                0 => cmd(&mut con, &["SET", &k, &v]),
+                1 => cmd(&mut con, &["SET", &k, &v, "EX", &ttl]),
+                2 => cmd(&mut con, &["SET", &k, &v, "PXAT", &at]),
+                _ => cmd(&mut con, &["SET", &k, &v]),
+            };
+            if i % 4 == 3 {
+                let _: i64 = cmd(&mut con, &["PEXPIRE", &k, "3600500"]);
+            }
+        }
+        let (a, b, c) = (
+            format!("{tag}:{db}:m:a"),
+            format!("{tag}:{db}:m:b"),
+            format!("{tag}:{db}:m:c"),
+        );
+        let _: () = cmd(&mut con, &["MSET", &a, "1", &b, "2", &c, "3"]);
+        let _: i64 = cmd(&mut con, &["INCRBY", &a, "41"]);
+        let _: i64 = cmd(&mut con, &["APPEND", &b, "-appended"]);
+        let _: i64 = cmd(&mut con, &["DEL", &c]);
+        let _: i64 = cmd(&mut con, &["PERSIST", &format!("{tag}:{db}:1")]);
+        expected += 22;
+    }
+    expected
+}
+
+enum Stop {
+    Kill9,
+    Sigterm,
+    Shutdown,
+}
+
+/// Stops the server the given way; a clean stop must exit 0.
+fn stop(server: &mut Server, how: Stop) {
+    match how {
+        Stop::Kill9 => return server.kill9(),
+        Stop::Sigterm => {
+            let rc = unsafe { libc::kill(server.pid() as i32, libc::SIGTERM) };
+            assert_eq!(rc, 0, "kill -TERM");
+        }
+        Stop::Shutdown => {
+            let mut raw = server.raw();
+            raw.send(&resp(&["SHUTDOWN"]));
+            assert_eq!(raw.read_to_close(), "", "SHUTDOWN answers nothing");
+        }
+    }
+    assert_eq!(server.wait_exit(EXIT_TIMEOUT), Some(0), "{}", server.log());
+}
+
+fn restart_keeps_everything(how: Stop, extra: &[&str]) {
+    let mut server = Server::start(3, extra);
+    let expected = populate(&server, "r");
+    let before = snapshot(&server, DATABASES_USED);
+    assert_eq!(before.len(), expected, "keys written");
+    assert!(before.values().filter(|(_, at)| *at != -1).count() >= 30);
+    stop(&mut server, how);
+    server.restart();
+    assert_same(&before, &snapshot(&server, DATABASES_USED), "after restart");
+}
+
+#[test]
+fn sigkill_restart_keeps_every_key_and_absolute_ttl_in_every_database() {
+    restart_keeps_everything(Stop::Kill9, &[]);
+}
+
+#[test]
+fn sigterm_restart_keeps_every_key_and_absolute_ttl_in_every_database() {
+    restart_keeps_everything(Stop::Sigterm, &[]);
+}
+
+#[test]
+fn shutdown_restart_keeps_every_key_and_absolute_ttl_in_every_database() {
+    restart_keeps_everything(Stop::Shutdown, &[]);
+}
+
+#[test]
+fn everysec_shutdown_flushes_every_key_before_exit() {
+    restart_keeps_everything(Stop::Shutdown, &["--appendfsync", "everysec"]);
+}
+
+/// The journal's on-disk format, as far as these tests need it (src/journal/segment.rs, batch.rs).
+mod format {
+    use std::path::{Path, PathBuf};
+
+    pub const BLOCK_BYTES: usize = 4096;
+    pub const BATCH_HEADER_BYTES: usize = 40;
+    const BATCH_MAGIC: u32 = 0x4842_4B4B;
+
+    fn u32_at(b: &[u8], at: usize) -> u32 {
+        u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+    }
+
+    fn u64_at(b: &[u8], at: usize) -> u64 {
+        u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+    }
+
+    /// One batch found in a segment.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Batch {
+        pub offset: usize,
+        pub padded_bytes: usize,
+        pub first_lsn: u64,
+        pub record_count: u64,
+    }
+
+    /// The newest segment of a shard's journal directory.
+    pub fn last_segment(shard_dir: &Path) -> PathBuf {
+        let mut segments: Vec<PathBuf> = std::fs::read_dir(shard_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+            .collect();
+        segments.sort();
+        segments.pop().expect("a segment")
+    }
+
+    /// The segment's nonce, which seeds its batch header CRCs.
+    pub fn nonce(segment: &[u8]) -> u64 {
+        u64_at(segment, 32)
+    }
+
+    /// The batches of a segment, from block 1 to the first all-zero header (the unused,
+    /// pre-zeroed rest of the file).
+    pub fn batches(segment: &[u8]) -> Vec<Batch> {
+        let mut out = Vec::new();
+        let mut at = BLOCK_BYTES;
+        while at + BATCH_HEADER_BYTES <= segment.len() {
+            let head = &segment[at..at + BATCH_HEADER_BYTES];
+            if head.iter().all(|&b| b == 0) {
+                break;
+            }
+            assert_eq!(u32_at(head, 4), BATCH_MAGIC, "batch magic at {at}");
+            let body_bytes = u32_at(head, 28) as usize;
+            let padded_bytes = (BATCH_HEADER_BYTES + body_bytes).next_multiple_of(BLOCK_BYTES);
+            out.push(Batch {
+                offset: at,
+                padded_bytes,
+                first_lsn: u64_at(head, 8),
+                record_count: u32_at(head, 24) as u64,
+            });
+            at += padded_bytes;
+        }
+        out
+    }
+
+    /// Where the written part of a segment ends: the next batch would go here.
+    pub fn used_end(segment: &[u8]) -> usize {
+        batches(segment)
+            .last()
+            .map_or(BLOCK_BYTES, |b| b.offset + b.padded_bytes)
+    }
+
+    /// The first block of a batch of `body_bytes` (more than one block) that continues the log
+    /// after `last`: a sound header whose body CRC covers blocks that were never written.
+    pub fn torn_batch_first_block(nonce: u64, last: Batch, body_bytes: usize) -> Vec<u8> {
+        assert!(BATCH_HEADER_BYTES + body_bytes > BLOCK_BYTES);
+        let body: Vec<u8> = (0..body_bytes).map(|i| (i % 251) as u8 + 1).collect();
+        let last_lsn = last.first_lsn + last.record_count - 1;
+        let mut head = vec![0u8; BATCH_HEADER_BYTES];
+        head[4..8].copy_from_slice(&BATCH_MAGIC.to_le_bytes());
+        head[8..16].copy_from_slice(&(last_lsn + 1).to_le_bytes());
+        head[16..24].copy_from_slice(&last_lsn.to_le_bytes());
+        head[24..28].copy_from_slice(&1u32.to_le_bytes());
+        head[28..32].copy_from_slice(&(body_bytes as u32).to_le_bytes());
+        head[32..36].copy_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&nonce.to_le_bytes()), &head[4..]);
+        head[0..4].copy_from_slice(&crc.to_le_bytes());
+        let mut block = head;
+        block.extend_from_slice(&body[..BLOCK_BYTES - BATCH_HEADER_BYTES]);
+        block
+    }
+}
+
+fn read_segment(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+fn write_at(path: &Path, offset: usize, bytes: &[u8]) {
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.seek(SeekFrom::Start(offset as u64)).unwrap();
+    f.write_all(bytes).unwrap();
+    f.sync_all().unwrap();
+}
+
+fn shard_dir(server: &Server, shard: usize) -> PathBuf {
+    server.dir.join(format!("shard-{shard}"))
+}
+
+/// Sets `count` keys `prefix:i`, one command each, on a plain client (each write waits for its
+/// own durable batch).
+fn set_keys(server: &Server, prefix: &str, count: usize) -> Vec<(String, String)> {
+    let mut con = server.client();
+    (0..count)
+        .map(|i| {
+            let (k, v) = (format!("{prefix}:{i}"), format!("value-{prefix}-{i}"));
+            let _: () = cmd(&mut con, &["SET", &k, &v]);
+            (k, v)
+        })
+        .collect()
+}
+
+fn assert_keys(server: &Server, keys: &[(String, String)]) {
+    let mut con = server.client();
+    for (k, v) in keys {
+        let got: Option<String> = cmd(&mut con, &["GET", k]);
+        assert_eq!(got.as_ref(), Some(v), "key {k}");
+    }
+}
+
+#[test]
+fn torn_tail_of_garbage_or_a_partial_batch_is_cut_with_a_warning_and_acknowledged_keys_survive() {
+    let mut server = Server::start(2, &[]);
+    let keys = set_keys(&server, "torn", 60);
+    server.kill9();
+    // Shard 0: garbage after the last batch. Shard 1: the first block of a two-block batch.
+    let mut damaged = Vec::new();
+    for shard in 0..2 {
+        let path = format::last_segment(&shard_dir(&server, shard));
+        let bytes = read_segment(&path);
+        let end = format::used_end(&bytes);
+        assert!(end > format::BLOCK_BYTES, "shard {shard} wrote no batch");
+        let tail = if shard == 0 {
+            (0..300u32).map(|i| (i * 37 + 11) as u8).collect()
+        } else {
+            let last = *format::batches(&bytes).last().unwrap();
+            format::torn_batch_first_block(format::nonce(&bytes), last, 6000)
+        };
+        write_at(&path, end, &tail);
+        damaged.push((path, end));
+    }
+    server.restart();
+    let log = server.log();
+    for (path, end) in &damaged {
+        let warning = format!("torn tail cut at {} offset {end}", path.display());
+        assert!(log.contains(&warning), "no '{warning}' in the log:\n{log}");
+    }
+    assert_keys(&server, &keys);
+    // The cut log goes on: new writes and another restart, with no warning this time.
+    let more = set_keys(&server, "after", 20);
+    server.kill9();
+    server.restart();
+    assert!(!server.log().contains("torn tail"), "{}", server.log());
+    assert_keys(&server, &keys);
+    assert_keys(&server, &more);
+}
+
+/// Runs `keel` with `args` until it exits (at most `EXIT_TIMEOUT`); returns its exit code and
+/// what it printed.
+fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + EXIT_TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("keel {args:?} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let code = child.wait().unwrap().code();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    (code, out)
+}
+
+#[test]
+fn corruption_before_later_durable_batches_refuses_start_until_check_journal_repair() {
+    let mut server = Server::start(1, &[]);
+    let keys = set_keys(&server, "early", 12);
+    server.kill9();
+    let path = format::last_segment(&shard_dir(&server, 0));
+    let bytes = read_segment(&path);
+    let batches = format::batches(&bytes);
+    assert!(
+        batches.len() >= 8,
+        "one batch per acknowledged SET expected"
+    );
+    let bad = batches[3];
+    let batch_of = |key: &str| {
+        batches
+            .iter()
+            .position(|b| {
+                let body = &bytes[b.offset..b.offset + b.padded_bytes];
+                body.windows(key.len()).any(|w| w == key.as_bytes())
+            })
+            .unwrap_or_else(|| panic!("{key} in no batch"))
+    };
+    let flip_at = bad.offset + format::BATCH_HEADER_BYTES + 2;
+    write_at(&path, flip_at, &[bytes[flip_at] ^ 0x10]);
+
+    // A port of its own: the killed server's may not be free yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let dir = server.dir.display().to_string();
+    let (code, out) = run_to_exit(&["--port", &port, "--dir", &dir, "--shards", "1"]);
+    let named = format!("{} offset {}", path.display(), bad.offset);
+    assert!(code.is_some_and(|c| c != 0), "started on corruption: {out}");
+    assert!(
+        out.contains("corrupt") && out.contains(&named),
+        "start error does not name '{named}': {out}"
+    );
+
+    let (code, out) = run_to_exit(&["check-journal", &dir]);
+    assert_eq!(code, Some(1), "check-journal on a corrupt journal: {out}");
+    assert!(out.contains("corrupt") && out.contains(&named), "{out}");
+
+    let (code, out) = run_to_exit(&["check-journal", &dir, "--repair"]);
+    assert_eq!(code, Some(0), "check-journal --repair: {out}");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        bad.offset as u64,
+        "repair truncates at the bad batch"
+    );
+    let (code, out) = run_to_exit(&["check-journal", &dir]);
+    assert_eq!(code, Some(0), "check-journal after repair: {out}");
+
+    server.restart();
+    let mut con = server.client();
+    for (k, v) in &keys {
+        let got: Option<String> = cmd(&mut con, &["GET", k]);
+        let expected = (batch_of(k) < 3).then(|| v.clone());
+        assert_eq!(got, expected, "key {k}: kept before the cut, gone after it");
+    }
+}
+
+#[test]
+fn acknowledged_writes_are_visible_to_reads_on_other_connections_and_shards() {
+    let server = Server::start(3, &[]);
+    let (mut writer, mut reader) = (server.client(), server.client());
+    for i in 0..200 {
+        let n: i64 = cmd(&mut writer, &["INCR", &format!("counter:{}", i % 7)]);
+        let seen: i64 = cmd(&mut reader, &["GET", &format!("counter:{}", i % 7)]);
+        assert_eq!(
+            seen, n,
+            "INCR acknowledged, then read on another connection"
+        );
+        let keys: Vec<String> = (0..4).map(|j| format!("m:{i}:{j}")).collect();
+        let v = format!("v{i}");
+        let mut mset = redis::cmd("MSET");
+        for k in &keys {
+            mset.arg(k).arg(&v);
+        }
+        let _: () = mset.query(&mut writer).unwrap();
+        let got: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query(&mut reader).unwrap();
+        assert!(got.iter().all(|g| g.as_ref() == Some(&v)), "MGET {got:?}");
+        let exists: i64 = redis::cmd("EXISTS").arg(&keys).query(&mut reader).unwrap();
+        assert_eq!(exists, 4);
+        if i % 10 == 0 {
+            let _: i64 = redis::cmd("DEL").arg(&keys).query(&mut writer).unwrap();
+            let exists: i64 = redis::cmd("EXISTS").arg(&keys).query(&mut reader).unwrap();
+            assert_eq!(
+                exists, 0,
+                "DEL acknowledged, then read on another connection"
+            );
+        }
+    }
+}
+
+/// A tmpfs mounted for one test, unmounted on drop.
+struct Tmpfs {
+    path: PathBuf,
+}
+
+impl Tmpfs {
+    /// `None` (with a note) where mounting is not allowed, so the test can pass elsewhere.
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let name = format!(
+            "keel-tmpfs-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        );
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&path).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            let _ = std::fs::remove_dir(&path);
+            eprintln!("note: cannot mount a tmpfs here (not root?): disk-full test skipped");
+            return None;
+        }
+        Some(Tmpfs { path })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+        let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+/// Writes a file of zeros until the file system is full.
+fn fill_disk(path: &Path) {
+    let mut f = std::fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 64 << 10];
+    loop {
+        if let Err(e) = f.write_all(&chunk) {
+            assert_eq!(
+                e.raw_os_error(),
+                Some(libc::ENOSPC),
+                "filling the disk: {e}"
+            );
+            return;
+        }
+    }
+}
+
+fn persistence_info(con: &mut redis::Connection) -> String {
+    cmd(con, &["INFO", "persistence"])
+}
+
+/// Writes 100 KB values (about ten fill a 1 MB segment) until one is refused, on a disk with no
+/// room for the next segment; returns the acknowledged writes and the refused key.
+fn write_until_misconf(server: &Server) -> (Vec<(String, String)>, String) {
+    const VALUE_BYTES: usize = 100 << 10;
+    const WRITES_MAX: usize = 200;
+    let mut con = server.client();
+    let mut acknowledged = Vec::new();
+    for i in 0..WRITES_MAX {
+        let (k, v) = (
+            format!("big:{i}"),
+            format!("{i}:{}", "x".repeat(VALUE_BYTES)),
+        );
+        match redis::cmd("SET").arg(&k).arg(&v).query::<()>(&mut con) {
+            Ok(()) => acknowledged.push((k, v)),
+            Err(e) => {
+                assert_eq!(e.code(), Some("MISCONF"), "write on a full disk: {e}");
+                assert!(!acknowledged.is_empty(), "refused before the disk filled");
+                return (acknowledged, k);
+            }
+        }
+    }
+    panic!("no MISCONF after {WRITES_MAX} writes although the disk is full");
+}
+
+/// A server with its data on a small tmpfs that a filler file has made full.
+fn server_on_full_disk(tmpfs: &Tmpfs) -> (Server, PathBuf) {
+    let data = tmpfs.path.join("data");
+    let server = Server::start(2, &["--dir", data.to_str().unwrap()]);
+    let filler = tmpfs.path.join("filler");
+    fill_disk(&filler);
+    (server, filler)
+}
+
+#[test]
+fn full_disk_refuses_writes_with_misconf_keeps_reads_and_recovers_when_space_returns() {
+    let Some(tmpfs) = Tmpfs::mount("8m") else {
+        return;
+    };
+    let (mut server, filler) = server_on_full_disk(&tmpfs);
+    let (mut acknowledged, refused) = write_until_misconf(&server);
+    let mut con = server.client();
+    // Reads of acknowledged keys keep working, and the error shows in INFO.
+    assert_keys(&server, &acknowledged);
+    let info = persistence_info(&mut con);
+    assert!(info.contains("aof_last_write_status:err"), "{info}");
+    let refused_again = redis::cmd("SET")
+        .arg(&refused)
+        .arg("again")
+        .query::<()>(&mut con);
+    assert_eq!(refused_again.unwrap_err().code(), Some("MISCONF"));
+
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let set = redis::cmd("SET")
+            .arg(&refused)
+            .arg("after")
+            .query::<()>(&mut con);
+        if set.is_ok() && persistence_info(&mut con).contains("aof_last_write_status:ok") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "writes did not resume: {set:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    acknowledged.push((refused, "after".to_string()));
+    drop(con);
+    server.kill9();
+    server.restart();
+    assert_keys(&server, &acknowledged);
+    drop(server);
+}
+
+/// Keyspace-wide reads (DBSIZE, KEYS) wait for every appended record to be durable; while the
+/// disk is full the refused write's record stays pending, so they answer MISCONF ("commands that
+/// may modify the data set are disabled") although they modify nothing.
+#[test]
+#[ignore = "server bug: DBSIZE/KEYS answer MISCONF while the journal cannot be written (Shard::unsynced_lsn waits on the failed record)"]
+fn keyspace_wide_reads_keep_working_on_a_full_disk() {
+    let Some(tmpfs) = Tmpfs::mount("8m") else {
+        return;
+    };
+    let (server, _filler) = server_on_full_disk(&tmpfs);
+    let (acknowledged, _refused) = write_until_misconf(&server);
+    let mut con = server.client();
+    let size: redis::RedisResult<i64> = redis::cmd("DBSIZE").query(&mut con);
+    let size = size.expect("DBSIZE on a full disk");
+    assert!(size >= acknowledged.len() as i64);
+    let keys: redis::RedisResult<Vec<String>> = redis::cmd("KEYS").arg("big:*").query(&mut con);
+    assert!(keys.expect("KEYS on a full disk").len() >= acknowledged.len());
+    drop(server);
+}
+
+#[test]
+fn changing_shard_count_between_restarts_keeps_keys_ttls_flush_swapdb_copy_move() {
+    let mut server = Server::start(1, &[]);
+    let first = populate(&server, "one");
+    {
+        let mut db2 = client_db(&server, 2);
+        let _: () = cmd(&mut db2, &["FLUSHDB"]);
+        let _: () = cmd(&mut db2, &["SET", "db2:after-flush", "x"]);
+    }
+    let before = snapshot(&server, DATABASES_USED);
+    assert_eq!(before.len(), first - 22 + 1, "FLUSHDB emptied db 2");
+    server.set_arg("shards", "4");
+    server.restart();
+    assert_same(&before, &snapshot(&server, DATABASES_USED), "1 -> 4 shards");
+
+    let second = populate(&server, "four");
+    {
+        let mut db0 = client_db(&server, 0);
+        // COPY and MOVE between shards and databases, then SWAPDB.
+        let _: i64 = cmd(&mut db0, &["COPY", "four:0:1", "four:0:copy"]);
+        let _: i64 = cmd(&mut db0, &["MOVE", "four:0:2", "2"]);
+        let _: () = cmd(&mut db0, &["SWAPDB", "0", "1"]);
+    }
+    let before = snapshot(&server, DATABASES_USED);
+    assert_eq!(before.len(), first - 22 + 1 + second + 1);
+    assert!(before.contains_key(&(1, "one:0:0".to_string())), "SWAPDB");
+    assert!(before.contains_key(&(1, "four:0:copy".to_string())), "COPY");
+    assert!(before.contains_key(&(2, "four:0:2".to_string())), "MOVE");
+    stop(&mut server, Stop::Shutdown);
+    server.set_arg("shards", "2");
+    server.restart();
+    assert_same(&before, &snapshot(&server, DATABASES_USED), "4 -> 2 shards");
+}
+
+#[test]
+fn keys_whose_deadline_passed_while_the_server_was_down_are_gone_after_restart() {
+    let mut server = Server::start(3, &[]);
+    let mut con = server.client();
+    let soon = (unix_ms() + 300).to_string();
+    for i in 0..10 {
+        let _: () = cmd(
+            &mut con,
+            &["SET", &format!("short:{i}"), "x", "PXAT", &soon],
+        );
+        let _: () = cmd(&mut con, &["SET", &format!("long:{i}"), "y", "EX", "3600"]);
+    }
+    drop(con);
+    server.kill9();
+    std::thread::sleep(Duration::from_millis(400));
+    server.restart();
+    let mut con = server.client();
+    let keys: Vec<String> = cmd(&mut con, &["KEYS", "*"]);
+    assert_eq!(keys.len(), 10, "{keys:?}");
+    assert!(keys.iter().all(|k| k.starts_with("long:")), "{keys:?}");
+}
+
+#[test]
+fn appendonly_no_writes_no_journal_and_recovers_nothing() {
+    let mut server = Server::start(3, &["--appendonly", "no"]);
+    let keys = set_keys(&server, "volatile", 30);
+    assert_keys(&server, &keys);
+    stop(&mut server, Stop::Shutdown);
+    for entry in std::fs::read_dir(&server.dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            let files = std::fs::read_dir(&path).unwrap().count();
+            assert_eq!(files, 0, "{} holds files", path.display());
+        }
+    }
+    server.restart();
+    let mut con = server.client();
+    let size: i64 = cmd(&mut con, &["DBSIZE"]);
+    assert_eq!(size, 0, "nothing is recovered without a journal");
+}
