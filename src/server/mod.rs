@@ -270,10 +270,30 @@ fn bind_all(config: &Config, port: u16) -> Result<Vec<BoundSocket>, String> {
                 .parse()
                 .or_else(|_| format!("[{ip}]:{port}").parse())
                 .map_err(|_| format!("bad bind address '{ip}'"))?;
-            BoundSocket::bind(addr)
+            bind_retrying(addr)
                 .map_err(|e| format!("Could not create server TCP listening socket {addr}: {e}"))
         })
         .collect()
+}
+
+/// How long a start retries a port that is in use. A process killed a moment ago (a crash and an
+/// immediate restart by a supervisor) can hold its listening socket for a short while after it
+/// died, until the kernel has torn down its io_uring.
+const BIND_RETRY: Duration = Duration::from_millis(1500);
+
+fn bind_retrying(addr: SocketAddr) -> std::io::Result<BoundSocket> {
+    let deadline = std::time::Instant::now() + BIND_RETRY;
+    loop {
+        match BoundSocket::bind(addr) {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            result => return result,
+        }
+    }
 }
 
 /// Warns (or refuses) when the host's limits are too low for this configuration.
