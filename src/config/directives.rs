@@ -275,6 +275,15 @@ pub static DIRECTIVES: &[Directive] = &[
         mutable: false,
     },
     Directive {
+        name: "steer-connections",
+        set: |c, v| {
+            c.steer_connections = yes_no(v)?;
+            Ok(())
+        },
+        get: |c| show_bool(c.steer_connections),
+        mutable: true,
+    },
+    Directive {
         name: "hz",
         set: |c, v| {
             let hz: u32 = number(v)?;

@@ -31,6 +31,8 @@ pub struct Config {
     /// Size of each preallocated journal segment file.
     pub journal_segment_bytes: u64,
     pub hz: u32,
+    /// Move a main-port connection to the shard its commands keep going to.
+    pub steer_connections: bool,
 }
 
 impl Default for Config {
@@ -54,6 +56,7 @@ impl Default for Config {
             appendfsync: AppendFsync::Always,
             journal_segment_bytes: 64 * 1024 * 1024,
             hz: 10,
+            steer_connections: true,
         }
     }
 }

@@ -40,7 +40,12 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
         client.info().last_command = spec.name;
         let db = client.db();
         let resp3 = client.resp3();
-        match route(client, spec, &args) {
+        let route = route(client, spec, &args);
+        match route {
+            Route::Shard(to) => client.steering.went_to(to),
+            _ => client.steering.stay(),
+        }
+        match route {
             Route::Here => {
                 if !shard.locks.is_empty() {
                     let keys: Vec<Bytes> = spec

@@ -68,6 +68,27 @@ impl Stream {
         self.inner.as_raw_fd()
     }
 
+    /// A new descriptor for the same connection, for another executor to adopt
+    /// (`Stream::adopt`); this stream can then be dropped without closing the connection.
+    pub fn duplicate_fd(&self) -> io::Result<RawFd> {
+        // SAFETY: dup on a descriptor we own; the new one is owned by the caller.
+        let fd = unsafe { libc::dup(self.inner.as_raw_fd()) };
+        if fd < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(fd)
+        }
+    }
+
+    /// Takes over a connection's descriptor made by `duplicate_fd` on another executor.
+    ///
+    /// # Safety
+    /// `fd` must be an open, connected TCP socket that nothing else owns.
+    pub unsafe fn adopt(fd: RawFd) -> Stream {
+        let inner = glommio::net::TcpStream::from_raw_fd(fd);
+        Stream { inner }
+    }
+
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf).await
     }

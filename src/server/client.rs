@@ -12,6 +12,7 @@ use crate::runtime::net::shutdown_fd;
 use crate::shard::Shard;
 
 /// What `CLIENT LIST`/`INFO` show of a client; updated by the connection as it goes.
+#[derive(Clone)]
 pub struct ClientInfo {
     pub name: String,
     pub lib_name: String,
@@ -134,6 +135,21 @@ impl ClientRegistry {
         handle
     }
 
+    /// Registers a client handed over by another shard, keeping its id, addresses and state.
+    pub fn adopt(&mut self, moved: MovedClient) -> Rc<ClientHandle> {
+        let handle = Rc::new(ClientHandle {
+            id: moved.id,
+            fd: moved.fd,
+            addr: moved.addr,
+            laddr: moved.laddr,
+            created: moved.created,
+            info: RefCell::new(moved.info),
+            killed: Cell::new(false),
+        });
+        self.clients.insert(moved.id, handle.clone());
+        handle
+    }
+
     pub fn unregister(&mut self, id: u64) {
         self.clients.remove(&id);
     }
@@ -159,6 +175,64 @@ impl ClientRegistry {
     }
 }
 
+/// A client on its way to another shard: everything its registry entry holds, with the new
+/// descriptor of its socket.
+pub struct MovedClient {
+    pub fd: RawFd,
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub created: Instant,
+    pub info: ClientInfo,
+}
+
+impl ClientHandle {
+    /// The client's state for the shard it is handed over to, with its socket's new descriptor.
+    pub fn moving(&self, fd: RawFd) -> MovedClient {
+        MovedClient {
+            fd,
+            id: self.id,
+            addr: self.addr.clone(),
+            laddr: self.laddr.clone(),
+            created: self.created,
+            info: self.info.borrow().clone(),
+        }
+    }
+}
+
+/// Where a main-port client's recent commands went: a run of commands that all went to one
+/// other shard makes the connection move there (`steer-connections`).
+#[derive(Default)]
+pub struct Steering {
+    target: Option<usize>,
+    streak: u32,
+}
+
+/// Commands in a row for one other shard after which a connection moves to it.
+pub const STEER_AFTER_COMMANDS: u32 = 256;
+
+impl Steering {
+    /// A command ran here, or needed several shards: no reason to move.
+    pub fn stay(&mut self) {
+        self.target = None;
+        self.streak = 0;
+    }
+
+    pub fn went_to(&mut self, shard: usize) {
+        if self.target == Some(shard) {
+            self.streak = self.streak.saturating_add(1);
+        } else {
+            self.target = Some(shard);
+            self.streak = 1;
+        }
+    }
+
+    /// The shard to move to, once the streak is long enough.
+    pub fn destination(&self) -> Option<usize> {
+        self.target.filter(|_| self.streak >= STEER_AFTER_COMMANDS)
+    }
+}
+
 /// A connection's own view: its shard, its registry entry, and per-connection flags.
 pub struct Client {
     pub shard: Rc<Shard>,
@@ -167,6 +241,7 @@ pub struct Client {
     pub cluster_port: bool,
     /// Close once the pending replies are written (QUIT).
     pub close_after_reply: bool,
+    pub steering: Steering,
 }
 
 impl Client {

@@ -6,9 +6,10 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use super::client::Client;
+use super::client::{Client, ClientHandle, MovedClient, Steering};
 use crate::protocol::{parse_request, ParseLimits, Reply};
 use crate::router;
+use crate::runtime;
 use crate::runtime::net::Stream;
 use crate::shard::Shard;
 
@@ -17,26 +18,67 @@ const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// An output buffer that grew past this (a huge reply) is freed after use rather than kept.
 const OUTPUT_KEEP_BYTES_MAX: usize = 1024 * 1024;
 
-pub async fn serve(shard: Rc<Shard>, mut stream: Stream, cluster_port: bool) {
+/// Serves a connection accepted by this shard.
+pub async fn serve(shard: Rc<Shard>, stream: Stream, cluster_port: bool) {
     let handle = shard.clients.borrow_mut().register(
         stream.raw_fd(),
         stream.peer_addr(),
         stream.local_addr(),
     );
+    serve_registered(shard, stream, handle, cluster_port).await;
+}
+
+/// Serves a main-port connection another shard handed over to this one.
+async fn adopt(shard: Rc<Shard>, moved: MovedClient) {
+    // SAFETY: the descriptor was duplicated for this shard alone by `hand_over`.
+    let stream = unsafe { Stream::adopt(moved.fd) };
+    let handle = shard.clients.borrow_mut().adopt(moved);
+    shard.stats.borrow_mut().connections_adopted += 1;
+    serve_registered(shard, stream, handle, false).await;
+}
+
+async fn serve_registered(
+    shard: Rc<Shard>,
+    mut stream: Stream,
+    handle: Rc<ClientHandle>,
+    cluster_port: bool,
+) {
     let id = handle.id;
     let mut client = Client {
         shard: shard.clone(),
         handle,
         cluster_port,
         close_after_reply: false,
+        steering: Steering::default(),
     };
-    if let Err(reason) = serve_client(&mut client, &mut stream).await {
-        log::debug!("client {id} closed: {reason}");
+    match serve_client(&mut client, &mut stream).await {
+        Ok(Some(to)) => hand_over(&client, &stream, to).await,
+        Ok(None) => {}
+        Err(reason) => log::debug!("client {id} closed: {reason}"),
     }
     shard.clients.borrow_mut().unregister(id);
 }
 
-async fn serve_client(client: &mut Client, stream: &mut Stream) -> Result<(), String> {
+/// Moves the connection to shard `to`: the new shard adopts a duplicate of the socket, this one
+/// drops its own. Nothing is in flight: every reply was written and no input is left unparsed.
+async fn hand_over(client: &Client, stream: &Stream, to: usize) {
+    let fd = match stream.duplicate_fd() {
+        Ok(fd) => fd,
+        Err(e) => {
+            log::warn!("client {}: cannot move to shard {to}: {e}", client.id());
+            return;
+        }
+    };
+    let moved = client.handle.moving(fd);
+    let task = Box::new(move |shard: Rc<Shard>| {
+        runtime::spawn_local(adopt(shard, moved)).detach();
+    });
+    client.shard.run_on(to, task).await;
+}
+
+/// Runs the connection until it closes (`Ok(None)`) or should move to another shard
+/// (`Ok(Some(shard))`).
+async fn serve_client(client: &mut Client, stream: &mut Stream) -> Result<Option<usize>, String> {
     let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut output = Vec::with_capacity(READ_CHUNK_BYTES);
@@ -102,7 +144,15 @@ async fn serve_client(client: &mut Client, stream: &mut Stream) -> Result<(), St
             return Err(format!("protocol error: {}", e.0));
         }
         if client.close_after_reply {
-            return Ok(());
+            return Ok(None);
+        }
+        if let Some(to) = client.steering.destination() {
+            let steer = !client.cluster_port
+                && input.is_empty()
+                && client.shard.config.borrow().steer_connections;
+            if steer {
+                return Ok(Some(to));
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ mod stats;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -116,7 +117,12 @@ pub enum ShardMsg {
     },
     /// Release a transaction's locks (when it ends without a final `Exec`).
     Release { txn: TxnId },
+    /// Run this on the receiving shard's executor (adopting a connection handed over to it).
+    Run(ShardTask),
 }
+
+/// Work sent to run on another shard.
+pub type ShardTask = Box<dyn FnOnce(Rc<Shard>) + Send>;
 
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -246,6 +252,12 @@ impl Shard {
             .send(to, ShardMsg::Lock { txn, keys, reply })
             .await;
         let _ = rx.await;
+    }
+
+    /// Runs `task` on shard `to`'s executor (never this shard).
+    pub async fn run_on(&self, to: usize, task: ShardTask) {
+        assert_ne!(to, self.id, "a task for this shard runs here directly");
+        self.peers.send(to, ShardMsg::Run(task)).await;
     }
 
     pub async fn release_on(&self, to: usize, txn: TxnId) {

@@ -38,6 +38,7 @@ impl Shard {
                 .detach();
             }
             ShardMsg::Release { txn } => self.locks.release(txn),
+            ShardMsg::Run(task) => task(self.clone()),
         }
     }
 

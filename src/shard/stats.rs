@@ -43,6 +43,8 @@ pub struct Stats {
     pub calls_by_command: HashMap<CommandKey, u64, ahash::RandomState>,
     pub connections_received: u64,
     pub rejected_connections: u64,
+    /// Main-port connections other shards handed over to this one (`steer-connections`).
+    pub connections_adopted: u64,
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub expired_keys: u64,
