@@ -6,41 +6,13 @@ mod common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::Server;
-use redis::{Connection, Value};
+use common::{error, int, run, Server};
 
 /// How long a test waits for a key's deadline to pass before failing.
 const EXPIRY_WAIT_MAX: Duration = Duration::from_secs(3);
 
 fn start() -> Server {
     Server::start(3, &["--appendonly", "no"])
-}
-
-fn run(con: &mut Connection, args: &[&str]) -> Value {
-    let mut cmd = redis::cmd(args[0]);
-    for arg in &args[1..] {
-        cmd.arg(*arg);
-    }
-    cmd.query(con)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
-
-fn int(con: &mut Connection, args: &[&str]) -> i64 {
-    match run(con, args) {
-        Value::Int(n) => n,
-        other => panic!("{args:?}: expected an integer, got {other:?}"),
-    }
-}
-
-fn error(con: &mut Connection, args: &[&str]) -> String {
-    let mut cmd = redis::cmd(args[0]);
-    for arg in &args[1..] {
-        cmd.arg(*arg);
-    }
-    match cmd.query::<Value>(con) {
-        Ok(v) => panic!("{args:?}: expected an error, got {v:?}"),
-        Err(e) => format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
-    }
 }
 
 fn now_ms() -> i64 {

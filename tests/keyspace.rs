@@ -12,27 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::Server;
+use common::{error, int, run, Server};
 use redis::{Connection, Value};
 
 fn start() -> Server {
     Server::start(3, &["--appendonly", "no"])
-}
-
-fn run(con: &mut Connection, args: &[&str]) -> Value {
-    let mut cmd = redis::cmd(args[0]);
-    for arg in &args[1..] {
-        cmd.arg(*arg);
-    }
-    cmd.query(con)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
-
-fn int(con: &mut Connection, args: &[&str]) -> i64 {
-    match run(con, args) {
-        Value::Int(n) => n,
-        other => panic!("{args:?}: expected an integer, got {other:?}"),
-    }
 }
 
 /// A bulk string reply, or None for nil.
@@ -41,18 +25,6 @@ fn bulk(con: &mut Connection, args: &[&str]) -> Option<String> {
         Value::Nil => None,
         Value::BulkString(b) => Some(String::from_utf8(b).unwrap()),
         other => panic!("{args:?}: expected a bulk string, got {other:?}"),
-    }
-}
-
-/// The full error text of a command that must fail.
-fn error(con: &mut Connection, args: &[&str]) -> String {
-    let mut cmd = redis::cmd(args[0]);
-    for arg in &args[1..] {
-        cmd.arg(*arg);
-    }
-    match cmd.query::<Value>(con) {
-        Ok(v) => panic!("{args:?}: expected an error, got {v:?}"),
-        Err(e) => format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
     }
 }
 
