@@ -166,8 +166,7 @@ impl Journal {
             config,
             state: RefCell::new(state),
         });
-        crate::runtime::spawn_urgent("journal", Flusher::new(inner.clone(), segment).run())
-            .detach();
+        crate::runtime::spawn_local(Flusher::new(inner.clone(), segment).run()).detach();
         Ok(Journal { inner })
     }
 

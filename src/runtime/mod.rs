@@ -10,26 +10,6 @@ pub mod net;
 pub use glommio::spawn_local;
 pub use glommio::timer::sleep;
 
-/// Spawns a task that must run soon after it is woken (the journal's flusher): it gets its own
-/// task queue with a large share and a latency bound, so that a shard busy with client requests
-/// still turns to it promptly, and a sync completion releases its waiting replies at once.
-pub fn spawn_urgent<T: 'static>(
-    name: &str,
-    future: impl std::future::Future<Output = T> + 'static,
-) -> glommio::Task<T> {
-    let queue = glommio::executor().create_task_queue(
-        glommio::Shares::Static(URGENT_SHARES),
-        glommio::Latency::Matters(std::time::Duration::from_micros(URGENT_LATENCY_US)),
-        name,
-    );
-    glommio::spawn_local_into(future, queue).expect("the queue was just created")
-}
-
-/// Shares of an urgent task queue (client work runs in the default queue, 1000 shares).
-const URGENT_SHARES: usize = 10_000;
-/// How soon an urgent queue's woken task should run.
-const URGENT_LATENCY_US: u64 = 100;
-
 /// Lets other tasks run before continuing (used by long loops such as the expiry cycle).
 pub async fn yield_now() {
     glommio::yield_if_needed().await;
