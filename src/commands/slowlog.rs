@@ -165,7 +165,7 @@ fn merge_entries(replies: Vec<Reply>, count: Option<usize>) -> Reply {
             entries.push((time_us, *id, fields));
         }
     }
-    entries.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+    entries.sort_by_key(|e| std::cmp::Reverse((e.0, e.1)));
     entries.truncate(count.unwrap_or(usize::MAX));
     Reply::Array(
         entries
