@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
 use super::spec::*;
-use super::{CommandSpec, Run};
+use super::{is_public, CommandSpec, Run};
 use crate::protocol::Reply;
 use crate::server::client::Client;
 use crate::server::{REDIS_VERSION, VERSION};
@@ -64,6 +64,7 @@ const SECTIONS: &[Section] = &[
     section("errorstats", "Errorstats", true),
     section("cluster", "Cluster", true),
     section("keyspace", "Keyspace", true),
+    section("latencystats", "Latencystats", true),
     section("shards", "Shards", true),
 ];
 
@@ -278,15 +279,6 @@ impl ShardReport {
     }
 }
 
-/// True for names of commands in the table (not the private steps commands send to shards).
-fn is_public(name: &str) -> bool {
-    match name.split_once('|') {
-        None => super::lookup(name.as_bytes()).is_some(),
-        Some((parent, _)) => super::lookup(parent.as_bytes())
-            .is_some_and(|p| p.subcommands.iter().any(|s| s.name == name)),
-    }
-}
-
 fn info_shard(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     ShardReport::gather(ctx.shard, ctx.keyspace).to_reply()
 }
@@ -319,10 +311,36 @@ fn info(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
             .await;
         let reports: Vec<ShardReport> =
             replies.iter().filter_map(ShardReport::from_reply).collect();
+        let latency_wanted = SECTIONS
+            .iter()
+            .zip(&wanted)
+            .any(|(s, w)| *w && s.name == "latencystats");
+        let latency_lines = if latency_wanted {
+            match super::latency::merged_histograms(&client.shard).await {
+                Ok(merged) => {
+                    let percentiles = client
+                        .shard
+                        .config
+                        .borrow()
+                        .latency_tracking_info_percentiles
+                        .clone();
+                    super::latency::percentile_lines(&merged, &percentiles)
+                }
+                Err(e) => return e,
+            }
+        } else {
+            Vec::new()
+        };
         let mut text = String::new();
         for (section, _) in SECTIONS.iter().zip(&wanted).filter(|(_, w)| **w) {
             if !text.is_empty() {
                 text.push_str("\r\n");
+            }
+            if section.name == "latencystats" {
+                text.push_str("# Latencystats\r\n");
+                let mut fields = Fields(&mut text);
+                latency_lines.iter().for_each(|(k, v)| fields.add(k, v));
+                continue;
             }
             write_section(&mut text, section, &client.shard, &reports);
         }

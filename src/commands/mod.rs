@@ -11,7 +11,9 @@ mod expire;
 mod info;
 mod introspection;
 mod keyspace;
+mod latency;
 mod server;
+mod slowlog;
 mod strings;
 
 use std::collections::HashMap;
@@ -21,10 +23,10 @@ use bytes::Bytes;
 
 use crate::protocol::Reply;
 use table::{arity_error, unknown_command_error, unknown_subcommand_error};
-pub use table::{CommandSpec, CrossShard, Keys, Run, SplitMerge};
+pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 11] {
+fn families() -> [&'static [CommandSpec]; 13] {
     [
         strings::COMMANDS,
         keyspace::COMMANDS,
@@ -37,6 +39,8 @@ fn families() -> [&'static [CommandSpec]; 11] {
         config::COMMANDS,
         debug::COMMANDS,
         introspection::COMMANDS,
+        latency::COMMANDS,
+        slowlog::COMMANDS,
     ]
 }
 
@@ -53,6 +57,16 @@ type Index = HashMap<&'static str, &'static CommandSpec, ahash::RandomState>;
 fn index() -> &'static Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| all().map(|c| (c.name, c)).collect())
+}
+
+/// True for names of commands in the table (not the private steps commands send to shards).
+pub fn is_public(name: &str) -> bool {
+    match name.split_once('|') {
+        None => lookup(name.as_bytes()).is_some(),
+        Some((parent, _)) => {
+            lookup(parent.as_bytes()).is_some_and(|p| p.subcommands.iter().any(|s| s.name == name))
+        }
+    }
 }
 
 /// Finds a top-level command by name, case-insensitively.

@@ -82,6 +82,21 @@ fn memory(values: &[String]) -> Result<usize, String> {
     parse_memory(v).ok_or_else(|| format!("'{v}' is not a valid memory size"))
 }
 
+/// Percentiles written as words, or as one quoted string of words (`"50 99 99.9"`).
+fn percentiles(values: &[String]) -> Result<Vec<f64>, String> {
+    values
+        .iter()
+        .flat_map(|v| v.split_whitespace())
+        .map(|word| match word.parse::<f64>() {
+            Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+            _ => Err(
+                "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+                    .to_string(),
+            ),
+        })
+        .collect()
+}
+
 pub static DIRECTIVES: &[Directive] = &[
     Directive {
         name: "port",
@@ -281,6 +296,62 @@ pub static DIRECTIVES: &[Directive] = &[
             Ok(())
         },
         get: |c| show_bool(c.steer_connections),
+        mutable: true,
+    },
+    Directive {
+        name: "latency-tracking",
+        set: |c, v| {
+            c.latency_tracking = yes_no(v)?;
+            Ok(())
+        },
+        get: |c| show_bool(c.latency_tracking),
+        mutable: true,
+    },
+    Directive {
+        name: "latency-tracking-info-percentiles",
+        set: |c, v| {
+            c.latency_tracking_info_percentiles = percentiles(v)?;
+            Ok(())
+        },
+        get: |c| {
+            let shown: Vec<String> = c
+                .latency_tracking_info_percentiles
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+            shown.join(" ")
+        },
+        mutable: true,
+    },
+    Directive {
+        name: "slowlog-log-slower-than",
+        set: |c, v| {
+            let us: i64 = number(v)?;
+            if us < -1 {
+                return Err("must be -1 (off), 0 (log all) or more".into());
+            }
+            c.slowlog_log_slower_than_us = us;
+            Ok(())
+        },
+        get: |c| c.slowlog_log_slower_than_us.to_string(),
+        mutable: true,
+    },
+    Directive {
+        name: "slowlog-max-len",
+        set: |c, v| {
+            c.slowlog_max_len = number(v)?;
+            Ok(())
+        },
+        get: |c| c.slowlog_max_len.to_string(),
+        mutable: true,
+    },
+    Directive {
+        name: "latency-monitor-threshold",
+        set: |c, v| {
+            c.latency_monitor_threshold_ms = number(v)?;
+            Ok(())
+        },
+        get: |c| c.latency_monitor_threshold_ms.to_string(),
         mutable: true,
     },
     Directive {

@@ -33,6 +33,16 @@ pub struct Config {
     pub hz: u32,
     /// Move a main-port connection to the shard its commands keep going to.
     pub steer_connections: bool,
+    /// Per-command latency histograms (`LATENCY HISTOGRAM`, `INFO latencystats`).
+    pub latency_tracking: bool,
+    /// The percentiles `INFO latencystats` prints, each in 0..=100.
+    pub latency_tracking_info_percentiles: Vec<f64>,
+    /// Commands taking at least this long go to the slow log; -1 logs none, 0 logs all.
+    pub slowlog_log_slower_than_us: i64,
+    /// Entries each shard's slow log keeps; the oldest is dropped past it.
+    pub slowlog_max_len: usize,
+    /// Events at least this long are recorded for `LATENCY LATEST`; 0 records none.
+    pub latency_monitor_threshold_ms: u64,
 }
 
 impl Default for Config {
@@ -57,6 +67,11 @@ impl Default for Config {
             journal_segment_bytes: 64 * 1024 * 1024,
             hz: 10,
             steer_connections: true,
+            latency_tracking: true,
+            latency_tracking_info_percentiles: vec![50.0, 99.0, 99.9],
+            slowlog_log_slower_than_us: 10_000,
+            slowlog_max_len: 128,
+            latency_monitor_threshold_ms: 0,
         }
     }
 }
@@ -148,6 +163,13 @@ impl Config {
             .filter(|d| crate::keyspace::pattern::glob_match(pattern, d.name.as_bytes(), true))
             .map(|d| (d.name, (d.get)(self)))
             .collect()
+    }
+
+    /// Whether commands are timed at all: something that reads the time is on.
+    pub fn times_commands(&self) -> bool {
+        self.latency_tracking
+            || self.slowlog_log_slower_than_us >= 0
+            || self.latency_monitor_threshold_ms > 0
     }
 
     /// Whether `CONFIG SET` may change `name` while running.

@@ -5,6 +5,8 @@
 //! before it done (a cross-shard, broadcast or connection command: a "barrier"). Queued commands
 //! touch other shards' keys only, so running this shard's commands first changes no outcome.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 
 use super::cross_shard;
@@ -55,7 +57,8 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
                         .collect();
                     shard.locks.wait_free(db, &keys, None).await;
                 }
-                let (reply, lsn) = shard.run_now(spec, db, resp3, &args, None);
+                let (reply, lsn) =
+                    shard.run_now_for(spec, db, resp3, &args, None, Some(&client.handle));
                 replies[i] = Some(reply);
                 lsns[i] = lsn;
             }
@@ -190,7 +193,20 @@ async fn run_barrier(client: &mut Client, spec: &'static CommandSpec, args: Vec<
     match spec.run {
         Run::Client(run) => {
             client.shard.stats.borrow_mut().count_command(spec);
-            run(client, args).await
+            let (started, slowlog_on) = {
+                let config = client.shard.config.borrow();
+                let started = config.times_commands().then(Instant::now);
+                (started, config.slowlog_log_slower_than_us >= 0)
+            };
+            // The slow log may keep the arguments, which the command consumes.
+            let logged = if slowlog_on { args.clone() } else { Vec::new() };
+            let reply = run(client, args).await;
+            if let Some(started) = started {
+                let elapsed = started.elapsed();
+                let handle = Some(&*client.handle);
+                client.shard.observe_command(spec, &logged, elapsed, handle);
+            }
+            reply
         }
         Run::Broadcast { merge, .. } => {
             let replies = client

@@ -3,6 +3,7 @@
 //! with other threads; other shards reach it only by message.
 
 mod journaling;
+pub mod latency;
 pub mod locks;
 mod node;
 mod serve;
@@ -12,6 +13,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures::channel::oneshot;
@@ -27,7 +29,7 @@ use crate::journal::{Journal, Lsn};
 use crate::keyspace::{Db, Keyspace};
 use crate::protocol::Reply;
 use crate::runtime::mesh::Senders;
-use crate::server::client::ClientRegistry;
+use crate::server::client::{ClientHandle, ClientRegistry};
 
 pub struct Shard {
     pub id: usize,
@@ -38,6 +40,7 @@ pub struct Shard {
     pub locks: LockTable,
     pub clients: RefCell<ClientRegistry>,
     pub stats: RefCell<Stats>,
+    pub latency: RefCell<latency::Latency>,
     /// The active expiry cycle runs (`DEBUG SET-ACTIVE-EXPIRE 0` turns it off, for tests).
     pub active_expire: Cell<bool>,
     /// This shard's journal; `None` with `appendonly no`.
@@ -151,6 +154,7 @@ impl Shard {
             locks: LockTable::default(),
             clients: RefCell::new(ClientRegistry::new(id)),
             stats: RefCell::new(Stats::default()),
+            latency: RefCell::new(latency::Latency::default()),
             active_expire: Cell::new(true),
             peers,
         }
@@ -176,6 +180,19 @@ impl Shard {
         args: &[Bytes],
         txn: Option<TxnStep>,
     ) -> (Reply, Lsn) {
+        self.run_now_for(spec, db, resp3, args, txn, None)
+    }
+
+    /// `run_now` for a connection of this shard, which the slow log names.
+    pub fn run_now_for(
+        &self,
+        spec: &'static CommandSpec,
+        db: usize,
+        resp3: bool,
+        args: &[Bytes],
+        txn: Option<TxnStep>,
+        client: Option<&ClientHandle>,
+    ) -> (Reply, Lsn) {
         let exec = spec
             .shard_fn()
             .expect("only shard commands are run on a shard");
@@ -192,7 +209,11 @@ impl Shard {
             resp3,
             now_ms: now_ms(),
         };
+        let started = self.config.borrow().times_commands().then(Instant::now);
         let reply = exec(&mut ctx, args);
+        if let Some(started) = started {
+            self.observe_command(spec, args, started.elapsed(), client);
+        }
         self.stats.borrow_mut().count_command(spec);
         let txn_tag = txn.filter(|_| spec.is_write()).map(|t| t.tag());
         let mut lsn = self.log_changes(&mut keyspace, txn_tag);

@@ -51,6 +51,7 @@ impl Shard {
                 self.expire_pass().await;
             }
             self.purge_pending();
+            self.sample_journal_latency();
             self.clients
                 .borrow()
                 .close_idle(self.config.borrow().timeout_s);
