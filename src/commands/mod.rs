@@ -11,6 +11,7 @@ mod expire;
 mod info;
 mod introspection;
 mod keyspace;
+mod persistence;
 mod server;
 mod strings;
 
@@ -24,13 +25,14 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 11] {
+fn families() -> [&'static [CommandSpec]; 12] {
     [
         strings::COMMANDS,
         keyspace::COMMANDS,
         expire::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,
+        persistence::COMMANDS,
         cluster::COMMANDS,
         client::COMMANDS,
         info::COMMANDS,

@@ -31,6 +31,11 @@ pub struct Config {
     /// Size of each preallocated journal segment file.
     pub journal_segment_bytes: u64,
     pub hz: u32,
+    /// Automatic snapshots: the journal must have grown by more than this many bytes since the
+    /// last snapshot ...
+    pub auto_aof_rewrite_min_size: u64,
+    /// ... and by this percentage of the last snapshot's size (0: no automatic snapshots).
+    pub auto_aof_rewrite_percentage: u64,
 }
 
 impl Default for Config {
@@ -54,6 +59,8 @@ impl Default for Config {
             appendfsync: AppendFsync::Always,
             journal_segment_bytes: 64 * 1024 * 1024,
             hz: 10,
+            auto_aof_rewrite_min_size: 64 * 1024 * 1024,
+            auto_aof_rewrite_percentage: 100,
         }
     }
 }

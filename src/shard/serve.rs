@@ -50,6 +50,7 @@ impl Shard {
                 self.expire_pass().await;
             }
             self.purge_pending();
+            self.maybe_auto_snapshot();
             self.clients
                 .borrow()
                 .close_idle(self.config.borrow().timeout_s);

@@ -97,7 +97,25 @@ impl Server {
                 }
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("keel exited at start ({status}): {}", self.log());
+                let log = self.log();
+                // Another process's outgoing connection may hold the port for a moment (it is in
+                // the ephemeral range): try again.
+                if log.contains("Address already in use")
+                    && Instant::now() + Duration::from_secs(1) < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(200));
+                    let log_file = std::fs::File::create(self.dir.join("keel.log")).unwrap();
+                    self.child = Some(
+                        Command::new(env!("CARGO_BIN_EXE_keel"))
+                            .args(&self.args)
+                            .stdout(Stdio::null())
+                            .stderr(log_file)
+                            .spawn()
+                            .expect("start keel"),
+                    );
+                    continue;
+                }
+                panic!("keel exited at start ({status}): {log}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -136,6 +154,13 @@ impl Server {
     pub fn restart(&mut self) {
         self.kill9();
         self.launch();
+    }
+
+    /// Changes `--shards` for the next (re)start.
+    pub fn set_shards(&mut self, shards: usize) {
+        let at = self.args.iter().position(|a| a == "--shards").unwrap() + 1;
+        self.args[at] = shards.to_string();
+        self.shards = shards;
     }
 
     /// Waits for the process to exit on its own (SHUTDOWN, SIGTERM); returns its exit code.
