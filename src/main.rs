@@ -18,6 +18,7 @@ mod router;
 mod runtime;
 mod server;
 mod shard;
+mod snapshot;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -91,6 +91,24 @@ struct ShardReport {
     /// Calls per public command (private steps are not commands clients sent).
     calls: Vec<(String, i64)>,
     journal: JournalReport,
+    snapshot: SnapshotReport,
+}
+
+/// A shard's snapshot state for `INFO persistence`: in progress, last save (Unix s), last failed,
+/// last duration (s), records since the last snapshot, snapshots completed.
+type SnapshotReport = [i64; 6];
+
+fn snapshot_report(shard: &Shard) -> SnapshotReport {
+    let stats = shard.snapshots.stats.borrow();
+    let appended = shard.journal.as_ref().map_or(0, |j| j.appended_lsn());
+    [
+        i64::from(shard.snapshots.is_running()),
+        stats.last_save_unix_s as i64,
+        i64::from(stats.last_failed),
+        stats.last_duration_s,
+        appended.saturating_sub(stats.last_lsn) as i64,
+        stats.completed as i64,
+    ]
 }
 
 /// A shard journal's counters for `INFO persistence`, in `JOURNAL_FIELDS` order.
@@ -169,6 +187,7 @@ impl ShardReport {
                 .collect(),
             calls,
             journal: journal_report(shard),
+            snapshot: snapshot_report(shard),
         }
     }
 
@@ -215,6 +234,9 @@ impl ShardReport {
         items.push(Reply::Array(
             self.journal.iter().map(|&n| Reply::Int(n)).collect(),
         ));
+        items.push(Reply::Array(
+            self.snapshot.iter().map(|&n| Reply::Int(n)).collect(),
+        ));
         Reply::Array(items)
     }
 
@@ -223,7 +245,7 @@ impl ShardReport {
         let Reply::Array(items) = reply else {
             return None;
         };
-        let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, ops, inp, out, dbs, calls, journal] =
+        let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, ops, inp, out, dbs, calls, journal, snapshot] =
             items.as_slice()
         else {
             return None;
@@ -271,6 +293,13 @@ impl ShardReport {
             journal: {
                 let mut counters = [0; JOURNAL_FIELDS.len()];
                 for (slot, value) in counters.iter_mut().zip(array(journal)) {
+                    *slot = int(&value);
+                }
+                counters
+            },
+            snapshot: {
+                let mut counters: SnapshotReport = [0; 6];
+                for (slot, value) in counters.iter_mut().zip(array(snapshot)) {
                     *slot = int(&value);
                 }
                 counters
@@ -518,26 +547,38 @@ fn bytes_to_human(n: u64) -> String {
     unreachable!("the last unit returns")
 }
 
-/// The journal's state (Redis's AOF fields, then Keel's journal counters summed over shards).
-/// Snapshots do not exist yet: the last "save" is the start, and no rewrite has run.
+/// The snapshots' and the journal's state (Redis's RDB and AOF fields: both are snapshots here,
+/// so the RDB and AOF rewrite fields agree; then Keel's journal counters summed over shards).
 fn persistence_section(f: &mut Fields, shard: &Shard, reports: &[ShardReport]) {
+    let snapshot = |i: usize| reports.iter().map(move |r| r.snapshot[i]);
+    let in_progress = snapshot(0).max().unwrap_or(0);
+    let last_save = snapshot(1)
+        .min()
+        .unwrap_or(shard.node.started_unix_s as i64);
+    let status = if snapshot(2).any(|failed| failed != 0) {
+        "err"
+    } else {
+        "ok"
+    };
+    let duration = snapshot(3).max().unwrap_or(-1);
+    let rewrites = snapshot(5).min().unwrap_or(0);
     f.add("loading", 0);
     f.add("async_loading", 0);
     f.add("current_cow_peak", 0);
     f.add("current_cow_size", 0);
-    f.add("rdb_changes_since_last_save", 0);
-    f.add("rdb_bgsave_in_progress", 0);
-    f.add("rdb_last_save_time", shard.node.started_unix_s);
-    f.add("rdb_last_bgsave_status", "ok");
-    f.add("rdb_last_bgsave_time_sec", -1);
+    f.add("rdb_changes_since_last_save", snapshot(4).sum::<i64>());
+    f.add("rdb_bgsave_in_progress", in_progress);
+    f.add("rdb_last_save_time", last_save);
+    f.add("rdb_last_bgsave_status", status);
+    f.add("rdb_last_bgsave_time_sec", duration);
     f.add("rdb_current_bgsave_time_sec", -1);
     f.add("aof_enabled", u8::from(shard.config.borrow().appendonly));
-    f.add("aof_rewrite_in_progress", 0);
+    f.add("aof_rewrite_in_progress", in_progress);
     f.add("aof_rewrite_scheduled", 0);
-    f.add("aof_last_rewrite_time_sec", -1);
+    f.add("aof_last_rewrite_time_sec", duration);
     f.add("aof_current_rewrite_time_sec", -1);
-    f.add("aof_last_bgrewrite_status", "ok");
-    f.add("aof_rewrites", 0);
+    f.add("aof_last_bgrewrite_status", status);
+    f.add("aof_rewrites", rewrites);
     let writable = reports
         .iter()
         .all(|r| r.journal[1] == 1 || r.journal[0] == 0);

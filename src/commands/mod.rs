@@ -12,6 +12,7 @@ mod info;
 mod introspection;
 mod keyspace;
 mod latency;
+mod persistence;
 mod server;
 mod slowlog;
 mod strings;
@@ -26,13 +27,14 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 13] {
+fn families() -> [&'static [CommandSpec]; 14] {
     [
         strings::COMMANDS,
         keyspace::COMMANDS,
         expire::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,
+        persistence::COMMANDS,
         cluster::COMMANDS,
         client::COMMANDS,
         info::COMMANDS,

@@ -1,5 +1,5 @@
-//! Server commands (Redis's server.c family): DBSIZE, TIME, LASTSAVE, SHUTDOWN. INFO, CONFIG,
-//! DEBUG/MEMORY and COMMAND have their own modules.
+//! Server commands (Redis's server.c family): DBSIZE, TIME, SHUTDOWN. INFO, CONFIG,
+//! DEBUG/MEMORY, COMMAND and persistence (SAVE, LASTSAVE, ...) have their own modules.
 
 use bytes::Bytes;
 use futures::future::{ready, LocalBoxFuture};
@@ -35,16 +35,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         summary: "Returns the server time.",
         since: "2.6.0",
         run: Run::Local(time),
-        ..BASE
-    },
-    CommandSpec {
-        name: "lastsave",
-        arity: 1,
-        flags: LOADING | STALE | FAST,
-        acl: &["@admin", "@fast", "@dangerous"],
-        group: "server",
-        summary: "Returns the Unix timestamp of the last successful save to disk.",
-        run: Run::Local(lastsave),
         ..BASE
     },
     CommandSpec {
@@ -93,11 +83,6 @@ fn time(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
         Reply::bulk_str(&now.as_secs().to_string()),
         Reply::bulk_str(&now.subsec_micros().to_string()),
     ])
-}
-
-/// Until snapshots exist, the last moment the data set was "saved" is the node's start.
-fn lastsave(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
-    Reply::Int(ctx.shard.node.started_unix_s as i64)
 }
 
 /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`. Shutting down is `server::request_shutdown`,

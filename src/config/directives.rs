@@ -364,4 +364,22 @@ pub static DIRECTIVES: &[Directive] = &[
         get: |c| c.hz.to_string(),
         mutable: true,
     },
+    Directive {
+        name: "auto-aof-rewrite-min-size",
+        set: |c, v| {
+            c.auto_aof_rewrite_min_size = memory(v)? as u64;
+            Ok(())
+        },
+        get: |c| c.auto_aof_rewrite_min_size.to_string(),
+        mutable: true,
+    },
+    Directive {
+        name: "auto-aof-rewrite-percentage",
+        set: |c, v| {
+            c.auto_aof_rewrite_percentage = number(v)?;
+            Ok(())
+        },
+        get: |c| c.auto_aof_rewrite_percentage.to_string(),
+        mutable: true,
+    },
 ];

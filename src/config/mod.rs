@@ -43,6 +43,11 @@ pub struct Config {
     pub slowlog_max_len: usize,
     /// Events at least this long are recorded for `LATENCY LATEST`; 0 records none.
     pub latency_monitor_threshold_ms: u64,
+    /// Automatic snapshots: the journal must have grown by more than this many bytes since the
+    /// last snapshot ...
+    pub auto_aof_rewrite_min_size: u64,
+    /// ... and by this percentage of the last snapshot's size (0: no automatic snapshots).
+    pub auto_aof_rewrite_percentage: u64,
 }
 
 impl Default for Config {
@@ -72,6 +77,8 @@ impl Default for Config {
             slowlog_log_slower_than_us: 10_000,
             slowlog_max_len: 128,
             latency_monitor_threshold_ms: 0,
+            auto_aof_rewrite_min_size: 64 * 1024 * 1024,
+            auto_aof_rewrite_percentage: 100,
         }
     }
 }

@@ -105,7 +105,6 @@ fn parse_segment_name(name: &str) -> Option<Lsn> {
 /// Deletes the segments in `dir` whose records all have LSNs below `lsn` (call
 /// with a snapshot's LSN + 1 once the snapshot is durable). The newest segment
 /// is always kept. Returns how many were deleted.
-#[allow(dead_code)] // For snapshots, which replace journal segments (in progress).
 pub fn delete_segments_before(dir: &Path, lsn: Lsn) -> Result<usize, JournalError> {
     let segments = list_segments(dir)?;
     let mut deleted = 0;

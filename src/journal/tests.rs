@@ -1,7 +1,6 @@
 //! Journal behaviour end to end: real files in temp dirs, real bytes.
 
 use super::check::CheckProblem;
-use super::segment::delete_segments_before;
 use super::*;
 use crate::runtime::file::fault;
 use crate::runtime::file::test_support::{run, TempDir};

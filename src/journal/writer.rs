@@ -253,6 +253,11 @@ impl Journal {
         self.inner.state.borrow().stats.lsn_appended
     }
 
+    /// The directory the journal's segments are in.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.inner.config.dir
+    }
+
     pub fn fsync_mode(&self) -> FsyncMode {
         self.inner.config.fsync
     }

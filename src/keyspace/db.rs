@@ -313,6 +313,14 @@ impl Db {
             .collect()
     }
 
+    /// One slot's entries as stored (expired ones included): for writing a snapshot.
+    pub fn slot_entries(&self, slot: u16) -> impl Iterator<Item = (&Bytes, &Entry)> {
+        let map = self
+            .owns_slot(slot)
+            .then(|| &self.slots[self.slot_index(slot)]);
+        map.into_iter().flatten()
+    }
+
     /// Every live key matching `pattern`.
     pub fn keys(&self, pattern: &[u8], now_ms: u64) -> Vec<Bytes> {
         let all = pattern == b"*";

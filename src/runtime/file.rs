@@ -188,7 +188,6 @@ pub fn read_file(path: &Path) -> io::Result<Vec<u8>> {
 }
 
 /// Removes a file and makes the removal durable.
-#[allow(dead_code)] // For snapshots, which replace journal segments (in progress).
 pub fn delete(path: &Path) -> io::Result<()> {
     std::fs::remove_file(path)?;
     sync_parent_dir(path)
@@ -234,6 +233,72 @@ fn to_io<T>(e: GlommioError<T>) -> io::Error {
 
 /// Test-only fault injection: makes the next file operations of this thread fail
 /// with a chosen errno, so error paths run with real files.
+/// A file written whole, front to back, then published atomically (snapshots): chunks go to
+/// `<final>.tmp` with plain buffered writes on the executor's blocking thread pool (so the shard
+/// never blocks on the disk), and `publish` syncs it, renames it into place and syncs the
+/// directory. A file that was never published is only ever seen as `*.tmp`.
+pub struct StagedFile {
+    file: Option<std::fs::File>,
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+impl StagedFile {
+    pub async fn create(path: &Path) -> io::Result<StagedFile> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let create = tmp.clone();
+        let file = glommio::executor()
+            .spawn_blocking(move || std::fs::File::create(create))
+            .await?;
+        Ok(StagedFile {
+            file: Some(file),
+            tmp,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Appends `chunk` (buffered; durable only after `publish`).
+    pub async fn append(&mut self, chunk: Vec<u8>) -> io::Result<()> {
+        use std::io::Write;
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("file failed"))?;
+        let (file, result) = glommio::executor()
+            .spawn_blocking(move || {
+                let result = file.write_all(&chunk);
+                (file, result)
+            })
+            .await;
+        self.file = Some(file);
+        result
+    }
+
+    /// Syncs the file, renames it to its final name and syncs the directory.
+    pub async fn publish(mut self) -> io::Result<PathBuf> {
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("file failed"))?;
+        let (tmp, path) = (self.tmp.clone(), self.path.clone());
+        glommio::executor()
+            .spawn_blocking(move || {
+                file.sync_all()?;
+                drop(file);
+                rename(&tmp, &path)?;
+                Ok(path)
+            })
+            .await
+    }
+
+    /// Removes the unpublished file (after a failure).
+    pub fn discard(self) {
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
 #[cfg(test)]
 pub mod fault {
     use std::cell::Cell;

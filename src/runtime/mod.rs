@@ -14,3 +14,31 @@ pub use glommio::timer::sleep;
 pub async fn yield_now() {
     glommio::yield_if_needed().await;
 }
+
+/// Spawns long background work (a snapshot) in its own task queue with a smaller share than
+/// client work, so that a shard busy with clients serves them first.
+pub fn spawn_background<T: 'static>(
+    name: &str,
+    future: impl std::future::Future<Output = T> + 'static,
+) -> glommio::Task<T> {
+    let queue = glommio::executor().create_task_queue(
+        glommio::Shares::Static(BACKGROUND_SHARES),
+        glommio::Latency::NotImportant,
+        name,
+    );
+    glommio::spawn_local_into(future, queue).expect("the queue was just created")
+}
+
+/// Shares of a background task queue (client work: 1000).
+const BACKGROUND_SHARES: usize = 250;
+
+/// Always lets the other task queues run before continuing (background work between steps).
+pub async fn yield_to_others() {
+    glommio::executor().yield_task_queue_now().await;
+}
+
+/// Runs blocking file-system work (deleting files, syncing a directory) on the executor's
+/// blocking thread pool, off the shard's thread.
+pub async fn blocking<R: Send + 'static>(work: impl FnOnce() -> R + Send + 'static) -> R {
+    glommio::executor().spawn_blocking(work).await
+}

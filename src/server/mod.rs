@@ -16,6 +16,7 @@ use crate::journal::{effect, FsyncMode, Journal, JournalConfig, JournalError, Re
 use crate::keyspace::Keyspace;
 use crate::runtime::{self, executor, mesh, net::BoundSocket, net::Listener};
 use crate::shard::{Node, Shard, ShardMsg};
+use crate::snapshot::Snapshots;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The Redis version Keel answers as (`INFO server`, `HELLO`), so clients enable Redis 7 features.
@@ -55,9 +56,10 @@ fn start(config: Config, config_file: Option<String>) -> Result<(), String> {
     let recovery::Recovered {
         keyspaces,
         journals,
+        snapshot_seeds,
         epoch,
     } = recovery::recover(&config, &node.slots)?;
-    let mut restored = keyspaces.into_iter().zip(journals);
+    let mut restored = keyspaces.into_iter().zip(journals).zip(snapshot_seeds);
 
     log::info!(
         "Keel {VERSION} (Redis {REDIS_VERSION} compatible), pid {}, {} shards, data in {}",
@@ -92,10 +94,11 @@ fn start(config: Config, config_file: Option<String>) -> Result<(), String> {
             Ok((main, own))
         };
         let port = config.cluster_enabled.then(|| config.shard_port(id));
-        let (keyspace, journal) = restored.next().expect("one keyspace per shard");
+        let ((keyspace, journal), snapshot_seed) = restored.next().expect("one keyspace per shard");
         let data = ShardData {
             keyspace,
             journal,
+            snapshot_seed,
             epoch,
             closed: closed_tx.clone(),
         };
@@ -152,6 +155,7 @@ async fn close_at_shutdown(shard: Rc<Shard>, closed: mpsc::Sender<usize>) {
 struct ShardData {
     keyspace: Keyspace,
     journal: Option<Recovery>,
+    snapshot_seed: recovery::SnapshotSeed,
     epoch: u64,
     /// Told once the shard closed its journal at shutdown.
     closed: mpsc::Sender<usize>,
@@ -177,14 +181,24 @@ async fn run_shard(
         None => None,
     };
     let (senders, receivers) = ends.connect().await;
-    let shard = Rc::new(Shard::new(
-        id,
-        node,
-        config,
-        data.keyspace,
-        journal,
-        senders,
-    ));
+    let snapshots = Snapshots::new(
+        data.epoch,
+        data.snapshot_seed.may_trim,
+        data.snapshot_seed.txns,
+        node.started_unix_s,
+    );
+    let shard = Rc::new_cyclic(|me| {
+        Shard::new(
+            id,
+            node,
+            config,
+            data.keyspace,
+            journal,
+            snapshots,
+            senders,
+            me.clone(),
+        )
+    });
     for rx in receivers {
         runtime::spawn_local(shard.clone().serve_peer(rx)).detach();
     }

@@ -1,13 +1,18 @@
-//! Bringing the data back at start: every shard journal under `dir` is read, checked, and replayed
-//! into the keyspaces of the shards that own each record's slot now (so changing `shards` between
-//! restarts keeps every key).
+//! Bringing the data back at start: every shard directory under `dir` is read (its newest
+//! snapshot, then its journal after the snapshot's LSN), checked, and replayed into the keyspaces
+//! of the shards that own each key's slot now (so changing `shards` between restarts keeps every
+//! key).
 //!
 //! Order: every run writes an `EPOCH` record first, so records are replayed run by run. Within a
 //! run each key belongs to one shard and so to one journal, in LSN order; journals of one run touch
-//! disjoint keys, so the order between them does not matter. A cross-shard transaction is applied
-//! only when all of its parts are found.
+//! disjoint keys, so the order between them does not matter. A snapshot is applied at the start
+//! of its run's records: it first clears its slot range (keys deleted before it may still be in
+//! older runs' journals of other directories), then inserts its keys; its directory's records
+//! after its LSN follow. A cross-shard transaction is applied only when all of its parts are found
+//! (a part inside a snapshot counts: the snapshot lists it).
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -15,8 +20,9 @@ use crate::config::Config;
 use crate::journal::effect::{self, decode_epoch, decode_txn_part, Effect, Located};
 use crate::journal::{JournalReader, Record, Recovery};
 use crate::keyspace::Keyspace;
-use crate::router::slot::SlotMap;
+use crate::router::slot::{key_slot, SlotMap};
 use crate::shard::now_ms;
+use crate::snapshot::{format, Loaded, TxnKey};
 
 /// What recovery hands to the shards.
 pub struct Recovered {
@@ -24,12 +30,32 @@ pub struct Recovered {
     pub keyspaces: Vec<Keyspace>,
     /// Per shard: where its journal continues (`None` with `appendonly no`).
     pub journals: Vec<Option<Recovery>>,
+    /// Per shard: what its snapshots need to know.
+    pub snapshot_seeds: Vec<SnapshotSeed>,
     /// This run's epoch, to be written first in every shard's journal.
     pub epoch: u64,
 }
 
+/// What a shard's snapshots need from recovery.
+#[derive(Default)]
+pub struct SnapshotSeed {
+    /// Whether everything in the shard's directory is in its current slot range (so that a
+    /// snapshot may delete the journal and snapshots before it).
+    pub may_trim: bool,
+    /// The cross-shard transactions with a part in the shard's directory.
+    pub txns: Vec<TxnKey>,
+}
+
 pub fn shard_dir(dir: &Path, shard: usize) -> PathBuf {
     dir.join(format!("shard-{shard}"))
+}
+
+/// One shard directory's contribution: its snapshot and its records after it, by run.
+struct DirData {
+    index: usize,
+    snapshot: Option<Loaded>,
+    /// epoch -> records of that run.
+    runs: BTreeMap<u64, Vec<Record>>,
 }
 
 pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
@@ -37,70 +63,73 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
     let mut keyspaces: Vec<Keyspace> = (0..shards)
         .map(|i| Keyspace::new(config.databases, slots.range(i)))
         .collect();
+    let mut seeds: Vec<SnapshotSeed> = (0..shards)
+        .map(|_| SnapshotSeed {
+            may_trim: true,
+            txns: Vec::new(),
+        })
+        .collect();
     if !config.appendonly {
         return Ok(Recovered {
             keyspaces,
             journals: (0..shards).map(|_| None).collect(),
+            snapshot_seeds: seeds,
             epoch: 1,
         });
     }
     let started = Instant::now();
     let mut journals: Vec<Option<Recovery>> = (0..shards).map(|_| None).collect();
-    // epoch -> each journal's records of that run.
-    let mut runs: BTreeMap<u64, Vec<Vec<Record>>> = BTreeMap::new();
+    let mut dirs = Vec::new();
     let (mut records, mut bytes) = (0u64, 0u64);
     for (index, dir) in existing_shard_dirs(&config.dir)? {
-        let mut reader = JournalReader::open(&dir, 1).map_err(|e| e.to_string())?;
-        let mut epoch = 0;
-        let mut run = Vec::new();
-        for record in &mut reader {
-            let record = record.map_err(|e| e.to_string())?;
-            records += 1;
-            bytes += record.payload.len() as u64;
-            if record.kind == effect::EPOCH {
-                runs.entry(epoch)
-                    .or_default()
-                    .push(std::mem::take(&mut run));
-                epoch = decode_epoch(record.payload.clone()).ok_or_else(|| {
-                    format!(
-                        "journal {}: bad EPOCH record at LSN {}",
-                        dir.display(),
-                        record.lsn
-                    )
-                })?;
-            } else {
-                run.push(record);
-            }
-        }
-        runs.entry(epoch).or_default().push(run);
-        let recovery = reader.finish().map_err(|e| {
-            format!(
-                "{e}; run `keel check-journal {}` to inspect (and --repair to truncate)",
-                config.dir.display()
-            )
-        })?;
-        if let Some(torn) = &recovery.torn_tail {
-            log::warn!("{torn}");
-        }
+        let (data, recovery, read) = read_dir(config, index, &dir)?;
+        records += read.0;
+        bytes += read.1;
         if index < shards {
             journals[index] = Some(recovery);
         } else if let Some(torn) = &recovery.torn_tail {
             // A journal of a shard that no longer exists: nobody reopens it, so cut it here.
             torn.cut().map_err(|e| e.to_string())?;
         }
+        dirs.push(data);
     }
-    let complete = complete_transactions(&runs);
+    let complete = complete_transactions(&dirs);
     let now = now_ms();
-    for (&epoch, run) in &runs {
-        for record in run.iter().flatten() {
-            for located in decode(record, epoch, &complete)? {
-                if located.db as usize >= config.databases {
-                    return Err(format!(
-                        "the journal has data for database {} but 'databases' is {}",
-                        located.db, config.databases
-                    ));
+    let epochs: std::collections::BTreeSet<u64> = dirs
+        .iter()
+        .flat_map(|d| {
+            d.runs
+                .keys()
+                .copied()
+                .chain(d.snapshot.iter().map(|s| s.header.epoch))
+        })
+        .collect();
+    for &epoch in &epochs {
+        for data in dirs
+            .iter()
+            .filter(|d| d.snapshot.as_ref().is_some_and(|s| s.header.epoch == epoch))
+        {
+            let snapshot = data.snapshot.as_ref().expect("filtered");
+            apply_snapshot(config, &mut keyspaces, slots, snapshot, now)?;
+            if let Some(seed) = seeds.get_mut(data.index) {
+                seed.may_trim &= contains(&slots.range(data.index), &snapshot.header.slots);
+                seed.txns.extend(&snapshot.header.txns);
+            }
+        }
+        for data in &dirs {
+            for record in data.runs.get(&epoch).into_iter().flatten() {
+                let (txn, effects) = decode(record, epoch, &complete)?;
+                if let (Some(seed), Some(txn)) = (seeds.get_mut(data.index), txn) {
+                    seed.txns.push(txn);
                 }
-                apply(&mut keyspaces, slots, located, now);
+                for located in effects {
+                    if let Some(seed) = seeds.get_mut(data.index) {
+                        seed.may_trim &=
+                            contains(&slots.range(data.index), &effect_slots(&located));
+                    }
+                    check_db(config, located.db)?;
+                    apply(&mut keyspaces, slots, located, now);
+                }
             }
         }
     }
@@ -120,7 +149,7 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
     if records > 0 {
         let keys: usize = keyspaces.iter().flat_map(|k| &k.dbs).map(|d| d.len()).sum();
         log::info!(
-            "DB loaded from the journal: {records} records, {keys} keys, in {:.3} s ({:.0} records/s, {:.1} MB/s)",
+            "DB loaded from snapshots and the journal: {records} records (snapshot entries included), {keys} keys, in {:.3} s ({:.0} records/s, {:.1} MB/s)",
             seconds,
             records as f64 / seconds,
             bytes as f64 / seconds / 1e6
@@ -129,8 +158,151 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
     Ok(Recovered {
         keyspaces,
         journals,
-        epoch: runs.keys().next_back().copied().unwrap_or(0) + 1,
+        snapshot_seeds: seeds,
+        epoch: epochs.last().copied().unwrap_or(0) + 1,
     })
+}
+
+/// Reads one shard directory: its newest valid snapshot and its journal after it. Returns the
+/// data, where the journal continues, and (records, bytes) read.
+fn read_dir(
+    config: &Config,
+    index: usize,
+    dir: &Path,
+) -> Result<(DirData, Recovery, (u64, u64)), String> {
+    let (snapshot, damaged) = newest_snapshot(dir)?;
+    let from_lsn = snapshot.as_ref().map_or(1, |s| s.header.lsn + 1);
+    let mut reader = JournalReader::open(dir, from_lsn).map_err(|e| match &damaged {
+        Some(bad) => format!("{bad}; the older snapshot cannot be used either: {e}"),
+        None => e.to_string(),
+    })?;
+    let (mut records, mut bytes) = snapshot
+        .as_ref()
+        .map_or((0, 0), |s| (s.entries.len() as u64, s.bytes));
+    let mut epoch = snapshot.as_ref().map_or(0, |s| s.header.epoch);
+    let mut runs: BTreeMap<u64, Vec<Record>> = BTreeMap::new();
+    for record in &mut reader {
+        let record = record.map_err(|e| e.to_string())?;
+        records += 1;
+        bytes += record.payload.len() as u64;
+        if record.kind == effect::EPOCH {
+            epoch = decode_epoch(record.payload.clone()).ok_or_else(|| {
+                format!(
+                    "journal {}: bad EPOCH record at LSN {}",
+                    dir.display(),
+                    record.lsn
+                )
+            })?;
+        } else {
+            runs.entry(epoch).or_default().push(record);
+        }
+    }
+    let recovery = reader.finish().map_err(|e| {
+        format!(
+            "{e}; run `keel check-journal {}` to inspect (and --repair to truncate)",
+            config.dir.display()
+        )
+    })?;
+    if let Some(torn) = &recovery.torn_tail {
+        log::warn!("{torn}");
+    }
+    let data = DirData {
+        index,
+        snapshot,
+        runs,
+    };
+    Ok((data, recovery, (records, bytes)))
+}
+
+/// The newest snapshot in `dir` whose file is whole, and the error of a newer damaged one (it
+/// is skipped with a warning when an older one exists, else recovery refuses to start).
+fn newest_snapshot(dir: &Path) -> Result<(Option<Loaded>, Option<String>), String> {
+    let found = format::list(dir)?;
+    let mut damaged: Option<String> = None;
+    for (i, (_, path)) in found.iter().enumerate() {
+        match format::load(path) {
+            Ok(loaded) => return Ok((Some(loaded), damaged)),
+            Err(e) if i + 1 < found.len() => {
+                log::warn!("{e}; falling back to the previous snapshot");
+                damaged.get_or_insert(e);
+            }
+            Err(e) => {
+                return Err(match damaged {
+                    Some(newer) => format!("{newer}; and {e}"),
+                    None => e,
+                })
+            }
+        }
+    }
+    Ok((None, None))
+}
+
+/// Puts a snapshot's keys in place: its slot range is emptied first in every database.
+fn apply_snapshot(
+    config: &Config,
+    keyspaces: &mut [Keyspace],
+    slots: &SlotMap,
+    snapshot: &Loaded,
+    now: u64,
+) -> Result<(), String> {
+    for ks in keyspaces.iter_mut() {
+        for db in &mut ks.dbs {
+            db.clear_slots(snapshot.header.slots.clone());
+        }
+    }
+    for entry in &snapshot.entries {
+        check_db(config, entry.db)?;
+        let Effect::Put { key, .. } = &entry.effect else {
+            return Err(format!(
+                "{}: an entry is not a key",
+                snapshot.path.display()
+            ));
+        };
+        let located = Located {
+            slot: key_slot(key),
+            db: entry.db,
+            effect: clone_put(&entry.effect),
+        };
+        apply(keyspaces, slots, located, now);
+    }
+    Ok(())
+}
+
+fn clone_put(effect: &Effect) -> Effect {
+    match effect {
+        Effect::Put {
+            key,
+            value,
+            expire_at_ms,
+        } => Effect::Put {
+            key: key.clone(),
+            value: value.clone(),
+            expire_at_ms: *expire_at_ms,
+        },
+        _ => unreachable!("snapshot entries are PUTs"),
+    }
+}
+
+fn check_db(config: &Config, db: u8) -> Result<(), String> {
+    if db as usize >= config.databases {
+        return Err(format!(
+            "the journal has data for database {db} but 'databases' is {}",
+            config.databases
+        ));
+    }
+    Ok(())
+}
+
+/// The slots an effect touches.
+fn effect_slots(located: &Located) -> Range<u16> {
+    match &located.effect {
+        Effect::Flush { slots } | Effect::SwapDb { slots, .. } => slots.clone(),
+        _ => located.slot..located.slot + 1,
+    }
+}
+
+fn contains(outer: &Range<u16>, inner: &Range<u16>) -> bool {
+    inner.is_empty() || (outer.start <= inner.start && inner.end <= outer.end)
 }
 
 /// `shard-<i>` directories under `dir`, by index.
@@ -152,19 +324,28 @@ fn existing_shard_dirs(dir: &Path) -> Result<Vec<(usize, PathBuf)>, String> {
     Ok(dirs)
 }
 
-type TxnKey = (u64, u16, u64);
-
-/// The cross-shard transactions (epoch, origin, seq) whose every part is in the journals.
-fn complete_transactions(runs: &BTreeMap<u64, Vec<Vec<Record>>>) -> HashMap<TxnKey, bool> {
+/// The cross-shard transactions (epoch, origin, seq) whose every part is in the journals or
+/// the snapshots.
+fn complete_transactions(dirs: &[DirData]) -> HashMap<TxnKey, bool> {
     let mut found: HashMap<TxnKey, (u16, u16)> = HashMap::new();
-    for (&epoch, run) in runs {
-        for record in run.iter().flatten().filter(|r| r.kind == effect::TXN_PART) {
-            if let Some((tag, _)) = decode_txn_part(record.payload.clone()) {
-                let entry = found
-                    .entry((epoch, tag.origin, tag.seq))
-                    .or_insert((0, tag.parts));
-                entry.0 += 1;
+    for data in dirs {
+        for (&epoch, run) in &data.runs {
+            for record in run.iter().filter(|r| r.kind == effect::TXN_PART) {
+                if let Some((tag, _)) = decode_txn_part(record.payload.clone()) {
+                    let entry = found
+                        .entry((epoch, tag.origin, tag.seq))
+                        .or_insert((0, tag.parts));
+                    entry.0 += 1;
+                }
             }
+        }
+    }
+    for txn in dirs
+        .iter()
+        .flat_map(|d| d.snapshot.iter().flat_map(|s| &s.header.txns))
+    {
+        if let Some(entry) = found.get_mut(txn) {
+            entry.0 += 1;
         }
     }
     let complete: HashMap<TxnKey, bool> = found
@@ -178,11 +359,12 @@ fn complete_transactions(runs: &BTreeMap<u64, Vec<Vec<Record>>>) -> HashMap<TxnK
     complete
 }
 
+/// A record's effects (none for an incomplete transaction), and the transaction it is a part of.
 fn decode(
     record: &Record,
     epoch: u64,
     complete: &HashMap<TxnKey, bool>,
-) -> Result<Vec<Located>, String> {
+) -> Result<(Option<TxnKey>, Vec<Located>), String> {
     let bad = || {
         format!(
             "journal record at LSN {} (kind {}) cannot be decoded",
@@ -191,15 +373,23 @@ fn decode(
     };
     if record.kind == effect::TXN_PART {
         let (tag, effects) = decode_txn_part(record.payload.clone()).ok_or_else(bad)?;
-        let is_complete = complete.get(&(epoch, tag.origin, tag.seq)) == Some(&true);
-        return Ok(if is_complete { effects } else { Vec::new() });
+        let key = (epoch, tag.origin, tag.seq);
+        let is_complete = complete.get(&key) == Some(&true);
+        return Ok(if is_complete {
+            (Some(key), effects)
+        } else {
+            (None, Vec::new())
+        });
     }
     let effect = Effect::decode(record.kind, record.payload.clone()).ok_or_else(bad)?;
-    Ok(vec![Located {
-        slot: record.slot,
-        db: record.db,
-        effect,
-    }])
+    Ok((
+        None,
+        vec![Located {
+            slot: record.slot,
+            db: record.db,
+            effect,
+        }],
+    ))
 }
 
 fn apply(keyspaces: &mut [Keyspace], slots: &SlotMap, located: Located, now: u64) {

@@ -82,7 +82,10 @@ impl Shard {
         let lsn = match txn {
             Some(tag) => {
                 encode_txn_part(tag, &effects, &mut payload);
-                journal.append(range.start, 0, effect::TXN_PART, &payload)
+                let lsn = journal.append(range.start, 0, effect::TXN_PART, &payload);
+                let key = (self.snapshots.epoch, tag.origin, tag.seq);
+                self.snapshots.note_txn(lsn, key);
+                lsn
             }
             None => {
                 let mut lsn = 0;

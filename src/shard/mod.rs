@@ -7,11 +7,12 @@ pub mod latency;
 pub mod locks;
 mod node;
 mod serve;
+mod snapshotting;
 mod stats;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,6 +21,7 @@ use futures::channel::oneshot;
 
 pub use locks::{LockTable, TxnId};
 pub use node::Node;
+pub use snapshotting::NotStarted;
 pub use stats::Stats;
 
 use crate::commands::{CommandSpec, Run};
@@ -30,6 +32,7 @@ use crate::keyspace::{Db, Keyspace};
 use crate::protocol::Reply;
 use crate::runtime::mesh::Senders;
 use crate::server::client::{ClientHandle, ClientRegistry};
+use crate::snapshot::Snapshots;
 
 pub struct Shard {
     pub id: usize,
@@ -47,6 +50,10 @@ pub struct Shard {
     pub journal: Option<Journal>,
     /// (db, key) -> LSN of its latest write that may not be durable yet (no dirty reads).
     pending: RefCell<HashMap<(usize, Bytes), Lsn>>,
+    /// Snapshot in progress and the last ones' outcome.
+    pub snapshots: Snapshots,
+    /// This shard itself, for the tasks it starts (set by `Rc::new_cyclic`).
+    me: Weak<Shard>,
     peers: Senders<ShardMsg>,
 }
 
@@ -134,13 +141,17 @@ pub fn now_ms() -> u64 {
 }
 
 impl Shard {
+    // Each part of a shard comes from a different place at start (recovery, mesh, Rc::new_cyclic).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: usize,
         node: Arc<Node>,
         config: Config,
         keyspace: Keyspace,
         journal: Option<Journal>,
+        snapshots: Snapshots,
         peers: Senders<ShardMsg>,
+        me: Weak<Shard>,
     ) -> Shard {
         let mut keyspace = keyspace;
         keyspace.set_track_changes(journal.is_some());
@@ -156,6 +167,8 @@ impl Shard {
             stats: RefCell::new(Stats::default()),
             latency: RefCell::new(latency::Latency::default()),
             active_expire: Cell::new(true),
+            snapshots,
+            me,
             peers,
         }
     }
@@ -202,6 +215,9 @@ impl Shard {
             }
         }
         let mut keyspace = self.keyspace.borrow_mut();
+        if spec.is_write() {
+            self.snapshot_before_write(&keyspace, spec, args);
+        }
         let mut ctx = Ctx {
             shard: self,
             keyspace: &mut keyspace,

@@ -52,6 +52,7 @@ impl Shard {
             }
             self.purge_pending();
             self.sample_journal_latency();
+            self.maybe_auto_snapshot();
             self.clients
                 .borrow()
                 .close_idle(self.config.borrow().timeout_s);

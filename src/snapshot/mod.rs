@@ -1,0 +1,16 @@
+//! Snapshots: a shard's keyspace written to `DIR/shard-<i>/snapshot-<lsn>.kss` as of one journal
+//! LSN, so that the journal before it can be deleted and recovery replays only what follows.
+//!
+//! - `format`: the file (header, entries, trailer with CRC32C), writing helpers and the loader.
+//! - `writer`: `SnapshotRun`, one snapshot in progress, copy-on-write at slot granularity.
+//! - `state`: `Snapshots`, a shard's snapshot bookkeeping and the automatic trigger.
+//!
+//! The shard drives them (`shard::snapshotting`); recovery loads them (`server::recovery`).
+
+pub mod format;
+pub mod state;
+pub mod writer;
+
+pub use format::{Header, Loaded, TxnKey};
+pub use state::Snapshots;
+pub use writer::SnapshotRun;
