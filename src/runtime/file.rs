@@ -231,8 +231,6 @@ fn to_io<T>(e: GlommioError<T>) -> io::Error {
     }
 }
 
-/// Test-only fault injection: makes the next file operations of this thread fail
-/// with a chosen errno, so error paths run with real files.
 /// A file written whole, front to back, then published atomically (snapshots): chunks go to
 /// `<final>.tmp` with plain buffered writes on the executor's blocking thread pool (so the shard
 /// never blocks on the disk), and `publish` syncs it, renames it into place and syncs the
@@ -259,7 +257,9 @@ impl StagedFile {
         })
     }
 
-    /// Appends `chunk` (buffered; durable only after `publish`).
+    /// Appends `chunk` and syncs it. Syncing chunk by chunk keeps the disk's queue short: one sync
+    /// of a whole large file at the end would hold up the journal's writes (and so every durable
+    /// reply) for as long as the file takes to reach the disk.
     pub async fn append(&mut self, chunk: Vec<u8>) -> io::Result<()> {
         use std::io::Write;
         let mut file = self
@@ -268,7 +268,7 @@ impl StagedFile {
             .ok_or_else(|| io::Error::other("file failed"))?;
         let (file, result) = glommio::executor()
             .spawn_blocking(move || {
-                let result = file.write_all(&chunk);
+                let result = file.write_all(&chunk).and_then(|()| file.sync_data());
                 (file, result)
             })
             .await;
@@ -299,6 +299,8 @@ impl StagedFile {
     }
 }
 
+/// Test-only fault injection: makes the next file operations of this thread fail
+/// with a chosen errno, so error paths run with real files.
 #[cfg(test)]
 pub mod fault {
     use std::cell::Cell;

@@ -32,10 +32,16 @@ pub fn spawn_background<T: 'static>(
 /// Shares of a background task queue (client work: 1000).
 const BACKGROUND_SHARES: usize = 250;
 
-/// Always lets the other task queues run before continuing (background work between steps).
+/// Lets clients run before continuing (background work between steps). A plain task yield is not
+/// enough: glommio keeps running a task queue that has work without reaping network completions
+/// (until its preemption timer fires, ~100 ms), so a busy background walk would stall every
+/// client. Waiting on a short timer sends the executor through its reactor first.
 pub async fn yield_to_others() {
-    glommio::executor().yield_task_queue_now().await;
+    glommio::timer::sleep(BACKGROUND_PAUSE).await;
 }
+
+/// How long background work pauses between steps.
+const BACKGROUND_PAUSE: std::time::Duration = std::time::Duration::from_micros(20);
 
 /// Runs blocking file-system work (deleting files, syncing a directory) on the executor's
 /// blocking thread pool, off the shard's thread.
