@@ -82,3 +82,56 @@ fn group_commit_throughput() {
         });
     }
 }
+
+/// Append+wait_durable latency across segment rollovers (8 MiB segments,
+/// `Always`, one appender, 64 B records: one 4 KiB batch each). Run with
+/// `cargo test --release -- --ignored --nocapture rollover_latency`.
+#[test]
+#[ignore]
+fn rollover_latency() {
+    const SEGMENT_BYTES: u64 = 8 << 20;
+    const ROLLOVERS: u64 = 4;
+    let dir = TempDir::new("bench-rollover");
+    run(async {
+        let recovery = JournalReader::open(dir.path(), 1)
+            .unwrap()
+            .finish()
+            .unwrap();
+        let config = JournalConfig {
+            segment_bytes: SEGMENT_BYTES,
+            ..JournalConfig::new(dir.path().to_path_buf(), 0, FsyncMode::Always)
+        };
+        let journal = Journal::open(config, &recovery).await.unwrap();
+        let payload = [7u8; PAYLOAD_BYTES];
+        let mut latencies = Vec::new();
+        // Per rollover: the latency of the write that crossed into the new segment.
+        let mut at_rollover = Vec::new();
+        while journal.stats().segments_created <= ROLLOVERS {
+            let segments_before = journal.stats().segments_created;
+            let start = Instant::now();
+            let lsn = journal.append(1, 0, 1, &payload);
+            journal.wait_durable(lsn).await.unwrap();
+            let latency = start.elapsed();
+            latencies.push(latency);
+            if journal.stats().segments_created > segments_before {
+                at_rollover.push(latency);
+            }
+        }
+        let mut sorted = latencies.clone();
+        sorted.sort();
+        let n = sorted.len();
+        println!(
+            "Always, 1 appender, 64 B records, 8 MiB segments, {} rollovers, {n} writes: \
+             median {:?}, p99 {:?}, p99.9 {:?}, max {:?}; at each rollover {:?}; \
+             journal sync_latency_us_max {}",
+            at_rollover.len(),
+            sorted[n / 2],
+            sorted[n * 99 / 100],
+            sorted[n * 999 / 1000],
+            sorted[n - 1],
+            at_rollover,
+            journal.stats().sync_latency_us_max,
+        );
+        journal.close().await.unwrap();
+    });
+}

@@ -1,6 +1,12 @@
 //! Segment files: `DIR/journal-<first LSN, 20 digits>.seg`, preallocated to a
 //! fixed size. Block 0 is the segment header; batches follow from block 1.
 //!
+//! The next segment is made ahead of need as `DIR/journal-next.tmp`, all
+//! zeros; at rollover, once its first LSN is known, its header is written
+//! (durably) and it is renamed to its segment name (the directory synced). So
+//! a segment name never points at a half-made file, and recovery ignores (and
+//! `Journal::open` deletes) any `journal-*.tmp`.
+//!
 //! ```text
 //! 0  [u8; 8] SEGMENT_MAGIC
 //! 8  u32 format version
@@ -15,6 +21,7 @@ use super::batch::{BatchHeader, BATCH_HEADER_BYTES};
 use super::record::{u32_at, u64_at, Lsn};
 use super::JournalError;
 use crate::runtime::file::{self, AlignedBuf, SegmentFile, BLOCK_BYTES};
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 pub const SEGMENT_MAGIC: [u8; 8] = *b"KEELJSEG";
@@ -24,6 +31,8 @@ pub const SEGMENT_HEADER_BYTES: usize = BLOCK_BYTES;
 /// 64 MiB of journal.
 pub const SEGMENT_BYTES_DEFAULT: u64 = 64 << 20;
 const SEGMENT_HEADER_USED_BYTES: usize = 44;
+/// Where the next segment is prepared.
+const PREPARED_FILE_NAME: &str = "journal-next.tmp";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentHeader {
@@ -73,6 +82,36 @@ pub fn segment_path(dir: &Path, first_lsn: Lsn) -> PathBuf {
     dir.join(format!("journal-{first_lsn:020}.seg"))
 }
 
+/// The file the next segment is prepared in.
+pub fn prepared_path(dir: &Path) -> PathBuf {
+    dir.join(PREPARED_FILE_NAME)
+}
+
+/// Deletes the leftovers of segment preparations (`journal-*.tmp`) in `dir`:
+/// never part of the log. Call only while no journal writes to `dir`. Returns
+/// how many were deleted.
+pub fn delete_temporaries(dir: &Path) -> Result<usize, JournalError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(JournalError::io("listing", dir, &e)),
+    };
+    let mut deleted = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| JournalError::io("listing", dir, &e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        if name.starts_with("journal-") && name.ends_with(".tmp") {
+            let path = entry.path();
+            file::delete(&path).map_err(|e| JournalError::io("deleting", &path, &e))?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
 /// The segments in `dir`, by first LSN (from their names). A missing directory
 /// holds none.
 pub fn list_segments(dir: &Path) -> Result<Vec<(Lsn, PathBuf)>, JournalError> {
@@ -117,6 +156,75 @@ pub fn delete_segments_before(dir: &Path, lsn: Lsn) -> Result<usize, JournalErro
         deleted += 1;
     }
     Ok(deleted)
+}
+
+/// A segment file made ahead of need: preallocated and zeroed (block 0
+/// included) under [`prepared_path`], waiting for its first LSN.
+pub struct PreparedSegment {
+    file: SegmentFile,
+}
+
+impl PreparedSegment {
+    /// Prepares the next segment of `dir` (replacing any earlier preparation),
+    /// `size_bytes` big. Yields to other tasks while zeroing; fails with
+    /// ErrorKind::Interrupted (file removed) once `stop` is set.
+    pub async fn create(
+        dir: &Path,
+        size_bytes: u64,
+        write_through: bool,
+        stop: &Cell<bool>,
+    ) -> Result<PreparedSegment, JournalError> {
+        let path = prepared_path(dir);
+        let file = SegmentFile::prepare(&path, size_bytes, write_through, stop)
+            .await
+            .map_err(|e| JournalError::io("preparing", &path, &e))?;
+        Ok(PreparedSegment { file })
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.file.size_bytes()
+    }
+
+    /// Makes this the segment for records from `first_lsn`: writes its header
+    /// (durably), then renames it to its segment name, durably. On failure the
+    /// file is removed: nothing in it was ever part of the log.
+    pub async fn activate(
+        mut self,
+        shard: u32,
+        first_lsn: Lsn,
+    ) -> Result<ActiveSegment, JournalError> {
+        let header = SegmentHeader {
+            shard,
+            first_lsn,
+            size_bytes: self.file.size_bytes(),
+            nonce: rand::random(),
+        };
+        let mut head = AlignedBuf::zeroed(SEGMENT_HEADER_BYTES);
+        header.encode(&mut head.as_bytes_mut()[..SEGMENT_HEADER_USED_BYTES]);
+        let path = segment_path(self.file.path().parent().expect("dir"), first_lsn);
+        // The header is durable before the name: a crash in between leaves a
+        // `.tmp` with a header, never a segment name without one.
+        let named = async {
+            self.file.write_at(head, 0).await?;
+            self.file.sync().await?;
+            self.file.rename(&path).await
+        };
+        if let Err(e) = named.await {
+            let error = JournalError::io("activating", &path, &e);
+            let _ = self.file.discard().await;
+            return Err(error);
+        }
+        Ok(ActiveSegment {
+            file: self.file,
+            header,
+            write_offset: SEGMENT_HEADER_BYTES as u64,
+        })
+    }
+
+    /// Closes and removes the prepared file.
+    pub async fn discard(self) {
+        let _ = self.file.discard().await;
+    }
 }
 
 /// The segment the writer appends batches to.

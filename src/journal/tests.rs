@@ -413,3 +413,122 @@ fn check_journal_reports_per_shard_and_repair_cuts_at_the_first_problem() {
     assert_records(&records, 1..=2);
     assert_eq!(recovery.unwrap().next_lsn, 3);
 }
+
+fn temporaries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect()
+}
+
+#[test]
+fn many_rollovers_in_a_row_keep_every_record_in_lsn_order() {
+    for fsync in [FsyncMode::Always, FsyncMode::No] {
+        let dir = TempDir::new("journal-many-rollovers");
+        let stats = run(async {
+            let config = JournalConfig {
+                // The header and three one-block batches per segment.
+                segment_bytes: 4 * 4096,
+                ..config(dir.path(), fsync)
+            };
+            let journal = open(config).await;
+            if fsync == FsyncMode::Always {
+                write_batches(&journal, 300).await;
+            } else {
+                // `No` acknowledges at once: batches of every size, one
+                // bigger than a segment.
+                for group in [1, 5, 30, 200, 3, 61] {
+                    for _ in 0..group {
+                        journal.append(7, 0, 1, &payload(journal.appended_lsn() + 1));
+                    }
+                    crate::runtime::sleep(Duration::from_millis(5)).await;
+                }
+            }
+            journal.close().await.unwrap();
+            journal.stats()
+        });
+        let segments_min = if fsync == FsyncMode::Always { 100 } else { 3 };
+        assert!(
+            stats.segments_created >= segments_min,
+            "{fsync:?}: {stats:?}"
+        );
+        if fsync == FsyncMode::Always {
+            // Every rollover took the segment prepared for it.
+            assert_eq!(stats.segments_prepared, stats.segments_created - 1);
+        }
+        assert_eq!(temporaries(dir.path()), Vec::<String>::new());
+        let (records, recovery) = recover(dir.path(), 1);
+        assert_records(&records, 1..=300);
+        let recovery = recovery.unwrap();
+        assert_eq!((recovery.next_lsn, recovery.torn_tail), (301, None));
+        assert!(check_journal(dir.path(), false).unwrap().is_clean());
+    }
+}
+
+#[test]
+fn leftover_prepared_segments_are_ignored_by_recovery_and_deleted_at_open() {
+    let dir = TempDir::new("journal-leftover-tmp");
+    run(async {
+        let journal = open(config(dir.path(), FsyncMode::Always)).await;
+        write_batches(&journal, 5).await;
+        journal.close().await.unwrap();
+    });
+    // A crash during a rollover: the prepared file already has its header (a
+    // copy of a real segment: read as part of the log, its LSNs would repeat).
+    let first = segment_files(dir.path())[0].clone();
+    std::fs::copy(&first, dir.path().join("journal-next.tmp")).unwrap();
+    std::fs::write(
+        dir.path().join("journal-00000000000000000006.seg.tmp"),
+        b"x",
+    )
+    .unwrap();
+    let (records, recovery) = recover(dir.path(), 1);
+    assert_records(&records, 1..=5);
+    assert_eq!(recovery.unwrap().torn_tail, None);
+    assert!(check_journal(dir.path(), false).unwrap().is_clean());
+    run(async {
+        let journal = open(config(dir.path(), FsyncMode::Always)).await;
+        assert!(!dir
+            .path()
+            .join("journal-00000000000000000006.seg.tmp")
+            .exists());
+        write_batches(&journal, 20).await; // a rollover at LSN 21
+        journal.close().await.unwrap();
+    });
+    assert_eq!(temporaries(dir.path()), Vec::<String>::new());
+    let (records, recovery) = recover(dir.path(), 1);
+    assert_records(&records, 1..=25);
+    assert_eq!(recovery.unwrap().torn_tail, None);
+}
+
+#[test]
+fn enospc_preparing_and_creating_a_segment_fails_the_write_then_the_retry_succeeds() {
+    let dir = TempDir::new("journal-enospc-rollover");
+    run(async {
+        let journal = open(config(dir.path(), FsyncMode::Always)).await;
+        // The background preparation of segment 2 fails, and so does the
+        // inline creation the rollover falls back to.
+        fault::fail_next(fault::Op::Allocate, libc::ENOSPC, 2);
+        write_batches(&journal, 15).await; // fills segment 1
+        let lsn = journal.append(7, 0, 1, &payload(16));
+        match journal.wait_durable(lsn).await.unwrap_err() {
+            JournalError::Io { errno, op, .. } => {
+                assert_eq!((errno, op), (Some(libc::ENOSPC), "creating"))
+            }
+            other => panic!("{other}"),
+        }
+        assert!(journal.check_writable().is_err());
+        crate::runtime::sleep(Duration::from_millis(150)).await;
+        journal.wait_durable(lsn).await.unwrap();
+        journal.check_writable().unwrap();
+        write_batches(&journal, 20).await; // a rollover onto a prepared segment
+        let stats = journal.stats();
+        assert_eq!((stats.segments_created, stats.segments_prepared), (3, 1));
+        journal.close().await.unwrap();
+    });
+    fault::clear();
+    let (records, recovery) = recover(dir.path(), 1);
+    assert_records(&records, 1..=36);
+    assert_eq!(recovery.unwrap().torn_tail, None);
+}

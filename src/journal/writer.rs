@@ -10,12 +10,16 @@
 use super::batch::{BatchHeader, BATCH_BODY_BYTES_MAX, BATCH_HEADER_BYTES};
 use super::reader::Recovery;
 use super::record::{self, Lsn};
-use super::segment::{ActiveSegment, SEGMENT_BYTES_DEFAULT};
+use super::segment::{
+    self, ActiveSegment, PreparedSegment, SEGMENT_BYTES_DEFAULT, SEGMENT_HEADER_BYTES,
+};
 use super::JournalError;
 use crate::runtime::file::BLOCK_BYTES;
 use futures_lite::future;
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
@@ -81,6 +85,9 @@ pub struct JournalStats {
     pub sync_latency_us_last: u64,
     pub sync_latency_us_max: u64,
     pub segments_created: u64,
+    /// Of those, the ones made ahead of need (the rest were created inline at
+    /// rollover, stalling the writes waiting on it).
+    pub segments_prepared: u64,
     pub write_errors: u64,
     /// The failure of the latest attempt, until a later attempt succeeds.
     pub write_error_last: Option<JournalError>,
@@ -120,7 +127,8 @@ impl Journal {
     /// Opens the journal for writing after recovery: cuts the torn tail the
     /// reader found (if any), makes the recovered records durable, creates a
     /// fresh segment for `recovery.next_lsn` (recovered blocks are never
-    /// written again) and spawns the flusher on the current executor.
+    /// written again) and spawns the flusher on the current executor. Deletes
+    /// leftover segment preparations (`journal-*.tmp`).
     pub async fn open(config: JournalConfig, recovery: &Recovery) -> Result<Journal, JournalError> {
         assert!(
             config.segment_bytes >= 2 * BLOCK_BYTES as u64
@@ -132,6 +140,7 @@ impl Journal {
             torn.cut()?;
         }
         recovery.sync_last_segment()?;
+        segment::delete_temporaries(&config.dir)?;
         let next_lsn = recovery.next_lsn;
         assert!(next_lsn > 0);
         let write_through = config.fsync == FsyncMode::Always;
@@ -331,19 +340,59 @@ struct BatchPlan {
     body_bytes: usize,
 }
 
+/// The next segment, being made by a task of its own while the flusher writes
+/// into the active one.
+struct Preparing {
+    /// Resolves when the segment is ready (or its preparation failed).
+    task: Pin<Box<dyn Future<Output = Result<PreparedSegment, JournalError>>>>,
+    size_bytes: u64,
+    /// Set to make the task give up (at close).
+    stop: Rc<Cell<bool>>,
+}
+
+impl Preparing {
+    fn start(config: &JournalConfig) -> Preparing {
+        let stop = Rc::new(Cell::new(false));
+        let (dir, size_bytes) = (config.dir.clone(), config.segment_bytes);
+        let write_through = config.fsync == FsyncMode::Always;
+        let task_stop = stop.clone();
+        let task = crate::runtime::spawn_local(async move {
+            PreparedSegment::create(&dir, size_bytes, write_through, &task_stop).await
+        });
+        Preparing {
+            task: Box::pin(task),
+            size_bytes,
+            stop,
+        }
+    }
+
+    /// Stops the preparation and removes what it made.
+    async fn cancel(mut self) {
+        self.stop.set(true);
+        if let Ok(prepared) = self.task.as_mut().await {
+            prepared.discard().await;
+        }
+    }
+}
+
 /// The single task that writes batches and syncs; owns the active segment.
 struct Flusher {
     inner: Rc<Inner>,
     /// None after a failed rollover, until the retry creates the new one.
     segment: Option<ActiveSegment>,
+    /// The segment to roll over to, made in the background. None after a
+    /// rollover that took it, until the next one starts.
+    next: Option<Preparing>,
     last_sync: Cell<Instant>,
 }
 
 impl Flusher {
     fn new(inner: Rc<Inner>, segment: ActiveSegment) -> Flusher {
+        let next = Some(Preparing::start(&inner.config));
         Flusher {
             inner,
             segment: Some(segment),
+            next,
             last_sync: Cell::new(Instant::now()),
         }
     }
@@ -476,26 +525,63 @@ impl Flusher {
     }
 
     /// Seals the current segment (synced, so a later segment never holds data
-    /// newer than a hole in an older one) and creates the next.
+    /// newer than a hole in an older one) and starts the next: the prepared
+    /// one if it is big enough and its preparation succeeds, else one created
+    /// here (a stall of tens of milliseconds for a big segment). Then starts
+    /// preparing the one after.
     async fn roll_over(&mut self, first_lsn: Lsn, batch_bytes: usize) -> Result<(), JournalError> {
         if self.segment.is_some() {
             self.sync().await?;
             let segment = self.segment.take().expect("segment");
             segment.close().await?;
         }
-        let config = &self.inner.config;
-        let segment = ActiveSegment::create(
-            &config.dir,
-            config.shard,
-            first_lsn,
-            config.segment_bytes,
-            batch_bytes,
-            config.fsync == FsyncMode::Always,
-        )
-        .await?;
+        let inner = self.inner.clone();
+        let config = &inner.config;
+        let mut segment = None;
+        if let Some(prepared) = self.take_prepared(batch_bytes).await {
+            // A failed activation removed the file; the inline path reports
+            // the error if it persists.
+            segment = prepared.activate(config.shard, first_lsn).await.ok();
+        }
+        let prepared = segment.is_some();
+        let segment = match segment {
+            Some(segment) => segment,
+            None => {
+                ActiveSegment::create(
+                    &config.dir,
+                    config.shard,
+                    first_lsn,
+                    config.segment_bytes,
+                    batch_bytes,
+                    config.fsync == FsyncMode::Always,
+                )
+                .await?
+            }
+        };
         self.segment = Some(segment);
-        self.inner.state.borrow_mut().stats.segments_created += 1;
+        let mut state = inner.state.borrow_mut();
+        state.stats.segments_created += 1;
+        state.stats.segments_prepared += prepared as u64;
+        if self.next.is_none() {
+            self.next = Some(Preparing::start(config));
+        }
         Ok(())
+    }
+
+    /// The prepared segment, if it can hold a first batch of `batch_bytes`
+    /// (a bigger batch gets a segment of its own, created inline). Waits for
+    /// a preparation still in flight: it has less left to do than an inline
+    /// creation would.
+    async fn take_prepared(&mut self, batch_bytes: usize) -> Option<PreparedSegment> {
+        let preparing = self.next.as_mut()?;
+        if preparing.size_bytes < (SEGMENT_HEADER_BYTES + batch_bytes) as u64 {
+            return None;
+        }
+        let result = preparing.task.as_mut().await;
+        self.next = None;
+        let prepared = result.ok()?;
+        assert!(prepared.size_bytes() >= (SEGMENT_HEADER_BYTES + batch_bytes) as u64);
+        Some(prepared)
     }
 
     /// Makes everything written durable (a no-op for write-through segments,
@@ -527,6 +613,9 @@ impl Flusher {
     }
 
     async fn finish(mut self, result: Result<(), JournalError>) {
+        if let Some(next) = self.next.take() {
+            next.cancel().await;
+        }
         let closed = match self.segment.take() {
             Some(segment) => segment.close().await,
             None => Ok(()),

@@ -11,6 +11,7 @@
 
 use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
 use glommio::GlommioError;
+use std::cell::Cell;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -73,6 +74,42 @@ impl SegmentFile {
         head: AlignedBuf,
         write_through: bool,
     ) -> io::Result<SegmentFile> {
+        let filled = SegmentFile::filled(path, size_bytes, head, &Cell::new(false)).await?;
+        sync_parent_dir(path)?;
+        filled.reopen(write_through).await
+    }
+
+    /// Like `create` but made ahead of need, under a temporary name: every
+    /// block zero (the caller writes block 0 later), the zeros on stable
+    /// storage, the name not (`rename` makes it durable). Zeroes in chunks of
+    /// async writes, so other tasks run meanwhile; gives up with
+    /// `ErrorKind::Interrupted` between chunks once `stop` is set. A failed or
+    /// stopped preparation removes the file.
+    pub async fn prepare(
+        path: &Path,
+        size_bytes: u64,
+        write_through: bool,
+        stop: &Cell<bool>,
+    ) -> io::Result<SegmentFile> {
+        let head = AlignedBuf::zeroed(BLOCK_BYTES);
+        let filled = SegmentFile::filled(path, size_bytes, head, stop).await?;
+        match filled.reopen(write_through).await {
+            Ok(file) => Ok(file),
+            Err(e) => {
+                let _ = remove_in_background(path.to_path_buf()).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Creates `path`, writes `head` at 0 and zeroes the rest, fdatasyncs:
+    /// a plain (not write-through) file whose name may not be durable yet.
+    async fn filled(
+        path: &Path,
+        size_bytes: u64,
+        head: AlignedBuf,
+        stop: &Cell<bool>,
+    ) -> io::Result<SegmentFile> {
         assert!(size_bytes > 0 && size_bytes.is_multiple_of(BLOCK_BYTES as u64));
         assert!(head.len() as u64 <= size_bytes);
         let file = open_write_only(path, true, 0).await?;
@@ -82,41 +119,73 @@ impl SegmentFile {
             size_bytes,
             write_through: false,
         };
-        if let Err(e) = filling.fill(head).await {
+        if let Err(e) = filling.fill(head, stop).await {
             let _ = filling.file.close().await;
-            let _ = std::fs::remove_file(path);
+            let _ = remove_in_background(path.to_path_buf()).await;
             return Err(e);
         }
-        sync_parent_dir(path)?;
+        Ok(filling)
+    }
+
+    /// This file, opened write-through if asked. Filled through a plain
+    /// descriptor: O_DSYNC would have made every zero chunk its own flush.
+    async fn reopen(self, write_through: bool) -> io::Result<SegmentFile> {
         if !write_through {
-            return Ok(filling);
+            return Ok(self);
         }
-        // Filled through a plain descriptor: O_DSYNC would have made every zero
-        // chunk its own flush.
-        filling.close().await?;
-        let file = open_write_only(path, false, libc::O_DSYNC).await?;
+        let (path, size_bytes) = (self.path.clone(), self.size_bytes);
+        self.close().await?;
+        let file = open_write_only(&path, false, libc::O_DSYNC).await?;
         Ok(SegmentFile {
             file,
-            path: path.to_path_buf(),
+            path,
             size_bytes,
             write_through,
         })
     }
 
-    async fn fill(&self, head: AlignedBuf) -> io::Result<()> {
+    async fn fill(&self, head: AlignedBuf, stop: &Cell<bool>) -> io::Result<()> {
+        #[cfg(test)]
+        fault::check(fault::Op::Allocate)?;
         self.file
             .pre_allocate(self.size_bytes, false)
             .await
             .map_err(to_io)?;
         let head_len = head.len() as u64;
-        self.write_at(head, 0).await?;
+        self.write_unchecked(head, 0).await?;
         let mut offset = head_len;
         while offset < self.size_bytes {
+            if stop.get() {
+                return Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "segment preparation stopped",
+                ));
+            }
             let len = (self.size_bytes - offset).min(ZERO_CHUNK_BYTES as u64) as usize;
-            self.write_at(AlignedBuf::zeroed(len), offset).await?;
+            self.write_unchecked(AlignedBuf::zeroed(len), offset)
+                .await?;
             offset += len as u64;
         }
         self.file.fdatasync().await.map_err(to_io)
+    }
+
+    /// Renames the file to `to` and makes the rename durable (directory
+    /// fsync), on a blocking thread: a directory sync can take milliseconds.
+    pub async fn rename(&mut self, to: &Path) -> io::Result<()> {
+        let (from, to) = (self.path.clone(), to.to_path_buf());
+        let target = to.clone();
+        glommio::executor()
+            .spawn_blocking(move || rename(&from, &target))
+            .await?;
+        self.path = to;
+        Ok(())
+    }
+
+    /// Closes the file and removes it (the removal not made durable).
+    pub async fn discard(self) -> io::Result<()> {
+        let path = self.path.clone();
+        let closed = self.close().await;
+        remove_in_background(path).await.and(closed)
     }
 
     pub fn path(&self) -> &Path {
@@ -137,6 +206,12 @@ impl SegmentFile {
         );
         #[cfg(test)]
         fault::check(fault::Op::Write)?;
+        self.write_unchecked(buf, offset).await
+    }
+
+    /// `write_at` without test fault injection: pre-zeroing, which may run in
+    /// the background while a test aims faults at the journal's own writes.
+    async fn write_unchecked(&self, buf: AlignedBuf, offset: u64) -> io::Result<()> {
         let len = buf.len();
         let written = self.file.write_at(buf.dma, offset).await.map_err(to_io)?;
         if written != len {
@@ -211,6 +286,14 @@ pub fn copy(from: &Path, to: &Path) -> io::Result<()> {
 pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
     std::fs::rename(from, to)?;
     sync_parent_dir(to)
+}
+
+/// Removes a file on a blocking thread (freeing a big file's extents can take
+/// a while); the removal is not made durable.
+async fn remove_in_background(path: PathBuf) -> io::Result<()> {
+    glommio::executor()
+        .spawn_blocking(move || std::fs::remove_file(path))
+        .await
 }
 
 fn sync_parent_dir(path: &Path) -> io::Result<()> {
@@ -310,6 +393,8 @@ pub mod fault {
     pub enum Op {
         Write,
         Sync,
+        /// Allocating a new segment file's space (`pre_allocate`).
+        Allocate,
     }
 
     thread_local! {
