@@ -59,7 +59,7 @@ fn group_commit_throughput() {
             let tasks: Vec<_> = (0..appenders)
                 .map(|_| {
                     let journal = journal.clone();
-                    glommio::spawn_local(async move {
+                    crate::runtime::spawn_local(async move {
                         let payload = [7u8; PAYLOAD_BYTES];
                         while start.elapsed() < RUN {
                             let lsn = journal.append(1, 0, 1, &payload);

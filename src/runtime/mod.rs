@@ -15,23 +15,6 @@ pub async fn yield_now() {
     glommio::yield_if_needed().await;
 }
 
-/// Spawns long background work (a snapshot) in its own task queue with a smaller share than
-/// client work, so that a shard busy with clients serves them first.
-pub fn spawn_background<T: 'static>(
-    name: &str,
-    future: impl std::future::Future<Output = T> + 'static,
-) -> glommio::Task<T> {
-    let queue = glommio::executor().create_task_queue(
-        glommio::Shares::Static(BACKGROUND_SHARES),
-        glommio::Latency::NotImportant,
-        name,
-    );
-    glommio::spawn_local_into(future, queue).expect("the queue was just created")
-}
-
-/// Shares of a background task queue (client work: 1000).
-const BACKGROUND_SHARES: usize = 250;
-
 /// Lets clients run before continuing (background work between steps). A plain task yield is not
 /// enough: glommio keeps running a task queue that has work without reaping network completions
 /// (until its preemption timer fires, ~100 ms), so a busy background walk would stall every
