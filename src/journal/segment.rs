@@ -22,7 +22,9 @@ use super::record::{u32_at, u64_at, Lsn};
 use super::JournalError;
 use crate::runtime::file::{self, AlignedBuf, SegmentFile, BLOCK_BYTES};
 use std::cell::Cell;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 pub const SEGMENT_MAGIC: [u8; 8] = *b"KEELJSEG";
 pub const SEGMENT_FORMAT_VERSION: u32 = 1;
@@ -215,7 +217,7 @@ impl PreparedSegment {
             return Err(error);
         }
         Ok(ActiveSegment {
-            file: self.file,
+            file: Rc::new(self.file),
             header,
             write_offset: SEGMENT_HEADER_BYTES as u64,
         })
@@ -229,7 +231,8 @@ impl PreparedSegment {
 
 /// The segment the writer appends batches to.
 pub struct ActiveSegment {
-    file: SegmentFile,
+    /// Shared with the writes in flight (`start_batch`).
+    file: Rc<SegmentFile>,
     header: SegmentHeader,
     /// Where the next batch goes: always a block boundary.
     write_offset: u64,
@@ -260,7 +263,7 @@ impl ActiveSegment {
             .await
             .map_err(|e| JournalError::io("creating", &path, &e))?;
         Ok(ActiveSegment {
-            file,
+            file: Rc::new(file),
             header,
             write_offset: SEGMENT_HEADER_BYTES as u64,
         })
@@ -280,18 +283,34 @@ impl ActiveSegment {
         buf
     }
 
-    /// Writes a batch from `batch_buffer` at the next free block. On failure
-    /// the write offset does not move: the retry rewrites the same
-    /// unacknowledged blocks, never one that holds acknowledged records.
-    pub async fn write_batch(&mut self, buf: AlignedBuf) -> Result<(), JournalError> {
+    /// Reserves the next free blocks for a batch from `batch_buffer` and starts writing it there;
+    /// returns where it goes and the write, which finishes on its own (several may be in flight).
+    /// A write-through segment's write is durable when it finishes.
+    pub fn start_batch(
+        &mut self,
+        buf: AlignedBuf,
+    ) -> (
+        u64,
+        impl Future<Output = Result<(), JournalError>> + 'static,
+    ) {
         let len = buf.len();
         assert!(self.fits(len), "batch does not fit its segment");
-        self.file
-            .write_at(buf, self.write_offset)
-            .await
-            .map_err(|e| JournalError::io("writing", self.file.path(), &e))?;
+        let offset = self.write_offset;
         self.write_offset += len as u64;
-        Ok(())
+        let file = self.file.clone();
+        let write = async move {
+            file.write_at(buf, offset)
+                .await
+                .map_err(|e| JournalError::io("writing", file.path(), &e))
+        };
+        (offset, write)
+    }
+
+    /// After a failed write: batches go at `offset` again. Every block from there holds only
+    /// unacknowledged records, so rewriting them harms nothing.
+    pub fn rewind_to(&mut self, offset: u64) {
+        assert!(offset <= self.write_offset && offset.is_multiple_of(BLOCK_BYTES as u64));
+        self.write_offset = offset;
     }
 
     /// Everything written to this segment is on stable storage.
@@ -306,10 +325,12 @@ impl ActiveSegment {
         self.file.is_write_through()
     }
 
+    /// Closes the segment; every write started on it must have finished.
     pub async fn close(self) -> Result<(), JournalError> {
         let path = self.file.path().to_path_buf();
-        self.file
-            .close()
+        let file = Rc::try_unwrap(self.file)
+            .unwrap_or_else(|_| panic!("closing a segment with writes in flight"));
+        file.close()
             .await
             .map_err(|e| JournalError::io("closing", &path, &e))
     }

@@ -340,6 +340,19 @@ struct BatchPlan {
     body_bytes: usize,
 }
 
+/// Resolves when records beyond the first `submitted` staged bytes arrive.
+async fn more_records(inner: &Inner, submitted: usize) {
+    future::poll_fn(|cx| {
+        let mut state = inner.state.borrow_mut();
+        if state.staged.len() > submitted {
+            return Poll::Ready(());
+        }
+        state.flusher_waker = Some(cx.waker().clone());
+        Poll::Pending
+    })
+    .await
+}
+
 /// The next segment, being made by a task of its own while the flusher writes
 /// into the active one.
 struct Preparing {
@@ -375,9 +388,42 @@ impl Preparing {
     }
 }
 
+/// Batches a write-through journal (`appendfsync always`) keeps in flight at once: a batch does not
+/// wait for the previous one's write, so a commit costs about one device write instead of up to
+/// two. Replies are still released in LSN order, and the reader tells a hole left by a crash
+/// among unacknowledged batches from corruption (a batch header names what was durable when it was
+/// written).
+const BATCHES_IN_FLIGHT_MAX: usize = 4;
+
+/// A batch being written.
+struct InFlight {
+    first_lsn: Lsn,
+    record_count: u32,
+    body_bytes: usize,
+    padded_bytes: usize,
+    offset: u64,
+    started: Instant,
+    write: crate::runtime::Task<Result<(), JournalError>>,
+}
+
+/// What the flusher waits for while batches are in flight.
+enum Event {
+    Written(Result<(), JournalError>),
+    MoreRecords,
+}
+
 /// The single task that writes batches and syncs; owns the active segment.
 struct Flusher {
     inner: Rc<Inner>,
+    /// Oldest first.
+    in_flight: std::collections::VecDeque<InFlight>,
+    /// Staged bytes (from the front) and the last LSN that batches in flight cover.
+    submitted_bytes: usize,
+    lsn_submitted: Lsn,
+    /// Where the batch whose write failed began: the retry starts there.
+    rewind_offset: Option<u64>,
+    /// The next batch does not fit the segment: it waits for the writes in flight, then rolls over.
+    waiting_for_rollover: bool,
     /// None after a failed rollover, until the retry creates the new one.
     segment: Option<ActiveSegment>,
     /// The segment to roll over to, made in the background. None after a
@@ -389,7 +435,13 @@ struct Flusher {
 impl Flusher {
     fn new(inner: Rc<Inner>, segment: ActiveSegment) -> Flusher {
         let next = Some(Preparing::start(&inner.config));
+        let lsn_submitted = inner.state.borrow().stats.lsn_written;
         Flusher {
+            in_flight: std::collections::VecDeque::new(),
+            submitted_bytes: 0,
+            lsn_submitted,
+            rewind_offset: None,
+            waiting_for_rollover: false,
             inner,
             segment: Some(segment),
             next,
@@ -399,33 +451,160 @@ impl Flusher {
 
     async fn run(mut self) {
         loop {
-            self.wait_for_work().await;
-            let mut outcome = Ok(());
-            let mut attempted_lsn = self.inner.state.borrow().stats.lsn_written;
-            if let Some(plan) = self.plan_batch() {
-                attempted_lsn = plan.first_lsn + plan.record_count as u64 - 1;
-                outcome = self.flush(plan).await;
+            let mut outcome = self.start_batches().await;
+            if outcome.is_ok() && !self.in_flight.is_empty() {
+                outcome = self.finish_oldest_batch().await;
             }
-            if outcome.is_ok() && self.sync_due() {
-                outcome = self.sync().await;
+            if outcome.is_ok() && self.in_flight.is_empty() {
+                if self.sync_due() {
+                    outcome = self.sync().await;
+                }
+                let (closing, drained) = {
+                    let state = self.inner.state.borrow();
+                    (state.closing, state.staged.is_empty())
+                };
+                if outcome.is_ok() && closing && drained {
+                    let result = self.sync().await;
+                    return self.finish(result).await;
+                }
+                if outcome.is_ok() && drained {
+                    self.wait_for_work().await;
+                }
             }
             if let Err(e) = outcome {
-                self.fail(e.clone(), attempted_lsn);
+                self.abandon_batches(e.clone()).await;
                 if self.inner.state.borrow().closing {
                     return self.finish(Err(e)).await;
                 }
                 crate::runtime::sleep(RETRY_DELAY).await;
-                continue;
-            }
-            let (closing, drained) = {
-                let state = self.inner.state.borrow();
-                (state.closing, state.staged.is_empty())
-            };
-            if closing && drained {
-                let result = self.sync().await;
-                return self.finish(result).await;
             }
         }
+    }
+
+    fn depth(&self) -> usize {
+        match &self.segment {
+            Some(segment) if segment.is_write_through() => BATCHES_IN_FLIGHT_MAX,
+            _ => 1,
+        }
+    }
+
+    /// Starts writing batches of the staged records, as many as may be in flight. A batch that
+    /// does not fit the segment waits until the segment's writes are done, then rolls over.
+    async fn start_batches(&mut self) -> Result<(), JournalError> {
+        self.waiting_for_rollover = false;
+        while self.in_flight.len() < self.depth() {
+            let Some(plan) = self.plan_batch() else {
+                return Ok(());
+            };
+            let padded = (BATCH_HEADER_BYTES + plan.body_bytes).next_multiple_of(BLOCK_BYTES);
+            if !self.segment.as_ref().is_some_and(|s| s.fits(padded)) {
+                if !self.in_flight.is_empty() {
+                    self.waiting_for_rollover = true;
+                    return Ok(());
+                }
+                self.roll_over(plan.first_lsn, padded).await?;
+            }
+            self.start_batch(plan, padded);
+        }
+        Ok(())
+    }
+
+    fn start_batch(&mut self, plan: BatchPlan, padded_bytes: usize) {
+        let segment = self.segment.as_mut().expect("segment after rollover");
+        let buf = {
+            // The staged bytes are stable while batches are in flight: appends only extend
+            // `staged`, and only this task drains it.
+            let state = self.inner.state.borrow();
+            let body = &state.staged[self.submitted_bytes..self.submitted_bytes + plan.body_bytes];
+            let header = BatchHeader::for_body(
+                plan.first_lsn,
+                state.stats.lsn_durable,
+                plan.record_count,
+                body,
+            );
+            segment.batch_buffer(&header, body)
+        };
+        let (offset, write) = segment.start_batch(buf);
+        self.submitted_bytes += plan.body_bytes;
+        self.lsn_submitted = plan.first_lsn + plan.record_count as u64 - 1;
+        self.in_flight.push_back(InFlight {
+            first_lsn: plan.first_lsn,
+            record_count: plan.record_count,
+            body_bytes: plan.body_bytes,
+            padded_bytes,
+            offset,
+            started: Instant::now(),
+            write: crate::runtime::spawn_local(write),
+        });
+    }
+
+    /// Waits for the oldest batch in flight to be written (returning early, with it still in
+    /// flight, when new records could start another batch), and acknowledges its records.
+    async fn finish_oldest_batch(&mut self) -> Result<(), JournalError> {
+        // Only wake for new records when they could start a batch: waking for nothing would spin
+        // without ever letting the executor reap the write's completion.
+        let may_start_more = self.in_flight.len() < self.depth() && !self.waiting_for_rollover;
+        let event = {
+            let head = self.in_flight.front_mut().expect("a batch in flight");
+            let written = async { Event::Written((&mut head.write).await) };
+            if may_start_more {
+                let (inner, submitted) = (&self.inner, self.submitted_bytes);
+                let more = async move {
+                    more_records(inner, submitted).await;
+                    Event::MoreRecords
+                };
+                future::or(written, more).await
+            } else {
+                written.await
+            }
+        };
+        let Event::Written(result) = event else {
+            return Ok(());
+        };
+        let batch = self.in_flight.pop_front().expect("a batch in flight");
+        if let Err(e) = result {
+            self.rewind_offset = Some(batch.offset);
+            return Err(e);
+        }
+        let write_through = self.segment.as_ref().is_some_and(|s| s.is_write_through());
+        let mut state = self.inner.state.borrow_mut();
+        let last_lsn = batch.first_lsn + batch.record_count as u64 - 1;
+        assert_eq!(
+            batch.first_lsn,
+            state.stats.lsn_written + 1,
+            "batch out of LSN order"
+        );
+        state.staged.drain(..batch.body_bytes);
+        self.submitted_bytes -= batch.body_bytes;
+        state.staged_records -= batch.record_count as u64;
+        state.stats.lsn_written = last_lsn;
+        state.stats.bytes_written += batch.padded_bytes as u64;
+        state.stats.batches_written += 1;
+        state.stats.write_error_last = None;
+        if write_through {
+            state.record_sync(batch.started);
+            state.mark_durable(last_lsn);
+        }
+        Ok(())
+    }
+
+    /// After a failed write, rollover or sync: waits out the other writes in flight, fails the
+    /// waiters of every record appended so far (they are retried, but their clients hear of the
+    /// failure now), and rewinds so that the retry writes them again from the first failed
+    /// batch's blocks (which, like every block after them, hold nothing acknowledged).
+    async fn abandon_batches(&mut self, e: JournalError) {
+        let attempted_lsn = self.inner.state.borrow().stats.lsn_appended;
+        let mut rewind_to = self.rewind_offset.take();
+        while let Some(batch) = self.in_flight.pop_front() {
+            let _ = batch.write.await;
+            rewind_to.get_or_insert(batch.offset);
+        }
+        if let (Some(offset), Some(segment)) = (rewind_to, self.segment.as_mut()) {
+            segment.rewind_to(offset);
+        }
+        self.submitted_bytes = 0;
+        self.lsn_submitted = self.inner.state.borrow().stats.lsn_written;
+        self.fail(e, attempted_lsn);
     }
 
     /// Returns when records are staged, the journal is closing, or an
@@ -465,10 +644,11 @@ impl Flusher {
     /// one record).
     fn plan_batch(&self) -> Option<BatchPlan> {
         let state = self.inner.state.borrow();
+        let unsubmitted = &state.staged[self.submitted_bytes..];
         let mut body_bytes = 0;
         let mut record_count = 0u32;
-        while body_bytes < state.staged.len() {
-            let len = record::padded_len_at(&state.staged[body_bytes..]);
+        while body_bytes < unsubmitted.len() {
+            let len = record::padded_len_at(&unsubmitted[body_bytes..]);
             if record_count > 0 && body_bytes + len > BATCH_BODY_BYTES_MAX {
                 break;
             }
@@ -476,52 +656,10 @@ impl Flusher {
             record_count += 1;
         }
         (record_count > 0).then(|| BatchPlan {
-            first_lsn: state.stats.lsn_written + 1,
+            first_lsn: self.lsn_submitted + 1,
             record_count,
             body_bytes,
         })
-    }
-
-    async fn flush(&mut self, plan: BatchPlan) -> Result<(), JournalError> {
-        let padded = (BATCH_HEADER_BYTES + plan.body_bytes).next_multiple_of(BLOCK_BYTES);
-        if !self.segment.as_ref().is_some_and(|s| s.fits(padded)) {
-            self.roll_over(plan.first_lsn, padded).await?;
-        }
-        let segment = self.segment.as_mut().expect("segment after rollover");
-        let buf = {
-            // The staged prefix is stable across awaits: appends only extend
-            // `staged`, and only this task drains it.
-            let state = self.inner.state.borrow();
-            let body = &state.staged[..plan.body_bytes];
-            let header = BatchHeader::for_body(
-                plan.first_lsn,
-                state.stats.lsn_durable,
-                plan.record_count,
-                body,
-            );
-            segment.batch_buffer(&header, body)
-        };
-        let started = Instant::now();
-        segment.write_batch(buf).await?;
-        let write_through = segment.is_write_through();
-        let mut state = self.inner.state.borrow_mut();
-        let last_lsn = plan.first_lsn + plan.record_count as u64 - 1;
-        assert_eq!(
-            plan.first_lsn,
-            state.stats.lsn_written + 1,
-            "batch out of LSN order"
-        );
-        state.staged.drain(..plan.body_bytes);
-        state.staged_records -= plan.record_count as u64;
-        state.stats.lsn_written = last_lsn;
-        state.stats.bytes_written += padded as u64;
-        state.stats.batches_written += 1;
-        state.stats.write_error_last = None;
-        if write_through {
-            state.record_sync(started);
-            state.mark_durable(last_lsn);
-        }
-        Ok(())
     }
 
     /// Seals the current segment (synced, so a later segment never holds data

@@ -9,6 +9,7 @@ pub mod net;
 
 pub use glommio::spawn_local;
 pub use glommio::timer::sleep;
+pub use glommio::Task;
 
 /// Lets other tasks run before continuing (used by long loops such as the expiry cycle).
 pub async fn yield_now() {
