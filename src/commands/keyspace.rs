@@ -527,7 +527,7 @@ async fn scan_from(client: &Client, args: &[Bytes]) -> Result<Reply, Reply> {
 
 /// An unsigned decimal as Redis's strtoul-based parser takes it: a leading `+` and leading zeros
 /// are fine, and the empty string is 0.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
+pub(super) fn parse_cursor(arg: &[u8]) -> Option<u64> {
     if arg.is_empty() {
         return Some(0);
     }

@@ -8,6 +8,7 @@ mod config;
 mod connection;
 mod debug;
 mod expire;
+mod hashes;
 mod info;
 mod introspection;
 mod keyspace;
@@ -27,9 +28,10 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 14] {
+fn families() -> [&'static [CommandSpec]; 15] {
     [
         strings::COMMANDS,
+        hashes::COMMANDS,
         keyspace::COMMANDS,
         expire::COMMANDS,
         connection::COMMANDS,

@@ -1,6 +1,6 @@
 //! String commands (Redis's t_string.c).
 
-mod long_double;
+pub(super) mod long_double;
 
 use std::collections::BTreeMap;
 

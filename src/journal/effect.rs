@@ -14,7 +14,7 @@
 
 use bytes::{Buf, Bytes};
 
-use crate::keyspace::Value;
+use crate::keyspace::{Hash, Value};
 
 pub const PUT: u8 = 1;
 pub const DEL: u8 = 2;
@@ -26,6 +26,10 @@ pub const EPOCH: u8 = 6;
 const VALUE_INT: u8 = 0;
 const VALUE_STR: u8 = 1;
 const VALUE_STR_RAW: u8 = 2;
+/// A hash: count u32, then per field: field_len u32, field, value_len u32, value. The two tags
+/// keep the encoding (`OBJECT ENCODING`) across a restart.
+const VALUE_HASH_LISTPACK: u8 = 3;
+const VALUE_HASH_TABLE: u8 = 4;
 
 #[derive(Debug, PartialEq)]
 pub enum Effect {
@@ -175,6 +179,20 @@ fn encode_value(value: &Value, out: &mut Vec<u8>) {
             out.push(if *raw { VALUE_STR_RAW } else { VALUE_STR });
             out.extend_from_slice(bytes);
         }
+        Value::Hash(hash) => {
+            out.push(if hash.is_listpack() {
+                VALUE_HASH_LISTPACK
+            } else {
+                VALUE_HASH_TABLE
+            });
+            out.extend_from_slice(&(hash.len() as u32).to_le_bytes());
+            for (field, value) in hash.iter() {
+                for bytes in [field, value] {
+                    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                    out.extend_from_slice(bytes);
+                }
+            }
+        }
     }
 }
 
@@ -186,6 +204,21 @@ fn decode_value(mut payload: Bytes) -> Option<Value> {
             bytes: payload,
             raw: tag == VALUE_STR_RAW,
         },
+        VALUE_HASH_LISTPACK | VALUE_HASH_TABLE => {
+            let count = take_u32(&mut payload)? as usize;
+            // Each pair takes at least 8 bytes: a corrupt count cannot make a huge allocation.
+            let mut pairs = Vec::with_capacity(count.min(payload.len() / 8));
+            for _ in 0..count {
+                let field_len = take_u32(&mut payload)? as usize;
+                let field = take(&mut payload, field_len)?;
+                let value_len = take_u32(&mut payload)? as usize;
+                pairs.push((field, take(&mut payload, value_len)?));
+            }
+            if !payload.is_empty() {
+                return None;
+            }
+            Value::Hash(Hash::from_pairs(tag == VALUE_HASH_LISTPACK, pairs))
+        }
         _ => return None,
     })
 }
@@ -229,6 +262,17 @@ mod tests {
             Effect::Del {
                 key: Bytes::from("gone"),
             },
+            Effect::Put {
+                key: Bytes::from("h"),
+                value: Value::Hash(Hash::from_pairs(
+                    true,
+                    vec![
+                        (Bytes::from("f"), Bytes::from("v")),
+                        (Bytes::from(""), Bytes::from("a\0b")),
+                    ],
+                )),
+                expire_at_ms: None,
+            },
             Effect::Flush { slots: 10..20 },
             Effect::SwapDb {
                 other_db: 3,
@@ -239,6 +283,44 @@ mod tests {
             let mut out = Vec::new();
             e.encode(&mut out);
             assert_eq!(Effect::decode(e.kind(), Bytes::from(out)), Some(e));
+        }
+    }
+
+    #[test]
+    fn hashes_round_trip_with_their_fields_order_and_encoding() {
+        let listpack = Hash::from_pairs(
+            true,
+            (0..10)
+                .map(|i| (Bytes::from(format!("f{i}")), Bytes::from(format!("{i}"))))
+                .collect(),
+        );
+        let table = Hash::from_pairs(false, vec![(Bytes::from("k"), Bytes::from(vec![7u8; 300]))]);
+        for hash in [listpack, table, Hash::default()] {
+            let mut out = Vec::new();
+            encode_value(&Value::Hash(hash.clone()), &mut out);
+            let Some(Value::Hash(decoded)) = decode_value(Bytes::from(out)) else {
+                panic!("hash did not decode");
+            };
+            assert_eq!(decoded.encoding(), hash.encoding());
+            let order = |h: &Hash| {
+                h.iter()
+                    .map(|(f, v)| (f.clone(), v.clone()))
+                    .collect::<Vec<_>>()
+            };
+            if hash.is_listpack() {
+                assert_eq!(order(&decoded), order(&hash));
+            }
+            assert_eq!(decoded, hash);
+        }
+    }
+
+    #[test]
+    fn truncated_hashes_do_not_decode() {
+        let hash = Hash::from_pairs(true, vec![(Bytes::from("f"), Bytes::from("v"))]);
+        let mut out = Vec::new();
+        encode_value(&Value::Hash(hash), &mut out);
+        for len in 1..out.len() {
+            assert_eq!(decode_value(Bytes::copy_from_slice(&out[..len])), None);
         }
     }
 

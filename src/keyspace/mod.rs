@@ -1,11 +1,12 @@
 //! A shard's keyspace: its databases, each split by hash slot, with expiry.
 
 mod db;
+mod hash;
 pub mod pattern;
 mod value;
 
 pub use db::{Change, Db, Entry};
-pub use value::{parse_canonical_i64, Value};
+pub use value::{parse_canonical_i64, Hash, Value};
 
 use std::ops::Range;
 

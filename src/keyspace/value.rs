@@ -3,6 +3,8 @@
 
 use bytes::Bytes;
 
+pub use super::hash::Hash;
+
 /// Strings up to this length are `embstr` in Redis (OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
 const EMBSTR_BYTES_MAX: usize = 44;
 /// Redis only tries the `int` encoding for strings up to 20 characters.
@@ -15,6 +17,8 @@ pub enum Value {
     /// Any other string. `raw` is set once it was changed in place (APPEND, SETRANGE), because Redis
     /// then reports `raw` whatever its length.
     Str { bytes: Bytes, raw: bool },
+    /// A hash (field → value).
+    Hash(Hash),
 }
 
 impl Value {
@@ -39,6 +43,7 @@ impl Value {
                 bytes: Bytes::copy_from_slice(&bytes),
                 raw,
             },
+            Value::Hash(hash) => Value::Hash(hash.detached()),
             other => other,
         }
     }
@@ -46,6 +51,7 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Int(_) | Value::Str { .. } => "string",
+            Value::Hash(_) => "hash",
         }
     }
 
@@ -55,6 +61,7 @@ impl Value {
             Value::Str { raw: true, .. } => "raw",
             Value::Str { bytes, .. } if bytes.len() <= EMBSTR_BYTES_MAX => "embstr",
             Value::Str { .. } => "raw",
+            Value::Hash(hash) => hash.encoding(),
         }
     }
 
@@ -65,6 +72,7 @@ impl Value {
                 itoa::Buffer::new().format(*n).as_bytes(),
             )),
             Value::Str { bytes, .. } => Some(bytes.clone()),
+            Value::Hash(_) => None,
         }
     }
 
@@ -73,6 +81,7 @@ impl Value {
         match self {
             Value::Int(_) => 16,
             Value::Str { bytes, .. } => 16 + bytes.len(),
+            Value::Hash(hash) => hash.memory_bytes(),
         }
     }
 }

@@ -1,0 +1,576 @@
+//! Hash commands (Redis's t_hash.c). Every change goes through `Db::get_value_mut`, `insert` or
+//! `remove`, so the journal logs the hash's final state; a hash left empty is deleted.
+
+use bytes::Bytes;
+use rand::Rng;
+
+use super::keyspace::parse_cursor;
+use super::spec::*;
+use super::strings::long_double::LongDouble;
+use super::{parse_i64, syntax_error, wrong_type, CommandSpec};
+use crate::keyspace::pattern::glob_match;
+use crate::keyspace::{parse_canonical_i64, Hash, Value};
+use crate::protocol::Reply;
+use crate::shard::Ctx;
+
+const HASH_READ: &[&str] = &["@read", "@hash", "@fast"];
+const HASH_READ_SLOW: &[&str] = &["@read", "@hash", "@slow"];
+const HASH_WRITE: &[&str] = &["@write", "@hash", "@fast"];
+
+const WHOLE_HASH: &str = "O(N) where N is the size of the hash.";
+
+/// Redis's default COUNT for HSCAN.
+const SCAN_COUNT_DEFAULT: usize = 10;
+/// HRANDFIELD with a negative count may repeat fields, so its reply is not bounded by the hash:
+/// counts beyond this many fields are refused with `ERR value is out of range` rather than
+/// building a reply that could exhaust memory. (Redis itself refuses only beyond LONG_MAX/2.)
+const RANDOM_FIELDS_MAX: u64 = 1 << 24;
+
+/// A hash command's table entry; the fields that differ are spelled out per command.
+const HASH: CommandSpec = CommandSpec {
+    keys: KEY1,
+    group: "hash",
+    since: "2.0.0",
+    ..BASE
+};
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "hset",
+        arity: -4,
+        flags: WRITE | DENYOOM | FAST,
+        acl: HASH_WRITE,
+        summary: "Creates or modifies the value of a field in a hash.",
+        complexity: "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.",
+        run: keyed(hset),
+        ..HASH
+    },
+    CommandSpec {
+        name: "hsetnx",
+        arity: 4,
+        flags: WRITE | DENYOOM | FAST,
+        acl: HASH_WRITE,
+        summary: "Sets the value of a field in a hash only when the field doesn't exist.",
+        run: keyed(hsetnx),
+        ..HASH
+    },
+    CommandSpec {
+        name: "hget",
+        arity: 3,
+        flags: READONLY | FAST,
+        acl: HASH_READ,
+        summary: "Returns the value of a field in a hash.",
+        run: keyed(hget),
+        ..HASH
+    },
+    CommandSpec {
+        name: "hmget",
+        arity: -3,
+        flags: READONLY | FAST,
+        acl: HASH_READ,
+        summary: "Returns the values of all fields in a hash.",
+        complexity: "O(N) where N is the number of fields being requested.",
+        run: keyed(hmget),
+        ..HASH
+    },
+    CommandSpec {
+        name: "hmset",
+        arity: -4,
+        flags: WRITE | DENYOOM | FAST,
+        acl: HASH_WRITE,
+        summary: "Sets the values of multiple fields.",
+        complexity: "O(N) where N is the number of fields being set.",
+        run: keyed(hmset),
+        ..HASH
+    },
+    CommandSpec {
+        name: "hdel",
+        arity: -3,
+        flags: WRITE | FAST,
+        acl: HASH_WRITE,
+        summary: "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.",
+        complexity: "O(N) where N is the number of fields to be removed.",
+        run: keyed(hdel),
+        ..HASH
+    },
+    CommandSpec {
+        name: "hlen",
+        arity: 2,
+        flags: READONLY | FAST,
+        acl: HASH_READ,
+        summary: "Returns the number of fields in a hash.",
+        run: keyed(hlen),
+        ..HASH
+    },
+    CommandSpec {
+        name: "hstrlen",
+        arity: 3,
+        flags: READONLY | FAST,
+        acl: HASH_READ,
+        summary: "Returns the length of the value of a field.",
+        since: "3.2.0",
+        run: keyed(hstrlen),
+        ..HASH
+    },
+    CommandSpec {
+        name: "hexists",
+        arity: 3,
+        flags: READONLY | FAST,
+        acl: HASH_READ,
+        summary: "Determines whether a field exists in a hash.",
+        run: keyed(hexists),
+        ..HASH
+    },
+    CommandSpec {
+        name: "hkeys",
+        arity: 2,
+        flags: READONLY,
+        acl: HASH_READ_SLOW,
+        summary: "Returns all fields in a hash.",
+        complexity: WHOLE_HASH,
+        run: keyed(hkeys),
+        ..HASH
+    },
+    CommandSpec {
+        name: "hvals",
+        arity: 2,
+        flags: READONLY,
+        acl: HASH_READ_SLOW,
+        summary: "Returns all values in a hash.",
+        complexity: WHOLE_HASH,
+        run: keyed(hvals),
+        ..HASH
+    },
+    CommandSpec {
+        name: "hgetall",
+        arity: 2,
+        flags: READONLY,
+        acl: HASH_READ_SLOW,
+        summary: "Returns all fields and values in a hash.",
+        complexity: WHOLE_HASH,
+        run: keyed(hgetall),
+        ..HASH
+    },
+    CommandSpec {
+        name: "hincrby",
+        arity: 4,
+        flags: WRITE | DENYOOM | FAST,
+        acl: HASH_WRITE,
+        summary: "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.",
+        run: keyed(hincrby),
+        ..HASH
+    },
+    CommandSpec {
+        name: "hincrbyfloat",
+        arity: 4,
+        flags: WRITE | DENYOOM | FAST,
+        acl: HASH_WRITE,
+        summary: "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.",
+        since: "2.6.0",
+        run: keyed(hincrbyfloat),
+        ..HASH
+    },
+    CommandSpec {
+        name: "hscan",
+        arity: -3,
+        flags: READONLY,
+        acl: HASH_READ_SLOW,
+        summary: "Iterates over fields and values of a hash.",
+        since: "2.8.0",
+        complexity: "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+        run: keyed(hscan),
+        ..HASH
+    },
+    CommandSpec {
+        name: "hrandfield",
+        arity: -2,
+        flags: READONLY,
+        acl: HASH_READ_SLOW,
+        summary: "Returns one or more random fields from a hash.",
+        since: "6.2.0",
+        complexity: "O(N) where N is the number of fields returned",
+        run: keyed(hrandfield),
+        ..HASH
+    },
+];
+
+// ---- Access ---------------------------------------------------------------------------------
+
+/// The hash at `key` for reading: `Ok(None)` when missing, `Err(WRONGTYPE)` for another type.
+/// Counted in the keyspace hits and misses as Redis counts them.
+fn read_hash<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<Option<&'c Hash>, Reply> {
+    let (shard, now) = (ctx.shard, ctx.now_ms);
+    let found = ctx.db().get(key, now);
+    let mut stats = shard.stats.borrow_mut();
+    match found.map(|e| &e.value) {
+        None => {
+            stats.keyspace_misses += 1;
+            Ok(None)
+        }
+        Some(Value::Hash(hash)) => {
+            stats.keyspace_hits += 1;
+            Ok(Some(hash))
+        }
+        Some(_) => Err(wrong_type()),
+    }
+}
+
+/// Runs `change` on the hash at `key`, created empty when missing; deletes the key if the hash
+/// ends empty. WRONGTYPE for another type. All through `Db`, so the journal sees the change.
+fn change_hash<R>(
+    ctx: &mut Ctx,
+    key: &[u8],
+    change: impl FnOnce(&mut Hash) -> R,
+) -> Result<R, Reply> {
+    let now = ctx.now_ms;
+    match ctx.db().get(key, now).map(|e| &e.value) {
+        Some(Value::Hash(_)) => {}
+        Some(_) => return Err(wrong_type()),
+        None => {
+            let mut hash = Hash::default();
+            let result = change(&mut hash);
+            if !hash.is_empty() {
+                ctx.db().insert(key, Value::Hash(hash), None);
+            }
+            return Ok(result);
+        }
+    }
+    let Some(Value::Hash(hash)) = ctx.db().get_value_mut(key, now) else {
+        unreachable!("the key was just found holding a hash");
+    };
+    let result = change(hash);
+    if hash.is_empty() {
+        ctx.db().remove(key);
+    }
+    Ok(result)
+}
+
+/// A client argument in its own allocation, so that it does not pin the connection's buffer.
+fn owned(arg: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(arg)
+}
+
+fn reply_or_error(result: Result<Reply, Reply>) -> Reply {
+    match result {
+        Ok(reply) | Err(reply) => reply,
+    }
+}
+
+// ---- Writing --------------------------------------------------------------------------------
+
+/// Sets the field/value pairs in `args[2..]`; returns how many fields are new.
+fn set_pairs(ctx: &mut Ctx, args: &[Bytes], command: &str) -> Result<i64, Reply> {
+    if !args.len().is_multiple_of(2) {
+        return Err(Reply::error(format!(
+            "ERR wrong number of arguments for '{command}' command"
+        )));
+    }
+    change_hash(ctx, &args[1], |hash| {
+        args[2..]
+            .chunks_exact(2)
+            .filter(|pair| hash.insert(owned(&pair[0]), owned(&pair[1])))
+            .count() as i64
+    })
+}
+
+fn hset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    reply_or_error(set_pairs(ctx, args, "hset").map(Reply::Int))
+}
+
+fn hmset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    reply_or_error(set_pairs(ctx, args, "hmset").map(|_| Reply::ok()))
+}
+
+fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match read_hash(ctx, &args[1]) {
+        Err(e) => return e,
+        Ok(Some(hash)) if hash.get(&args[2]).is_some() => return Reply::Int(0),
+        Ok(_) => {}
+    }
+    reply_or_error(
+        change_hash(ctx, &args[1], |hash| {
+            hash.insert(owned(&args[2]), owned(&args[3]))
+        })
+        .map(|_| Reply::Int(1)),
+    )
+}
+
+fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match read_hash(ctx, &args[1]) {
+        Err(e) => return e,
+        Ok(None) => return Reply::Int(0),
+        Ok(Some(_)) => {}
+    }
+    let removed = change_hash(ctx, &args[1], |hash| {
+        args[2..].iter().filter(|f| hash.remove(f)).count() as i64
+    });
+    reply_or_error(removed.map(Reply::Int))
+}
+
+/// The current value of `field` for an increment: `Ok(None)` when the field (or key) is missing.
+fn field_for_increment(ctx: &mut Ctx, key: &[u8], field: &[u8]) -> Result<Option<Bytes>, Reply> {
+    Ok(read_hash(ctx, key)?.and_then(|hash| hash.get(field).cloned()))
+}
+
+fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    reply_or_error(increment_integer(ctx, args))
+}
+
+fn increment_integer(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
+    let delta = parse_i64(&args[3])?;
+    let current = match field_for_increment(ctx, &args[1], &args[2])? {
+        None => 0,
+        Some(text) => parse_canonical_i64(&text)
+            .ok_or_else(|| Reply::error("ERR hash value is not an integer"))?,
+    };
+    let sum = current
+        .checked_add(delta)
+        .ok_or_else(|| Reply::error("ERR increment or decrement would overflow"))?;
+    let text = Bytes::copy_from_slice(itoa::Buffer::new().format(sum).as_bytes());
+    change_hash(ctx, &args[1], |hash| hash.insert(owned(&args[2]), text))?;
+    Ok(Reply::Int(sum))
+}
+
+fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    reply_or_error(increment_float(ctx, args))
+}
+
+/// HINCRBYFLOAT: in x87 long double and written as INCRBYFLOAT writes (see `LongDouble`).
+fn increment_float(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
+    let delta = LongDouble::parse(&args[3])
+        .ok_or_else(|| Reply::error("ERR value is not a valid float"))?;
+    if !delta.is_finite() {
+        return Err(Reply::error("ERR value is NaN or Infinity"));
+    }
+    let current = match field_for_increment(ctx, &args[1], &args[2])? {
+        None => LongDouble::ZERO,
+        Some(text) => {
+            LongDouble::parse(&text).ok_or_else(|| Reply::error("ERR hash value is not a float"))?
+        }
+    };
+    let sum = current.add(delta);
+    if !sum.is_finite() {
+        return Err(Reply::error("ERR increment would produce NaN or Infinity"));
+    }
+    let text = Bytes::from(sum.to_human_string());
+    change_hash(ctx, &args[1], |hash| {
+        hash.insert(owned(&args[2]), text.clone())
+    })?;
+    Ok(Reply::Bulk(text))
+}
+
+// ---- Reading --------------------------------------------------------------------------------
+
+fn hget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match read_hash(ctx, &args[1]) {
+        Ok(hash) => hash
+            .and_then(|h| h.get(&args[2]))
+            .map_or(Reply::Nil, |v| Reply::Bulk(v.clone())),
+        Err(e) => e,
+    }
+}
+
+fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match read_hash(ctx, &args[1]) {
+        Ok(hash) => Reply::Array(
+            args[2..]
+                .iter()
+                .map(|f| {
+                    hash.and_then(|h| h.get(f))
+                        .map_or(Reply::Nil, |v| Reply::Bulk(v.clone()))
+                })
+                .collect(),
+        ),
+        Err(e) => e,
+    }
+}
+
+/// Replies `f(hash)`, or `missing` when there is no hash at `args[1]`.
+fn with_hash(
+    ctx: &mut Ctx,
+    args: &[Bytes],
+    missing: Reply,
+    f: impl FnOnce(&Hash) -> Reply,
+) -> Reply {
+    match read_hash(ctx, &args[1]) {
+        Ok(Some(hash)) => f(hash),
+        Ok(None) => missing,
+        Err(e) => e,
+    }
+}
+
+fn hlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    with_hash(ctx, args, Reply::Int(0), |h| Reply::Int(h.len() as i64))
+}
+
+fn hstrlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    with_hash(ctx, args, Reply::Int(0), |h| {
+        Reply::Int(h.get(&args[2]).map_or(0, |v| v.len() as i64))
+    })
+}
+
+fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    with_hash(ctx, args, Reply::Int(0), |h| {
+        Reply::Int(h.get(&args[2]).is_some() as i64)
+    })
+}
+
+fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    with_hash(ctx, args, Reply::Array(Vec::new()), |h| {
+        Reply::Array(h.iter().map(|(f, _)| Reply::Bulk(f.clone())).collect())
+    })
+}
+
+fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    with_hash(ctx, args, Reply::Array(Vec::new()), |h| {
+        Reply::Array(h.iter().map(|(_, v)| Reply::Bulk(v.clone())).collect())
+    })
+}
+
+fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    with_hash(ctx, args, Reply::Map(Vec::new()), |h| {
+        Reply::Map(
+            h.iter()
+                .map(|(f, v)| (Reply::Bulk(f.clone()), Reply::Bulk(v.clone())))
+                .collect(),
+        )
+    })
+}
+
+// ---- HSCAN ----------------------------------------------------------------------------------
+
+struct ScanOptions {
+    count: usize,
+    pattern: Option<Bytes>,
+}
+
+fn parse_scan_options(args: &[Bytes]) -> Result<ScanOptions, Reply> {
+    let mut opts = ScanOptions {
+        count: SCAN_COUNT_DEFAULT,
+        pattern: None,
+    };
+    for pair in args.chunks(2) {
+        let [name, value] = pair else {
+            return Err(syntax_error());
+        };
+        match name.to_ascii_uppercase().as_slice() {
+            b"COUNT" => {
+                let count = parse_i64(value)?;
+                if count < 1 {
+                    return Err(syntax_error());
+                }
+                opts.count = count as usize;
+            }
+            b"MATCH" => opts.pattern = (value.as_ref() != b"*").then(|| value.clone()),
+            _ => return Err(syntax_error()),
+        }
+    }
+    Ok(opts)
+}
+
+/// HSCAN key cursor [MATCH pattern] [COUNT count]. A listpack hash is returned whole with cursor
+/// 0, as Redis does; a hashtable is walked by `Hash::scan`. MATCH filters after the walk, so a
+/// step may return fewer fields than COUNT (or none) with a non-zero cursor.
+fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let Some(cursor) = parse_cursor(&args[2]) else {
+        return Reply::error("ERR invalid cursor");
+    };
+    let opts = match parse_scan_options(&args[3..]) {
+        Ok(opts) => opts,
+        Err(e) => return e,
+    };
+    let empty = scan_reply(0, Vec::new());
+    with_hash(ctx, args, empty, |hash| {
+        let (pairs, next) = if hash.is_listpack() {
+            (hash.iter().collect(), 0)
+        } else {
+            hash.scan(cursor, opts.count)
+        };
+        let items = pairs
+            .into_iter()
+            .filter(|(f, _)| {
+                opts.pattern
+                    .as_ref()
+                    .is_none_or(|p| glob_match(p, f, false))
+            })
+            .flat_map(|(f, v)| [Reply::Bulk(f.clone()), Reply::Bulk(v.clone())])
+            .collect();
+        scan_reply(next, items)
+    })
+}
+
+fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
+    Reply::Array(vec![
+        Reply::Bulk(Bytes::from(cursor.to_string())),
+        Reply::Array(items),
+    ])
+}
+
+// ---- HRANDFIELD -----------------------------------------------------------------------------
+
+/// HRANDFIELD key [count [WITHVALUES]].
+fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if args.len() == 2 {
+        return with_hash(ctx, args, Reply::Nil, |hash| {
+            let index = rand::thread_rng().gen_range(0..hash.len());
+            let (field, _) = hash.iter().nth(index).expect("index is below the length");
+            Reply::Bulk(field.clone())
+        });
+    }
+    let count = match parse_i64(&args[2]) {
+        Ok(count) if count != i64::MIN => count,
+        Ok(_) => {
+            return Reply::error(
+                "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+            )
+        }
+        Err(e) => return e,
+    };
+    let with_values = match &args[3..] {
+        [] => false,
+        [word] if word.eq_ignore_ascii_case(b"WITHVALUES") => true,
+        _ => return syntax_error(),
+    };
+    if count.unsigned_abs() > RANDOM_FIELDS_MAX {
+        return Reply::error("ERR value is out of range");
+    }
+    let resp3 = ctx.resp3;
+    with_hash(ctx, args, Reply::Array(Vec::new()), |hash| {
+        let pairs: Vec<(&Bytes, &Bytes)> = hash.iter().collect();
+        let picked = pick_random(pairs.len(), count);
+        random_fields_reply(picked.into_iter().map(|i| pairs[i]), with_values, resp3)
+    })
+}
+
+/// Indexes below `len` for a count: distinct ones (all when `count >= len`) for a positive count,
+/// `-count` draws that may repeat for a negative one.
+fn pick_random(len: usize, count: i64) -> Vec<usize> {
+    let mut rng = rand::thread_rng();
+    if count < 0 {
+        (0..count.unsigned_abs())
+            .map(|_| rng.gen_range(0..len))
+            .collect()
+    } else if count as u64 >= len as u64 {
+        (0..len).collect()
+    } else {
+        rand::seq::index::sample(&mut rng, len, count as usize).into_vec()
+    }
+}
+
+/// Fields alone; or with values, as [field, value] pairs in RESP3 and flat in RESP2, as Redis.
+fn random_fields_reply<'a>(
+    picked: impl Iterator<Item = (&'a Bytes, &'a Bytes)>,
+    with_values: bool,
+    resp3: bool,
+) -> Reply {
+    let items = picked.flat_map(|(f, v)| {
+        let field = Reply::Bulk(f.clone());
+        let value = Reply::Bulk(v.clone());
+        match (with_values, resp3) {
+            (false, _) => vec![field],
+            (true, true) => vec![Reply::Array(vec![field, value])],
+            (true, false) => vec![field, value],
+        }
+    });
+    Reply::Array(items.collect())
+}
