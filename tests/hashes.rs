@@ -580,3 +580,35 @@ fn hashes_survive_sigkill_and_a_snapshot_exactly() {
     let after_reshard: Vec<_> = keys.iter().map(|k| c.hgetall(k)).collect();
     assert_eq!(after_reshard, expected);
 }
+
+/// keyspace_hits and keyspace_misses from INFO stats.
+fn hits_and_misses(c: &mut Conn) -> (i64, i64) {
+    let R::Bulk(info) = c.cmd("INFO stats") else {
+        panic!("INFO is not a bulk");
+    };
+    let info = String::from_utf8(info).unwrap();
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} in INFO"))
+            .trim()
+            .parse::<i64>()
+            .unwrap()
+    };
+    (field("keyspace_hits"), field("keyspace_misses"))
+}
+
+#[test]
+fn hash_reads_count_keyspace_hits_and_misses_and_writes_do_not() {
+    let server = server();
+    let mut c = Conn::new(&server);
+    c.cmd("HSET h f 1");
+    let before = hits_and_misses(&mut c);
+    c.cmd("HGET h f");
+    c.cmd("HGET h nope");
+    c.cmd("HLEN missing");
+    c.cmd("HINCRBY h f 1");
+    c.cmd("HDEL missing f");
+    let after = hits_and_misses(&mut c);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (2, 1));
+}

@@ -196,23 +196,28 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 // ---- Access ---------------------------------------------------------------------------------
 
-/// The hash at `key` for reading: `Ok(None)` when missing, `Err(WRONGTYPE)` for another type.
-/// Counted in the keyspace hits and misses as Redis counts them.
-fn read_hash<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<Option<&'c Hash>, Reply> {
-    let (shard, now) = (ctx.shard, ctx.now_ms);
-    let found = ctx.db().get(key, now);
-    let mut stats = shard.stats.borrow_mut();
-    match found.map(|e| &e.value) {
-        None => {
-            stats.keyspace_misses += 1;
-            Ok(None)
-        }
-        Some(Value::Hash(hash)) => {
-            stats.keyspace_hits += 1;
-            Ok(Some(hash))
-        }
+/// The hash at `key`: `Ok(None)` when missing, `Err(WRONGTYPE)` for another type.
+fn find_hash<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<Option<&'c Hash>, Reply> {
+    let now = ctx.now_ms;
+    match ctx.db().get(key, now).map(|e| &e.value) {
+        None => Ok(None),
+        Some(Value::Hash(hash)) => Ok(Some(hash)),
         Some(_) => Err(wrong_type()),
     }
+}
+
+/// `find_hash` for a read command, counted in the keyspace hits and misses as Redis counts them
+/// (its write commands are not counted).
+fn read_hash<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<Option<&'c Hash>, Reply> {
+    let shard = ctx.shard;
+    let found = find_hash(ctx, key);
+    let mut stats = shard.stats.borrow_mut();
+    match &found {
+        Ok(Some(_)) => stats.keyspace_hits += 1,
+        Ok(None) => stats.keyspace_misses += 1,
+        Err(_) => {}
+    }
+    found
 }
 
 /// Runs `change` on the hash at `key`, created empty when missing; deletes the key if the hash
@@ -282,7 +287,7 @@ fn hmset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match read_hash(ctx, &args[1]) {
+    match find_hash(ctx, &args[1]) {
         Err(e) => return e,
         Ok(Some(hash)) if hash.get(&args[2]).is_some() => return Reply::Int(0),
         Ok(_) => {}
@@ -296,10 +301,11 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match read_hash(ctx, &args[1]) {
+    // Nothing to delete: answered without touching the key, so that nothing is journaled.
+    match find_hash(ctx, &args[1]) {
         Err(e) => return e,
-        Ok(None) => return Reply::Int(0),
-        Ok(Some(_)) => {}
+        Ok(Some(hash)) if args[2..].iter().any(|f| hash.get(f).is_some()) => {}
+        Ok(_) => return Reply::Int(0),
     }
     let removed = change_hash(ctx, &args[1], |hash| {
         args[2..].iter().filter(|f| hash.remove(f)).count() as i64
@@ -309,7 +315,7 @@ fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// The current value of `field` for an increment: `Ok(None)` when the field (or key) is missing.
 fn field_for_increment(ctx: &mut Ctx, key: &[u8], field: &[u8]) -> Result<Option<Bytes>, Reply> {
-    Ok(read_hash(ctx, key)?.and_then(|hash| hash.get(field).cloned()))
+    Ok(find_hash(ctx, key)?.and_then(|hash| hash.get(field).cloned()))
 }
 
 fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
