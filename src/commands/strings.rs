@@ -318,7 +318,6 @@ fn strlen(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         None => 0,
         Some(Value::Int(n)) => itoa::Buffer::new().format(*n).len(),
         Some(Value::Str { bytes, .. }) => bytes.len(),
-        #[allow(unreachable_patterns)] // Other types are yet to come.
         Some(_) => return wrong_type(),
     };
     Reply::Int(len as i64)
@@ -721,7 +720,6 @@ fn take_string_for_change(ctx: &mut Ctx, key: &[u8]) -> Result<Option<BytesMut>,
     let bytes = match value {
         Value::Int(n) => Bytes::copy_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
         Value::Str { bytes, .. } => std::mem::take(bytes),
-        #[allow(unreachable_patterns)] // Other types are yet to come.
         _ => return Err(wrong_type()),
     };
     Ok(Some(
@@ -853,7 +851,6 @@ fn add_to_integer(ctx: &mut Ctx, key: &[u8], delta: i64) -> Reply {
             Some(n) => n,
             None => return not_an_integer(),
         },
-        #[allow(unreachable_patterns)] // Other types are yet to come.
         _ => return wrong_type(),
     };
     match current.checked_add(delta) {

@@ -62,8 +62,7 @@ pub struct Ctx<'a> {
     pub shard: &'a Shard,
     pub keyspace: &'a mut Keyspace,
     pub db: usize,
-    /// For commands whose reply shape differs in RESP3 beyond what the encoder maps.
-    #[allow(dead_code)] // No command needs it yet; sorted sets (issue 5) will.
+    /// For commands whose reply shape differs in RESP3 beyond what the encoder maps (HRANDFIELD).
     pub resp3: bool,
     pub now_ms: u64,
 }
