@@ -14,6 +14,7 @@ mod keyspace;
 mod latency;
 mod persistence;
 mod server;
+mod sets;
 mod slowlog;
 mod strings;
 
@@ -27,9 +28,10 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 14] {
+fn families() -> [&'static [CommandSpec]; 15] {
     [
         strings::COMMANDS,
+        sets::COMMANDS,
         keyspace::COMMANDS,
         expire::COMMANDS,
         connection::COMMANDS,

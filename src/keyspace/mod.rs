@@ -5,7 +5,7 @@ pub mod pattern;
 mod value;
 
 pub use db::{Change, Db, Entry};
-pub use value::{parse_canonical_i64, Value};
+pub use value::{parse_canonical_i64, SetMembers, Value};
 
 use std::ops::Range;
 
