@@ -542,4 +542,51 @@ fn sets_written_across_shards_survive_sigkill_exactly_as_acknowledged() {
     }
     assert_eq!(expected[2], set_of("b c d e"));
     assert_eq!(c.cmd("EXISTS gone"), Int(0));
+    // A snapshot holds sets too: SAVE, change one set after it, SIGKILL again.
+    assert_eq!(c.cmd("SAVE"), R::Status("OK".into()));
+    c.cmd(&format!("SADD {} after-save", keys[2]));
+    drop(c);
+    server.kill9();
+    server.restart();
+    let mut c = Conn::new(&server);
+    assert_eq!(c.members(&format!("SMEMBERS {}", keys[0])), expected[0]);
+    assert_eq!(c.members(&format!("SMEMBERS {}", keys[1])), expected[1]);
+    assert_eq!(
+        c.members(&format!("SMEMBERS {}", keys[2])),
+        set_of("b c d e after-save")
+    );
+}
+
+#[test]
+fn smove_across_shards_is_atomic_for_concurrent_sunion_and_sintercard() {
+    const MEMBERS: usize = 40;
+    const ROUNDS: usize = 5;
+    let server = server();
+    let [a, b] = [0, 1].map(|i| key_per_shard("atom")[i].clone());
+    let mut c = Conn::new(&server);
+    let all: Vec<String> = (0..MEMBERS).map(|i| format!("m{i}")).collect();
+    c.cmd(&format!("SADD {a} {}", all.join(" ")));
+    let mover = {
+        let mut m = Conn::new(&server);
+        let (a, b, all) = (a.clone(), b.clone(), all.clone());
+        std::thread::spawn(move || {
+            for round in 0..ROUNDS {
+                let (from, to) = if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
+                for member in &all {
+                    assert_eq!(m.cmd(&format!("SMOVE {from} {to} {member}")), Int(1));
+                }
+            }
+        })
+    };
+    loop {
+        // Every member is in exactly one of the two sets at every instant.
+        assert_eq!(c.members(&format!("SUNION {a} {b}")).len(), MEMBERS);
+        assert_eq!(c.cmd(&format!("SINTERCARD 2 {a} {b}")), Int(0));
+        if mover.is_finished() {
+            break;
+        }
+    }
+    mover.join().unwrap();
+    assert_eq!(c.cmd(&format!("SCARD {b}")), Int(MEMBERS as i64));
+    assert_eq!(c.cmd(&format!("EXISTS {a}")), Int(0));
 }
