@@ -15,6 +15,7 @@ mod keyspace;
 mod latency;
 mod persistence;
 mod server;
+mod sets;
 mod slowlog;
 mod strings;
 
@@ -28,10 +29,11 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 15] {
+fn families() -> [&'static [CommandSpec]; 16] {
     [
         strings::COMMANDS,
         hashes::COMMANDS,
+        sets::COMMANDS,
         keyspace::COMMANDS,
         expire::COMMANDS,
         connection::COMMANDS,

@@ -14,7 +14,7 @@
 
 use bytes::{Buf, Bytes};
 
-use crate::keyspace::{Hash, Value};
+use crate::keyspace::{Hash, SetMembers, Value};
 
 pub const PUT: u8 = 1;
 pub const DEL: u8 = 2;
@@ -30,6 +30,8 @@ const VALUE_STR_RAW: u8 = 2;
 /// keep the encoding (`OBJECT ENCODING`) across a restart.
 const VALUE_HASH_LISTPACK: u8 = 3;
 const VALUE_HASH_TABLE: u8 = 4;
+/// A set: count u32, then per member: len u32, bytes.
+const VALUE_SET: u8 = 5;
 
 #[derive(Debug, PartialEq)]
 pub enum Effect {
@@ -193,6 +195,14 @@ fn encode_value(value: &Value, out: &mut Vec<u8>) {
                 }
             }
         }
+        Value::Set(members) => {
+            out.push(VALUE_SET);
+            out.extend_from_slice(&(members.len() as u32).to_le_bytes());
+            for member in members.iter() {
+                out.extend_from_slice(&(member.len() as u32).to_le_bytes());
+                out.extend_from_slice(member);
+            }
+        }
     }
 }
 
@@ -219,8 +229,23 @@ fn decode_value(mut payload: Bytes) -> Option<Value> {
             }
             Value::Hash(Hash::from_pairs(tag == VALUE_HASH_LISTPACK, pairs))
         }
+        VALUE_SET => Value::Set(Box::new(decode_set_members(payload)?)),
         _ => return None,
     })
+}
+
+/// Each member is copied into its own allocation, so that a set does not pin the buffer it was
+/// decoded from (a journal segment, a snapshot).
+fn decode_set_members(mut payload: Bytes) -> Option<SetMembers> {
+    let count = take_u32(&mut payload)? as usize;
+    // The count is untrusted until the members are read: cap the reservation by what can fit.
+    let mut members = SetMembers::default();
+    members.reserve(count.min(payload.len() / 4));
+    for _ in 0..count {
+        let len = take_u32(&mut payload)? as usize;
+        members.insert(Bytes::copy_from_slice(&take(&mut payload, len)?));
+    }
+    (payload.is_empty() && !members.is_empty()).then_some(members)
 }
 
 fn take(payload: &mut Bytes, n: usize) -> Option<Bytes> {
@@ -258,6 +283,16 @@ mod tests {
                     raw: true,
                 },
                 expire_at_ms: None,
+            },
+            Effect::Put {
+                key: Bytes::from("set"),
+                value: Value::Set(Box::new(
+                    ["a", "", "12", "b\0c"]
+                        .into_iter()
+                        .map(Bytes::from)
+                        .collect(),
+                )),
+                expire_at_ms: Some(9),
             },
             Effect::Del {
                 key: Bytes::from("gone"),

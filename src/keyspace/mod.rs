@@ -6,7 +6,7 @@ pub mod pattern;
 mod value;
 
 pub use db::{Change, Db, Entry};
-pub use value::{parse_canonical_i64, Hash, Value};
+pub use value::{parse_canonical_i64, Hash, SetMembers, Value};
 
 use std::ops::Range;
 

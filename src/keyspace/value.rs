@@ -1,6 +1,8 @@
 //! The values keys hold. Each Redis type is one variant; strings keep Redis's encodings so that
 //! `OBJECT ENCODING` answers as Redis does.
 
+use std::collections::HashSet;
+
 use bytes::Bytes;
 
 pub use super::hash::Hash;
@@ -9,6 +11,15 @@ pub use super::hash::Hash;
 const EMBSTR_BYTES_MAX: usize = 44;
 /// Redis only tries the `int` encoding for strings up to 20 characters.
 const INT_ENCODING_CHARS_MAX: usize = 20;
+/// Sets of integers only, up to this many, are `intset` (Redis 7.2's `set-max-intset-entries`).
+const SET_INTSET_ENTRIES_MAX: usize = 512;
+/// Sets up to this many members, ... (`set-max-listpack-entries`)
+const SET_LISTPACK_ENTRIES_MAX: usize = 128;
+/// ... each at most this long, are `listpack` (`set-max-listpack-value`).
+const SET_LISTPACK_MEMBER_BYTES_MAX: usize = 64;
+
+/// The members of a set value. Never empty while stored: the key is deleted with its last member.
+pub type SetMembers = HashSet<Bytes, ahash::RandomState>;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -19,6 +30,8 @@ pub enum Value {
     Str { bytes: Bytes, raw: bool },
     /// A hash (field → value).
     Hash(Hash),
+    /// A set (boxed, so that strings, the common case, stay small).
+    Set(Box<SetMembers>),
 }
 
 impl Value {
@@ -52,6 +65,7 @@ impl Value {
         match self {
             Value::Int(_) | Value::Str { .. } => "string",
             Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
         }
     }
 
@@ -62,6 +76,7 @@ impl Value {
             Value::Str { bytes, .. } if bytes.len() <= EMBSTR_BYTES_MAX => "embstr",
             Value::Str { .. } => "raw",
             Value::Hash(hash) => hash.encoding(),
+            Value::Set(members) => set_encoding(members),
         }
     }
 
@@ -73,6 +88,22 @@ impl Value {
             )),
             Value::Str { bytes, .. } => Some(bytes.clone()),
             Value::Hash(_) => None,
+            Value::Set(_) => None,
+        }
+    }
+
+    /// The set's members, or `None` for a non-set value (WRONGTYPE).
+    pub fn as_set(&self) -> Option<&SetMembers> {
+        match self {
+            Value::Set(members) => Some(members),
+            _ => None,
+        }
+    }
+
+    pub fn as_set_mut(&mut self) -> Option<&mut SetMembers> {
+        match self {
+            Value::Set(members) => Some(members),
+            _ => None,
         }
     }
 
@@ -82,7 +113,27 @@ impl Value {
             Value::Int(_) => 16,
             Value::Str { bytes, .. } => 16 + bytes.len(),
             Value::Hash(hash) => hash.memory_bytes(),
+            // Table overhead, then per member its bytes, handle and hash slot.
+            Value::Set(members) => 64 + members.iter().map(|m| m.len() + 40).sum::<usize>(),
         }
+    }
+}
+
+/// The name Redis 7.2 would report for a set with these members, from its contents. Redis never
+/// converts back down (a set that grew to `hashtable` stays so after SREM); Keel reports what the
+/// contents would be created as, a documented difference.
+fn set_encoding(members: &SetMembers) -> &'static str {
+    let len = members.len();
+    if len <= SET_INTSET_ENTRIES_MAX && members.iter().all(|m| parse_canonical_i64(m).is_some()) {
+        "intset"
+    } else if len <= SET_LISTPACK_ENTRIES_MAX
+        && members
+            .iter()
+            .all(|m| m.len() <= SET_LISTPACK_MEMBER_BYTES_MAX)
+    {
+        "listpack"
+    } else {
+        "hashtable"
     }
 }
 
@@ -110,5 +161,27 @@ mod tests {
         assert_eq!(Value::string(&[b'a'; 44]).encoding(), "embstr");
         assert_eq!(Value::string(&[b'a'; 45]).encoding(), "raw");
         assert_eq!(Value::string(b"9223372036854775808").encoding(), "embstr");
+    }
+
+    fn set_of(members: impl IntoIterator<Item = String>) -> Value {
+        Value::Set(Box::new(members.into_iter().map(Bytes::from).collect()))
+    }
+
+    #[test]
+    fn sets_pick_redis_encodings() {
+        assert_eq!(set_of((0..512).map(|i| i.to_string())).encoding(), "intset");
+        assert_eq!(
+            set_of((0..128).map(|i| format!("m{i}"))).encoding(),
+            "listpack"
+        );
+        assert_eq!(
+            set_of((0..129).map(|i| format!("m{i}"))).encoding(),
+            "hashtable"
+        );
+        assert_eq!(set_of(["x".repeat(65)]).encoding(), "hashtable");
+        assert_eq!(
+            set_of((0..513).map(|i| i.to_string())).encoding(),
+            "hashtable"
+        );
     }
 }

@@ -1,0 +1,843 @@
+//! Set commands (Redis's t_set.c): SADD, SREM, SMEMBERS, SISMEMBER, SMISMEMBER, SCARD, SPOP,
+//! SRANDMEMBER, SMOVE, SINTER, SINTERCARD, SUNION, SDIFF, their *STORE forms and SSCAN.
+//!
+//! Multi-key commands whose keys live on several shards run as a cross-shard transaction: every
+//! key is locked, each source set is read on its shard, the result is computed here, and any write
+//! goes in the transaction's last step so that it is logged as one unit.
+
+use bytes::Bytes;
+use futures::future::LocalBoxFuture;
+use rand::seq::{IteratorRandom, SliceRandom};
+
+use super::spec::*;
+use super::{parse_i64, syntax_error, wrong_type, CommandSpec, Keys, Run};
+use crate::keyspace::pattern::glob_match;
+use crate::keyspace::{Db, SetMembers, Value};
+use crate::protocol::Reply;
+use crate::router::slot::key_slot;
+use crate::router::Txn;
+use crate::server::client::Client;
+use crate::shard::{Ctx, Request};
+
+const SET_READ_FAST: &[&str] = &["@read", "@set", "@fast"];
+const SET_READ_SLOW: &[&str] = &["@read", "@set", "@slow"];
+const SET_WRITE_FAST: &[&str] = &["@write", "@set", "@fast"];
+const SET_WRITE_SLOW: &[&str] = &["@write", "@set", "@slow"];
+
+const INTER_COMPLEXITY: &str =
+    "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.";
+const UNION_COMPLEXITY: &str = "O(N) where N is the total number of elements in all given sets.";
+
+/// SRANDMEMBER with a negative count may repeat members, so its reply is not bounded by the set's
+/// size; a count beyond this many is refused with an error rather than building a reply that
+/// could exhaust memory.
+const SRANDMEMBER_REPEATS_MAX: u64 = 1 << 24;
+
+/// A set command's table entry; the fields that differ are spelled out per command.
+const SET: CommandSpec = CommandSpec {
+    keys: KEY1,
+    group: "set",
+    ..BASE
+};
+
+/// The destination, then the source keys (SINTERSTORE, SUNIONSTORE, SDIFFSTORE).
+const DST_THEN_SOURCES: Keys = ALL_KEYS;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "sadd",
+        arity: -3,
+        flags: WRITE | DENYOOM | FAST,
+        acl: SET_WRITE_FAST,
+        summary: "Adds one or more members to a set. Creates the key if it doesn't exist.",
+        complexity: "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+        run: keyed(sadd),
+        ..SET
+    },
+    CommandSpec {
+        name: "srem",
+        arity: -3,
+        flags: WRITE | FAST,
+        acl: SET_WRITE_FAST,
+        summary: "Removes one or more members from a set. Deletes the set if the last member was removed.",
+        complexity: "O(N) where N is the number of members to be removed.",
+        run: keyed(srem),
+        ..SET
+    },
+    CommandSpec {
+        name: "smembers",
+        arity: 2,
+        flags: READONLY,
+        acl: SET_READ_SLOW,
+        summary: "Returns all members of a set.",
+        complexity: "O(N) where N is the set cardinality.",
+        run: keyed(smembers),
+        ..SET
+    },
+    CommandSpec {
+        name: "sismember",
+        arity: 3,
+        flags: READONLY | FAST,
+        acl: SET_READ_FAST,
+        summary: "Determines whether a member belongs to a set.",
+        run: keyed(sismember),
+        ..SET
+    },
+    CommandSpec {
+        name: "smismember",
+        arity: -3,
+        flags: READONLY | FAST,
+        acl: SET_READ_FAST,
+        summary: "Determines whether multiple members belong to a set.",
+        since: "6.2.0",
+        complexity: "O(N) where N is the number of elements being checked for membership",
+        run: keyed(smismember),
+        ..SET
+    },
+    CommandSpec {
+        name: "scard",
+        arity: 2,
+        flags: READONLY | FAST,
+        acl: SET_READ_FAST,
+        summary: "Returns the number of members in a set.",
+        run: keyed(scard),
+        ..SET
+    },
+    CommandSpec {
+        name: "spop",
+        arity: -2,
+        flags: WRITE | FAST,
+        acl: SET_WRITE_FAST,
+        summary: "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.",
+        complexity: "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.",
+        run: keyed(spop),
+        ..SET
+    },
+    CommandSpec {
+        name: "srandmember",
+        arity: -2,
+        flags: READONLY,
+        acl: SET_READ_SLOW,
+        summary: "Get one or multiple random members from a set",
+        complexity: "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.",
+        run: keyed(srandmember),
+        ..SET
+    },
+    CommandSpec {
+        name: "smove",
+        arity: 4,
+        flags: WRITE | FAST,
+        keys: TWO_KEYS,
+        acl: SET_WRITE_FAST,
+        summary: "Moves a member from one set to another.",
+        run: coordinated(smove, smove_across),
+        ..SET
+    },
+    CommandSpec {
+        name: "sinter",
+        arity: -2,
+        flags: READONLY,
+        keys: ALL_KEYS,
+        acl: SET_READ_SLOW,
+        summary: "Returns the intersect of multiple sets.",
+        complexity: INTER_COMPLEXITY,
+        run: coordinated(sinter, sinter_across),
+        ..SET
+    },
+    CommandSpec {
+        name: "sintercard",
+        arity: -3,
+        flags: READONLY | MOVABLEKEYS,
+        keys: Keys::None,
+        acl: SET_READ_SLOW,
+        summary: "Returns the number of members of the intersect of multiple sets.",
+        since: "7.0.0",
+        complexity: INTER_COMPLEXITY,
+        run: Run::Client(sintercard),
+        ..SET
+    },
+    CommandSpec {
+        name: "sunion",
+        arity: -2,
+        flags: READONLY,
+        keys: ALL_KEYS,
+        acl: SET_READ_SLOW,
+        summary: "Returns the union of multiple sets.",
+        complexity: UNION_COMPLEXITY,
+        run: coordinated(sunion, sunion_across),
+        ..SET
+    },
+    CommandSpec {
+        name: "sdiff",
+        arity: -2,
+        flags: READONLY,
+        keys: ALL_KEYS,
+        acl: SET_READ_SLOW,
+        summary: "Returns the difference of multiple sets.",
+        complexity: UNION_COMPLEXITY,
+        run: coordinated(sdiff, sdiff_across),
+        ..SET
+    },
+    CommandSpec {
+        name: "sinterstore",
+        arity: -3,
+        flags: WRITE | DENYOOM,
+        keys: DST_THEN_SOURCES,
+        acl: SET_WRITE_SLOW,
+        summary: "Stores the intersect of multiple sets in a key.",
+        complexity: INTER_COMPLEXITY,
+        run: coordinated(sinterstore, sinterstore_across),
+        ..SET
+    },
+    CommandSpec {
+        name: "sunionstore",
+        arity: -3,
+        flags: WRITE | DENYOOM,
+        keys: DST_THEN_SOURCES,
+        acl: SET_WRITE_SLOW,
+        summary: "Stores the union of multiple sets in a key.",
+        complexity: UNION_COMPLEXITY,
+        run: coordinated(sunionstore, sunionstore_across),
+        ..SET
+    },
+    CommandSpec {
+        name: "sdiffstore",
+        arity: -3,
+        flags: WRITE | DENYOOM,
+        keys: DST_THEN_SOURCES,
+        acl: SET_WRITE_SLOW,
+        summary: "Stores the difference of multiple sets in a key.",
+        complexity: UNION_COMPLEXITY,
+        run: coordinated(sdiffstore, sdiffstore_across),
+        ..SET
+    },
+    CommandSpec {
+        name: "sscan",
+        arity: -3,
+        flags: READONLY,
+        acl: SET_READ_SLOW,
+        summary: "Iterates over members of a set.",
+        since: "2.8.0",
+        complexity: "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+        run: keyed(sscan),
+        ..SET
+    },
+];
+
+/// `?` for functions that reply: an error becomes the reply.
+macro_rules! attempt {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(reply) => return reply,
+        }
+    };
+}
+
+/// The set at `key`: `None` when the key does not exist, WRONGTYPE when it holds another type.
+fn read_set<'a>(db: &'a mut Db, key: &[u8], now_ms: u64) -> Result<Option<&'a SetMembers>, Reply> {
+    match db.get(key, now_ms) {
+        None => Ok(None),
+        Some(entry) => entry.value.as_set().map(Some).ok_or_else(wrong_type),
+    }
+}
+
+/// The sets at `keys` (missing ones as `None`), or WRONGTYPE if any key holds another type.
+fn read_sets<'a>(
+    db: &'a mut Db,
+    keys: &[Bytes],
+    now_ms: u64,
+) -> Result<Vec<Option<&'a SetMembers>>, Reply> {
+    for key in keys {
+        // Drops the key if it expired, and checks its type.
+        read_set(db, key, now_ms)?;
+    }
+    let db: &'a Db = db;
+    Ok(keys
+        .iter()
+        .map(|key| db.peek(key).and_then(|e| e.value.as_set()))
+        .collect())
+}
+
+/// A member taken from client arguments, copied so that it does not pin the connection's buffer.
+fn owned(member: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(member)
+}
+
+fn bulks(members: impl IntoIterator<Item = Bytes>) -> Vec<Reply> {
+    members.into_iter().map(Reply::Bulk).collect()
+}
+
+fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (key, members, now) = (&args[1], &args[2..], ctx.now_ms);
+    let db = ctx.db();
+    let existing = attempt!(read_set(db, key, now));
+    if existing.is_some_and(|set| members.iter().all(|m| set.contains(m))) {
+        return Reply::Int(0);
+    }
+    match db.get_value_mut(key, now).and_then(Value::as_set_mut) {
+        Some(set) => {
+            let added = members
+                .iter()
+                .filter(|m| !set.contains(*m) && set.insert(owned(m)))
+                .count();
+            Reply::Int(added as i64)
+        }
+        None => {
+            let set: SetMembers = members.iter().map(|m| owned(m)).collect();
+            let added = set.len();
+            db.insert(key, Value::Set(Box::new(set)), None);
+            Reply::Int(added as i64)
+        }
+    }
+}
+
+fn srem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (key, members, now) = (&args[1], &args[2..], ctx.now_ms);
+    let db = ctx.db();
+    let Some(set) = attempt!(read_set(db, key, now)) else {
+        return Reply::Int(0);
+    };
+    if !members.iter().any(|m| set.contains(m)) {
+        return Reply::Int(0);
+    }
+    let set = db
+        .get_value_mut(key, now)
+        .and_then(Value::as_set_mut)
+        .expect("the set was just read");
+    let removed = members.iter().filter(|m| set.remove(*m)).count();
+    if set.is_empty() {
+        db.remove(key);
+    }
+    Reply::Int(removed as i64)
+}
+
+fn smembers(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let now = ctx.now_ms;
+    let set = attempt!(read_set(ctx.db(), &args[1], now));
+    Reply::Set(bulks(set.into_iter().flatten().cloned()))
+}
+
+fn sismember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let now = ctx.now_ms;
+    let set = attempt!(read_set(ctx.db(), &args[1], now));
+    Reply::Int(set.is_some_and(|s| s.contains(&args[2])) as i64)
+}
+
+fn smismember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let now = ctx.now_ms;
+    let set = attempt!(read_set(ctx.db(), &args[1], now));
+    let member_of = |m: &Bytes| Reply::Int(set.is_some_and(|s| s.contains(m)) as i64);
+    Reply::Array(args[2..].iter().map(member_of).collect())
+}
+
+fn scard(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let now = ctx.now_ms;
+    let set = attempt!(read_set(ctx.db(), &args[1], now));
+    Reply::Int(set.map_or(0, |s| s.len()) as i64)
+}
+
+/// SPOP's count: a non-negative integer.
+fn parse_pop_count(arg: &[u8]) -> Result<usize, Reply> {
+    match parse_i64(arg) {
+        Ok(n) if n >= 0 => Ok(n as usize),
+        _ => Err(Reply::error("ERR value is out of range, must be positive")),
+    }
+}
+
+fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (key, now) = (&args[1], ctx.now_ms);
+    let count = match args {
+        [_, _] => None,
+        [_, _, count] => Some(attempt!(parse_pop_count(count))),
+        _ => return syntax_error(),
+    };
+    let db = ctx.db();
+    let empty = || match count {
+        None => Reply::Nil,
+        Some(_) => Reply::Set(Vec::new()),
+    };
+    if attempt!(read_set(db, key, now)).is_none() || count == Some(0) {
+        return empty();
+    }
+    let set = db
+        .get_value_mut(key, now)
+        .and_then(Value::as_set_mut)
+        .expect("the set was just read");
+    let chosen: Vec<Bytes> = set
+        .iter()
+        .cloned()
+        .choose_multiple(&mut rand::thread_rng(), count.unwrap_or(1));
+    for member in &chosen {
+        set.remove(member);
+    }
+    if set.is_empty() {
+        db.remove(key);
+    }
+    match count {
+        None => chosen.into_iter().next().map_or(Reply::Nil, Reply::Bulk),
+        Some(_) => Reply::Set(bulks(chosen)),
+    }
+}
+
+fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (key, now) = (&args[1], ctx.now_ms);
+    let count = match args {
+        [_, _] => None,
+        [_, _, count] => Some(attempt!(parse_srandmember_count(count))),
+        _ => return syntax_error(),
+    };
+    let set = attempt!(read_set(ctx.db(), key, now));
+    let rng = &mut rand::thread_rng();
+    match (set, count) {
+        (None, None) => Reply::Nil,
+        (None, Some(_)) => Reply::Array(Vec::new()),
+        (Some(set), None) => set
+            .iter()
+            .choose(rng)
+            .cloned()
+            .map_or(Reply::Nil, Reply::Bulk),
+        (Some(set), Some(n)) if n >= 0 => {
+            Reply::Array(bulks(set.iter().cloned().choose_multiple(rng, n as usize)))
+        }
+        (Some(set), Some(n)) => {
+            let members: Vec<&Bytes> = set.iter().collect();
+            let picks =
+                (0..n.unsigned_abs()).filter_map(|_| members.choose(rng).map(|m| (*m).clone()));
+            Reply::Array(bulks(picks))
+        }
+    }
+}
+
+/// SRANDMEMBER's count, in Redis's range (±i64::MAX), and with a repeating count bounded.
+fn parse_srandmember_count(arg: &[u8]) -> Result<i64, Reply> {
+    let n = parse_i64(arg)?;
+    if n == i64::MIN {
+        return Err(Reply::error(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
+    if n < 0 && n.unsigned_abs() > SRANDMEMBER_REPEATS_MAX {
+        return Err(Reply::error(format!(
+            "ERR negative count is limited to {SRANDMEMBER_REPEATS_MAX} members"
+        )));
+    }
+    Ok(n)
+}
+
+fn smove(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (src, dst, member, now) = (&args[1], &args[2], &args[3], ctx.now_ms);
+    let db = ctx.db();
+    let in_src = attempt!(read_set(db, src, now)).is_some_and(|s| s.contains(member));
+    attempt!(read_set(db, dst, now));
+    if !in_src {
+        return Reply::Int(0);
+    }
+    if src == dst {
+        return Reply::Int(1);
+    }
+    srem(ctx, &[args[0].clone(), src.clone(), member.clone()]);
+    sadd(ctx, &[args[0].clone(), dst.clone(), member.clone()]);
+    Reply::Int(1)
+}
+
+/// How a multi-set command combines its sets.
+#[derive(Clone, Copy)]
+enum SetOp {
+    Inter,
+    Union,
+    Diff,
+}
+
+/// The result of `op` over `sets` (missing keys as `None`, which count as empty sets).
+fn combine(op: SetOp, sets: &[Option<&SetMembers>]) -> SetMembers {
+    match op {
+        SetOp::Union => sets
+            .iter()
+            .flatten()
+            .flat_map(|s| s.iter())
+            .cloned()
+            .collect(),
+        SetOp::Diff => {
+            let Some(Some(first)) = sets.first() else {
+                return SetMembers::default();
+            };
+            let in_rest = |m: &&Bytes| sets[1..].iter().flatten().any(|s| s.contains(*m));
+            first.iter().filter(|m| !in_rest(m)).cloned().collect()
+        }
+        SetOp::Inter => intersection(sets).cloned().collect(),
+    }
+}
+
+/// The members of every set, walking the smallest.
+fn intersection<'a>(sets: &'a [Option<&'a SetMembers>]) -> impl Iterator<Item = &'a Bytes> {
+    let all: Option<Vec<&SetMembers>> = sets.iter().copied().collect();
+    let mut all = all.unwrap_or_default();
+    all.sort_by_key(|s| s.len());
+    let (smallest, rest) = match all.split_first() {
+        Some((smallest, rest)) => (smallest.iter().collect::<Vec<_>>(), rest.to_vec()),
+        None => (Vec::new(), Vec::new()),
+    };
+    smallest
+        .into_iter()
+        .filter(move |m| rest.iter().all(|s| s.contains(*m)))
+}
+
+fn algebra(ctx: &mut Ctx, sources: &[Bytes], op: SetOp) -> Reply {
+    let now = ctx.now_ms;
+    let sets = attempt!(read_sets(ctx.db(), sources, now));
+    Reply::Set(bulks(combine(op, &sets)))
+}
+
+fn algebra_store(ctx: &mut Ctx, args: &[Bytes], op: SetOp) -> Reply {
+    let (dst, now) = (&args[1], ctx.now_ms);
+    let sets = attempt!(read_sets(ctx.db(), &args[2..], now));
+    let result = combine(op, &sets);
+    store(ctx.db(), dst, result)
+}
+
+/// Replaces `dst` with `members` (deleting it when there are none); replies the cardinality.
+fn store(db: &mut Db, dst: &[u8], members: SetMembers) -> Reply {
+    let len = members.len() as i64;
+    if members.is_empty() {
+        db.remove(dst);
+    } else {
+        db.insert(dst, Value::Set(Box::new(members)), None);
+    }
+    Reply::Int(len)
+}
+
+fn sinter(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    algebra(ctx, &args[1..], SetOp::Inter)
+}
+
+fn sunion(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    algebra(ctx, &args[1..], SetOp::Union)
+}
+
+fn sdiff(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    algebra(ctx, &args[1..], SetOp::Diff)
+}
+
+fn sinterstore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    algebra_store(ctx, args, SetOp::Inter)
+}
+
+fn sunionstore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    algebra_store(ctx, args, SetOp::Union)
+}
+
+fn sdiffstore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    algebra_store(ctx, args, SetOp::Diff)
+}
+
+/// SINTERCARD's arguments: `numkeys key... [LIMIT limit]`.
+struct InterCard {
+    keys: Vec<Bytes>,
+    /// 0: no limit.
+    limit: usize,
+}
+
+impl InterCard {
+    fn parse(args: &[Bytes]) -> Result<InterCard, Reply> {
+        let numkeys = match parse_i64(&args[1]) {
+            Ok(n) if n > 0 => n as usize,
+            _ => return Err(Reply::error("ERR numkeys should be greater than 0")),
+        };
+        if numkeys > args.len() - 2 {
+            return Err(Reply::error(
+                "ERR Number of keys can't be greater than number of args",
+            ));
+        }
+        let mut limit = 0;
+        let mut rest = args[2 + numkeys..].iter();
+        while let Some(option) = rest.next() {
+            match (option.eq_ignore_ascii_case(b"limit"), rest.next()) {
+                (true, Some(value)) => match parse_i64(value)? {
+                    n if n < 0 => return Err(Reply::error("ERR LIMIT can't be negative")),
+                    n => limit = n as usize,
+                },
+                _ => return Err(syntax_error()),
+            }
+        }
+        Ok(InterCard {
+            keys: args[2..2 + numkeys].to_vec(),
+            limit,
+        })
+    }
+
+    fn count(&self, sets: &[Option<&SetMembers>]) -> Reply {
+        let limit = if self.limit == 0 {
+            usize::MAX
+        } else {
+            self.limit
+        };
+        Reply::Int(intersection(sets).take(limit).count() as i64)
+    }
+}
+
+/// Runs SINTERCARD on the shard owning all its keys: `sintercard-step limit key...`.
+static SINTERCARD_STEP: CommandSpec = CommandSpec {
+    name: "sintercard-step",
+    arity: -3,
+    flags: READONLY,
+    keys: Keys::Range {
+        first: 2,
+        last: -1,
+        step: 1,
+    },
+    acl: SET_READ_SLOW,
+    run: keyed(sintercard_step),
+    ..SET
+};
+
+fn sintercard_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let now = ctx.now_ms;
+    let Ok(limit) = parse_i64(&args[1]) else {
+        return syntax_error();
+    };
+    let query = InterCard {
+        keys: args[2..].to_vec(),
+        limit: limit as usize,
+    };
+    let sets = attempt!(read_sets(ctx.db(), &query.keys, now));
+    query.count(&sets)
+}
+
+/// SINTERCARD names its keys through `numkeys`, which the table's key ranges cannot say, so it
+/// routes itself: to the one shard owning every key, or as a cross-shard read.
+fn sintercard(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
+    Box::pin(async move {
+        let query = attempt!(InterCard::parse(&args));
+        let shard = client.shard.clone();
+        let (db, resp3) = (client.db(), client.resp3());
+        let first_slot = key_slot(&query.keys[0]);
+        if client.cluster_port && query.keys.iter().any(|k| key_slot(k) != first_slot) {
+            return Reply::error("CROSSSLOT Keys in request don't hash to the same slot");
+        }
+        let owner = shard.owner_of(&query.keys[0]);
+        if query.keys.iter().all(|k| shard.owner_of(k) == owner) {
+            let mut step_args = vec![
+                Bytes::from_static(b"sintercard-step"),
+                Bytes::from(query.limit.to_string()),
+            ];
+            step_args.extend(query.keys.iter().cloned());
+            let req = Request {
+                spec: &SINTERCARD_STEP,
+                db,
+                resp3,
+                args: step_args,
+            };
+            let reply = shard.exec_on(owner, vec![req], None).await.pop();
+            return reply.unwrap_or(Reply::error("ERR shard did not answer"));
+        }
+        let txn = Txn::lock(&shard, db, &query.keys).await;
+        let sets = fetch_sets(&txn, &query.keys, resp3).await;
+        txn.finish().await;
+        let sets = attempt!(sets);
+        query.count(&sets.iter().map(Some).collect::<Vec<_>>())
+    })
+}
+
+/// The members of a set, for a cross-shard plan: SMEMBERS as a private step (WRONGTYPE for
+/// another type, an empty set for a missing key).
+static MEMBERS_STEP: CommandSpec = CommandSpec {
+    name: "set-members-step",
+    arity: 2,
+    flags: READONLY,
+    acl: SET_READ_SLOW,
+    run: keyed(smembers),
+    ..SET
+};
+
+/// Replaces a key with the set of the given members (deletes it when none): the write of a
+/// cross-shard *STORE. `set-store-step key member...`; replies the cardinality.
+static STORE_STEP: CommandSpec = CommandSpec {
+    name: "set-store-step",
+    arity: -2,
+    flags: WRITE,
+    acl: SET_WRITE_SLOW,
+    run: keyed(store_step),
+    ..SET
+};
+
+/// SMOVE's two writes across shards: SREM from the source and SADD to the destination, whose
+/// types the plan has checked under the locks.
+static SREM_STEP: CommandSpec = CommandSpec {
+    name: "set-srem-step",
+    arity: -3,
+    flags: WRITE,
+    acl: SET_WRITE_FAST,
+    run: keyed(srem),
+    ..SET
+};
+
+static SADD_STEP: CommandSpec = CommandSpec {
+    name: "set-sadd-step",
+    arity: -3,
+    flags: WRITE,
+    acl: SET_WRITE_FAST,
+    run: keyed(sadd),
+    ..SET
+};
+
+fn store_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let members = args[2..].iter().map(|m| owned(m)).collect();
+    store(ctx.db(), &args[1], members)
+}
+
+/// Reads the sets at `keys` under `txn`'s locks: missing keys as empty sets, or the first error.
+async fn fetch_sets(txn: &Txn<'_>, keys: &[Bytes], resp3: bool) -> Result<Vec<SetMembers>, Reply> {
+    let reads = keys.iter().map(|key| {
+        let args = vec![Bytes::from_static(b"set-members-step"), key.clone()];
+        txn.run_for_key(key, &MEMBERS_STEP, args, resp3)
+    });
+    let mut sets = Vec::with_capacity(keys.len());
+    for reply in futures::future::join_all(reads).await {
+        match reply {
+            Reply::Set(items) => sets.push(
+                items
+                    .into_iter()
+                    .filter_map(|item| match item {
+                        Reply::Bulk(member) => Some(member),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            Reply::Error(_) => return Err(reply),
+            _ => return Err(Reply::error("ERR malformed set step reply")),
+        }
+    }
+    Ok(sets)
+}
+
+fn step_request(spec: &'static CommandSpec, args: Vec<Bytes>, db: usize, resp3: bool) -> Request {
+    Request {
+        spec,
+        db,
+        resp3,
+        args,
+    }
+}
+
+/// SINTER, SUNION, SDIFF or their *STORE forms with keys on several shards.
+async fn algebra_across(client: &Client, args: &[Bytes], op: SetOp, store: bool) -> Reply {
+    let (shard, db, resp3) = (&client.shard, client.db(), client.resp3());
+    let sources = if store { &args[2..] } else { &args[1..] };
+    let txn = Txn::lock(shard, db, &args[1..]).await;
+    let sets = match fetch_sets(&txn, sources, resp3).await {
+        Ok(sets) => sets,
+        Err(error) => {
+            txn.finish().await;
+            return error;
+        }
+    };
+    let result = combine(op, &sets.iter().map(Some).collect::<Vec<_>>());
+    if !store {
+        txn.finish().await;
+        return Reply::Set(bulks(result));
+    }
+    let dst = &args[1];
+    let mut store_args = vec![Bytes::from_static(b"set-store-step"), dst.clone()];
+    store_args.extend(result);
+    let write = step_request(&STORE_STEP, store_args, db, resp3);
+    let mut replies = txn.run_and_finish(vec![(shard.owner_of(dst), write)]).await;
+    replies
+        .pop()
+        .unwrap_or(Reply::error("ERR shard did not answer"))
+}
+
+fn sinter_across(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
+    Box::pin(async move { algebra_across(client, &args, SetOp::Inter, false).await })
+}
+
+fn sunion_across(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
+    Box::pin(async move { algebra_across(client, &args, SetOp::Union, false).await })
+}
+
+fn sdiff_across(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
+    Box::pin(async move { algebra_across(client, &args, SetOp::Diff, false).await })
+}
+
+fn sinterstore_across(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
+    Box::pin(async move { algebra_across(client, &args, SetOp::Inter, true).await })
+}
+
+fn sunionstore_across(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
+    Box::pin(async move { algebra_across(client, &args, SetOp::Union, true).await })
+}
+
+fn sdiffstore_across(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
+    Box::pin(async move { algebra_across(client, &args, SetOp::Diff, true).await })
+}
+
+/// SMOVE with its two keys on two shards: both are locked and type-checked, then the member is
+/// removed from the source and added to the destination as one transaction.
+fn smove_across(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
+    Box::pin(async move {
+        let (src, dst, member) = (&args[1], &args[2], &args[3]);
+        let (shard, db, resp3) = (&client.shard, client.db(), client.resp3());
+        let txn = Txn::lock(shard, db, &args[1..3]).await;
+        let sets = fetch_sets(&txn, &args[1..3], resp3).await;
+        let in_src = matches!(&sets, Ok(sets) if sets[0].contains(member));
+        if !in_src {
+            txn.finish().await;
+            return attempt!(sets.map(|_| Reply::Int(0)));
+        }
+        let step = |spec, key: &Bytes| {
+            let args = vec![Bytes::from_static(b"set-step"), key.clone(), member.clone()];
+            (shard.owner_of(key), step_request(spec, args, db, resp3))
+        };
+        let writes = vec![step(&SREM_STEP, src), step(&SADD_STEP, dst)];
+        let replies = txn.run_and_finish(writes).await;
+        match replies.into_iter().find(Reply::is_error) {
+            Some(error) => error,
+            None => Reply::Int(1),
+        }
+    })
+}
+
+/// SSCAN returns every matching member at once with cursor 0, as Redis does for its small
+/// encodings: a complete iteration in one call meets every SCAN guarantee.
+fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (key, now) = (&args[1], ctx.now_ms);
+    if parse_cursor(&args[2]).is_none() {
+        return Reply::error("ERR invalid cursor");
+    }
+    let Some(set) = attempt!(read_set(ctx.db(), key, now)) else {
+        return scan_reply(Vec::new());
+    };
+    let mut pattern: Option<&Bytes> = None;
+    for pair in args[3..].chunks(2) {
+        let [name, value] = pair else {
+            return syntax_error();
+        };
+        match name.to_ascii_uppercase().as_slice() {
+            b"COUNT" => match parse_i64(value) {
+                Ok(n) if n >= 1 => {}
+                Ok(_) => return syntax_error(),
+                Err(e) => return e,
+            },
+            b"MATCH" => pattern = Some(value),
+            _ => return syntax_error(),
+        }
+    }
+    let matches =
+        |m: &&Bytes| pattern.is_none_or(|p| p.as_ref() == b"*" || glob_match(p, m, false));
+    scan_reply(bulks(set.iter().filter(matches).cloned()))
+}
+
+/// An unsigned decimal as Redis's strtoul-based cursor parser takes it.
+fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    if arg.is_empty() {
+        return Some(0);
+    }
+    std::str::from_utf8(arg).ok()?.parse::<u64>().ok()
+}
+
+fn scan_reply(members: Vec<Reply>) -> Reply {
+    Reply::Array(vec![
+        Reply::Bulk(Bytes::from_static(b"0")),
+        Reply::Array(members),
+    ])
+}
