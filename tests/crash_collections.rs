@@ -1,0 +1,198 @@
+//! The crash test for collections: writers change hashes and sets (SMOVE across shards included)
+//! while the server is killed with SIGKILL at random moments. After each restart every acknowledged
+//! change must be there, and the change in flight at the kill must be entirely there or entirely
+//! absent.
+//!
+//! `KEEL_CRASH_CYCLES` sets the number of kill cycles (default 4).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use common::Server;
+use rand::{Rng, SeedableRng};
+
+const HASHES: usize = 6;
+const SETS: usize = 6;
+
+/// The acknowledged contents of every collection: hashes as field → value, sets as members.
+#[derive(Clone, Default, Debug, PartialEq)]
+struct Model {
+    hashes: BTreeMap<String, BTreeMap<String, String>>,
+    sets: BTreeMap<String, BTreeSet<String>>,
+}
+
+fn hash_key(n: usize) -> String {
+    format!("h:{n}")
+}
+
+fn set_key(n: usize) -> String {
+    format!("s:{n}")
+}
+
+/// One change: its command, and the model after it if it is acknowledged.
+struct Change {
+    args: Vec<String>,
+    after: Model,
+}
+
+fn plan(model: &Model, rng: &mut impl Rng, counter: u64) -> Change {
+    let mut after = model.clone();
+    let args = match rng.gen_range(0..6) {
+        0 | 1 => {
+            let (k, f) = (
+                hash_key(rng.gen_range(0..HASHES)),
+                format!("f{}", rng.gen_range(0..8)),
+            );
+            let v = format!("v{counter}");
+            after
+                .hashes
+                .entry(k.clone())
+                .or_default()
+                .insert(f.clone(), v.clone());
+            vec!["HSET".into(), k, f, v]
+        }
+        2 => {
+            let (k, f) = (
+                hash_key(rng.gen_range(0..HASHES)),
+                format!("f{}", rng.gen_range(0..8)),
+            );
+            if let Some(h) = after.hashes.get_mut(&k) {
+                h.remove(&f);
+                if h.is_empty() {
+                    after.hashes.remove(&k);
+                }
+            }
+            vec!["HDEL".into(), k, f]
+        }
+        3 => {
+            let (k, m) = (
+                set_key(rng.gen_range(0..SETS)),
+                format!("m{}", rng.gen_range(0..12)),
+            );
+            after.sets.entry(k.clone()).or_default().insert(m.clone());
+            vec!["SADD".into(), k, m]
+        }
+        4 => {
+            let (k, m) = (
+                set_key(rng.gen_range(0..SETS)),
+                format!("m{}", rng.gen_range(0..12)),
+            );
+            if let Some(s) = after.sets.get_mut(&k) {
+                s.remove(&m);
+                if s.is_empty() {
+                    after.sets.remove(&k);
+                }
+            }
+            vec!["SREM".into(), k, m]
+        }
+        _ => {
+            // SMOVE between two sets, usually on different shards: atomic across them.
+            let (from, to) = (
+                set_key(rng.gen_range(0..SETS)),
+                set_key(rng.gen_range(0..SETS)),
+            );
+            let m = format!("m{}", rng.gen_range(0..12));
+            if from != to && after.sets.get(&from).is_some_and(|s| s.contains(&m)) {
+                let source = after.sets.get_mut(&from).unwrap();
+                source.remove(&m);
+                if source.is_empty() {
+                    after.sets.remove(&from);
+                }
+                after.sets.entry(to.clone()).or_default().insert(m.clone());
+            }
+            vec!["SMOVE".into(), from, to, m]
+        }
+    };
+    Change { args, after }
+}
+
+/// Writes until the kill; returns the acknowledged model and the state the change in flight
+/// would have made.
+fn write_until_killed(
+    port: u16,
+    seed: u64,
+    mut model: Model,
+    stop: &AtomicBool,
+) -> (Model, Option<Model>) {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let Ok(mut con) = client.get_connection() else {
+        return (model, None);
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut counter = 0;
+    while !stop.load(Ordering::Relaxed) {
+        counter += 1;
+        let change = plan(&model, &mut rng, counter);
+        let mut cmd = redis::cmd(&change.args[0]);
+        for arg in &change.args[1..] {
+            cmd.arg(arg);
+        }
+        match cmd.query::<redis::Value>(&mut con) {
+            Ok(_) => model = change.after,
+            Err(e) if e.code().is_some() => panic!("{:?} failed: {e}", change.args),
+            Err(_) => return (model, Some(change.after)),
+        }
+    }
+    (model, None)
+}
+
+/// What the server holds now.
+fn observe(con: &mut redis::Connection) -> Model {
+    let mut seen = Model::default();
+    for n in 0..HASHES {
+        let h: BTreeMap<String, String> =
+            redis::cmd("HGETALL").arg(hash_key(n)).query(con).unwrap();
+        if !h.is_empty() {
+            seen.hashes.insert(hash_key(n), h);
+        }
+    }
+    for n in 0..SETS {
+        let s: BTreeSet<String> = redis::cmd("SMEMBERS").arg(set_key(n)).query(con).unwrap();
+        if !s.is_empty() {
+            seen.sets.insert(set_key(n), s);
+        }
+    }
+    seen
+}
+
+#[test]
+fn acknowledged_hash_and_set_changes_survive_sigkill_and_in_flight_ones_are_all_or_nothing() {
+    let cycles: usize = std::env::var("KEEL_CRASH_CYCLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    let mut server = Server::start(3, &[]);
+    let mut model = Model::default();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x636f6c6c);
+    let mut changes_acknowledged = false;
+    for cycle in 0..cycles {
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (stop, port, model) = (stop.clone(), server.port, model.clone());
+            thread::spawn(move || write_until_killed(port, cycle as u64, model, &stop))
+        };
+        thread::sleep(Duration::from_millis(rng.gen_range(150..500)));
+        server.kill9();
+        stop.store(true, Ordering::Relaxed);
+        let (acknowledged, in_flight) = writer.join().unwrap();
+        changes_acknowledged |= acknowledged != model;
+        server.restart();
+        let seen = observe(&mut server.client());
+        match in_flight {
+            Some(applied) if seen == applied => model = applied,
+            _ => {
+                assert_eq!(
+                    seen, acknowledged,
+                    "cycle {cycle}: acknowledged changes lost, or a change half applied"
+                );
+                model = acknowledged;
+            }
+        }
+    }
+    assert!(changes_acknowledged, "the writer changed nothing");
+}
