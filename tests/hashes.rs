@@ -4,10 +4,9 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
 
+use common::resp::R::{self, Int, Nil};
+use common::resp::{arity, bulk, err, key_per_shard, ok, Conn, NOT_INTEGER, SYNTAX, WRONGTYPE};
 use common::Server;
 
 const SHARDS: usize = 3;
@@ -16,119 +15,11 @@ fn server() -> Server {
     Server::start(SHARDS, &["--appendonly", "no"])
 }
 
-/// One decoded RESP2 or RESP3 reply.
-#[derive(Debug, PartialEq)]
-enum R {
-    Status(String),
-    Err(String),
-    Int(i64),
-    Bulk(Vec<u8>),
-    Nil,
-    Array(Vec<R>),
-    Map(Vec<(R, R)>),
-}
-
-use R::{Int, Nil};
-
-fn ok() -> R {
-    R::Status("OK".into())
-}
-
-fn bulk(text: impl AsRef<[u8]>) -> R {
-    R::Bulk(text.as_ref().to_vec())
-}
-
 fn bulks(items: &[&str]) -> R {
     R::Array(items.iter().map(bulk).collect())
 }
 
-fn err(text: &str) -> R {
-    R::Err(text.into())
-}
-
-fn arity(command: &str) -> R {
-    R::Err(format!(
-        "ERR wrong number of arguments for '{command}' command"
-    ))
-}
-
-const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
-const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
-const SYNTAX: &str = "ERR syntax error";
-
-/// A binary-safe connection that returns replies exactly as sent.
-struct Conn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
 impl Conn {
-    fn new(server: &Server) -> Conn {
-        let stream = server.raw().stream;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        Conn {
-            writer: stream.try_clone().unwrap(),
-            reader: BufReader::new(stream),
-        }
-    }
-
-    fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> R {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            let a = a.as_ref();
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        self.writer.write_all(&out).unwrap();
-        self.read()
-    }
-
-    /// `call` with space-separated words.
-    fn cmd(&mut self, line: &str) -> R {
-        self.call(&line.split(' ').collect::<Vec<_>>())
-    }
-
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).unwrap();
-        assert!(line.ends_with("\r\n"), "truncated reply line {line:?}");
-        line.truncate(line.len() - 2);
-        line
-    }
-
-    fn read(&mut self) -> R {
-        let line = self.line();
-        let (kind, rest) = line.split_at(1);
-        match kind {
-            "+" => R::Status(rest.into()),
-            "-" => R::Err(rest.into()),
-            ":" => R::Int(rest.parse().unwrap()),
-            "_" => R::Nil,
-            "$" if rest == "-1" => R::Nil,
-            "$" => {
-                let mut data = vec![0; rest.parse::<usize>().unwrap() + 2];
-                self.reader.read_exact(&mut data).unwrap();
-                data.truncate(data.len() - 2);
-                R::Bulk(data)
-            }
-            "*" => R::Array(
-                (0..rest.parse::<usize>().unwrap())
-                    .map(|_| self.read())
-                    .collect(),
-            ),
-            "%" => R::Map(
-                (0..rest.parse::<usize>().unwrap())
-                    .map(|_| (self.read(), self.read()))
-                    .collect(),
-            ),
-            _ => panic!("unexpected reply {line:?}"),
-        }
-    }
-
-    /// HGETALL as a map from field to value (RESP2 flat array).
     fn hgetall(&mut self, key: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
         let R::Array(items) = self.call(&["HGETALL", key]) else {
             panic!("HGETALL {key} is not an array");
@@ -156,32 +47,11 @@ fn strings(reply: R) -> Vec<String> {
         .collect()
 }
 
-/// The shard that owns `key` with 3 shards (shard i owns slots from i * 16384 / 3).
-fn shard_of(key: &str) -> usize {
-    let slot = redis::cluster_routing::get_slot(key.as_bytes()) as usize;
-    (0..SHARDS)
-        .rev()
-        .find(|i| slot >= i * 16384 / SHARDS)
-        .unwrap()
-}
-
-/// One key per shard, named `{prefix}N`, in shard order.
-fn key_per_shard(prefix: &str) -> Vec<String> {
-    (0..SHARDS)
-        .map(|shard| {
-            (0..)
-                .map(|i| format!("{prefix}{i}"))
-                .find(|k| shard_of(k) == shard)
-                .unwrap()
-        })
-        .collect()
-}
-
 #[test]
 fn hset_counts_new_fields_and_hget_reads_them_on_every_shard() {
     let server = server();
     let mut c = Conn::new(&server);
-    for key in key_per_shard("h") {
+    for key in key_per_shard("h", SHARDS) {
         assert_eq!(c.call(&["HSET", &key, "a", "1", "b", "2"]), Int(2));
         assert_eq!(c.call(&["HSET", &key, "a", "x", "c", "3"]), Int(1));
         assert_eq!(c.call(&["HGET", &key, "a"]), bulk("x"));
@@ -527,7 +397,7 @@ fn hrandfield_withvalues_pairs_are_arrays_in_resp3() {
 fn a_hash_renamed_across_shards_keeps_its_fields_and_encoding() {
     let server = server();
     let mut c = Conn::new(&server);
-    let keys = key_per_shard("r");
+    let keys = key_per_shard("r", SHARDS);
     c.call(&["HSET", &keys[0], "a", "1", "b", "2"]);
     c.call(&["HSET", &keys[0], "long", &"x".repeat(100)]);
     let before = c.hgetall(&keys[0]);
@@ -541,7 +411,7 @@ fn a_hash_renamed_across_shards_keeps_its_fields_and_encoding() {
 #[test]
 fn hashes_survive_sigkill_and_a_snapshot_exactly() {
     let mut server = Server::start(SHARDS, &[]);
-    let keys = key_per_shard("d");
+    let keys = key_per_shard("d", SHARDS);
     let mut c = Conn::new(&server);
     for key in &keys {
         c.call(&["HSET", key, "a", "1", "b", "2", "c", "3"]);

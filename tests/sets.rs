@@ -4,41 +4,15 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
 
+use common::resp::R::{self, Int, Nil};
+use common::resp::{bulk, err, key_per_shard, Conn, SYNTAX, WRONGTYPE};
 use common::Server;
 
 const SHARDS: usize = 3;
-const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
-const SYNTAX: &str = "ERR syntax error";
 
 fn server() -> Server {
     Server::start(SHARDS, &["--appendonly", "no"])
-}
-
-/// One decoded reply (RESP2, or the RESP3 types sets use).
-#[derive(Debug, PartialEq)]
-enum R {
-    Status(String),
-    Err(String),
-    Int(i64),
-    Bulk(Vec<u8>),
-    Nil,
-    Array(Vec<R>),
-    /// A RESP3 set (`~`).
-    Set(Vec<R>),
-}
-
-use R::{Int, Nil};
-
-fn bulk(text: impl AsRef<[u8]>) -> R {
-    R::Bulk(text.as_ref().to_vec())
-}
-
-fn err(text: &str) -> R {
-    R::Err(text.into())
 }
 
 /// The members of an array or set reply, as a sorted set of strings.
@@ -59,104 +33,10 @@ fn set_of(words: &str) -> BTreeSet<String> {
     words.split_whitespace().map(String::from).collect()
 }
 
-/// A binary-safe connection that returns replies exactly as sent.
-struct Conn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
 impl Conn {
-    fn new(server: &Server) -> Conn {
-        let stream = server.raw().stream;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        Conn {
-            writer: stream.try_clone().unwrap(),
-            reader: BufReader::new(stream),
-        }
-    }
-
-    fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> R {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            let a = a.as_ref();
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        self.writer.write_all(&out).unwrap();
-        self.read()
-    }
-
-    /// `call` with space-separated words.
-    fn cmd(&mut self, line: &str) -> R {
-        self.call(&line.split(' ').collect::<Vec<_>>())
-    }
-
-    /// The members a command replies, sorted.
     fn members(&mut self, line: &str) -> BTreeSet<String> {
         members(self.cmd(line))
     }
-
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).unwrap();
-        assert!(line.ends_with("\r\n"), "truncated reply line {line:?}");
-        line.truncate(line.len() - 2);
-        line
-    }
-
-    fn read(&mut self) -> R {
-        let line = self.line();
-        let (kind, rest) = line.split_at(1);
-        let items = |c: &mut Conn| -> Vec<R> {
-            (0..rest.parse::<usize>().unwrap())
-                .map(|_| c.read())
-                .collect()
-        };
-        match kind {
-            "+" => R::Status(rest.into()),
-            "-" => R::Err(rest.into()),
-            ":" => R::Int(rest.parse().unwrap()),
-            "$" if rest == "-1" => R::Nil,
-            "_" => R::Nil,
-            "$" => {
-                let mut data = vec![0; rest.parse::<usize>().unwrap() + 2];
-                self.reader.read_exact(&mut data).unwrap();
-                data.truncate(data.len() - 2);
-                R::Bulk(data)
-            }
-            "*" => R::Array(items(self)),
-            "~" => R::Set(items(self)),
-            "%" => {
-                let pairs = rest.parse::<usize>().unwrap();
-                R::Array((0..pairs * 2).map(|_| self.read()).collect())
-            }
-            _ => panic!("unexpected reply {line:?}"),
-        }
-    }
-}
-
-/// The shard that owns `key` with 3 shards (shard i owns slots from i * 16384 / 3).
-fn shard_of(key: &str) -> usize {
-    let slot = redis::cluster_routing::get_slot(key.as_bytes()) as usize;
-    (0..SHARDS)
-        .rev()
-        .find(|i| slot >= i * 16384 / SHARDS)
-        .unwrap()
-}
-
-/// One key per shard, named `{prefix}N`, in shard order.
-fn key_per_shard(prefix: &str) -> Vec<String> {
-    (0..SHARDS)
-        .map(|shard| {
-            (0..)
-                .map(|i| format!("{prefix}{i}"))
-                .find(|k| shard_of(k) == shard)
-                .unwrap()
-        })
-        .collect()
 }
 
 #[test]
@@ -200,7 +80,7 @@ fn sadd_srem_count_members_and_the_last_srem_deletes_the_key() {
 fn set_commands_on_other_types_and_string_commands_on_sets_answer_wrongtype() {
     let server = server();
     let mut c = Conn::new(&server);
-    let [str_key, set_key, other] = [0, 1, 2].map(|i| key_per_shard("k")[i].clone());
+    let [str_key, set_key, other] = [0, 1, 2].map(|i| key_per_shard("k", SHARDS)[i].clone());
     c.cmd(&format!("SET {str_key} v"));
     c.cmd(&format!("SADD {set_key} m"));
     for line in [
@@ -328,7 +208,7 @@ fn object_encoding_reports_intset_listpack_and_hashtable_by_contents() {
 fn smove_moves_a_member_between_shards_and_deletes_an_emptied_source() {
     let server = server();
     let mut c = Conn::new(&server);
-    let keys = key_per_shard("mv");
+    let keys = key_per_shard("mv", SHARDS);
     let (src, dst) = (&keys[0], &keys[1]);
     c.cmd(&format!("SADD {src} a b"));
     assert_eq!(c.cmd(&format!("SMOVE {src} {dst} z")), Int(0));
@@ -354,7 +234,7 @@ fn smove_moves_a_member_between_shards_and_deletes_an_emptied_source() {
 fn sinter_sunion_sdiff_combine_sets_on_every_shard() {
     let server = server();
     let mut c = Conn::new(&server);
-    let [a, b, d] = [0, 1, 2].map(|i| key_per_shard("alg")[i].clone());
+    let [a, b, d] = [0, 1, 2].map(|i| key_per_shard("alg", SHARDS)[i].clone());
     c.cmd(&format!("SADD {a} 1 2 3 4 x"));
     c.cmd(&format!("SADD {b} 2 3 y"));
     c.cmd(&format!("SADD {d} 3 4 z"));
@@ -385,7 +265,7 @@ fn sinter_sunion_sdiff_combine_sets_on_every_shard() {
 fn store_forms_overwrite_any_destination_and_delete_it_when_empty() {
     let server = server();
     let mut c = Conn::new(&server);
-    let [a, b, dst] = [0, 1, 2].map(|i| key_per_shard("st")[i].clone());
+    let [a, b, dst] = [0, 1, 2].map(|i| key_per_shard("st", SHARDS)[i].clone());
     c.cmd(&format!("SADD {a} 1 2 3"));
     c.cmd(&format!("SADD {b} 2 3 4"));
     c.cmd(&format!("SET {dst} string EX 100"));
@@ -421,7 +301,7 @@ fn store_forms_overwrite_any_destination_and_delete_it_when_empty() {
 fn sintercard_counts_the_intersection_up_to_its_limit() {
     let server = server();
     let mut c = Conn::new(&server);
-    let [a, b, d] = [0, 1, 2].map(|i| key_per_shard("ic")[i].clone());
+    let [a, b, d] = [0, 1, 2].map(|i| key_per_shard("ic", SHARDS)[i].clone());
     c.cmd(&format!("SADD {a} 1 2 3 4 5"));
     c.cmd(&format!("SADD {b} 2 3 4 5 6"));
     c.cmd(&format!("SADD {d} 3 4 5 7"));
@@ -487,7 +367,7 @@ fn resp3_replies_sets_for_smembers_sinter_and_spop_with_count() {
     let server = server();
     let mut c = Conn::new(&server);
     c.cmd("HELLO 3");
-    let [a, b] = [0, 1].map(|i| key_per_shard("r3")[i].clone());
+    let [a, b] = [0, 1].map(|i| key_per_shard("r3", SHARDS)[i].clone());
     c.cmd(&format!("SADD {a} x y"));
     c.cmd(&format!("SADD {b} y z"));
     let smembers = c.cmd(&format!("SMEMBERS {a}"));
@@ -504,7 +384,7 @@ fn resp3_replies_sets_for_smembers_sinter_and_spop_with_count() {
 fn rename_moves_a_set_across_shards() {
     let server = server();
     let mut c = Conn::new(&server);
-    let [a, b] = [0, 1].map(|i| key_per_shard("rn")[i].clone());
+    let [a, b] = [0, 1].map(|i| key_per_shard("rn", SHARDS)[i].clone());
     c.cmd(&format!("SADD {a} 1 two 3"));
     assert_eq!(c.cmd(&format!("RENAME {a} {b}")), R::Status("OK".into()));
     assert_eq!(c.members(&format!("SMEMBERS {b}")), set_of("1 two 3"));
@@ -514,7 +394,7 @@ fn rename_moves_a_set_across_shards() {
 #[test]
 fn sets_written_across_shards_survive_sigkill_exactly_as_acknowledged() {
     let mut server = Server::start(SHARDS, &[]);
-    let keys = key_per_shard("dur");
+    let keys = key_per_shard("dur", SHARDS);
     let expected = {
         let mut c = Conn::new(&server);
         c.cmd(&format!("SADD {} a b c d", keys[0]));
@@ -562,7 +442,7 @@ fn smove_across_shards_is_atomic_for_concurrent_sunion_and_sintercard() {
     const MEMBERS: usize = 40;
     const ROUNDS: usize = 5;
     let server = server();
-    let [a, b] = [0, 1].map(|i| key_per_shard("atom")[i].clone());
+    let [a, b] = [0, 1].map(|i| key_per_shard("atom", SHARDS)[i].clone());
     let mut c = Conn::new(&server);
     let all: Vec<String> = (0..MEMBERS).map(|i| format!("m{i}")).collect();
     c.cmd(&format!("SADD {a} {}", all.join(" ")));

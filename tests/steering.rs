@@ -2,17 +2,13 @@
 
 mod common;
 
+use common::resp::shard_of;
 use common::Server;
-use redis::cluster_routing::get_slot;
 
 const SHARDS: usize = 3;
 
-/// The shard that owns `key`: shard i owns slots from i*16384/SHARDS.
 fn owner(key: &str) -> usize {
-    (0..SHARDS)
-        .rev()
-        .find(|&i| get_slot(key.as_bytes()) as usize >= i * 16384 / SHARDS)
-        .unwrap()
+    shard_of(key, SHARDS)
 }
 
 /// Which shard serves the connection: client ids are `seq * 1024 + shard + 1`.

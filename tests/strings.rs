@@ -3,12 +3,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::resp::R::{self, Int, Nil};
+use common::resp::{arity, bulk, err, key_per_shard, ok, Conn, NOT_INTEGER, SYNTAX};
 use common::Server;
 
 const SHARDS: usize = 3;
@@ -17,128 +17,7 @@ fn server() -> Server {
     Server::start(SHARDS, &["--appendonly", "no"])
 }
 
-/// One decoded RESP2 reply.
-#[derive(Debug, PartialEq)]
-enum R {
-    Status(String),
-    Err(String),
-    Int(i64),
-    Bulk(Vec<u8>),
-    Nil,
-    Array(Vec<R>),
-}
-
-use R::{Int, Nil};
-
-fn ok() -> R {
-    R::Status("OK".into())
-}
-
-fn bulk(text: impl AsRef<[u8]>) -> R {
-    R::Bulk(text.as_ref().to_vec())
-}
-
-fn err(text: &str) -> R {
-    R::Err(text.into())
-}
-
-fn arity(command: &str) -> R {
-    R::Err(format!(
-        "ERR wrong number of arguments for '{command}' command"
-    ))
-}
-
-const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 const NOT_FLOAT: &str = "ERR value is not a valid float";
-const SYNTAX: &str = "ERR syntax error";
-
-/// A binary-safe RESP2 connection that returns replies exactly as sent.
-struct Conn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Conn {
-    fn new(server: &Server) -> Conn {
-        let stream = server.raw().stream;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        Conn {
-            writer: stream.try_clone().unwrap(),
-            reader: BufReader::new(stream),
-        }
-    }
-
-    fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> R {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            let a = a.as_ref();
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        self.writer.write_all(&out).unwrap();
-        self.read()
-    }
-
-    /// `call` with space-separated words.
-    fn cmd(&mut self, line: &str) -> R {
-        self.call(&line.split(' ').collect::<Vec<_>>())
-    }
-
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).unwrap();
-        assert!(line.ends_with("\r\n"), "truncated reply line {line:?}");
-        line.truncate(line.len() - 2);
-        line
-    }
-
-    fn read(&mut self) -> R {
-        let line = self.line();
-        let (kind, rest) = line.split_at(1);
-        match kind {
-            "+" => R::Status(rest.into()),
-            "-" => R::Err(rest.into()),
-            ":" => R::Int(rest.parse().unwrap()),
-            "$" if rest == "-1" => R::Nil,
-            "$" => {
-                let mut data = vec![0; rest.parse::<usize>().unwrap() + 2];
-                self.reader.read_exact(&mut data).unwrap();
-                data.truncate(data.len() - 2);
-                R::Bulk(data)
-            }
-            "*" => R::Array(
-                (0..rest.parse::<usize>().unwrap())
-                    .map(|_| self.read())
-                    .collect(),
-            ),
-            _ => panic!("unexpected reply {line:?}"),
-        }
-    }
-}
-
-/// The shard that owns `key` with 3 shards (shard i owns slots from i * 16384 / 3).
-fn shard_of(key: &str) -> usize {
-    let slot = redis::cluster_routing::get_slot(key.as_bytes()) as usize;
-    (0..SHARDS)
-        .rev()
-        .find(|i| slot >= i * 16384 / SHARDS)
-        .unwrap()
-}
-
-/// One key per shard, named `{prefix}N`, in shard order.
-fn key_per_shard(prefix: &str) -> Vec<String> {
-    (0..SHARDS)
-        .map(|shard| {
-            (0..)
-                .map(|i| format!("{prefix}{i}"))
-                .find(|k| shard_of(k) == shard)
-                .unwrap()
-        })
-        .collect()
-}
 
 #[test]
 fn get_and_set_round_trip_any_bytes_including_one_megabyte() {
@@ -330,7 +209,7 @@ fn every_string_command_checks_its_arity() {
 fn mset_and_mget_cover_keys_on_every_shard() {
     let server = server();
     let mut c = Conn::new(&server);
-    let keys = key_per_shard("m");
+    let keys = key_per_shard("m", SHARDS);
     let (a, b, d) = (&keys[0], &keys[1], &keys[2]);
     assert_eq!(c.cmd(&format!("MSET {a} 1 {b} 2 {d} 3 {a} 4")), ok());
     assert_eq!(
@@ -349,7 +228,7 @@ fn mset_and_mget_cover_keys_on_every_shard() {
 fn msetnx_across_shards_sets_all_or_nothing() {
     let server = server();
     let mut c = Conn::new(&server);
-    let keys = key_per_shard("n");
+    let keys = key_per_shard("n", SHARDS);
     let (a, b, d) = (&keys[0], &keys[1], &keys[2]);
     assert_eq!(c.cmd(&format!("SET {d} taken")), ok());
     assert_eq!(c.cmd(&format!("MSETNX {a} 1 {b} 2 {d} 3")), Int(0));
@@ -676,7 +555,7 @@ fn incrbyfloat_computes_and_prints_like_redis() {
 #[test]
 fn mset_across_shards_is_atomic_under_concurrent_mget() {
     let server = server();
-    let keys = key_per_shard("atomic");
+    let keys = key_per_shard("atomic", SHARDS);
     let run_for = Duration::from_secs(2);
     let stop = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicU64::new(0));

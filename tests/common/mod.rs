@@ -2,6 +2,8 @@
 //! directory, and talking to it over real sockets.
 #![allow(dead_code)] // Each test binary uses a different part of this helper.
 
+pub mod resp;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
