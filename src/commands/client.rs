@@ -107,32 +107,20 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     },
 ];
 
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    name: "client",
-    arity: -2,
-    acl: &["@slow"],
-    group: "connection",
-    summary: "A container for client connection commands.",
-    since: "2.4.0",
-    complexity: "Depends on subcommand.",
-    subcommands: SUBCOMMANDS,
-    ..BASE
-}];
+pub static COMMANDS: &[CommandSpec] = &[container(
+    "client",
+    "connection",
+    "A container for client connection commands.",
+    "2.4.0",
+    SUBCOMMANDS,
+)];
 
 /// Private: this shard's `CLIENT LIST` lines for `[name, filter args...]`, as `[id, line]` pairs.
-static LIST_SHARD: CommandSpec = CommandSpec {
-    name: "client|list-shard",
-    run: Run::Local(list_shard),
-    ..BASE
-};
+static LIST_SHARD: CommandSpec = shard_step("client|list-shard", list_shard);
 
 /// Private: kills this shard's clients matching `[name, caller id, filter args...]` (never the
 /// caller itself); replies how many.
-static KILL_SHARD: CommandSpec = CommandSpec {
-    name: "client|kill-shard",
-    run: Run::Local(kill_shard),
-    ..BASE
-};
+static KILL_SHARD: CommandSpec = shard_step("client|kill-shard", kill_shard);
 
 fn done(reply: Reply) -> LocalBoxFuture<'static, Reply> {
     Box::pin(ready(reply))

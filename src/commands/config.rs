@@ -85,33 +85,21 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     },
 ];
 
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    name: "config",
-    arity: -2,
-    acl: &["@slow"],
-    group: "server",
-    summary: "A container for server configuration commands.",
-    since: "2.0.0",
-    complexity: "Depends on subcommand.",
-    subcommands: SUBCOMMANDS,
-    ..BASE
-}];
+pub static COMMANDS: &[CommandSpec] = &[container(
+    "config",
+    "server",
+    "A container for server configuration commands.",
+    "2.0.0",
+    SUBCOMMANDS,
+)];
 
 /// Private: applies `[name, directive, value, directive, value...]` to this shard's configuration.
 /// The coordinator checked the values first, so this cannot fail half-way.
-static SET_SHARD: CommandSpec = CommandSpec {
-    name: "config|set-shard",
-    run: Run::Local(set_shard),
-    ..BASE
-};
+static SET_SHARD: CommandSpec = shard_step("config|set-shard", set_shard);
 
 /// Private: resets this shard's statistics. `CONFIG RESETSTAT` resets every shard's, even from a
 /// cluster shard port, because INFO reports the whole node.
-static RESETSTAT_SHARD: CommandSpec = CommandSpec {
-    name: "config|resetstat-shard",
-    run: Run::Local(resetstat_shard),
-    ..BASE
-};
+static RESETSTAT_SHARD: CommandSpec = shard_step("config|resetstat-shard", resetstat_shard);
 
 fn is_glob(pattern: &[u8]) -> bool {
     pattern.iter().any(|c| matches!(c, b'*' | b'?' | b'['))

@@ -95,17 +95,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         subcommands: DEBUG_SUBCOMMANDS,
         ..debug_sub("debug", -2, Keys::None, Run::Parent)
     },
-    CommandSpec {
-        name: "memory",
-        arity: -2,
-        acl: &["@slow"],
-        group: "server",
-        summary: "A container for memory diagnostics commands.",
-        since: "4.0.0",
-        complexity: "Depends on subcommand.",
-        subcommands: MEMORY_SUBCOMMANDS,
-        ..BASE
-    },
+    container(
+        "memory",
+        "server",
+        "A container for memory diagnostics commands.",
+        "4.0.0",
+        MEMORY_SUBCOMMANDS,
+    ),
 ];
 
 /// `DEBUG SLEEP seconds`: stops every shard (each runs this at once) for that long, as Redis
@@ -153,11 +149,8 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 /// Private: turns this shard's active expiry on or off (`[name, 0|1]`).
-static SET_ACTIVE_EXPIRE_SHARD: CommandSpec = CommandSpec {
-    name: "debug|set-active-expire-shard",
-    run: Run::Local(set_active_expire_shard),
-    ..BASE
-};
+static SET_ACTIVE_EXPIRE_SHARD: CommandSpec =
+    shard_step("debug|set-active-expire-shard", set_active_expire_shard);
 
 /// `DEBUG SET-ACTIVE-EXPIRE 0|1` on every shard of the node, even from a cluster shard port.
 fn set_active_expire(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {

@@ -27,11 +27,7 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
 }];
 
 /// Private: this shard's `ShardReport`.
-static INFO_SHARD: CommandSpec = CommandSpec {
-    name: "info|shard",
-    run: Run::Local(info_shard),
-    ..BASE
-};
+static INFO_SHARD: CommandSpec = shard_step("info|shard", info_shard);
 
 struct Section {
     /// What `INFO name` asks for.

@@ -87,39 +87,23 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     },
 ];
 
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    name: "latency",
-    arity: -2,
-    acl: &["@slow"],
-    group: "server",
-    summary: "A container for latency diagnostics commands.",
-    since: "2.8.13",
-    complexity: "Depends on subcommand.",
-    subcommands: SUBCOMMANDS,
-    ..BASE
-}];
+pub static COMMANDS: &[CommandSpec] = &[container(
+    "latency",
+    "server",
+    "A container for latency diagnostics commands.",
+    "2.8.13",
+    SUBCOMMANDS,
+)];
 
 /// Private: this shard's histograms of public commands, each `[name, [value, count, ...]]` over
 /// its recorded values.
-static HISTOGRAMS_SHARD: CommandSpec = CommandSpec {
-    name: "latency|histograms-shard",
-    run: Run::Local(histograms_shard),
-    ..BASE
-};
+static HISTOGRAMS_SHARD: CommandSpec = shard_step("latency|histograms-shard", histograms_shard);
 
 /// Private: this shard's events, each `[name, max_ms, [time_s, ms, ...]]`.
-static EVENTS_SHARD: CommandSpec = CommandSpec {
-    name: "latency|events-shard",
-    run: Run::Local(events_shard),
-    ..BASE
-};
+static EVENTS_SHARD: CommandSpec = shard_step("latency|events-shard", events_shard);
 
 /// Private: resets the named events (all without names); replies with the names it reset.
-static RESET_SHARD: CommandSpec = CommandSpec {
-    name: "latency|reset-shard",
-    run: Run::Local(reset_shard),
-    ..BASE
-};
+static RESET_SHARD: CommandSpec = shard_step("latency|reset-shard", reset_shard);
 
 fn done(reply: Reply) -> LocalBoxFuture<'static, Reply> {
     Box::pin(ready(reply))

@@ -179,6 +179,38 @@ pub mod spec {
         }
     }
 
+    /// A command that only groups its subcommands (CLIENT, CONFIG, LATENCY, ...), described as
+    /// Redis describes such containers.
+    pub const fn container(
+        name: &'static str,
+        group: &'static str,
+        summary: &'static str,
+        since: &'static str,
+        subcommands: &'static [CommandSpec],
+    ) -> CommandSpec {
+        CommandSpec {
+            name,
+            arity: -2,
+            acl: &["@slow"],
+            group,
+            summary,
+            since,
+            complexity: "Depends on subcommand.",
+            subcommands,
+            ..BASE
+        }
+    }
+
+    /// A private step a command runs on a shard (on every shard, or the one owning a slot). It is
+    /// in no family's table, so clients cannot call it.
+    pub const fn shard_step(name: &'static str, exec: ShardFn) -> CommandSpec {
+        CommandSpec {
+            name,
+            run: Run::Local(exec),
+            ..BASE
+        }
+    }
+
     pub use super::table::flag::*;
 }
 

@@ -73,39 +73,23 @@ static SUBCOMMANDS: &[CommandSpec] = &[
     },
 ];
 
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    name: "slowlog",
-    arity: -2,
-    acl: &["@slow"],
-    group: "server",
-    summary: "A container for slow log commands.",
-    since: "2.2.12",
-    complexity: "Depends on subcommand.",
-    subcommands: SUBCOMMANDS,
-    ..BASE
-}];
+pub static COMMANDS: &[CommandSpec] = &[container(
+    "slowlog",
+    "server",
+    "A container for slow log commands.",
+    "2.2.12",
+    SUBCOMMANDS,
+)];
 
 /// Private: this shard's newest `count` entries (all with -1), newest first, each with its
 /// unix time in µs appended for the merge.
-static GET_SHARD: CommandSpec = CommandSpec {
-    name: "slowlog|get-shard",
-    run: Run::Local(get_shard),
-    ..BASE
-};
+static GET_SHARD: CommandSpec = shard_step("slowlog|get-shard", get_shard);
 
 /// Private: this shard's entry count.
-static LEN_SHARD: CommandSpec = CommandSpec {
-    name: "slowlog|len-shard",
-    run: Run::Local(len_shard),
-    ..BASE
-};
+static LEN_SHARD: CommandSpec = shard_step("slowlog|len-shard", len_shard);
 
 /// Private: empties this shard's log.
-static RESET_SHARD: CommandSpec = CommandSpec {
-    name: "slowlog|reset-shard",
-    run: Run::Local(reset_shard),
-    ..BASE
-};
+static RESET_SHARD: CommandSpec = shard_step("slowlog|reset-shard", reset_shard);
 
 fn done(reply: Reply) -> LocalBoxFuture<'static, Reply> {
     Box::pin(ready(reply))
