@@ -16,6 +16,7 @@
 
 use bytes::{Buf, Bytes};
 
+use crate::keyspace::stream::{self, Stream, StreamOp};
 use crate::keyspace::{Delta, Hash, SetMembers, Value};
 
 pub const PUT: u8 = 1;
@@ -35,6 +36,8 @@ const VALUE_HASH_LISTPACK: u8 = 3;
 const VALUE_HASH_TABLE: u8 = 4;
 /// A set: count u32, then per member: len u32, bytes.
 const VALUE_SET: u8 = 5;
+/// A stream: see `Stream::encode`.
+const VALUE_STREAM: u8 = 9;
 
 /// Delta tags. Hash fields set: count u32, then per pair: field_len u32, field, value_len u32,
 /// value. The others: count u32, then per element: len u32, bytes.
@@ -42,6 +45,7 @@ const DELTA_HASH_SET: u8 = 1;
 const DELTA_HASH_DEL: u8 = 2;
 const DELTA_SET_ADD: u8 = 3;
 const DELTA_SET_REM: u8 = 4;
+// Stream ops use tags 40–49: see `StreamOp::encode`.
 
 #[derive(Debug, PartialEq)]
 pub enum Effect {
@@ -229,6 +233,10 @@ fn encode_value(value: &Value, out: &mut Vec<u8>) {
                 out.extend_from_slice(member);
             }
         }
+        Value::Stream(s) => {
+            out.push(VALUE_STREAM);
+            s.encode(out);
+        }
     }
 }
 
@@ -256,6 +264,7 @@ fn decode_value(mut payload: Bytes) -> Option<Value> {
             Value::Hash(Hash::from_pairs(tag == VALUE_HASH_LISTPACK, pairs))
         }
         VALUE_SET => Value::Set(Box::new(decode_set_members(payload)?)),
+        VALUE_STREAM => Value::Stream(Box::new(Stream::decode(payload)?)),
         _ => return None,
     })
 }
@@ -287,6 +296,7 @@ fn encode_delta(delta: &Delta, out: &mut Vec<u8>) {
         Delta::HashDel(elements) => put_list(DELTA_HASH_DEL, elements, out),
         Delta::SetAdd(elements) => put_list(DELTA_SET_ADD, elements, out),
         Delta::SetRem(elements) => put_list(DELTA_SET_REM, elements, out),
+        Delta::Stream(op) => op.encode(out),
     }
 }
 
@@ -305,6 +315,7 @@ fn decode_delta(payload: &mut Bytes) -> Option<Delta> {
         DELTA_HASH_DEL => Delta::HashDel(take_list(payload)?),
         DELTA_SET_ADD => Delta::SetAdd(take_list(payload)?),
         DELTA_SET_REM => Delta::SetRem(take_list(payload)?),
+        tag if stream::is_op_tag(tag) => Delta::Stream(StreamOp::decode(tag, payload)?),
         _ => return None,
     })
 }
@@ -421,6 +432,18 @@ mod tests {
             Effect::Delta {
                 key: Bytes::from("s"),
                 delta: Delta::SetRem(vec![]),
+            },
+            Effect::Delta {
+                key: Bytes::from("x"),
+                delta: Delta::Stream(StreamOp::Ack {
+                    group: Bytes::from("g"),
+                    ids: vec![stream::StreamId::new(1, 2)],
+                }),
+            },
+            Effect::Put {
+                key: Bytes::from("x"),
+                value: Value::Stream(Box::default()),
+                expire_at_ms: None,
             },
         ];
         for e in effects {

@@ -8,6 +8,7 @@
 
 use bytes::Bytes;
 
+use super::stream::{Stream, StreamOp};
 use super::{Hash, SetMembers, Value};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -20,6 +21,8 @@ pub enum Delta {
     SetAdd(Vec<Bytes>),
     /// Removes set members.
     SetRem(Vec<Bytes>),
+    /// Changes a stream (see `stream::StreamOp`); a stream op that adds creates the stream.
+    Stream(StreamOp),
 }
 
 /// The key holds a value of another type than the delta changes.
@@ -33,7 +36,10 @@ impl Delta {
         match self {
             Delta::HashSet(_) => Some(Value::Hash(Hash::default())),
             Delta::SetAdd(_) => Some(Value::Set(Box::default())),
-            Delta::HashDel(_) | Delta::SetRem(_) => None,
+            Delta::Stream(StreamOp::Add { .. } | StreamOp::CreateGroup { .. }) => {
+                Some(Value::Stream(Box::default()))
+            }
+            Delta::HashDel(_) | Delta::SetRem(_) | Delta::Stream(_) => None,
         }
     }
 
@@ -57,6 +63,7 @@ impl Delta {
                     set.remove(member);
                 }
             }
+            (Delta::Stream(op), Value::Stream(stream)) => Stream::apply(stream, op),
             _ => return Err(WrongType),
         }
         Ok(())

@@ -4,6 +4,7 @@ mod db;
 mod delta;
 mod hash;
 pub mod pattern;
+pub mod stream;
 mod value;
 
 pub use db::{Change, Db, Entry};

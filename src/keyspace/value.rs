@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 
 pub use super::hash::Hash;
+use super::stream::Stream;
 
 /// Strings up to this length are `embstr` in Redis (OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
 const EMBSTR_BYTES_MAX: usize = 44;
@@ -32,6 +33,8 @@ pub enum Value {
     Hash(Hash),
     /// A set (boxed, so that strings, the common case, stay small).
     Set(Box<SetMembers>),
+    /// A stream (boxed: its counters and groups make it large).
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -66,6 +69,7 @@ impl Value {
             Value::Int(_) | Value::Str { .. } => "string",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -77,6 +81,7 @@ impl Value {
             Value::Str { .. } => "raw",
             Value::Hash(hash) => hash.encoding(),
             Value::Set(members) => set_encoding(members),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -86,6 +91,8 @@ impl Value {
             Value::Int(_) | Value::Str { .. } => false,
             Value::Hash(hash) => hash.is_empty(),
             Value::Set(members) => members.is_empty(),
+            // A stream stays when its last entry goes (its counters and groups remain).
+            Value::Stream(_) => false,
         }
     }
 
@@ -97,7 +104,7 @@ impl Value {
             )),
             Value::Str { bytes, .. } => Some(bytes.clone()),
             Value::Hash(_) => None,
-            Value::Set(_) => None,
+            Value::Set(_) | Value::Stream(_) => None,
         }
     }
 
@@ -117,6 +124,7 @@ impl Value {
             Value::Hash(hash) => hash.memory_bytes(),
             // Table overhead, then per member its bytes, handle and hash slot.
             Value::Set(members) => 64 + members.iter().map(|m| m.len() + 40).sum::<usize>(),
+            Value::Stream(stream) => stream.memory_bytes(),
         }
     }
 }
