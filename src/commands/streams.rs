@@ -17,7 +17,7 @@ use futures::future::LocalBoxFuture;
 
 use super::spec::*;
 use super::{parse_i64, syntax_error, wrong_type, CommandSpec, Keys, Run};
-use crate::keyspace::stream::{Group, Stream, StreamId, StreamOp, NODE_ENTRIES};
+use crate::keyspace::stream::{Fields, Group, Stream, StreamId, StreamOp, NODE_ENTRIES};
 use crate::keyspace::{Delta, Value};
 use crate::protocol::Reply;
 use crate::router::slot::key_slot;
@@ -583,7 +583,7 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     attempt!(trim.check());
     let rest = &args[i.min(args.len())..];
-    if rest.len() < 3 || rest.len() % 2 == 0 {
+    if rest.len() < 3 || rest.len().is_multiple_of(2) {
         return Reply::error("ERR wrong number of arguments for 'xadd' command");
     }
     let how = attempt!(parse_new_id(&rest[0]));
@@ -747,7 +747,7 @@ impl ReadQuery {
             }
         };
         let rest = &args[streams_at..];
-        if rest.is_empty() || rest.len() % 2 != 0 {
+        if rest.is_empty() || !rest.len().is_multiple_of(2) {
             let (command, special) = if with_group {
                 ("XREADGROUP", '>')
             } else {
@@ -1637,7 +1637,7 @@ fn opt_int(n: Option<i64>) -> Reply {
     n.map_or(Reply::Nil, Reply::Int)
 }
 
-fn entry_or_nil(entry: Option<(&StreamId, &Box<[Bytes]>)>) -> Reply {
+fn entry_or_nil(entry: Option<(&StreamId, &Fields)>) -> Reply {
     entry.map_or(Reply::Nil, |(id, f)| entry_reply(id, f))
 }
 
