@@ -35,6 +35,11 @@ impl Reply {
         Reply::Error(text.into())
     }
 
+    /// A bulk string copied from `bytes`.
+    pub fn bulk(bytes: &[u8]) -> Reply {
+        Reply::Bulk(bytes::Bytes::copy_from_slice(bytes))
+    }
+
     pub fn bulk_str(text: &str) -> Reply {
         Reply::Bulk(Bytes::copy_from_slice(text.as_bytes()))
     }
