@@ -196,6 +196,24 @@ fn another_clients_write_to_a_watched_key_on_any_shard_aborts_exec() {
 }
 
 #[test]
+fn an_element_change_to_a_watched_collection_aborts_exec() {
+    let server = server();
+    let mut c = Conn::new(&server);
+    let mut other = Conn::new(&server);
+    assert_eq!(c.cmd("HSET h f 1"), Int(1));
+    assert_eq!(c.cmd("SADD s m"), Int(1));
+    for write in ["HSET h g 2", "HDEL h g", "SADD s n", "SREM s n"] {
+        assert_eq!(c.cmd("WATCH h s"), ok());
+        assert_eq!(other.cmd(write), Int(1));
+        assert_eq!(
+            transaction(&mut c, &["SET done 1".to_string()]),
+            Nil,
+            "{write}"
+        );
+    }
+}
+
+#[test]
 fn unwatch_and_discard_forget_the_watched_keys() {
     let server = server();
     let mut c = Conn::new(&server);

@@ -101,7 +101,7 @@ impl WatchTable {
         for (db, list) in changes {
             for change in list {
                 match change {
-                    Change::Key(key) => self.touch_key(*db, key),
+                    Change::Key(key) | Change::Delta { key, .. } => self.touch_key(*db, key),
                     Change::Flush => self.touch_db(*db, |w| w.existed),
                 }
             }
