@@ -3,6 +3,7 @@
 mod db;
 mod delta;
 mod hash;
+mod listpack;
 pub mod pattern;
 pub mod stream;
 mod value;
