@@ -1028,7 +1028,7 @@ fn merge_reads(query: &ReadQuery, parts: Vec<(Vec<usize>, Reply)>, resp3: bool) 
     }
     let found: Vec<Reply> = slots.into_iter().flatten().collect();
     if found.is_empty() {
-        return Reply::Nil;
+        return Reply::NilArray;
     }
     if !resp3 {
         return Reply::Array(found);
@@ -1367,7 +1367,7 @@ fn pending_summary(group: &Group) -> Reply {
     let (Some((first, _)), Some((last, _))) =
         (group.pel.first_key_value(), group.pel.last_key_value())
     else {
-        return Reply::Array(vec![Reply::Int(0), Reply::Nil, Reply::Nil, Reply::Nil]);
+        return Reply::Array(vec![Reply::Int(0), Reply::Nil, Reply::Nil, Reply::NilArray]);
     };
     let consumers = group
         .consumers
