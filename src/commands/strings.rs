@@ -279,7 +279,7 @@ pub fn get_string(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Reply> {
 }
 
 /// `get_string` for a read lookup, counted in the keyspace hits and misses as Redis counts them.
-fn read_string(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Reply> {
+pub(super) fn read_string(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Reply> {
     let found = get_string(ctx, key);
     let mut stats = ctx.shard.stats.borrow_mut();
     match &found {

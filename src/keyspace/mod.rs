@@ -2,6 +2,7 @@
 
 mod db;
 mod hash;
+pub mod hyperloglog;
 pub mod pattern;
 mod value;
 
