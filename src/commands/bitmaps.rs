@@ -217,6 +217,13 @@ fn clamp_range(start: i64, end: i64, len: i64) -> Option<(u64, u64)> {
     (start <= end).then_some((start as u64, end as u64))
 }
 
+/// Whether `key` holds a string in the `int` encoding, which a bitmap write turns `raw` even when
+/// no bit changes (as Redis does).
+fn int_encoded(ctx: &mut Ctx, key: &[u8]) -> bool {
+    let now = ctx.now_ms;
+    matches!(ctx.db().get(key, now).map(|e| &e.value), Some(Value::Int(_)))
+}
+
 /// The value of bit `pos` (0 beyond the end).
 fn bit_at(bytes: &[u8], pos: u64) -> bool {
     let byte = bytes.get((pos >> 3) as usize).copied().unwrap_or(0);
@@ -242,7 +249,7 @@ fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let old = old_byte & mask != 0;
     let grows = len.is_none_or(|len| len <= byte_at);
-    if grows || old != on {
+    if grows || old != on || int_encoded(ctx, key) {
         let new_byte = if on { old_byte | mask } else { old_byte & !mask };
         write_range(ctx, key, byte_at, &[new_byte]);
     }
@@ -777,7 +784,7 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
     if let Some(len_needed) = len_needed {
         let runs = overlay.runs();
         drop(overlay); // Let the writes change the string in place.
-        if len.is_none_or(|len| len < len_needed) {
+        if len.is_none_or(|len| len < len_needed) || int_encoded(ctx, key) {
             write_range(ctx, key, len_needed, &[]);
         }
         for (at, bytes) in runs {

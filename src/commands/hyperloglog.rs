@@ -373,7 +373,7 @@ fn pfdebug(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             Reply::Array(registers.iter().map(|&r| Reply::Int(r as i64)).collect())
         }
         b"decode" => match hll::decode_sparse(&bytes) {
-            Some(text) => Reply::StatusOwned(text),
+            Some(text) => Reply::Bulk(Bytes::from(text)),
             None => Reply::error("ERR HLL encoding is not sparse"),
         },
         _ => Reply::error(format!(
