@@ -11,10 +11,12 @@
 //!   kind u8, slot u16, db u8, len u32, payload. One shard's part of a cross-shard transaction;
 //!   replay applies a transaction only if all `parts` parts are in the journals.
 //! - `EPOCH`: epoch u64 — written first by every run, so replay can order runs.
+//! - `DELTA`: key_len u32, key, delta tag u8, then the delta (see `encode_delta`): an
+//!   element-level change to the key's collection.
 
 use bytes::{Buf, Bytes};
 
-use crate::keyspace::{Hash, SetMembers, Value};
+use crate::keyspace::{Delta, Hash, SetMembers, Value};
 
 pub const PUT: u8 = 1;
 pub const DEL: u8 = 2;
@@ -22,6 +24,7 @@ pub const FLUSH: u8 = 3;
 pub const SWAPDB: u8 = 4;
 pub const TXN_PART: u8 = 5;
 pub const EPOCH: u8 = 6;
+pub const DELTA: u8 = 7;
 
 const VALUE_INT: u8 = 0;
 const VALUE_STR: u8 = 1;
@@ -32,6 +35,13 @@ const VALUE_HASH_LISTPACK: u8 = 3;
 const VALUE_HASH_TABLE: u8 = 4;
 /// A set: count u32, then per member: len u32, bytes.
 const VALUE_SET: u8 = 5;
+
+/// Delta tags. Hash fields set: count u32, then per pair: field_len u32, field, value_len u32,
+/// value. The others: count u32, then per element: len u32, bytes.
+const DELTA_HASH_SET: u8 = 1;
+const DELTA_HASH_DEL: u8 = 2;
+const DELTA_SET_ADD: u8 = 3;
+const DELTA_SET_REM: u8 = 4;
 
 #[derive(Debug, PartialEq)]
 pub enum Effect {
@@ -50,6 +60,10 @@ pub enum Effect {
         other_db: u8,
         slots: std::ops::Range<u16>,
     },
+    Delta {
+        key: Bytes,
+        delta: Delta,
+    },
 }
 
 /// One effect with the slot and database its record header carries.
@@ -67,6 +81,7 @@ impl Effect {
             Effect::Del { .. } => DEL,
             Effect::Flush { .. } => FLUSH,
             Effect::SwapDb { .. } => SWAPDB,
+            Effect::Delta { .. } => DELTA,
         }
     }
 
@@ -77,8 +92,7 @@ impl Effect {
                 value,
                 expire_at_ms,
             } => {
-                out.extend_from_slice(&(key.len() as u32).to_le_bytes());
-                out.extend_from_slice(key);
+                put_bytes(key, out);
                 out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
                 encode_value(value, out);
             }
@@ -91,6 +105,10 @@ impl Effect {
                 out.push(*other_db);
                 out.extend_from_slice(&slots.start.to_le_bytes());
                 out.extend_from_slice(&slots.end.to_le_bytes());
+            }
+            Effect::Delta { key, delta } => {
+                put_bytes(key, out);
+                encode_delta(delta, out);
             }
         }
     }
@@ -117,6 +135,14 @@ impl Effect {
                 other_db: take(&mut payload, 1)?[0],
                 slots: take_u16(&mut payload)?..take_u16(&mut payload)?,
             },
+            DELTA => {
+                let key = take_bytes(&mut payload)?;
+                let delta = decode_delta(&mut payload)?;
+                if !payload.is_empty() {
+                    return None;
+                }
+                Effect::Delta { key, delta }
+            }
             _ => return None,
         })
     }
@@ -248,6 +274,70 @@ fn decode_set_members(mut payload: Bytes) -> Option<SetMembers> {
     (payload.is_empty() && !members.is_empty()).then_some(members)
 }
 
+fn encode_delta(delta: &Delta, out: &mut Vec<u8>) {
+    match delta {
+        Delta::HashSet(pairs) => {
+            out.push(DELTA_HASH_SET);
+            out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+            for (field, value) in pairs {
+                put_bytes(field, out);
+                put_bytes(value, out);
+            }
+        }
+        Delta::HashDel(elements) => put_list(DELTA_HASH_DEL, elements, out),
+        Delta::SetAdd(elements) => put_list(DELTA_SET_ADD, elements, out),
+        Delta::SetRem(elements) => put_list(DELTA_SET_REM, elements, out),
+    }
+}
+
+fn decode_delta(payload: &mut Bytes) -> Option<Delta> {
+    let tag = take(payload, 1)?[0];
+    Some(match tag {
+        DELTA_HASH_SET => {
+            let count = take_u32(payload)? as usize;
+            // Each pair takes at least 8 bytes: a corrupt count cannot make a huge allocation.
+            let mut pairs = Vec::with_capacity(count.min(payload.len() / 8));
+            for _ in 0..count {
+                pairs.push((take_bytes(payload)?, take_bytes(payload)?));
+            }
+            Delta::HashSet(pairs)
+        }
+        DELTA_HASH_DEL => Delta::HashDel(take_list(payload)?),
+        DELTA_SET_ADD => Delta::SetAdd(take_list(payload)?),
+        DELTA_SET_REM => Delta::SetRem(take_list(payload)?),
+        _ => return None,
+    })
+}
+
+/// `tag`, count u32, then per element: len u32, bytes.
+fn put_list(tag: u8, elements: &[Bytes], out: &mut Vec<u8>) {
+    out.push(tag);
+    out.extend_from_slice(&(elements.len() as u32).to_le_bytes());
+    for element in elements {
+        put_bytes(element, out);
+    }
+}
+
+fn take_list(payload: &mut Bytes) -> Option<Vec<Bytes>> {
+    let count = take_u32(payload)? as usize;
+    let mut elements = Vec::with_capacity(count.min(payload.len() / 4));
+    for _ in 0..count {
+        elements.push(take_bytes(payload)?);
+    }
+    Some(elements)
+}
+
+/// len u32, bytes.
+fn put_bytes(bytes: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+fn take_bytes(payload: &mut Bytes) -> Option<Bytes> {
+    let len = take_u32(payload)? as usize;
+    take(payload, len)
+}
+
 fn take(payload: &mut Bytes, n: usize) -> Option<Bytes> {
     (payload.len() >= n).then(|| payload.split_to(n))
 }
@@ -312,6 +402,25 @@ mod tests {
             Effect::SwapDb {
                 other_db: 3,
                 slots: 0..16384,
+            },
+            Effect::Delta {
+                key: Bytes::from("h"),
+                delta: Delta::HashSet(vec![
+                    (Bytes::from("f"), Bytes::from("")),
+                    (Bytes::from("a\0b"), Bytes::from("v")),
+                ]),
+            },
+            Effect::Delta {
+                key: Bytes::from("h"),
+                delta: Delta::HashDel(vec![Bytes::from("f"), Bytes::new()]),
+            },
+            Effect::Delta {
+                key: Bytes::from(""),
+                delta: Delta::SetAdd(vec![Bytes::from("m")]),
+            },
+            Effect::Delta {
+                key: Bytes::from("s"),
+                delta: Delta::SetRem(vec![]),
             },
         ];
         for e in effects {

@@ -80,6 +80,15 @@ impl Value {
         }
     }
 
+    /// Whether this is a collection with no elements left: its key must be deleted.
+    pub fn is_empty_collection(&self) -> bool {
+        match self {
+            Value::Int(_) | Value::Str { .. } => false,
+            Value::Hash(hash) => hash.is_empty(),
+            Value::Set(members) => members.is_empty(),
+        }
+    }
+
     /// The string's bytes, or `None` for a non-string value (WRONGTYPE).
     pub fn as_string(&self) -> Option<Bytes> {
         match self {
@@ -94,13 +103,6 @@ impl Value {
 
     /// The set's members, or `None` for a non-set value (WRONGTYPE).
     pub fn as_set(&self) -> Option<&SetMembers> {
-        match self {
-            Value::Set(members) => Some(members),
-            _ => None,
-        }
-    }
-
-    pub fn as_set_mut(&mut self) -> Option<&mut SetMembers> {
         match self {
             Value::Set(members) => Some(members),
             _ => None,
