@@ -2,7 +2,7 @@
 //! BITFIELD_RO. A bitmap is a string; bit 0 is the most significant bit of byte 0.
 //!
 //! Every write changes a string as "these bytes at this offset, zero-extending" (`write_range`),
-//! so that setting one bit of a large bitmap is a small change.
+//! so that setting one bit of a large bitmap logs a byte, not the bitmap.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
 use super::spec::*;
-use super::strings::{get_string, read_string};
+use super::strings::{get_string, read_string, write_range};
 use super::{parse_i64, syntax_error, CommandSpec, Keys};
 use crate::keyspace::{parse_canonical_i64, Value};
 use crate::protocol::Reply;
@@ -126,49 +126,12 @@ macro_rules! attempt {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Writing strings by range
+// Limits
 
 /// The longest string a bitmap write may make: the configured `proto-max-bulk-len` (so the
 /// highest bit offset is 8 × that − 1: 2^32 − 1 by default, as in Redis).
 fn string_bytes_max(ctx: &Ctx) -> usize {
     ctx.shard.config.borrow().proto_max_bulk_len
-}
-
-/// Writes `patch` at byte `offset` of the string at `key`, zero-extending it (an empty patch only
-/// extends it to `offset` bytes); creates the key when missing and keeps its TTL. The caller has
-/// checked that the key holds a string.
-pub(super) fn write_range(ctx: &mut Ctx, key: &[u8], offset: usize, patch: &[u8]) {
-    let now = ctx.now_ms;
-    match ctx.db().get_value_mut(key, now) {
-        Some(value) => patch_string(value, offset, patch),
-        None => {
-            let mut value = Value::Str {
-                bytes: Bytes::new(),
-                raw: true,
-            };
-            patch_string(&mut value, offset, patch);
-            ctx.db().insert(key, value, None);
-        }
-    }
-}
-
-/// The change `write_range` makes to a string value, in place when nobody else holds its bytes.
-pub fn patch_string(value: &mut Value, offset: usize, patch: &[u8]) {
-    let old = match value {
-        Value::Int(n) => Bytes::copy_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
-        Value::Str { bytes, .. } => std::mem::take(bytes),
-        _ => panic!("patch_string on a {} value", value.type_name()),
-    };
-    let mut bytes = Vec::from(old);
-    let end = offset + patch.len();
-    if bytes.len() < end {
-        bytes.resize(end, 0);
-    }
-    bytes[offset..end].copy_from_slice(patch);
-    *value = Value::Str {
-        bytes: Bytes::from(bytes),
-        raw: true,
-    };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -221,7 +184,10 @@ fn clamp_range(start: i64, end: i64, len: i64) -> Option<(u64, u64)> {
 /// no bit changes (as Redis does).
 fn int_encoded(ctx: &mut Ctx, key: &[u8]) -> bool {
     let now = ctx.now_ms;
-    matches!(ctx.db().get(key, now).map(|e| &e.value), Some(Value::Int(_)))
+    matches!(
+        ctx.db().get(key, now).map(|e| &e.value),
+        Some(Value::Int(_))
+    )
 }
 
 /// The value of bit `pos` (0 beyond the end).
@@ -250,7 +216,11 @@ fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let old = old_byte & mask != 0;
     let grows = len.is_none_or(|len| len <= byte_at);
     if grows || old != on || int_encoded(ctx, key) {
-        let new_byte = if on { old_byte | mask } else { old_byte & !mask };
+        let new_byte = if on {
+            old_byte | mask
+        } else {
+            old_byte & !mask
+        };
         write_range(ctx, key, byte_at, &[new_byte]);
     }
     Reply::Int(old as i64)
@@ -721,7 +691,11 @@ fn run_fields(overlay: &mut Overlay, ops: &[FieldOp]) -> Vec<Reply> {
             FieldOp::Set(field, n, overflow) => {
                 let old = field.value(overlay.read(field));
                 // An unsigned field takes the argument's 64 bits as unsigned, as Redis does.
-                let wanted = if field.signed { n as i128 } else { n as u64 as i128 };
+                let wanted = if field.signed {
+                    n as i128
+                } else {
+                    n as u64 as i128
+                };
                 match field.fit(wanted, overflow) {
                     Some(new) => {
                         overlay.write(field, new as u64 & field.mask());
@@ -818,7 +792,10 @@ mod tests {
         assert_eq!(u8f.fit(-1, Overflow::Sat), Some(0));
         assert_eq!(u8f.fit(256, Overflow::Wrap), Some(0));
         let i64f = field(true, 64);
-        assert_eq!(i64f.fit(i64::MAX as i128 + 1, Overflow::Wrap), Some(i64::MIN));
+        assert_eq!(
+            i64f.fit(i64::MAX as i128 + 1, Overflow::Wrap),
+            Some(i64::MIN)
+        );
         assert_eq!(field(false, 63).fit(1 << 63, Overflow::Sat), Some(i64::MAX));
     }
 

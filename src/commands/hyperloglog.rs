@@ -12,7 +12,7 @@ use futures::future::LocalBoxFuture;
 use super::spec::*;
 use super::{wrong_type, CommandSpec, Keys};
 use crate::keyspace::hyperloglog::{self as hll, Encoding, REGISTERS, SPARSE_BYTES_MAX_DEFAULT};
-use crate::keyspace::Value;
+use crate::keyspace::{string_range, Delta, Value};
 use crate::protocol::Reply;
 use crate::router::Txn;
 use crate::server::client::Client;
@@ -116,17 +116,29 @@ fn read_hll(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Reply> {
     }
 }
 
-/// Stores the changed HLL under `key` (created when `existed` is false; its TTL kept otherwise).
-fn write_hll(ctx: &mut Ctx, key: &[u8], existed: bool, new: Vec<u8>) {
-    let value = Value::Str {
-        bytes: Bytes::from(new),
-        raw: true,
-    };
+/// Stores the changed HLL under `key`: whole when new (`old` is `None`), else as the byte range
+/// that changed (a few bytes for a dense HLL), keeping the key's TTL.
+fn write_hll(ctx: &mut Ctx, key: &[u8], old: Option<Bytes>, new: Vec<u8>) {
     let now = ctx.now_ms;
-    match ctx.db().get_value_mut(key, now) {
-        Some(old) if existed => *old = value,
-        _ => ctx.db().insert(key, value, None),
-    }
+    let Some(old) = old else {
+        let value = Value::Str {
+            bytes: Bytes::from(new),
+            raw: true,
+        };
+        ctx.db().insert(key, value, None);
+        return;
+    };
+    let Some((offset, bytes, to_end)) = string_range::diff(&old, &new) else {
+        return;
+    };
+    drop(old); // So that the change can reuse the value's buffer.
+    let (offset, bytes) = (offset as u64, Bytes::from(bytes));
+    let delta = match to_end {
+        false => Delta::StrWrite { offset, bytes },
+        true => Delta::StrReplaceTail { offset, bytes },
+    };
+    let written = ctx.db().apply(key, delta, now);
+    debug_assert!(written.is_ok(), "write_hll on a non-string");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,10 +149,8 @@ fn write_hll(ctx: &mut Ctx, key: &[u8], existed: bool, new: Vec<u8>) {
 fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let key = &args[1];
     let old = attempt!(read_hll(ctx, key));
-    let existed = old.is_some();
     let mut hll = old.as_deref().map_or_else(hll::empty, <[u8]>::to_vec);
-    drop(old);
-    let mut updated = !existed;
+    let mut updated = old.is_none();
     for element in &args[2..] {
         match hll::add(&mut hll, element, SPARSE_BYTES_MAX) {
             Ok(changed) => updated |= changed,
@@ -149,7 +159,7 @@ fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     if updated {
         hll::invalidate_count(&mut hll);
-        write_hll(ctx, key, existed, hll);
+        write_hll(ctx, key, old, hll);
     }
     Reply::Int(updated as i64)
 }
@@ -178,9 +188,8 @@ fn pfcount(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     // Cache the count in the HLL's header, as Redis does (visible in its bytes).
     let mut updated = bytes.to_vec();
-    drop(bytes);
     hll::store_count(&mut updated, count);
-    write_hll(ctx, key, true, updated);
+    write_hll(ctx, key, Some(bytes), updated);
     Reply::Int(count as i64)
 }
 
@@ -278,9 +287,7 @@ fn pfmerge(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// the destination is always marked changed and its cached count stale, as in Redis.
 fn store_merged(ctx: &mut Ctx, dst: &[u8], dense: bool, max: &[u8; REGISTERS]) -> Reply {
     let old = attempt!(read_hll(ctx, dst));
-    let existed = old.is_some();
     let mut hll = old.as_deref().map_or_else(hll::empty, <[u8]>::to_vec);
-    drop(old);
     if dense && hll::make_dense(&mut hll).is_err() {
         return corrupt();
     }
@@ -290,7 +297,7 @@ fn store_merged(ctx: &mut Ctx, dst: &[u8], dense: bool, max: &[u8; REGISTERS]) -
         }
     }
     hll::invalidate_count(&mut hll);
-    write_hll(ctx, dst, existed, hll);
+    write_hll(ctx, dst, old, hll);
     Reply::ok()
 }
 
@@ -363,9 +370,8 @@ fn pfdebug(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             if was_sparse {
                 // Both turn a sparse HLL dense, as in Redis.
                 let mut dense = bytes.to_vec();
-                drop(bytes);
                 attempt!(hll::make_dense(&mut dense).map_err(|_| corrupt()));
-                write_hll(ctx, key, true, dense);
+                write_hll(ctx, key, Some(bytes), dense);
             }
             if sub.as_slice() == b"todense" {
                 return Reply::Int(was_sparse as i64);

@@ -42,6 +42,9 @@ const DELTA_HASH_SET: u8 = 1;
 const DELTA_HASH_DEL: u8 = 2;
 const DELTA_SET_ADD: u8 = 3;
 const DELTA_SET_REM: u8 = 4;
+/// String ranges (strings and bitmaps: tags 30–39): offset u64, then len u32, bytes.
+const DELTA_STR_WRITE: u8 = 30;
+const DELTA_STR_REPLACE_TAIL: u8 = 31;
 
 #[derive(Debug, PartialEq)]
 pub enum Effect {
@@ -287,6 +290,10 @@ fn encode_delta(delta: &Delta, out: &mut Vec<u8>) {
         Delta::HashDel(elements) => put_list(DELTA_HASH_DEL, elements, out),
         Delta::SetAdd(elements) => put_list(DELTA_SET_ADD, elements, out),
         Delta::SetRem(elements) => put_list(DELTA_SET_REM, elements, out),
+        Delta::StrWrite { offset, bytes } => put_range(DELTA_STR_WRITE, *offset, bytes, out),
+        Delta::StrReplaceTail { offset, bytes } => {
+            put_range(DELTA_STR_REPLACE_TAIL, *offset, bytes, out)
+        }
     }
 }
 
@@ -305,6 +312,14 @@ fn decode_delta(payload: &mut Bytes) -> Option<Delta> {
         DELTA_HASH_DEL => Delta::HashDel(take_list(payload)?),
         DELTA_SET_ADD => Delta::SetAdd(take_list(payload)?),
         DELTA_SET_REM => Delta::SetRem(take_list(payload)?),
+        DELTA_STR_WRITE => Delta::StrWrite {
+            offset: take_u64(payload)?,
+            bytes: take_bytes(payload)?,
+        },
+        DELTA_STR_REPLACE_TAIL => Delta::StrReplaceTail {
+            offset: take_u64(payload)?,
+            bytes: take_bytes(payload)?,
+        },
         _ => return None,
     })
 }
@@ -325,6 +340,13 @@ fn take_list(payload: &mut Bytes) -> Option<Vec<Bytes>> {
         elements.push(take_bytes(payload)?);
     }
     Some(elements)
+}
+
+/// `tag`, offset u64, then len u32, bytes.
+fn put_range(tag: u8, offset: u64, bytes: &[u8], out: &mut Vec<u8>) {
+    out.push(tag);
+    out.extend_from_slice(&offset.to_le_bytes());
+    put_bytes(bytes, out);
 }
 
 /// len u32, bytes.
@@ -421,6 +443,20 @@ mod tests {
             Effect::Delta {
                 key: Bytes::from("s"),
                 delta: Delta::SetRem(vec![]),
+            },
+            Effect::Delta {
+                key: Bytes::from("bits"),
+                delta: Delta::StrWrite {
+                    offset: (1 << 32) + 7,
+                    bytes: Bytes::from_static(b"\x80\0"),
+                },
+            },
+            Effect::Delta {
+                key: Bytes::from("hll"),
+                delta: Delta::StrReplaceTail {
+                    offset: 16,
+                    bytes: Bytes::new(),
+                },
             },
         ];
         for e in effects {

@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 
-use super::{Hash, SetMembers, Value};
+use super::{string_range, Hash, SetMembers, Value};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Delta {
@@ -20,6 +20,11 @@ pub enum Delta {
     SetAdd(Vec<Bytes>),
     /// Removes set members.
     SetRem(Vec<Bytes>),
+    /// Writes bytes into a string at a byte offset, zero-extending it (creating the string).
+    StrWrite { offset: u64, bytes: Bytes },
+    /// Replaces a string's bytes from an offset on, truncating or zero-extending it (creating
+    /// the string).
+    StrReplaceTail { offset: u64, bytes: Bytes },
 }
 
 /// The key holds a value of another type than the delta changes.
@@ -33,6 +38,10 @@ impl Delta {
         match self {
             Delta::HashSet(_) => Some(Value::Hash(Hash::default())),
             Delta::SetAdd(_) => Some(Value::Set(Box::default())),
+            Delta::StrWrite { .. } | Delta::StrReplaceTail { .. } => Some(Value::Str {
+                bytes: Bytes::new(),
+                raw: true,
+            }),
             Delta::HashDel(_) | Delta::SetRem(_) => None,
         }
     }
@@ -55,6 +64,16 @@ impl Delta {
             (Delta::SetRem(members), Value::Set(set)) => {
                 for member in members {
                     set.remove(member);
+                }
+            }
+            (Delta::StrWrite { offset, bytes }, value) => {
+                if !string_range::write_at(value, *offset as usize, bytes) {
+                    return Err(WrongType);
+                }
+            }
+            (Delta::StrReplaceTail { offset, bytes }, value) => {
+                if !string_range::replace_tail(value, *offset as usize, bytes) {
+                    return Err(WrongType);
                 }
             }
             _ => return Err(WrongType),

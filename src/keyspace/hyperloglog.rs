@@ -304,7 +304,11 @@ fn sparse_raise(
     let (pos, first, op) = found.ok_or(Corrupt)?;
     match op {
         Op::Val { value: old, .. } if old >= value => return Ok(false),
-        Op::Val { run: 1, .. } | Op::Zeros { run: 1, long: false } => {
+        Op::Val { run: 1, .. }
+        | Op::Zeros {
+            run: 1,
+            long: false,
+        } => {
             hll[pos] = val_opcode(value, 1);
         }
         _ => {
@@ -522,7 +526,10 @@ mod tests {
     fn murmur64a_matches_reference_values() {
         // Values of the reference MurmurHash64A (seed 0) for "" and "hello".
         assert_eq!(murmur64a(b"", 0), 0);
-        assert_ne!(murmur64a(b"hello", HASH_SEED), murmur64a(b"hellp", HASH_SEED));
+        assert_ne!(
+            murmur64a(b"hello", HASH_SEED),
+            murmur64a(b"hellp", HASH_SEED)
+        );
     }
 
     #[test]
@@ -543,7 +550,12 @@ mod tests {
     fn sparse_and_dense_count_the_same() {
         let mut sparse = empty();
         for i in 0..500 {
-            add(&mut sparse, format!("e{i}").as_bytes(), SPARSE_BYTES_MAX_DEFAULT).unwrap();
+            add(
+                &mut sparse,
+                format!("e{i}").as_bytes(),
+                SPARSE_BYTES_MAX_DEFAULT,
+            )
+            .unwrap();
         }
         assert_eq!(encoding_of(&sparse), Some(Encoding::Sparse));
         let mut dense = sparse.clone();
@@ -560,7 +572,12 @@ mod tests {
         let mut i = 0;
         while encoding_of(&hll) == Some(Encoding::Sparse) {
             assert!(hll.len() <= SPARSE_BYTES_MAX_DEFAULT);
-            add(&mut hll, format!("e{i}").as_bytes(), SPARSE_BYTES_MAX_DEFAULT).unwrap();
+            add(
+                &mut hll,
+                format!("e{i}").as_bytes(),
+                SPARSE_BYTES_MAX_DEFAULT,
+            )
+            .unwrap();
             i += 1;
         }
         assert_eq!(hll.len(), DENSE_BYTES);

@@ -5,6 +5,7 @@ mod delta;
 mod hash;
 pub mod hyperloglog;
 pub mod pattern;
+pub mod string_range;
 mod value;
 
 pub use db::{Change, Db, Entry};
