@@ -52,7 +52,10 @@ fn setbit_replies_the_old_bit_and_grows_the_string_with_zero_bytes() {
 
 #[test]
 fn bit_offsets_stop_at_the_string_size_limit() {
-    let server = Server::start(SHARDS, &["--appendonly", "no", "--proto-max-bulk-len", "1mb"]);
+    let server = Server::start(
+        SHARDS,
+        &["--appendonly", "no", "--proto-max-bulk-len", "1mb"],
+    );
     let mut c = Conn::new(&server);
     let last = 8 * 1024 * 1024 - 1;
     assert_eq!(c.cmd(&format!("SETBIT b {last} 1")), Int(0));
@@ -71,11 +74,20 @@ fn bit_offsets_stop_at_the_string_size_limit() {
     assert_eq!(c.cmd("SETBIT b -1 1"), err(BAD_OFFSET));
     assert_eq!(c.cmd("SETBIT b 9223372036854775808 1"), err(BAD_OFFSET));
     assert_eq!(c.cmd("SETBIT b 01 1"), err(BAD_OFFSET));
-    assert_eq!(c.cmd("SETBIT b 0 2"), err("ERR bit is not an integer or out of range"));
-    assert_eq!(c.cmd("SETBIT b 0 01"), err("ERR bit is not an integer or out of range"));
+    assert_eq!(
+        c.cmd("SETBIT b 0 2"),
+        err("ERR bit is not an integer or out of range")
+    );
+    assert_eq!(
+        c.cmd("SETBIT b 0 01"),
+        err("ERR bit is not an integer or out of range")
+    );
     assert_eq!(c.cmd("BITFIELD b GET u8 #"), err(BAD_OFFSET));
     assert_eq!(c.cmd("BITFIELD b GET u8 #-1"), err(BAD_OFFSET));
-    assert_eq!(c.cmd("BITFIELD b GET i64 #9223372036854775807"), err(BAD_OFFSET));
+    assert_eq!(
+        c.cmd("BITFIELD b GET i64 #9223372036854775807"),
+        err(BAD_OFFSET)
+    );
 }
 
 #[test]
@@ -126,7 +138,10 @@ fn bitpos_finds_set_and_clear_bits_and_clear_bits_past_an_open_end() {
     assert_eq!(c.cmd("BITPOS missing 1"), Int(-1));
     assert_eq!(c.call(&["SET", "empty", ""]), ok());
     assert_eq!(c.cmd("BITPOS empty 0"), Int(-1));
-    assert_eq!(c.cmd("BITPOS k 2"), err("ERR The bit argument must be 1 or 0."));
+    assert_eq!(
+        c.cmd("BITPOS k 2"),
+        err("ERR The bit argument must be 1 or 0.")
+    );
     assert_eq!(c.cmd("BITPOS k x"), err(NOT_INTEGER));
     assert_eq!(c.cmd("BITPOS k 1 0 1 WORD"), err(SYNTAX));
     assert_eq!(c.cmd("BITPOS k 1 0 1 BIT x"), err(SYNTAX));
@@ -210,7 +225,10 @@ fn bitfield_gets_sets_and_increments_with_every_overflow_mode() {
     assert_eq!(c.cmd("BITFIELD none GET u8 0 GET i4 #2"), ints(&[0, 0]));
     assert_eq!(c.cmd("EXISTS none"), Int(0));
     assert_eq!(c.cmd("BITFIELD none"), Array(vec![]));
-    assert_eq!(c.cmd("BITFIELD_RO f GET u8 0 OVERFLOW SAT GET i4 #1"), ints(&[0, 0]));
+    assert_eq!(
+        c.cmd("BITFIELD_RO f GET u8 0 OVERFLOW SAT GET i4 #1"),
+        ints(&[0, 0])
+    );
 }
 
 #[test]
@@ -218,12 +236,19 @@ fn bitfield_rejects_bad_types_offsets_values_and_writes_in_bitfield_ro() {
     let server = server();
     let mut c = Conn::new(&server);
     for bad in ["u64", "i65", "i0", "U8", "x8", "u08", "i"] {
-        assert_eq!(c.cmd(&format!("BITFIELD k GET {bad} 0")), err(BAD_TYPE), "{bad}");
+        assert_eq!(
+            c.cmd(&format!("BITFIELD k GET {bad} 0")),
+            err(BAD_TYPE),
+            "{bad}"
+        );
     }
     assert_eq!(c.cmd("BITFIELD k GET i64 0"), ints(&[0]));
     assert_eq!(c.cmd("BITFIELD k GET u8 x"), err(BAD_OFFSET));
     assert_eq!(c.cmd("BITFIELD k SET u8 0 x"), err(NOT_INTEGER));
-    assert_eq!(c.cmd("BITFIELD k OVERFLOW maybe"), err("ERR Invalid OVERFLOW type specified"));
+    assert_eq!(
+        c.cmd("BITFIELD k OVERFLOW maybe"),
+        err("ERR Invalid OVERFLOW type specified")
+    );
     assert_eq!(c.cmd("BITFIELD k GET u8"), err(SYNTAX));
     assert_eq!(c.cmd("BITFIELD k INCRBY u8 0"), err(SYNTAX));
     assert_eq!(c.cmd("BITFIELD k GET u8 0 OVERFLOW"), err(SYNTAX));
@@ -318,17 +343,25 @@ fn setbit_on_a_large_bitmap_logs_a_byte_and_replays_after_sigkill() {
     const BITMAP_BITS: u64 = 8 * 1024 * 1024; // 1 MB
     const WRITES: u64 = 200;
     assert_eq!(c.cmd(&format!("SETBIT big {} 1", BITMAP_BITS - 1)), Int(0));
-    let before: u64 = info_field(&mut con, "journal_bytes_written").parse().unwrap();
+    let before: u64 = info_field(&mut con, "journal_bytes_written")
+        .parse()
+        .unwrap();
     for i in 0..WRITES {
         assert_eq!(c.cmd(&format!("SETBIT big {} 1", i * 997)), Int(0));
     }
     assert_eq!(c.cmd("SETRANGE big 10 hello"), Int(1024 * 1024));
     assert_eq!(c.cmd("APPEND big !"), Int(1024 * 1024 + 1));
     assert_eq!(c.cmd("BITFIELD big SET u8 #20 255"), ints(&[0]));
-    let grown: u64 = info_field(&mut con, "journal_bytes_written").parse::<u64>().unwrap() - before;
+    let grown: u64 = info_field(&mut con, "journal_bytes_written")
+        .parse::<u64>()
+        .unwrap()
+        - before;
     // Each write is one small record (a batch is padded to 4 KiB at most); the whole bitmap
     // would be 1 MB per write.
-    assert!(grown <= (WRITES + 3) * 16 * 1024, "journal grew {grown} bytes");
+    assert!(
+        grown <= (WRITES + 3) * 16 * 1024,
+        "journal grew {grown} bytes"
+    );
     let expected = c.cmd("GET big");
     let count = c.cmd("BITCOUNT big");
     server.restart();

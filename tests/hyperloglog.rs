@@ -173,7 +173,10 @@ fn other_types_strings_and_corrupt_hlls_get_redis_errors() {
     assert_eq!(c.cmd("PFMERGE other bad"), err(CORRUPT));
     assert_eq!(c.cmd("GET bad"), bulk(&corrupt));
     assert_eq!(c.cmd("EXISTS other"), Int(0));
-    assert_eq!(c.cmd("PFDEBUG GETREG missing"), err("ERR The specified key does not exist"));
+    assert_eq!(
+        c.cmd("PFDEBUG GETREG missing"),
+        err("ERR The specified key does not exist")
+    );
 }
 
 /// The same commands on Keel and on redis-server: every reply and every key's bytes are equal,
@@ -196,7 +199,11 @@ fn bytes_and_counts_match_redis_server() {
             script.push(line("PFCOUNT h"));
             script.push(line("GET h"));
         }
-        script.push(line(&format!("PFMERGE m{} h m{}", round % 4, (round + 1) % 4)));
+        script.push(line(&format!(
+            "PFMERGE m{} h m{}",
+            round % 4,
+            (round + 1) % 4
+        )));
         script.push(line(&format!("GET m{}", round % 4)));
         script.push(line("PFCOUNT m0 m1 m2 m3"));
     }
@@ -220,11 +227,16 @@ fn pfadd_to_a_dense_hll_logs_a_few_bytes_and_replays_after_sigkill() {
     }
     assert_eq!(c.cmd("PFDEBUG ENCODING h"), R::Status("dense".into()));
     const ADDS: usize = 300;
-    let before: usize = info_field(&mut con, "journal_bytes_written").parse().unwrap();
+    let before: usize = info_field(&mut con, "journal_bytes_written")
+        .parse()
+        .unwrap();
     for i in 0..ADDS {
         c.cmd(&format!("PFADD h more{i}"));
     }
-    let grown = info_field(&mut con, "journal_bytes_written").parse::<usize>().unwrap() - before;
+    let grown = info_field(&mut con, "journal_bytes_written")
+        .parse::<usize>()
+        .unwrap()
+        - before;
     // Logging the whole HLL would be over 12 KB per PFADD.
     assert!(grown < ADDS * 8 * 1024, "journal grew {grown} bytes");
     let count = c.cmd("PFCOUNT h");
