@@ -4,6 +4,7 @@ mod db;
 mod delta;
 mod hash;
 pub mod hyperloglog;
+mod listpack;
 pub mod pattern;
 pub mod string_range;
 mod value;

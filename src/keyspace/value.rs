@@ -56,7 +56,6 @@ impl Value {
                 bytes: Bytes::copy_from_slice(&bytes),
                 raw,
             },
-            Value::Hash(hash) => Value::Hash(hash.detached()),
             other => other,
         }
     }
