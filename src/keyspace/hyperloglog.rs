@@ -524,7 +524,7 @@ mod tests {
 
     #[test]
     fn murmur64a_hashes_empty_input_to_zero_and_tells_inputs_apart() {
-        // Byte-exact agreement with Red's hash is checked end to end by tests/hyperloglog.rs.
+        // Byte-exact agreement with Redis's hash is checked end to end by tests/hyperloglog.rs.
         assert_eq!(murmur64a(b"", 0), 0);
         assert_ne!(
             murmur64a(b"hello", HASH_SEED),
