@@ -533,3 +533,205 @@ fn acknowledged_cross_shard_transactions_survive_sigkill_and_in_flight_ones_are_
     }
     assert!(transfers_acknowledged, "the writer transferred nothing");
 }
+
+/// The bitmap and HyperLogLog workload: SETBIT, BITFIELD INCRBY, SETRANGE, cross-shard BITOP and
+/// PFADD under SIGKILL. Bitmaps are checked byte for byte; an HLL is checked by its registers
+/// against a fresh HLL of the acknowledged elements.
+mod bitmaps_and_hll {
+    use super::*;
+
+    const BITMAPS: usize = 4;
+    const HLLS: usize = 3;
+
+    #[derive(Clone, Default, Debug, PartialEq)]
+    struct Model {
+        bitmaps: BTreeMap<String, Vec<u8>>,
+        hlls: BTreeMap<String, Vec<String>>,
+    }
+
+    fn bitmap_key(n: usize) -> String {
+        format!("b:{n}")
+    }
+
+    fn hll_key(n: usize) -> String {
+        format!("p:{n}")
+    }
+
+    /// Writes `patch` at `offset` of a model bitmap, zero-extending it.
+    fn write(bytes: &mut Vec<u8>, offset: usize, patch: &[u8]) {
+        if bytes.len() < offset + patch.len() {
+            bytes.resize(offset + patch.len(), 0);
+        }
+        bytes[offset..offset + patch.len()].copy_from_slice(patch);
+    }
+
+    fn plan(model: &Model, rng: &mut impl Rng, counter: u64) -> (Vec<String>, Model) {
+        let mut after = model.clone();
+        let key = bitmap_key(rng.gen_range(0..BITMAPS));
+        let args = match rng.gen_range(0..6) {
+            0 => {
+                let (offset, bit) = (rng.gen_range(0..400usize), rng.gen_range(0..2u8));
+                let bytes = after.bitmaps.entry(key.clone()).or_default();
+                let mut byte = bytes.get(offset / 8).copied().unwrap_or(0);
+                let mask = 0x80 >> (offset % 8);
+                byte = if bit == 1 { byte | mask } else { byte & !mask };
+                write(bytes, offset / 8, &[byte]);
+                vec!["SETBIT".into(), key, offset.to_string(), bit.to_string()]
+            }
+            1 => {
+                let field = rng.gen_range(0..50usize);
+                let bytes = after.bitmaps.entry(key.clone()).or_default();
+                let byte = bytes.get(field).copied().unwrap_or(0).wrapping_add(1);
+                write(bytes, field, &[byte]);
+                let field = format!("#{field}");
+                vec![
+                    "BITFIELD".into(),
+                    key,
+                    "INCRBY".into(),
+                    "u8".into(),
+                    field,
+                    "1".into(),
+                ]
+            }
+            2 => {
+                let offset = rng.gen_range(0..40usize);
+                let patch = format!("r{}", counter % 100);
+                write(
+                    after.bitmaps.entry(key.clone()).or_default(),
+                    offset,
+                    patch.as_bytes(),
+                );
+                vec!["SETRANGE".into(), key, offset.to_string(), patch]
+            }
+            3 => {
+                let (a, b) = (
+                    bitmap_key(rng.gen_range(0..BITMAPS)),
+                    bitmap_key(rng.gen_range(0..BITMAPS)),
+                );
+                let empty = Vec::new();
+                let (x, y) = (
+                    after.bitmaps.get(&a).unwrap_or(&empty),
+                    after.bitmaps.get(&b).unwrap_or(&empty),
+                );
+                let len = x.len().max(y.len());
+                let or: Vec<u8> = (0..len)
+                    .map(|i| x.get(i).copied().unwrap_or(0) | y.get(i).copied().unwrap_or(0))
+                    .collect();
+                match or.is_empty() {
+                    true => after.bitmaps.remove(&key),
+                    false => after.bitmaps.insert(key.clone(), or),
+                };
+                vec!["BITOP".into(), "OR".into(), key, a, b]
+            }
+            _ => {
+                let key = hll_key(rng.gen_range(0..HLLS));
+                let element = format!("e{counter}");
+                after
+                    .hlls
+                    .entry(key.clone())
+                    .or_default()
+                    .push(element.clone());
+                vec!["PFADD".into(), key, element]
+            }
+        };
+        (args, after)
+    }
+
+    fn write_until_killed(
+        port: u16,
+        seed: u64,
+        mut model: Model,
+        stop: &AtomicBool,
+    ) -> (Model, Option<Model>) {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let Ok(mut con) = client.get_connection() else {
+            return (model, None);
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut counter = 0;
+        while !stop.load(Ordering::Relaxed) {
+            counter += 1;
+            let (args, after) = plan(&model, &mut rng, counter);
+            let mut cmd = redis::cmd(&args[0]);
+            for arg in &args[1..] {
+                cmd.arg(arg);
+            }
+            match cmd.query::<redis::Value>(&mut con) {
+                Ok(_) => model = after,
+                Err(e) if e.code().is_some() => panic!("{args:?} failed: {e}"),
+                Err(_) => return (model, Some(after)),
+            }
+        }
+        (model, None)
+    }
+
+    /// The registers of the HLL at `key` (none when missing).
+    fn registers(con: &mut redis::Connection, key: &str) -> Option<Vec<i64>> {
+        redis::cmd("PFDEBUG").arg("GETREG").arg(key).query(con).ok()
+    }
+
+    /// Whether the server holds exactly what `model` says.
+    fn holds(con: &mut redis::Connection, model: &Model) -> bool {
+        for n in 0..BITMAPS {
+            let key = bitmap_key(n);
+            let seen: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query(con).unwrap();
+            if seen.as_ref() != model.bitmaps.get(&key) {
+                return false;
+            }
+        }
+        for n in 0..HLLS {
+            let key = hll_key(n);
+            let expected = model.hlls.get(&key).map(|elements| {
+                let scratch = format!("{{{key}}}scratch");
+                let _: () = redis::cmd("DEL").arg(&scratch).query(con).unwrap();
+                let _: i64 = redis::cmd("PFADD")
+                    .arg(&scratch)
+                    .arg(elements)
+                    .query(con)
+                    .unwrap();
+                registers(con, &scratch).unwrap()
+            });
+            if registers(con, &key) != expected {
+                return false;
+            }
+        }
+        true
+    }
+
+    #[test]
+    fn acknowledged_bitmap_and_hll_writes_survive_sigkill_and_in_flight_ones_are_all_or_nothing() {
+        let cycles: usize = std::env::var("KEEL_CRASH_CYCLES")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(4);
+        let mut server = Server::start(3, &[]);
+        let mut model = Model::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x6269_7473);
+        let mut changes_acknowledged = false;
+        for cycle in 0..cycles {
+            let stop = Arc::new(AtomicBool::new(false));
+            let writer = {
+                let (stop, port, model) = (stop.clone(), server.port, model.clone());
+                thread::spawn(move || write_until_killed(port, cycle as u64, model, &stop))
+            };
+            thread::sleep(Duration::from_millis(rng.gen_range(150..500)));
+            server.kill9();
+            stop.store(true, Ordering::Relaxed);
+            let (acknowledged, in_flight) = writer.join().unwrap();
+            changes_acknowledged |= acknowledged != model;
+            server.restart();
+            let mut con = server.client();
+            model = match in_flight {
+                Some(applied) if holds(&mut con, &applied) => applied,
+                _ => {
+                    assert!(
+                        holds(&mut con, &acknowledged),
+                        "cycle {cycle}: acknowledged changes lost, or a change half applied"
+                    );
+                    acknowledged
+                }
+            };
+        }
+        assert!(changes_acknowledged, "the writer changed nothing");
+    }
+}

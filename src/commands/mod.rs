@@ -2,6 +2,7 @@
 
 pub mod table;
 
+mod bitmaps;
 mod client;
 mod cluster;
 mod config;
@@ -9,6 +10,7 @@ mod connection;
 mod debug;
 mod expire;
 mod hashes;
+mod hyperloglog;
 mod info;
 mod introspection;
 mod keyspace;
@@ -31,12 +33,14 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 18] {
+fn families() -> [&'static [CommandSpec]; 20] {
     [
         strings::COMMANDS,
         hashes::COMMANDS,
         sets::COMMANDS,
         streams::COMMANDS,
+        bitmaps::COMMANDS,
+        hyperloglog::COMMANDS,
         keyspace::COMMANDS,
         expire::COMMANDS,
         connection::COMMANDS,

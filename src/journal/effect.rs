@@ -46,6 +46,9 @@ const DELTA_HASH_DEL: u8 = 2;
 const DELTA_SET_ADD: u8 = 3;
 const DELTA_SET_REM: u8 = 4;
 // Stream ops use tags 40–49: see `StreamOp::encode`.
+/// String ranges (strings and bitmaps: tags 30–39): offset u64, then len u32, bytes.
+const DELTA_STR_WRITE: u8 = 30;
+const DELTA_STR_REPLACE_TAIL: u8 = 31;
 
 #[derive(Debug, PartialEq)]
 pub enum Effect {
@@ -297,6 +300,10 @@ fn encode_delta(delta: &Delta, out: &mut Vec<u8>) {
         Delta::SetAdd(elements) => put_list(DELTA_SET_ADD, elements, out),
         Delta::SetRem(elements) => put_list(DELTA_SET_REM, elements, out),
         Delta::Stream(op) => op.encode(out),
+        Delta::StrWrite { offset, bytes } => put_range(DELTA_STR_WRITE, *offset, bytes, out),
+        Delta::StrReplaceTail { offset, bytes } => {
+            put_range(DELTA_STR_REPLACE_TAIL, *offset, bytes, out)
+        }
     }
 }
 
@@ -316,6 +323,14 @@ fn decode_delta(payload: &mut Bytes) -> Option<Delta> {
         DELTA_SET_ADD => Delta::SetAdd(take_list(payload)?),
         DELTA_SET_REM => Delta::SetRem(take_list(payload)?),
         tag if stream::is_op_tag(tag) => Delta::Stream(StreamOp::decode(tag, payload)?),
+        DELTA_STR_WRITE => Delta::StrWrite {
+            offset: take_u64(payload)?,
+            bytes: take_bytes(payload)?,
+        },
+        DELTA_STR_REPLACE_TAIL => Delta::StrReplaceTail {
+            offset: take_u64(payload)?,
+            bytes: take_bytes(payload)?,
+        },
         _ => return None,
     })
 }
@@ -336,6 +351,13 @@ fn take_list(payload: &mut Bytes) -> Option<Vec<Bytes>> {
         elements.push(take_bytes(payload)?);
     }
     Some(elements)
+}
+
+/// `tag`, offset u64, then len u32, bytes.
+fn put_range(tag: u8, offset: u64, bytes: &[u8], out: &mut Vec<u8>) {
+    out.push(tag);
+    out.extend_from_slice(&offset.to_le_bytes());
+    put_bytes(bytes, out);
 }
 
 /// len u32, bytes.
@@ -444,6 +466,20 @@ mod tests {
                 key: Bytes::from("x"),
                 value: Value::Stream(Box::default()),
                 expire_at_ms: None,
+            },
+            Effect::Delta {
+                key: Bytes::from("bits"),
+                delta: Delta::StrWrite {
+                    offset: (1 << 32) + 7,
+                    bytes: Bytes::from_static(b"\x80\0"),
+                },
+            },
+            Effect::Delta {
+                key: Bytes::from("hll"),
+                delta: Delta::StrReplaceTail {
+                    offset: 16,
+                    bytes: Bytes::new(),
+                },
             },
         ];
         for e in effects {

@@ -9,7 +9,7 @@
 use bytes::Bytes;
 
 use super::stream::{Stream, StreamOp};
-use super::{Hash, SetMembers, Value};
+use super::{string_range, Hash, SetMembers, Value};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Delta {
@@ -23,6 +23,11 @@ pub enum Delta {
     SetRem(Vec<Bytes>),
     /// Changes a stream (see `stream::StreamOp`); a stream op that adds creates the stream.
     Stream(StreamOp),
+    /// Writes bytes into a string at a byte offset, zero-extending it (creating the string).
+    StrWrite { offset: u64, bytes: Bytes },
+    /// Replaces a string's bytes from an offset on, truncating or zero-extending it (creating
+    /// the string).
+    StrReplaceTail { offset: u64, bytes: Bytes },
 }
 
 /// The key holds a value of another type than the delta changes.
@@ -39,6 +44,10 @@ impl Delta {
             Delta::Stream(StreamOp::Add { .. } | StreamOp::CreateGroup { .. }) => {
                 Some(Value::Stream(Box::default()))
             }
+            Delta::StrWrite { .. } | Delta::StrReplaceTail { .. } => Some(Value::Str {
+                bytes: Bytes::new(),
+                raw: true,
+            }),
             Delta::HashDel(_) | Delta::SetRem(_) | Delta::Stream(_) => None,
         }
     }
@@ -64,6 +73,16 @@ impl Delta {
                 }
             }
             (Delta::Stream(op), Value::Stream(stream)) => Stream::apply(stream, op),
+            (Delta::StrWrite { offset, bytes }, value) => {
+                if !string_range::write_at(value, *offset as usize, bytes) {
+                    return Err(WrongType);
+                }
+            }
+            (Delta::StrReplaceTail { offset, bytes }, value) => {
+                if !string_range::replace_tail(value, *offset as usize, bytes) {
+                    return Err(WrongType);
+                }
+            }
             _ => return Err(WrongType),
         }
         Ok(())
