@@ -14,6 +14,7 @@ mod introspection;
 mod keyspace;
 mod latency;
 mod persistence;
+mod pubsub;
 mod server;
 mod sets;
 mod slowlog;
@@ -29,11 +30,12 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 16] {
+fn families() -> [&'static [CommandSpec]; 17] {
     [
         strings::COMMANDS,
         hashes::COMMANDS,
         sets::COMMANDS,
+        pubsub::COMMANDS,
         keyspace::COMMANDS,
         expire::COMMANDS,
         connection::COMMANDS,

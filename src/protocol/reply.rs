@@ -22,6 +22,10 @@ pub enum Reply {
     Double(f64),
     /// Verbatim text (`=` in RESP3, bulk string in RESP2), e.g. `INFO`, `CLIENT INFO`.
     Verbatim(String),
+    /// Out-of-band data (`>` in RESP3, an array in RESP2): pub/sub messages and confirmations.
+    Push(Vec<Reply>),
+    /// Several frames answering one command, written one after the other (SUBSCRIBE a b c).
+    Frames(Vec<Reply>),
 }
 
 pub const OK: Reply = Reply::Status("OK");
@@ -56,6 +60,11 @@ impl Reply {
                 header(out, b'*', items.len());
                 items.iter().for_each(|r| r.encode(out, resp3));
             }
+            Reply::Push(items) => {
+                header(out, if resp3 { b'>' } else { b'*' }, items.len());
+                items.iter().for_each(|r| r.encode(out, resp3));
+            }
+            Reply::Frames(frames) => frames.iter().for_each(|r| r.encode(out, resp3)),
             Reply::Set(items) => {
                 header(out, if resp3 { b'~' } else { b'*' }, items.len());
                 items.iter().for_each(|r| r.encode(out, resp3));

@@ -39,6 +39,10 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
                 continue;
             }
         };
+        if let Some(reply) = crate::pubsub::gate(client, spec, &args) {
+            replies[i] = Some(reply);
+            continue;
+        }
         client.info().last_command = spec.name;
         let db = client.db();
         let resp3 = client.resp3();
