@@ -11,6 +11,7 @@ use super::{parse_i64, syntax_error, wrong_type, CommandSpec};
 use crate::keyspace::pattern::glob_match;
 use crate::keyspace::{parse_canonical_i64, Hash, Value};
 use crate::protocol::Reply;
+use crate::pubsub::notify::{class, notify_removal};
 use crate::shard::Ctx;
 
 const HASH_READ: &[&str] = &["@read", "@hash", "@fast"];
@@ -270,12 +271,14 @@ fn set_pairs(ctx: &mut Ctx, args: &[Bytes], command: &str) -> Result<i64, Reply>
             "ERR wrong number of arguments for '{command}' command"
         )));
     }
-    change_hash(ctx, &args[1], |hash| {
+    let added = change_hash(ctx, &args[1], |hash| {
         args[2..]
             .chunks_exact(2)
             .filter(|pair| hash.insert(owned(&pair[0]), owned(&pair[1])))
             .count() as i64
-    })
+    })?;
+    ctx.notify(class::HASH, "hset", &args[1]);
+    Ok(added)
 }
 
 fn hset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -296,7 +299,10 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         change_hash(ctx, &args[1], |hash| {
             hash.insert(owned(&args[2]), owned(&args[3]))
         })
-        .map(|_| Reply::Int(1)),
+        .map(|_| {
+            ctx.notify(class::HASH, "hset", &args[1]);
+            Reply::Int(1)
+        }),
     )
 }
 
@@ -310,6 +316,9 @@ fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let removed = change_hash(ctx, &args[1], |hash| {
         args[2..].iter().filter(|f| hash.remove(f)).count() as i64
     });
+    if removed.is_ok() {
+        notify_removal(ctx, class::HASH, "hdel", &args[1]);
+    }
     reply_or_error(removed.map(Reply::Int))
 }
 
@@ -334,6 +343,7 @@ fn increment_integer(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         .ok_or_else(|| Reply::error("ERR increment or decrement would overflow"))?;
     let text = Bytes::copy_from_slice(itoa::Buffer::new().format(sum).as_bytes());
     change_hash(ctx, &args[1], |hash| hash.insert(owned(&args[2]), text))?;
+    ctx.notify(class::HASH, "hincrby", &args[1]);
     Ok(Reply::Int(sum))
 }
 
@@ -362,6 +372,7 @@ fn increment_float(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
     change_hash(ctx, &args[1], |hash| {
         hash.insert(owned(&args[2]), text.clone())
     })?;
+    ctx.notify(class::HASH, "hincrbyfloat", &args[1]);
     Ok(Reply::Bulk(text))
 }
 

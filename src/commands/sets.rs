@@ -14,6 +14,7 @@ use super::{parse_i64, syntax_error, wrong_type, CommandSpec, Keys, Run};
 use crate::keyspace::pattern::glob_match;
 use crate::keyspace::{Db, SetMembers, Value};
 use crate::protocol::Reply;
+use crate::pubsub::notify::{class, notify_removal};
 use crate::router::slot::key_slot;
 use crate::router::Txn;
 use crate::server::client::Client;
@@ -281,12 +282,14 @@ fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 .iter()
                 .filter(|m| !set.contains(*m) && set.insert(owned(m)))
                 .count();
+            ctx.notify(class::SET, "sadd", key);
             Reply::Int(added as i64)
         }
         None => {
             let set: SetMembers = members.iter().map(|m| owned(m)).collect();
             let added = set.len();
             db.insert(key, Value::Set(Box::new(set)), None);
+            ctx.notify(class::SET, "sadd", key);
             Reply::Int(added as i64)
         }
     }
@@ -309,6 +312,7 @@ fn srem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if set.is_empty() {
         db.remove(key);
     }
+    notify_removal(ctx, class::SET, "srem", key);
     Reply::Int(removed as i64)
 }
 
@@ -374,6 +378,7 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if set.is_empty() {
         db.remove(key);
     }
+    notify_removal(ctx, class::SET, "spop", key);
     match count {
         None => chosen.into_iter().next().map_or(Reply::Nil, Reply::Bulk),
         Some(_) => Reply::Set(bulks(chosen)),
@@ -449,6 +454,17 @@ enum SetOp {
     Diff,
 }
 
+impl SetOp {
+    /// The keyspace event of the *STORE form.
+    fn store_event(self) -> &'static str {
+        match self {
+            SetOp::Inter => "sinterstore",
+            SetOp::Union => "sunionstore",
+            SetOp::Diff => "sdiffstore",
+        }
+    }
+}
+
 /// The result of `op` over `sets` (missing keys as `None`, which count as empty sets).
 fn combine(op: SetOp, sets: &[Option<&SetMembers>]) -> SetMembers {
     match op {
@@ -493,7 +509,14 @@ fn algebra_store(ctx: &mut Ctx, args: &[Bytes], op: SetOp) -> Reply {
     let (dst, now) = (&args[1], ctx.now_ms);
     let sets = attempt!(read_sets(ctx.db(), &args[2..], now));
     let result = combine(op, &sets);
-    store(ctx.db(), dst, result)
+    let existed = ctx.db().contains(dst, now);
+    let reply = store(ctx.db(), dst, result);
+    match reply {
+        Reply::Int(0) if existed => ctx.notify(class::GENERIC, "del", dst),
+        Reply::Int(0) => {}
+        _ => ctx.notify(class::SET, op.store_event(), dst),
+    }
+    reply
 }
 
 /// Replaces `dst` with `members` (deleting it when there are none); replies the cardinality.

@@ -37,12 +37,15 @@ impl Fanout {
 
     /// Queues `delivery` for shard `to`, starting its sender task if it is idle.
     pub fn enqueue(&self, shard: &Shard, to: usize, delivery: Delivery) {
-        let mut queue = self.queues[to].borrow_mut();
-        if queue.len() >= QUEUED_DELIVERIES_MAX {
-            log::warn!("pub/sub: shard {to} is not taking messages; one dropped");
-            return;
+        {
+            let mut queue = self.queues[to].borrow_mut();
+            if queue.len() >= QUEUED_DELIVERIES_MAX {
+                log::warn!("pub/sub: shard {to} is not taking messages; one dropped");
+                return;
+            }
+            queue.push(delivery);
         }
-        queue.push(delivery);
+        // The sender may start running at once: no borrow of the queue is held here.
         if !self.sending[to].replace(true) {
             runtime::spawn_local(send_queued(shard.rc(), to)).detach();
         }

@@ -6,7 +6,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::Kind;
-use crate::config::pubsub::notify::{EXPIRED, KEYEVENT, KEYSPACE};
+use crate::config::pubsub::notify::{EXPIRED, GENERIC, KEYEVENT, KEYSPACE};
 use crate::keyspace::Keyspace;
 use crate::shard::{Ctx, Shard};
 
@@ -22,6 +22,19 @@ impl Ctx<'_> {
         }
         publish_expired(self.shard, self.keyspace);
         notify_key(self.shard, self.db, class, event, key);
+    }
+}
+
+/// Publishes `event` for elements removed from the collection at `key`, then `del` if that left
+/// it empty (deleted), as Redis's collection commands do.
+pub fn notify_removal(ctx: &mut Ctx, class: u32, event: &str, key: &[u8]) {
+    if !enabled(ctx.shard, class | GENERIC) {
+        return;
+    }
+    ctx.notify(class, event, key);
+    let now = ctx.now_ms;
+    if !ctx.db().contains(key, now) {
+        ctx.notify(GENERIC, "del", key);
     }
 }
 
