@@ -20,6 +20,8 @@ pub enum R {
     Set(Vec<R>),
     /// A RESP3 map (`%`).
     Map(Vec<(R, R)>),
+    /// A RESP3 push (`>`): pub/sub messages.
+    Push(Vec<R>),
 }
 
 pub fn ok() -> R {
@@ -52,7 +54,12 @@ pub struct Conn {
 
 impl Conn {
     pub fn new(server: &Server) -> Conn {
-        let stream = server.raw().stream;
+        Conn::new_on(server.port)
+    }
+
+    /// A connection to `port` (a cluster shard's own port, say).
+    pub fn new_on(port: u16) -> Conn {
+        let stream = super::Raw::connect(port).stream;
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
@@ -62,7 +69,8 @@ impl Conn {
         }
     }
 
-    pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> R {
+    /// Sends a command without reading its reply.
+    pub fn send<A: AsRef<[u8]>>(&mut self, args: &[A]) {
         let mut out = format!("*{}\r\n", args.len()).into_bytes();
         for a in args {
             let a = a.as_ref();
@@ -71,6 +79,10 @@ impl Conn {
             out.extend_from_slice(b"\r\n");
         }
         self.writer.write_all(&out).unwrap();
+    }
+
+    pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> R {
+        self.send(args);
         self.read()
     }
 
@@ -105,6 +117,7 @@ impl Conn {
             }
             "*" => R::Array((0..count()).map(|_| self.read()).collect()),
             "~" => R::Set((0..count()).map(|_| self.read()).collect()),
+            ">" => R::Push((0..count()).map(|_| self.read()).collect()),
             "%" => R::Map((0..count()).map(|_| (self.read(), self.read())).collect()),
             _ => panic!("unexpected reply {line:?}"),
         }
