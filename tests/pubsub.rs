@@ -40,7 +40,7 @@ fn conn_per_shard(server: &Server) -> Vec<Conn> {
 }
 
 fn frame(items: &[&str]) -> R {
-    R::Array(items.iter().map(|s| bulk(s)).collect())
+    R::Array(items.iter().map(bulk).collect())
 }
 
 /// A confirmation frame `[word, name, count]` (RESP2).
