@@ -16,6 +16,7 @@ mod introspection;
 mod keyspace;
 mod latency;
 mod persistence;
+mod pubsub;
 mod server;
 mod sets;
 mod slowlog;
@@ -33,7 +34,7 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 20] {
+fn families() -> [&'static [CommandSpec]; 21] {
     [
         strings::COMMANDS,
         hashes::COMMANDS,
@@ -41,6 +42,7 @@ fn families() -> [&'static [CommandSpec]; 20] {
         streams::COMMANDS,
         bitmaps::COMMANDS,
         hyperloglog::COMMANDS,
+        pubsub::COMMANDS,
         keyspace::COMMANDS,
         expire::COMMANDS,
         connection::COMMANDS,
