@@ -13,6 +13,7 @@ mod info;
 mod introspection;
 mod keyspace;
 mod latency;
+mod lists;
 mod persistence;
 mod server;
 mod sets;
@@ -29,11 +30,12 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 16] {
+fn families() -> [&'static [CommandSpec]; 17] {
     [
         strings::COMMANDS,
         hashes::COMMANDS,
         sets::COMMANDS,
+        lists::COMMANDS,
         keyspace::COMMANDS,
         expire::COMMANDS,
         connection::COMMANDS,

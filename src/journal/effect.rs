@@ -14,7 +14,7 @@
 
 use bytes::{Buf, Bytes};
 
-use crate::keyspace::{Hash, SetMembers, Value};
+use crate::keyspace::{Hash, List, SetMembers, Value};
 
 pub const PUT: u8 = 1;
 pub const DEL: u8 = 2;
@@ -32,6 +32,10 @@ const VALUE_HASH_LISTPACK: u8 = 3;
 const VALUE_HASH_TABLE: u8 = 4;
 /// A set: count u32, then per member: len u32, bytes.
 const VALUE_SET: u8 = 5;
+/// A list: flags u8 (bit 0: `quicklist`, which is sticky in Redis and so kept across a restart),
+/// count u32, then per element, head first: len u32, bytes.
+const VALUE_LIST: u8 = 6;
+const LIST_FLAG_QUICKLIST: u8 = 1;
 
 #[derive(Debug, PartialEq)]
 pub enum Effect {
@@ -203,6 +207,19 @@ fn encode_value(value: &Value, out: &mut Vec<u8>) {
                 out.extend_from_slice(member);
             }
         }
+        Value::List(list) => {
+            out.push(VALUE_LIST);
+            out.push(if list.is_quicklist() {
+                LIST_FLAG_QUICKLIST
+            } else {
+                0
+            });
+            out.extend_from_slice(&(list.len() as u32).to_le_bytes());
+            for element in list.iter() {
+                out.extend_from_slice(&(element.len() as u32).to_le_bytes());
+                out.extend_from_slice(element);
+            }
+        }
     }
 }
 
@@ -230,6 +247,7 @@ fn decode_value(mut payload: Bytes) -> Option<Value> {
             Value::Hash(Hash::from_pairs(tag == VALUE_HASH_LISTPACK, pairs))
         }
         VALUE_SET => Value::Set(Box::new(decode_set_members(payload)?)),
+        VALUE_LIST => Value::List(Box::new(decode_list(payload)?)),
         _ => return None,
     })
 }
@@ -246,6 +264,20 @@ fn decode_set_members(mut payload: Bytes) -> Option<SetMembers> {
         members.insert(Bytes::copy_from_slice(&take(&mut payload, len)?));
     }
     (payload.is_empty() && !members.is_empty()).then_some(members)
+}
+
+/// A list's elements are copied by `List::from_items`, so the list does not pin the buffer.
+fn decode_list(mut payload: Bytes) -> Option<List> {
+    let flags = take(&mut payload, 1)?[0];
+    let count = take_u32(&mut payload)? as usize;
+    // The count is untrusted until the elements are read: cap the reservation by what can fit.
+    let mut elements = Vec::with_capacity(count.min(payload.len() / 4));
+    for _ in 0..count {
+        let len = take_u32(&mut payload)? as usize;
+        elements.push(take(&mut payload, len)?);
+    }
+    let quicklist = flags & LIST_FLAG_QUICKLIST != 0;
+    (payload.is_empty() && !elements.is_empty()).then(|| List::from_items(elements, quicklist))
 }
 
 fn take(payload: &mut Bytes, n: usize) -> Option<Bytes> {
@@ -346,6 +378,25 @@ mod tests {
                 assert_eq!(order(&decoded), order(&hash));
             }
             assert_eq!(decoded, hash);
+        }
+    }
+
+    #[test]
+    fn lists_round_trip_with_their_order_and_sticky_encoding() {
+        let small = List::from_items(["a", "", "7", "b\0c"].map(Bytes::from), false);
+        let sticky = List::from_items([Bytes::from("x")], true);
+        for list in [small, sticky] {
+            let mut out = Vec::new();
+            encode_value(&Value::List(Box::new(list.clone())), &mut out);
+            assert_eq!(out[0], 6, "lists use value tag 6");
+            let Some(Value::List(decoded)) = decode_value(Bytes::from(out.clone())) else {
+                panic!("list did not decode");
+            };
+            assert_eq!(*decoded, list);
+            assert_eq!(decoded.encoding(), list.encoding());
+            for len in 1..out.len() {
+                assert_eq!(decode_value(Bytes::copy_from_slice(&out[..len])), None);
+            }
         }
     }
 

@@ -2,10 +2,12 @@
 
 mod db;
 mod hash;
+pub mod list;
 pub mod pattern;
 mod value;
 
 pub use db::{Change, Db, Entry};
+pub use list::{List, ListEdit};
 pub use value::{parse_canonical_i64, Hash, SetMembers, Value};
 
 use std::ops::Range;

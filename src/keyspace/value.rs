@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 
 pub use super::hash::Hash;
+pub use super::list::List;
 
 /// Strings up to this length are `embstr` in Redis (OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
 const EMBSTR_BYTES_MAX: usize = 44;
@@ -32,6 +33,8 @@ pub enum Value {
     Hash(Hash),
     /// A set (boxed, so that strings, the common case, stay small).
     Set(Box<SetMembers>),
+    /// A list (boxed, like sets).
+    List(Box<List>),
 }
 
 impl Value {
@@ -66,6 +69,7 @@ impl Value {
             Value::Int(_) | Value::Str { .. } => "string",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::List(_) => "list",
         }
     }
 
@@ -77,6 +81,7 @@ impl Value {
             Value::Str { .. } => "raw",
             Value::Hash(hash) => hash.encoding(),
             Value::Set(members) => set_encoding(members),
+            Value::List(list) => list.encoding(),
         }
     }
 
@@ -88,7 +93,7 @@ impl Value {
             )),
             Value::Str { bytes, .. } => Some(bytes.clone()),
             Value::Hash(_) => None,
-            Value::Set(_) => None,
+            Value::Set(_) | Value::List(_) => None,
         }
     }
 
@@ -96,6 +101,21 @@ impl Value {
     pub fn as_set(&self) -> Option<&SetMembers> {
         match self {
             Value::Set(members) => Some(members),
+            _ => None,
+        }
+    }
+
+    /// The list, or `None` for a non-list value (WRONGTYPE).
+    pub fn as_list(&self) -> Option<&List> {
+        match self {
+            Value::List(list) => Some(list),
+            _ => None,
+        }
+    }
+
+    pub fn as_list_mut(&mut self) -> Option<&mut List> {
+        match self {
+            Value::List(list) => Some(list),
             _ => None,
         }
     }
@@ -115,6 +135,7 @@ impl Value {
             Value::Hash(hash) => hash.memory_bytes(),
             // Table overhead, then per member its bytes, handle and hash slot.
             Value::Set(members) => 64 + members.iter().map(|m| m.len() + 40).sum::<usize>(),
+            Value::List(list) => list.memory_bytes(),
         }
     }
 }

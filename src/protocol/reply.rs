@@ -16,6 +16,8 @@ pub enum Reply {
     Bulk(Bytes),
     /// The null bulk string (`$-1` in RESP2).
     Nil,
+    /// The null array (`*-1` in RESP2).
+    NilArray,
     Array(Vec<Reply>),
     Map(Vec<(Reply, Reply)>),
     Set(Vec<Reply>),
@@ -52,6 +54,7 @@ impl Reply {
             Reply::Int(n) => line(out, b':', itoa::Buffer::new().format(*n).as_bytes()),
             Reply::Bulk(b) => bulk(out, b),
             Reply::Nil => out.extend_from_slice(if resp3 { b"_\r\n" } else { b"$-1\r\n" }),
+            Reply::NilArray => out.extend_from_slice(if resp3 { b"_\r\n" } else { b"*-1\r\n" }),
             Reply::Array(items) => {
                 header(out, b'*', items.len());
                 items.iter().for_each(|r| r.encode(out, resp3));

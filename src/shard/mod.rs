@@ -2,6 +2,7 @@
 //! keyspace for them, its clients, and its ends of the cross-shard mesh. Nothing in it is shared
 //! with other threads; other shards reach it only by message.
 
+pub mod blocking;
 mod journaling;
 pub mod latency;
 pub mod locks;
@@ -46,6 +47,8 @@ pub struct Shard {
     pub latency: RefCell<latency::Latency>,
     /// The active expiry cycle runs (`DEBUG SET-ACTIVE-EXPIRE 0` turns it off, for tests).
     pub active_expire: Cell<bool>,
+    /// Clients blocked on this shard's keys, and this shard's blocked clients.
+    pub blocking: blocking::Blocking,
     /// This shard's journal; `None` with `appendonly no`.
     pub journal: Option<Journal>,
     /// (db, key) -> LSN of its latest write that may not be durable yet (no dirty reads).
@@ -166,6 +169,7 @@ impl Shard {
             stats: RefCell::new(Stats::default()),
             latency: RefCell::new(latency::Latency::default()),
             active_expire: Cell::new(true),
+            blocking: blocking::Blocking::default(),
             snapshots,
             me,
             peers,
@@ -237,6 +241,17 @@ impl Shard {
                 Run::Broadcast { .. } => self.unsynced_lsn(),
                 _ => self.read_wait_lsn(db, spec.key_indexes(args).into_iter().map(|i| &args[i])),
             };
+        }
+        if spec.is_write() && self.blocking.has_waiters() {
+            let keys = spec.key_indexes(args);
+            self.blocking
+                .note_write(db, keys.into_iter().map(|i| &args[i]));
+        }
+        drop(keyspace);
+        // Clients blocked on keys this command wrote are served right after it, as in Redis.
+        // (MULTI/EXEC should hold this until EXEC ends, so that a transaction stays atomic.)
+        if self.blocking.has_ready() {
+            self.serve_ready();
         }
         (reply, lsn)
     }
