@@ -238,3 +238,43 @@ fn lists_survive_a_kill_and_restart_with_their_encoding() {
     assert_eq!(c.call(&["LINDEX", &keys[2], "0"]), bulk("small"));
     assert_eq!(c.call(&["OBJECT", "ENCODING", &keys[2]]), bulk("quicklist"));
 }
+
+fn journal_bytes_written(c: &mut Conn) -> i64 {
+    let R::Bulk(info) = c.cmd("INFO persistence") else {
+        panic!("INFO did not reply a bulk string");
+    };
+    String::from_utf8(info)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("journal_bytes_written:"))
+        .expect("journal_bytes_written in INFO")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_push_or_pop_on_a_long_list_journals_its_edit_not_the_list() {
+    let server = Server::start(SHARDS, &["--appendonly", "yes"]);
+    let mut c = Conn::new(&server);
+    let element = "e".repeat(20);
+    let batch: Vec<&str> = std::iter::once("RPUSH")
+        .chain(std::iter::once("queue"))
+        .chain(std::iter::repeat_n(element.as_str(), 1000))
+        .collect();
+    for _ in 0..50 {
+        c.call(&batch);
+    }
+    let list_bytes = 50 * 1000 * 20;
+    let before = journal_bytes_written(&mut c);
+    for _ in 0..10 {
+        c.cmd("LPUSH queue x");
+        assert_eq!(c.cmd("RPOP queue"), bulk(&element));
+    }
+    let logged = journal_bytes_written(&mut c) - before;
+    assert!(
+        logged < list_bytes / 10,
+        "20 edits of a {list_bytes}-byte list logged {logged} bytes"
+    );
+    assert_eq!(c.cmd("LLEN queue"), Int(50_000));
+}

@@ -1,5 +1,5 @@
-//! Hash commands (Redis's t_hash.c). Every change goes through `Db::get_value_mut`, `insert` or
-//! `remove`, so the journal logs the hash's final state; a hash left empty is deleted.
+//! Hash commands (Redis's t_hash.c). Every change is a `Delta` applied through `Db::apply`, so
+//! the journal logs the fields that changed; a hash left empty is deleted.
 
 use bytes::Bytes;
 use rand::Rng;
@@ -9,7 +9,7 @@ use super::spec::*;
 use super::strings::long_double::LongDouble;
 use super::{parse_i64, syntax_error, wrong_type, CommandSpec};
 use crate::keyspace::pattern::glob_match;
-use crate::keyspace::{parse_canonical_i64, Hash, Value};
+use crate::keyspace::{parse_canonical_i64, Delta, Hash, Value};
 use crate::protocol::Reply;
 use crate::shard::Ctx;
 
@@ -220,39 +220,14 @@ fn read_hash<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<Option<&'c Hash>, R
     found
 }
 
-/// Runs `change` on the hash at `key`, created empty when missing; deletes the key if the hash
-/// ends empty. WRONGTYPE for another type. All through `Db`, so the journal sees the change.
-fn change_hash<R>(
-    ctx: &mut Ctx,
-    key: &[u8],
-    change: impl FnOnce(&mut Hash) -> R,
-) -> Result<R, Reply> {
+/// Applies `delta` to the hash at `key` (WRONGTYPE for another type); returns how many fields
+/// the hash had before and has after.
+fn change_hash(ctx: &mut Ctx, key: &[u8], delta: Delta) -> Result<(usize, usize), Reply> {
+    let before = find_hash(ctx, key)?.map_or(0, Hash::len);
     let now = ctx.now_ms;
-    match ctx.db().get(key, now).map(|e| &e.value) {
-        Some(Value::Hash(_)) => {}
-        Some(_) => return Err(wrong_type()),
-        None => {
-            let mut hash = Hash::default();
-            let result = change(&mut hash);
-            if !hash.is_empty() {
-                ctx.db().insert(key, Value::Hash(hash), None);
-            }
-            return Ok(result);
-        }
-    }
-    let Some(Value::Hash(hash)) = ctx.db().get_value_mut(key, now) else {
-        unreachable!("the key was just found holding a hash");
-    };
-    let result = change(hash);
-    if hash.is_empty() {
-        ctx.db().remove(key);
-    }
-    Ok(result)
-}
-
-/// A client argument in its own allocation, so that it does not pin the connection's buffer.
-fn owned(arg: &[u8]) -> Bytes {
-    Bytes::copy_from_slice(arg)
+    ctx.db().apply(key, delta, now).map_err(|_| wrong_type())?;
+    let after = find_hash(ctx, key)?.map_or(0, Hash::len);
+    Ok((before, after))
 }
 
 fn reply_or_error(result: Result<Reply, Reply>) -> Reply {
@@ -270,12 +245,12 @@ fn set_pairs(ctx: &mut Ctx, args: &[Bytes], command: &str) -> Result<i64, Reply>
             "ERR wrong number of arguments for '{command}' command"
         )));
     }
-    change_hash(ctx, &args[1], |hash| {
-        args[2..]
-            .chunks_exact(2)
-            .filter(|pair| hash.insert(owned(&pair[0]), owned(&pair[1])))
-            .count() as i64
-    })
+    let pairs = args[2..]
+        .chunks_exact(2)
+        .map(|pair| (pair[0].clone(), pair[1].clone()))
+        .collect();
+    let (before, after) = change_hash(ctx, &args[1], Delta::HashSet(pairs))?;
+    Ok((after - before) as i64)
 }
 
 fn hset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -292,30 +267,31 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(Some(hash)) if hash.get(&args[2]).is_some() => return Reply::Int(0),
         Ok(_) => {}
     }
-    reply_or_error(
-        change_hash(ctx, &args[1], |hash| {
-            hash.insert(owned(&args[2]), owned(&args[3]))
-        })
-        .map(|_| Reply::Int(1)),
-    )
+    let pair = (args[2].clone(), args[3].clone());
+    reply_or_error(change_hash(ctx, &args[1], Delta::HashSet(vec![pair])).map(|_| Reply::Int(1)))
 }
 
 fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    // Nothing to delete: answered without touching the key, so that nothing is journaled.
-    match find_hash(ctx, &args[1]) {
+    // Only fields that exist are logged; with none, nothing is journaled.
+    let present: Vec<Bytes> = match find_hash(ctx, &args[1]) {
         Err(e) => return e,
-        Ok(Some(hash)) if args[2..].iter().any(|f| hash.get(f).is_some()) => {}
-        Ok(_) => return Reply::Int(0),
+        Ok(Some(hash)) => args[2..]
+            .iter()
+            .filter(|f| hash.get(f).is_some())
+            .cloned()
+            .collect(),
+        Ok(None) => Vec::new(),
+    };
+    if present.is_empty() {
+        return Reply::Int(0);
     }
-    let removed = change_hash(ctx, &args[1], |hash| {
-        args[2..].iter().filter(|f| hash.remove(f)).count() as i64
-    });
-    reply_or_error(removed.map(Reply::Int))
+    let removed = change_hash(ctx, &args[1], Delta::HashDel(present));
+    reply_or_error(removed.map(|(before, after)| Reply::Int((before - after) as i64)))
 }
 
 /// The current value of `field` for an increment: `Ok(None)` when the field (or key) is missing.
 fn field_for_increment(ctx: &mut Ctx, key: &[u8], field: &[u8]) -> Result<Option<Bytes>, Reply> {
-    Ok(find_hash(ctx, key)?.and_then(|hash| hash.get(field).cloned()))
+    Ok(find_hash(ctx, key)?.and_then(|hash| hash.get(field).map(Bytes::copy_from_slice)))
 }
 
 fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -333,7 +309,7 @@ fn increment_integer(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         .checked_add(delta)
         .ok_or_else(|| Reply::error("ERR increment or decrement would overflow"))?;
     let text = Bytes::copy_from_slice(itoa::Buffer::new().format(sum).as_bytes());
-    change_hash(ctx, &args[1], |hash| hash.insert(owned(&args[2]), text))?;
+    change_hash(ctx, &args[1], Delta::HashSet(vec![(args[2].clone(), text)]))?;
     Ok(Reply::Int(sum))
 }
 
@@ -359,9 +335,11 @@ fn increment_float(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         return Err(Reply::error("ERR increment would produce NaN or Infinity"));
     }
     let text = Bytes::from(sum.to_human_string());
-    change_hash(ctx, &args[1], |hash| {
-        hash.insert(owned(&args[2]), text.clone())
-    })?;
+    change_hash(
+        ctx,
+        &args[1],
+        Delta::HashSet(vec![(args[2].clone(), text.clone())]),
+    )?;
     Ok(Reply::Bulk(text))
 }
 
@@ -371,7 +349,7 @@ fn hget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match read_hash(ctx, &args[1]) {
         Ok(hash) => hash
             .and_then(|h| h.get(&args[2]))
-            .map_or(Reply::Nil, |v| Reply::Bulk(v.clone())),
+            .map_or(Reply::Nil, Reply::bulk),
         Err(e) => e,
     }
 }
@@ -381,10 +359,7 @@ fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(hash) => Reply::Array(
             args[2..]
                 .iter()
-                .map(|f| {
-                    hash.and_then(|h| h.get(f))
-                        .map_or(Reply::Nil, |v| Reply::Bulk(v.clone()))
-                })
+                .map(|f| hash.and_then(|h| h.get(f)).map_or(Reply::Nil, Reply::bulk))
                 .collect(),
         ),
         Err(e) => e,
@@ -423,13 +398,13 @@ fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     with_hash(ctx, args, Reply::Array(Vec::new()), |h| {
-        Reply::Array(h.iter().map(|(f, _)| Reply::Bulk(f.clone())).collect())
+        Reply::Array(h.iter().map(|(f, _)| Reply::bulk(f)).collect())
     })
 }
 
 fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     with_hash(ctx, args, Reply::Array(Vec::new()), |h| {
-        Reply::Array(h.iter().map(|(_, v)| Reply::Bulk(v.clone())).collect())
+        Reply::Array(h.iter().map(|(_, v)| Reply::bulk(v)).collect())
     })
 }
 
@@ -437,7 +412,7 @@ fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     with_hash(ctx, args, Reply::Map(Vec::new()), |h| {
         Reply::Map(
             h.iter()
-                .map(|(f, v)| (Reply::Bulk(f.clone()), Reply::Bulk(v.clone())))
+                .map(|(f, v)| (Reply::bulk(f), Reply::bulk(v)))
                 .collect(),
         )
     })
@@ -499,7 +474,7 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                     .as_ref()
                     .is_none_or(|p| glob_match(p, f, false))
             })
-            .flat_map(|(f, v)| [Reply::Bulk(f.clone()), Reply::Bulk(v.clone())])
+            .flat_map(|(f, v)| [Reply::bulk(f), Reply::bulk(v)])
             .collect();
         scan_reply(next, items)
     })
@@ -520,7 +495,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return with_hash(ctx, args, Reply::Nil, |hash| {
             let index = rand::thread_rng().gen_range(0..hash.len());
             let (field, _) = hash.iter().nth(index).expect("index is below the length");
-            Reply::Bulk(field.clone())
+            Reply::bulk(field)
         });
     }
     let count = match parse_i64(&args[2]) {
@@ -542,7 +517,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let resp3 = ctx.resp3;
     with_hash(ctx, args, Reply::Array(Vec::new()), |hash| {
-        let pairs: Vec<(&Bytes, &Bytes)> = hash.iter().collect();
+        let pairs: Vec<(&[u8], &[u8])> = hash.iter().collect();
         let picked = pick_random(pairs.len(), count);
         random_fields_reply(picked.into_iter().map(|i| pairs[i]), with_values, resp3)
     })
@@ -565,13 +540,13 @@ fn pick_random(len: usize, count: i64) -> Vec<usize> {
 
 /// Fields alone; or with values, as [field, value] pairs in RESP3 and flat in RESP2, as Redis.
 fn random_fields_reply<'a>(
-    picked: impl Iterator<Item = (&'a Bytes, &'a Bytes)>,
+    picked: impl Iterator<Item = (&'a [u8], &'a [u8])>,
     with_values: bool,
     resp3: bool,
 ) -> Reply {
     let items = picked.flat_map(|(f, v)| {
-        let field = Reply::Bulk(f.clone());
-        let value = Reply::Bulk(v.clone());
+        let field = Reply::bulk(f);
+        let value = Reply::bulk(v);
         match (with_values, resp3) {
             (false, _) => vec![field],
             (true, true) => vec![Reply::Array(vec![field, value])],

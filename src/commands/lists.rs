@@ -18,7 +18,7 @@ use futures::future::LocalBoxFuture;
 
 use super::spec::*;
 use super::{parse_i64, syntax_error, wrong_type, CommandSpec, Keys, Run};
-use crate::keyspace::{Db, List, ListEdit, Value};
+use crate::keyspace::{Db, Delta, List, ListEdit};
 use crate::protocol::Reply;
 use crate::router::slot::key_slot;
 use crate::router::Txn;
@@ -307,24 +307,12 @@ fn read_list<'a>(db: &'a mut Db, key: &[u8], now_ms: u64) -> Result<Option<&'a L
     }
 }
 
-/// Applies `edit` to the list at `key` (whose type the caller checked): creates the list for a
-/// push to a missing key, deletes the key when the list is left empty.
-// When `keyspace::delta` lands this becomes `db.apply(key, Delta::from(edit), now)`.
+/// Applies `edit` to the list at `key` (whose type the caller checked) as an element-level
+/// delta, so that the journal logs the edit, not the list: creates the list for a push to a
+/// missing key, deletes the key when the list is left empty.
 fn apply_edit(db: &mut Db, key: &[u8], edit: ListEdit, now_ms: u64) {
-    match db.get_value_mut(key, now_ms).and_then(Value::as_list_mut) {
-        Some(list) => {
-            list.apply(&edit);
-            if list.is_empty() {
-                db.remove(key);
-            }
-        }
-        None if edit.adds() => {
-            let mut list = List::default();
-            list.apply(&edit);
-            db.insert(key, Value::List(Box::new(list)), None);
-        }
-        None => {}
-    }
+    let applied = db.apply(key, Delta::List(edit), now_ms);
+    debug_assert!(applied.is_ok(), "the caller checked the type");
 }
 
 /// Which end of a list.
@@ -1106,8 +1094,9 @@ fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Reply> {
 }
 
 /// Whether this connection may block now. Inside MULTI/EXEC a blocking command must behave as its
-/// non-blocking form (Redis answers at once, as if it timed out): the transaction code should make
-/// this false while it runs queued commands.
+/// non-blocking form (Redis answers at once, as if it timed out). Today `server::transaction`
+/// refuses blocking `Run::Client` commands in MULTI; when it runs them instead, it should make
+/// this false for the commands of an EXEC.
 fn may_block(_client: &Client) -> bool {
     true
 }

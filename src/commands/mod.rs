@@ -19,6 +19,7 @@ mod server;
 mod sets;
 mod slowlog;
 mod strings;
+mod transactions;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -30,7 +31,7 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 17] {
+fn families() -> [&'static [CommandSpec]; 18] {
     [
         strings::COMMANDS,
         hashes::COMMANDS,
@@ -49,6 +50,7 @@ fn families() -> [&'static [CommandSpec]; 17] {
         introspection::COMMANDS,
         latency::COMMANDS,
         slowlog::COMMANDS,
+        transactions::COMMANDS,
     ]
 }
 

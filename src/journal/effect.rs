@@ -11,10 +11,12 @@
 //!   kind u8, slot u16, db u8, len u32, payload. One shard's part of a cross-shard transaction;
 //!   replay applies a transaction only if all `parts` parts are in the journals.
 //! - `EPOCH`: epoch u64 — written first by every run, so replay can order runs.
+//! - `DELTA`: key_len u32, key, delta tag u8, then the delta (see `encode_delta`): an
+//!   element-level change to the key's collection.
 
 use bytes::{Buf, Bytes};
 
-use crate::keyspace::{Hash, List, SetMembers, Value};
+use crate::keyspace::{Delta, Hash, List, ListEdit, SetMembers, Value};
 
 pub const PUT: u8 = 1;
 pub const DEL: u8 = 2;
@@ -22,6 +24,7 @@ pub const FLUSH: u8 = 3;
 pub const SWAPDB: u8 = 4;
 pub const TXN_PART: u8 = 5;
 pub const EPOCH: u8 = 6;
+pub const DELTA: u8 = 7;
 
 const VALUE_INT: u8 = 0;
 const VALUE_STR: u8 = 1;
@@ -36,6 +39,23 @@ const VALUE_SET: u8 = 5;
 /// count u32, then per element, head first: len u32, bytes.
 const VALUE_LIST: u8 = 6;
 const LIST_FLAG_QUICKLIST: u8 = 1;
+
+/// Delta tags. Hash fields set: count u32, then per pair: field_len u32, field, value_len u32,
+/// value. The others: count u32, then per element: len u32, bytes.
+const DELTA_HASH_SET: u8 = 1;
+const DELTA_HASH_DEL: u8 = 2;
+const DELTA_SET_ADD: u8 = 3;
+const DELTA_SET_REM: u8 = 4;
+/// List edits. Pushes: count u32, then per element: len u32, bytes. Pops: n u64. Set and insert:
+/// index u64, len u32, element. Trim: start u64, end u64. Remove: count i64, len u32, element.
+const DELTA_LIST_PUSH_LEFT: u8 = 10;
+const DELTA_LIST_PUSH_RIGHT: u8 = 11;
+const DELTA_LIST_POP_LEFT: u8 = 12;
+const DELTA_LIST_POP_RIGHT: u8 = 13;
+const DELTA_LIST_SET: u8 = 14;
+const DELTA_LIST_INSERT: u8 = 15;
+const DELTA_LIST_TRIM: u8 = 16;
+const DELTA_LIST_REMOVE: u8 = 17;
 
 #[derive(Debug, PartialEq)]
 pub enum Effect {
@@ -54,6 +74,10 @@ pub enum Effect {
         other_db: u8,
         slots: std::ops::Range<u16>,
     },
+    Delta {
+        key: Bytes,
+        delta: Delta,
+    },
 }
 
 /// One effect with the slot and database its record header carries.
@@ -71,6 +95,7 @@ impl Effect {
             Effect::Del { .. } => DEL,
             Effect::Flush { .. } => FLUSH,
             Effect::SwapDb { .. } => SWAPDB,
+            Effect::Delta { .. } => DELTA,
         }
     }
 
@@ -81,8 +106,7 @@ impl Effect {
                 value,
                 expire_at_ms,
             } => {
-                out.extend_from_slice(&(key.len() as u32).to_le_bytes());
-                out.extend_from_slice(key);
+                put_bytes(key, out);
                 out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
                 encode_value(value, out);
             }
@@ -95,6 +119,10 @@ impl Effect {
                 out.push(*other_db);
                 out.extend_from_slice(&slots.start.to_le_bytes());
                 out.extend_from_slice(&slots.end.to_le_bytes());
+            }
+            Effect::Delta { key, delta } => {
+                put_bytes(key, out);
+                encode_delta(delta, out);
             }
         }
     }
@@ -121,6 +149,14 @@ impl Effect {
                 other_db: take(&mut payload, 1)?[0],
                 slots: take_u16(&mut payload)?..take_u16(&mut payload)?,
             },
+            DELTA => {
+                let key = take_bytes(&mut payload)?;
+                let delta = decode_delta(&mut payload)?;
+                if !payload.is_empty() {
+                    return None;
+                }
+                Effect::Delta { key, delta }
+            }
             _ => return None,
         })
     }
@@ -280,6 +316,127 @@ fn decode_list(mut payload: Bytes) -> Option<List> {
     (payload.is_empty() && !elements.is_empty()).then(|| List::from_items(elements, quicklist))
 }
 
+fn encode_delta(delta: &Delta, out: &mut Vec<u8>) {
+    match delta {
+        Delta::HashSet(pairs) => {
+            out.push(DELTA_HASH_SET);
+            out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+            for (field, value) in pairs {
+                put_bytes(field, out);
+                put_bytes(value, out);
+            }
+        }
+        Delta::HashDel(elements) => put_list(DELTA_HASH_DEL, elements, out),
+        Delta::SetAdd(elements) => put_list(DELTA_SET_ADD, elements, out),
+        Delta::SetRem(elements) => put_list(DELTA_SET_REM, elements, out),
+        Delta::List(edit) => encode_list_edit(edit, out),
+    }
+}
+
+fn encode_list_edit(edit: &ListEdit, out: &mut Vec<u8>) {
+    let put_u64 = |n: u64, out: &mut Vec<u8>| out.extend_from_slice(&n.to_le_bytes());
+    match edit {
+        ListEdit::PushLeft(elements) => put_list(DELTA_LIST_PUSH_LEFT, elements, out),
+        ListEdit::PushRight(elements) => put_list(DELTA_LIST_PUSH_RIGHT, elements, out),
+        ListEdit::PopLeft(n) => {
+            out.push(DELTA_LIST_POP_LEFT);
+            put_u64(*n as u64, out);
+        }
+        ListEdit::PopRight(n) => {
+            out.push(DELTA_LIST_POP_RIGHT);
+            put_u64(*n as u64, out);
+        }
+        ListEdit::Set(index, element) => {
+            out.push(DELTA_LIST_SET);
+            put_u64(*index as u64, out);
+            put_bytes(element, out);
+        }
+        ListEdit::Insert(index, element) => {
+            out.push(DELTA_LIST_INSERT);
+            put_u64(*index as u64, out);
+            put_bytes(element, out);
+        }
+        ListEdit::Trim(start, end) => {
+            out.push(DELTA_LIST_TRIM);
+            put_u64(*start as u64, out);
+            put_u64(*end as u64, out);
+        }
+        ListEdit::Remove { count, element } => {
+            out.push(DELTA_LIST_REMOVE);
+            put_u64(*count as u64, out);
+            put_bytes(element, out);
+        }
+    }
+}
+
+/// The list edit of delta `tag` (10..=17), its tag already read.
+fn decode_list_edit(tag: u8, payload: &mut Bytes) -> Option<ListEdit> {
+    let size = |n: u64| usize::try_from(n).ok();
+    Some(match tag {
+        DELTA_LIST_PUSH_LEFT => ListEdit::PushLeft(take_list(payload)?),
+        DELTA_LIST_PUSH_RIGHT => ListEdit::PushRight(take_list(payload)?),
+        DELTA_LIST_POP_LEFT => ListEdit::PopLeft(size(take_u64(payload)?)?),
+        DELTA_LIST_POP_RIGHT => ListEdit::PopRight(size(take_u64(payload)?)?),
+        DELTA_LIST_SET => ListEdit::Set(size(take_u64(payload)?)?, take_bytes(payload)?),
+        DELTA_LIST_INSERT => ListEdit::Insert(size(take_u64(payload)?)?, take_bytes(payload)?),
+        DELTA_LIST_TRIM => ListEdit::Trim(size(take_u64(payload)?)?, size(take_u64(payload)?)?),
+        DELTA_LIST_REMOVE => ListEdit::Remove {
+            count: take_u64(payload)? as i64,
+            element: take_bytes(payload)?,
+        },
+        _ => return None,
+    })
+}
+
+fn decode_delta(payload: &mut Bytes) -> Option<Delta> {
+    let tag = take(payload, 1)?[0];
+    Some(match tag {
+        DELTA_HASH_SET => {
+            let count = take_u32(payload)? as usize;
+            // Each pair takes at least 8 bytes: a corrupt count cannot make a huge allocation.
+            let mut pairs = Vec::with_capacity(count.min(payload.len() / 8));
+            for _ in 0..count {
+                pairs.push((take_bytes(payload)?, take_bytes(payload)?));
+            }
+            Delta::HashSet(pairs)
+        }
+        DELTA_HASH_DEL => Delta::HashDel(take_list(payload)?),
+        DELTA_SET_ADD => Delta::SetAdd(take_list(payload)?),
+        DELTA_SET_REM => Delta::SetRem(take_list(payload)?),
+        DELTA_LIST_PUSH_LEFT..=DELTA_LIST_REMOVE => Delta::List(decode_list_edit(tag, payload)?),
+        _ => return None,
+    })
+}
+
+/// `tag`, count u32, then per element: len u32, bytes.
+fn put_list(tag: u8, elements: &[Bytes], out: &mut Vec<u8>) {
+    out.push(tag);
+    out.extend_from_slice(&(elements.len() as u32).to_le_bytes());
+    for element in elements {
+        put_bytes(element, out);
+    }
+}
+
+fn take_list(payload: &mut Bytes) -> Option<Vec<Bytes>> {
+    let count = take_u32(payload)? as usize;
+    let mut elements = Vec::with_capacity(count.min(payload.len() / 4));
+    for _ in 0..count {
+        elements.push(take_bytes(payload)?);
+    }
+    Some(elements)
+}
+
+/// len u32, bytes.
+fn put_bytes(bytes: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+fn take_bytes(payload: &mut Bytes) -> Option<Bytes> {
+    let len = take_u32(payload)? as usize;
+    take(payload, len)
+}
+
 fn take(payload: &mut Bytes, n: usize) -> Option<Bytes> {
     (payload.len() >= n).then(|| payload.split_to(n))
 }
@@ -345,6 +502,25 @@ mod tests {
                 other_db: 3,
                 slots: 0..16384,
             },
+            Effect::Delta {
+                key: Bytes::from("h"),
+                delta: Delta::HashSet(vec![
+                    (Bytes::from("f"), Bytes::from("")),
+                    (Bytes::from("a\0b"), Bytes::from("v")),
+                ]),
+            },
+            Effect::Delta {
+                key: Bytes::from("h"),
+                delta: Delta::HashDel(vec![Bytes::from("f"), Bytes::new()]),
+            },
+            Effect::Delta {
+                key: Bytes::from(""),
+                delta: Delta::SetAdd(vec![Bytes::from("m")]),
+            },
+            Effect::Delta {
+                key: Bytes::from("s"),
+                delta: Delta::SetRem(vec![]),
+            },
         ];
         for e in effects {
             let mut out = Vec::new();
@@ -371,13 +547,43 @@ mod tests {
             assert_eq!(decoded.encoding(), hash.encoding());
             let order = |h: &Hash| {
                 h.iter()
-                    .map(|(f, v)| (f.clone(), v.clone()))
+                    .map(|(f, v)| (f.to_vec(), v.to_vec()))
                     .collect::<Vec<_>>()
             };
             if hash.is_listpack() {
                 assert_eq!(order(&decoded), order(&hash));
             }
             assert_eq!(decoded, hash);
+        }
+    }
+
+    #[test]
+    fn list_deltas_round_trip_with_tags_10_to_17() {
+        let edits = [
+            ListEdit::PushLeft(vec![Bytes::from("a"), Bytes::new()]),
+            ListEdit::PushRight(vec![Bytes::from("b\0c")]),
+            ListEdit::PopLeft(3),
+            ListEdit::PopRight(1 << 40),
+            ListEdit::Set(7, Bytes::from("s")),
+            ListEdit::Insert(0, Bytes::from("i")),
+            ListEdit::Trim(2, 9),
+            ListEdit::Remove {
+                count: -2,
+                element: Bytes::from("r"),
+            },
+        ];
+        for (i, edit) in edits.into_iter().enumerate() {
+            let effect = Effect::Delta {
+                key: Bytes::from("list"),
+                delta: Delta::List(edit),
+            };
+            let mut out = Vec::new();
+            effect.encode(&mut out);
+            assert_eq!(out[4 + 4], 10 + i as u8, "tag after key_len and key");
+            assert_eq!(
+                Effect::decode(effect.kind(), Bytes::from(out)),
+                Some(effect)
+            );
         }
     }
 

@@ -1,12 +1,15 @@
 //! A shard's keyspace: its databases, each split by hash slot, with expiry.
 
 mod db;
+mod delta;
 mod hash;
 pub mod list;
+mod listpack;
 pub mod pattern;
 mod value;
 
 pub use db::{Change, Db, Entry};
+pub use delta::Delta;
 pub use list::{List, ListEdit};
 pub use value::{parse_canonical_i64, Hash, SetMembers, Value};
 

@@ -59,7 +59,6 @@ impl Value {
                 bytes: Bytes::copy_from_slice(&bytes),
                 raw,
             },
-            Value::Hash(hash) => Value::Hash(hash.detached()),
             other => other,
         }
     }
@@ -82,6 +81,16 @@ impl Value {
             Value::Hash(hash) => hash.encoding(),
             Value::Set(members) => set_encoding(members),
             Value::List(list) => list.encoding(),
+        }
+    }
+
+    /// Whether this is a collection with no elements left: its key must be deleted.
+    pub fn is_empty_collection(&self) -> bool {
+        match self {
+            Value::Int(_) | Value::Str { .. } => false,
+            Value::Hash(hash) => hash.is_empty(),
+            Value::Set(members) => members.is_empty(),
+            Value::List(list) => list.is_empty(),
         }
     }
 
@@ -109,20 +118,6 @@ impl Value {
     pub fn as_list(&self) -> Option<&List> {
         match self {
             Value::List(list) => Some(list),
-            _ => None,
-        }
-    }
-
-    pub fn as_list_mut(&mut self) -> Option<&mut List> {
-        match self {
-            Value::List(list) => Some(list),
-            _ => None,
-        }
-    }
-
-    pub fn as_set_mut(&mut self) -> Option<&mut SetMembers> {
-        match self {
-            Value::Set(members) => Some(members),
             _ => None,
         }
     }

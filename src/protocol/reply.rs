@@ -16,14 +16,14 @@ pub enum Reply {
     Bulk(Bytes),
     /// The null bulk string (`$-1` in RESP2).
     Nil,
-    /// The null array (`*-1` in RESP2).
-    NilArray,
     Array(Vec<Reply>),
     Map(Vec<(Reply, Reply)>),
     Set(Vec<Reply>),
     Double(f64),
     /// Verbatim text (`=` in RESP3, bulk string in RESP2), e.g. `INFO`, `CLIENT INFO`.
     Verbatim(String),
+    /// The null array (`*-1` in RESP2, `_` in RESP3): EXEC of a transaction a WATCH aborted.
+    NilArray,
 }
 
 pub const OK: Reply = Reply::Status("OK");
@@ -35,6 +35,11 @@ impl Reply {
 
     pub fn error(text: impl Into<String>) -> Reply {
         Reply::Error(text.into())
+    }
+
+    /// A bulk string copied from `bytes`.
+    pub fn bulk(bytes: &[u8]) -> Reply {
+        Reply::Bulk(bytes::Bytes::copy_from_slice(bytes))
     }
 
     pub fn bulk_str(text: &str) -> Reply {

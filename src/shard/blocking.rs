@@ -353,7 +353,7 @@ impl Shard {
     /// Serves the waiters of every key noted ready, until none is left. Runs after each command
     /// (never inside one: the keyspace is not borrowed here).
     pub fn serve_ready(&self) {
-        if self.blocking.in_pass.replace(true) {
+        if !self.blocking.has_ready() || self.blocking.in_pass.replace(true) {
             return;
         }
         loop {

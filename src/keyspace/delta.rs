@@ -1,0 +1,80 @@
+//! Element-level changes to collections. A write to a collection is expressed as a `Delta` and
+//! applied with `Db::apply`, which logs the delta rather than the collection's whole value, so a
+//! write to a big collection costs the journal what it changed, not the collection's size.
+//!
+//! `Delta::apply_to` is the one function that changes the value, live and at replay, so replay
+//! cannot diverge from what clients saw. A delta is absolute and deterministic: members and values
+//! as they end up, never "random", "relative to now" or "increment by".
+
+use bytes::Bytes;
+
+use super::{Hash, List, ListEdit, SetMembers, Value};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Delta {
+    /// Sets hash fields to values (creating the hash).
+    HashSet(Vec<(Bytes, Bytes)>),
+    /// Deletes hash fields.
+    HashDel(Vec<Bytes>),
+    /// Adds set members (creating the set).
+    SetAdd(Vec<Bytes>),
+    /// Removes set members.
+    SetRem(Vec<Bytes>),
+    /// One list edit (push, pop N, set index, insert, trim, remove: see `ListEdit`).
+    List(ListEdit),
+}
+
+/// The key holds a value of another type than the delta changes.
+#[derive(Debug, PartialEq)]
+pub struct WrongType;
+
+impl Delta {
+    /// The empty collection a delta that adds creates at a missing key; `None` for a delta that
+    /// only removes (it changes nothing at a missing key).
+    pub fn empty_value(&self) -> Option<Value> {
+        match self {
+            Delta::HashSet(_) => Some(Value::Hash(Hash::default())),
+            Delta::SetAdd(_) => Some(Value::Set(Box::default())),
+            Delta::List(edit) if edit.adds() => Some(Value::List(Box::<List>::default())),
+            Delta::HashDel(_) | Delta::SetRem(_) | Delta::List(_) => None,
+        }
+    }
+
+    /// Changes `value`. Elements are copied into their own allocations, so that the value does
+    /// not pin the buffer the delta came from (a client's request, a journal segment).
+    pub fn apply_to(&self, value: &mut Value) -> Result<(), WrongType> {
+        match (self, value) {
+            (Delta::HashSet(pairs), Value::Hash(hash)) => {
+                for (field, value) in pairs {
+                    hash.insert(field, value);
+                }
+            }
+            (Delta::HashDel(fields), Value::Hash(hash)) => {
+                for field in fields {
+                    hash.remove(field);
+                }
+            }
+            (Delta::SetAdd(members), Value::Set(set)) => add_members(set, members),
+            (Delta::SetRem(members), Value::Set(set)) => {
+                for member in members {
+                    set.remove(member);
+                }
+            }
+            (Delta::List(edit), Value::List(list)) => list.apply(edit),
+            _ => return Err(WrongType),
+        }
+        Ok(())
+    }
+}
+
+fn add_members(set: &mut SetMembers, members: &[Bytes]) {
+    for member in members {
+        if !set.contains(member) {
+            set.insert(owned(member));
+        }
+    }
+}
+
+fn owned(bytes: &Bytes) -> Bytes {
+    Bytes::copy_from_slice(bytes)
+}
