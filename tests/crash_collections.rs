@@ -277,6 +277,234 @@ fn acknowledged_hash_set_and_list_changes_survive_sigkill_and_in_flight_ones_are
     assert!(changes_acknowledged, "the writer changed nothing");
 }
 
+/// Streams under SIGKILL: writers XADD to streams on every shard, read them through a consumer
+/// group and acknowledge. What the server holds after a restart is compared with what was
+/// acknowledged: every acknowledged entry is there, every acknowledged XACK is gone from the PEL,
+/// and every delivered, unacknowledged entry is still pending (give or take the one in flight).
+mod streams {
+    use super::*;
+
+    const STREAMS: usize = 3;
+
+    fn stream_key(n: usize) -> String {
+        format!("x:{n}")
+    }
+
+    /// Per stream: entries (id → value) and the group's pending IDs.
+    #[derive(Clone, Default, Debug, PartialEq)]
+    struct Acked {
+        entries: BTreeMap<String, BTreeMap<String, String>>,
+        pending: BTreeMap<String, BTreeSet<String>>,
+    }
+
+    enum InFlight {
+        None,
+        /// An XADD of this value to this stream.
+        Add(String, String),
+        /// An XREADGROUP on this stream (may have delivered one entry).
+        Read(String),
+        /// An XACK of this ID.
+        Ack(String, String),
+    }
+
+    fn write_until_killed(
+        port: u16,
+        seed: u64,
+        mut acked: Acked,
+        stop: &AtomicBool,
+    ) -> (Acked, InFlight) {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let Ok(mut con) = client.get_connection() else {
+            return (acked, InFlight::None);
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut counter = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            counter += 1;
+            let key = stream_key(rng.gen_range(0..STREAMS));
+            let pending = acked.pending.entry(key.clone()).or_default();
+            let step = rng.gen_range(0..3);
+            if step == 0 || (step == 2 && pending.is_empty()) {
+                let value = format!("v{seed}-{counter}");
+                let reply: redis::RedisResult<String> = redis::cmd("XADD")
+                    .arg(&key)
+                    .arg("*")
+                    .arg("f")
+                    .arg(&value)
+                    .query(&mut con);
+                match reply {
+                    Ok(id) => {
+                        acked.entries.entry(key).or_default().insert(id, value);
+                    }
+                    Err(e) if e.code().is_some() => panic!("XADD failed: {e}"),
+                    Err(_) => return (acked, InFlight::Add(key, value)),
+                }
+            } else if step == 1 {
+                let reply: redis::RedisResult<redis::Value> = redis::cmd("XREADGROUP")
+                    .arg(&["GROUP", "g", "c", "COUNT", "1", "STREAMS", &key, ">"])
+                    .query(&mut con);
+                match reply {
+                    Ok(value) => {
+                        if let Some(id) = first_id(&value) {
+                            pending.insert(id);
+                        }
+                    }
+                    Err(e) if e.code().is_some() => panic!("XREADGROUP failed: {e}"),
+                    Err(_) => return (acked, InFlight::Read(key)),
+                }
+            } else {
+                let id = pending.iter().next().unwrap().clone();
+                let reply: redis::RedisResult<i64> = redis::cmd("XACK")
+                    .arg(&key)
+                    .arg("g")
+                    .arg(&id)
+                    .query(&mut con);
+                match reply {
+                    Ok(1) => {
+                        pending.remove(&id);
+                    }
+                    Ok(n) => panic!("XACK of pending {id} answered {n}"),
+                    Err(e) if e.code().is_some() => panic!("XACK failed: {e}"),
+                    Err(_) => return (acked, InFlight::Ack(key, id)),
+                }
+            }
+        }
+        (acked, InFlight::None)
+    }
+
+    /// The ID of the one entry an XREADGROUP COUNT 1 reply carries.
+    fn first_id(value: &redis::Value) -> Option<String> {
+        use redis::Value::{Array, BulkString};
+        let Array(streams) = value else { return None };
+        let Array(pair) = streams.first()? else {
+            return None;
+        };
+        let Array(entries) = pair.get(1)? else {
+            return None;
+        };
+        let Array(entry) = entries.first()? else {
+            return None;
+        };
+        match entry.first()? {
+            BulkString(id) => Some(String::from_utf8(id.clone()).unwrap()),
+            _ => None,
+        }
+    }
+
+    fn observe(con: &mut redis::Connection) -> Acked {
+        let mut seen = Acked::default();
+        for n in 0..STREAMS {
+            let key = stream_key(n);
+            let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
+                .arg(&key)
+                .arg("-")
+                .arg("+")
+                .query(con)
+                .unwrap();
+            let entries = entries.into_iter().map(|(id, f)| (id, f["f"].clone()));
+            seen.entries.insert(key.clone(), entries.collect());
+            let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+                .arg(&[key.as_str(), "g", "-", "+", "100000"])
+                .query(con)
+                .unwrap();
+            seen.pending
+                .insert(key, rows.into_iter().map(|r| r.0).collect());
+        }
+        seen
+    }
+
+    /// Checks `seen` against `acked` allowing for the change in flight.
+    fn check(cycle: usize, acked: &Acked, seen: &Acked, in_flight: &InFlight) {
+        for n in 0..STREAMS {
+            let key = stream_key(n);
+            let (want, got) = (&acked.entries[&key], &seen.entries[&key]);
+            for (id, value) in want {
+                assert_eq!(
+                    got.get(id),
+                    Some(value),
+                    "cycle {cycle}: acknowledged {key} {id} lost"
+                );
+            }
+            let extra: Vec<&String> = got.keys().filter(|id| !want.contains_key(*id)).collect();
+            match in_flight {
+                InFlight::Add(k, value) if *k == key && extra.len() == 1 => {
+                    assert_eq!(
+                        &got[extra[0]], value,
+                        "cycle {cycle}: {key} gained a stranger"
+                    );
+                }
+                _ => assert!(
+                    extra.is_empty(),
+                    "cycle {cycle}: {key} has unacknowledged {extra:?}"
+                ),
+            }
+            let want = &acked.pending[&key];
+            let got = &seen.pending[&key];
+            let missing: Vec<&String> = want.difference(got).collect();
+            let added: Vec<&String> = got.difference(want).collect();
+            match in_flight {
+                InFlight::Ack(k, id) if *k == key => {
+                    assert!(
+                        missing.is_empty() || missing == vec![id],
+                        "cycle {cycle}: {key} PEL lost {missing:?}"
+                    );
+                }
+                _ => assert!(
+                    missing.is_empty(),
+                    "cycle {cycle}: {key} PEL lost {missing:?}"
+                ),
+            }
+            match in_flight {
+                InFlight::Read(k) if *k == key => {
+                    assert!(added.len() <= 1, "cycle {cycle}: {added:?}")
+                }
+                _ => assert!(
+                    added.is_empty(),
+                    "cycle {cycle}: {key} PEL gained {added:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn acknowledged_stream_entries_deliveries_and_acks_survive_sigkill() {
+        let cycles: usize = std::env::var("KEEL_CRASH_CYCLES")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(4);
+        let mut server = Server::start(3, &[]);
+        {
+            let mut con = server.client();
+            for n in 0..STREAMS {
+                let _: () = redis::cmd("XGROUP")
+                    .arg(&["CREATE", &stream_key(n), "g", "$", "MKSTREAM"])
+                    .query(&mut con)
+                    .unwrap();
+            }
+        }
+        let mut acked = observe(&mut server.client());
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x7374726d);
+        let mut progressed = false;
+        for cycle in 0..cycles {
+            let stop = Arc::new(AtomicBool::new(false));
+            let writer = {
+                let (stop, port, acked) = (stop.clone(), server.port, acked.clone());
+                thread::spawn(move || write_until_killed(port, cycle as u64, acked, &stop))
+            };
+            thread::sleep(Duration::from_millis(rng.gen_range(150..500)));
+            server.kill9();
+            stop.store(true, Ordering::Relaxed);
+            let (now_acked, in_flight) = writer.join().unwrap();
+            progressed |= now_acked != acked;
+            server.restart();
+            let seen = observe(&mut server.client());
+            check(cycle, &now_acked, &seen, &in_flight);
+            acked = seen;
+        }
+        assert!(progressed, "the writer changed nothing");
+    }
+}
+
 const ACCOUNTS: usize = 6;
 const ACCOUNT_START: i64 = 1000;
 

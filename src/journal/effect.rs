@@ -16,6 +16,7 @@
 
 use bytes::{Buf, Bytes};
 
+use crate::keyspace::stream::{self, Stream, StreamOp};
 use crate::keyspace::{Delta, Hash, List, ListEdit, SetMembers, Value};
 
 pub const PUT: u8 = 1;
@@ -39,6 +40,8 @@ const VALUE_SET: u8 = 5;
 /// count u32, then per element, head first: len u32, bytes.
 const VALUE_LIST: u8 = 6;
 const LIST_FLAG_QUICKLIST: u8 = 1;
+/// A stream: see `Stream::encode`.
+const VALUE_STREAM: u8 = 9;
 
 /// Delta tags. Hash fields set: count u32, then per pair: field_len u32, field, value_len u32,
 /// value. The others: count u32, then per element: len u32, bytes.
@@ -56,6 +59,7 @@ const DELTA_LIST_SET: u8 = 14;
 const DELTA_LIST_INSERT: u8 = 15;
 const DELTA_LIST_TRIM: u8 = 16;
 const DELTA_LIST_REMOVE: u8 = 17;
+// Stream ops use tags 40–49: see `StreamOp::encode`.
 
 #[derive(Debug, PartialEq)]
 pub enum Effect {
@@ -256,6 +260,10 @@ fn encode_value(value: &Value, out: &mut Vec<u8>) {
                 out.extend_from_slice(element);
             }
         }
+        Value::Stream(s) => {
+            out.push(VALUE_STREAM);
+            s.encode(out);
+        }
     }
 }
 
@@ -284,6 +292,7 @@ fn decode_value(mut payload: Bytes) -> Option<Value> {
         }
         VALUE_SET => Value::Set(Box::new(decode_set_members(payload)?)),
         VALUE_LIST => Value::List(Box::new(decode_list(payload)?)),
+        VALUE_STREAM => Value::Stream(Box::new(Stream::decode(payload)?)),
         _ => return None,
     })
 }
@@ -330,6 +339,7 @@ fn encode_delta(delta: &Delta, out: &mut Vec<u8>) {
         Delta::SetAdd(elements) => put_list(DELTA_SET_ADD, elements, out),
         Delta::SetRem(elements) => put_list(DELTA_SET_REM, elements, out),
         Delta::List(edit) => encode_list_edit(edit, out),
+        Delta::Stream(op) => op.encode(out),
     }
 }
 
@@ -404,6 +414,7 @@ fn decode_delta(payload: &mut Bytes) -> Option<Delta> {
         DELTA_SET_ADD => Delta::SetAdd(take_list(payload)?),
         DELTA_SET_REM => Delta::SetRem(take_list(payload)?),
         DELTA_LIST_PUSH_LEFT..=DELTA_LIST_REMOVE => Delta::List(decode_list_edit(tag, payload)?),
+        tag if stream::is_op_tag(tag) => Delta::Stream(StreamOp::decode(tag, payload)?),
         _ => return None,
     })
 }
@@ -520,6 +531,18 @@ mod tests {
             Effect::Delta {
                 key: Bytes::from("s"),
                 delta: Delta::SetRem(vec![]),
+            },
+            Effect::Delta {
+                key: Bytes::from("x"),
+                delta: Delta::Stream(StreamOp::Ack {
+                    group: Bytes::from("g"),
+                    ids: vec![stream::StreamId::new(1, 2)],
+                }),
+            },
+            Effect::Put {
+                key: Bytes::from("x"),
+                value: Value::Stream(Box::default()),
+                expire_at_ms: None,
             },
         ];
         for e in effects {

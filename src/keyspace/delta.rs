@@ -8,6 +8,7 @@
 
 use bytes::Bytes;
 
+use super::stream::{Stream, StreamOp};
 use super::{Hash, List, ListEdit, SetMembers, Value};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +23,8 @@ pub enum Delta {
     SetRem(Vec<Bytes>),
     /// One list edit (push, pop N, set index, insert, trim, remove: see `ListEdit`).
     List(ListEdit),
+    /// Changes a stream (see `stream::StreamOp`); a stream op that adds creates the stream.
+    Stream(StreamOp),
 }
 
 /// The key holds a value of another type than the delta changes.
@@ -36,7 +39,10 @@ impl Delta {
             Delta::HashSet(_) => Some(Value::Hash(Hash::default())),
             Delta::SetAdd(_) => Some(Value::Set(Box::default())),
             Delta::List(edit) if edit.adds() => Some(Value::List(Box::<List>::default())),
-            Delta::HashDel(_) | Delta::SetRem(_) | Delta::List(_) => None,
+            Delta::Stream(StreamOp::Add { .. } | StreamOp::CreateGroup { .. }) => {
+                Some(Value::Stream(Box::default()))
+            }
+            Delta::HashDel(_) | Delta::SetRem(_) | Delta::List(_) | Delta::Stream(_) => None,
         }
     }
 
@@ -61,6 +67,7 @@ impl Delta {
                 }
             }
             (Delta::List(edit), Value::List(list)) => list.apply(edit),
+            (Delta::Stream(op), Value::Stream(stream)) => Stream::apply(stream, op),
             _ => return Err(WrongType),
         }
         Ok(())

@@ -6,6 +6,7 @@ mod hash;
 pub mod list;
 mod listpack;
 pub mod pattern;
+pub mod stream;
 mod value;
 
 pub use db::{Change, Db, Entry};

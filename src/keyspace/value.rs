@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 pub use super::hash::Hash;
 pub use super::list::List;
+use super::stream::Stream;
 
 /// Strings up to this length are `embstr` in Redis (OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
 const EMBSTR_BYTES_MAX: usize = 44;
@@ -35,6 +36,8 @@ pub enum Value {
     Set(Box<SetMembers>),
     /// A list (boxed, like sets).
     List(Box<List>),
+    /// A stream (boxed: its counters and groups make it large).
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -69,6 +72,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::List(_) => "list",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -81,6 +85,7 @@ impl Value {
             Value::Hash(hash) => hash.encoding(),
             Value::Set(members) => set_encoding(members),
             Value::List(list) => list.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -91,6 +96,8 @@ impl Value {
             Value::Hash(hash) => hash.is_empty(),
             Value::Set(members) => members.is_empty(),
             Value::List(list) => list.is_empty(),
+            // A stream stays when its last entry goes (its counters and groups remain).
+            Value::Stream(_) => false,
         }
     }
 
@@ -102,7 +109,7 @@ impl Value {
             )),
             Value::Str { bytes, .. } => Some(bytes.clone()),
             Value::Hash(_) => None,
-            Value::Set(_) | Value::List(_) => None,
+            Value::Set(_) | Value::List(_) | Value::Stream(_) => None,
         }
     }
 
@@ -131,6 +138,7 @@ impl Value {
             // Table overhead, then per member its bytes, handle and hash slot.
             Value::Set(members) => 64 + members.iter().map(|m| m.len() + 40).sum::<usize>(),
             Value::List(list) => list.memory_bytes(),
+            Value::Stream(stream) => stream.memory_bytes(),
         }
     }
 }
