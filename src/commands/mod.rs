@@ -15,6 +15,7 @@ mod info;
 mod introspection;
 mod keyspace;
 mod latency;
+mod lists;
 mod persistence;
 mod pubsub;
 mod server;
@@ -34,11 +35,12 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 21] {
+fn families() -> [&'static [CommandSpec]; 22] {
     [
         strings::COMMANDS,
         hashes::COMMANDS,
         sets::COMMANDS,
+        lists::COMMANDS,
         streams::COMMANDS,
         bitmaps::COMMANDS,
         hyperloglog::COMMANDS,

@@ -9,7 +9,7 @@
 use bytes::Bytes;
 
 use super::stream::{Stream, StreamOp};
-use super::{string_range, Hash, SetMembers, Value};
+use super::{string_range, Hash, List, ListEdit, SetMembers, Value};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Delta {
@@ -21,6 +21,8 @@ pub enum Delta {
     SetAdd(Vec<Bytes>),
     /// Removes set members.
     SetRem(Vec<Bytes>),
+    /// One list edit (push, pop N, set index, insert, trim, remove: see `ListEdit`).
+    List(ListEdit),
     /// Changes a stream (see `stream::StreamOp`); a stream op that adds creates the stream.
     Stream(StreamOp),
     /// Writes bytes into a string at a byte offset, zero-extending it (creating the string).
@@ -41,6 +43,7 @@ impl Delta {
         match self {
             Delta::HashSet(_) => Some(Value::Hash(Hash::default())),
             Delta::SetAdd(_) => Some(Value::Set(Box::default())),
+            Delta::List(edit) if edit.adds() => Some(Value::List(Box::<List>::default())),
             Delta::Stream(StreamOp::Add { .. } | StreamOp::CreateGroup { .. }) => {
                 Some(Value::Stream(Box::default()))
             }
@@ -48,7 +51,7 @@ impl Delta {
                 bytes: Bytes::new(),
                 raw: true,
             }),
-            Delta::HashDel(_) | Delta::SetRem(_) | Delta::Stream(_) => None,
+            Delta::HashDel(_) | Delta::SetRem(_) | Delta::List(_) | Delta::Stream(_) => None,
         }
     }
 
@@ -72,6 +75,7 @@ impl Delta {
                     set.remove(member);
                 }
             }
+            (Delta::List(edit), Value::List(list)) => list.apply(edit),
             (Delta::Stream(op), Value::Stream(stream)) => Stream::apply(stream, op),
             (Delta::StrWrite { offset, bytes }, value) => {
                 if !string_range::write_at(value, *offset as usize, bytes) {

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 
 pub use super::hash::Hash;
+pub use super::list::List;
 use super::stream::Stream;
 
 /// Strings up to this length are `embstr` in Redis (OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
@@ -33,6 +34,8 @@ pub enum Value {
     Hash(Hash),
     /// A set (boxed, so that strings, the common case, stay small).
     Set(Box<SetMembers>),
+    /// A list (boxed, like sets).
+    List(Box<List>),
     /// A stream (boxed: its counters and groups make it large).
     Stream(Box<Stream>),
 }
@@ -68,6 +71,7 @@ impl Value {
             Value::Int(_) | Value::Str { .. } => "string",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::List(_) => "list",
             Value::Stream(_) => "stream",
         }
     }
@@ -80,6 +84,7 @@ impl Value {
             Value::Str { .. } => "raw",
             Value::Hash(hash) => hash.encoding(),
             Value::Set(members) => set_encoding(members),
+            Value::List(list) => list.encoding(),
             Value::Stream(_) => "stream",
         }
     }
@@ -90,6 +95,7 @@ impl Value {
             Value::Int(_) | Value::Str { .. } => false,
             Value::Hash(hash) => hash.is_empty(),
             Value::Set(members) => members.is_empty(),
+            Value::List(list) => list.is_empty(),
             // A stream stays when its last entry goes (its counters and groups remain).
             Value::Stream(_) => false,
         }
@@ -103,7 +109,7 @@ impl Value {
             )),
             Value::Str { bytes, .. } => Some(bytes.clone()),
             Value::Hash(_) => None,
-            Value::Set(_) | Value::Stream(_) => None,
+            Value::Set(_) | Value::List(_) | Value::Stream(_) => None,
         }
     }
 
@@ -111,6 +117,14 @@ impl Value {
     pub fn as_set(&self) -> Option<&SetMembers> {
         match self {
             Value::Set(members) => Some(members),
+            _ => None,
+        }
+    }
+
+    /// The list, or `None` for a non-list value (WRONGTYPE).
+    pub fn as_list(&self) -> Option<&List> {
+        match self {
+            Value::List(list) => Some(list),
             _ => None,
         }
     }
@@ -123,6 +137,7 @@ impl Value {
             Value::Hash(hash) => hash.memory_bytes(),
             // Table overhead, then per member its bytes, handle and hash slot.
             Value::Set(members) => 64 + members.iter().map(|m| m.len() + 40).sum::<usize>(),
+            Value::List(list) => list.memory_bytes(),
             Value::Stream(stream) => stream.memory_bytes(),
         }
     }
