@@ -187,14 +187,27 @@ fn cluster_client_routes_500_keys_to_their_owning_shards() {
 }
 
 /// Runs a Redis tool if it is installed; `None` (with a note) when it is not.
+/// How long redis-cli or redis-benchmark may run: a server that stops answering fails the test
+/// instead of hanging it.
+const TOOL_TIMEOUT_S: &str = "60";
+
 fn run_tool(tool: &str, args: &[String]) -> Option<std::process::Output> {
-    match Command::new(tool).args(args).output() {
-        Ok(output) => Some(output),
-        Err(e) => {
-            println!("skipped: {tool} is not available ({e})");
-            None
-        }
+    if let Err(e) = Command::new(tool).arg("--version").output() {
+        println!("skipped: {tool} is not available ({e})");
+        return None;
     }
+    let output = Command::new("timeout")
+        .arg(TOOL_TIMEOUT_S)
+        .arg(tool)
+        .args(args)
+        .output()
+        .expect("run timeout(1)");
+    assert_ne!(
+        output.status.code(),
+        Some(124),
+        "{tool} {args:?} did not finish in {TOOL_TIMEOUT_S} s"
+    );
+    Some(output)
 }
 
 #[test]
