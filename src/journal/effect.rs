@@ -112,11 +112,7 @@ impl Effect {
                 key,
                 value,
                 expire_at_ms,
-            } => {
-                put_bytes(key, out);
-                out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
-                encode_value(value, out);
-            }
+            } => encode_put(key, value, *expire_at_ms, out),
             Effect::Del { key } => out.extend_from_slice(key),
             Effect::Flush { slots } => {
                 out.extend_from_slice(&slots.start.to_le_bytes());
@@ -326,6 +322,13 @@ fn decode_list(mut payload: Bytes) -> Option<List> {
     }
     let quicklist = flags & LIST_FLAG_QUICKLIST != 0;
     (payload.is_empty() && !elements.is_empty()).then(|| List::from_items(elements, quicklist))
+}
+
+/// A `PUT` payload, from borrowed parts (a snapshot encodes stored entries without copying them).
+pub fn encode_put(key: &[u8], value: &Value, expire_at_ms: Option<u64>, out: &mut Vec<u8>) {
+    put_bytes(key, out);
+    out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
+    encode_value(value, out);
 }
 
 fn encode_delta(delta: &Delta, out: &mut Vec<u8>) {

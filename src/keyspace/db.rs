@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::delta::{Delta, WrongType};
 use super::pattern::glob_match;
+use super::stored_key::StoredKey;
 use super::Value;
 use crate::router::slot::key_slot;
 
@@ -26,7 +27,7 @@ impl BuildHasher for KeyHasher {
     }
 }
 
-type SlotMap = HashMap<Bytes, Entry, KeyHasher>;
+type SlotMap = HashMap<StoredKey, Entry, KeyHasher>;
 
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -52,7 +53,7 @@ pub struct Db {
     track_changes: bool,
     first_slot: u16,
     /// (deadline ms, key) for every key with a TTL; kept exactly in step with `Entry::expire_at_ms`.
-    expiry_index: BTreeSet<(u64, Bytes)>,
+    expiry_index: BTreeSet<(u64, StoredKey)>,
     len: usize,
     /// Keys removed by expiry since the shard last took them, kept only while `expired`
     /// keyspace events are on (`set_notify_expired`).
@@ -136,8 +137,10 @@ impl Db {
     /// through `set_expire`.
     pub fn get_value_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Value> {
         self.expire_if_due(key, now_ms);
-        let stored_key = self.map(key).get_key_value(key).map(|(k, _)| k.clone())?;
-        self.record(Change::Key(stored_key));
+        if !self.map(key).contains_key(key) {
+            return None;
+        }
+        self.record_key(key);
         self.map_mut(key).get_mut(key).map(|e| &mut e.value)
     }
 
@@ -149,6 +152,13 @@ impl Db {
     pub fn set_track_changes(&mut self, on: bool) {
         self.track_changes = on;
         self.changes.clear();
+    }
+
+    /// Records that `key` changed (its final state is logged).
+    fn record_key(&mut self, key: &[u8]) {
+        if self.track_changes {
+            self.record(Change::Key(Bytes::copy_from_slice(key)));
+        }
     }
 
     fn record(&mut self, change: Change) {
@@ -172,8 +182,8 @@ impl Db {
 
     /// Stores `value` under `key`, replacing any value and TTL it had.
     pub fn insert(&mut self, key: &[u8], value: Value, expire_at_ms: Option<u64>) {
-        let key = Bytes::copy_from_slice(key);
-        self.record(Change::Key(key.clone()));
+        self.record_key(key);
+        let key = StoredKey::new(key);
         if let Some(at) = expire_at_ms {
             self.expiry_index.insert((at, key.clone()));
         }
@@ -217,8 +227,7 @@ impl Db {
         if entry.value.is_empty_collection() {
             self.remove(key);
         } else if self.track_changes {
-            let (stored_key, _) = self.slots[index].get_key_value(key).expect("just changed");
-            let key = stored_key.clone();
+            let key = Bytes::copy_from_slice(key);
             self.record(Change::Delta { key, delta });
         }
         Ok(())
@@ -227,7 +236,7 @@ impl Db {
     /// Deletes `key` (recorded as a change).
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let entry = self.unlink(key)?;
-        self.record(Change::Key(Bytes::copy_from_slice(key)));
+        self.record_key(key);
         Some(entry)
     }
 
@@ -247,13 +256,13 @@ impl Db {
         self.expire_if_due(key, now_ms);
         let index = self.slot_index(key_slot(key));
         let map = &mut self.slots[index];
-        let Some(stored_key) = map.get_key_value(key).map(|(k, _)| k.clone()) else {
+        let Some(entry) = map.get_mut(key) else {
             return false;
         };
-        let entry = map.get_mut(key).expect("key was just found");
         let old = std::mem::replace(&mut entry.expire_at_ms, expire_at_ms);
-        self.record(Change::Key(stored_key.clone()));
+        self.record_key(key);
         if old != expire_at_ms {
+            let stored_key = StoredKey::new(key);
             if let Some(at) = old {
                 self.expiry_index.remove(&(at, stored_key.clone()));
             }
@@ -307,7 +316,7 @@ impl Db {
         other.changes.clear();
     }
 
-    fn insert_unrecorded(&mut self, key: Bytes, entry: Entry) {
+    fn insert_unrecorded(&mut self, key: StoredKey, entry: Entry) {
         self.insert(&key, entry.value, entry.expire_at_ms);
         self.changes.pop();
     }
@@ -367,16 +376,16 @@ impl Db {
         self.slots[self.slot_index(slot)]
             .keys()
             .take(count)
-            .cloned()
+            .map(|k| Bytes::copy_from_slice(k))
             .collect()
     }
 
     /// One slot's entries as stored (expired ones included): for writing a snapshot.
-    pub fn slot_entries(&self, slot: u16) -> impl Iterator<Item = (&Bytes, &Entry)> {
+    pub fn slot_entries(&self, slot: u16) -> impl Iterator<Item = (&[u8], &Entry)> {
         let map = self
             .owns_slot(slot)
             .then(|| &self.slots[self.slot_index(slot)]);
-        map.into_iter().flatten()
+        map.into_iter().flatten().map(|(k, e)| (&k[..], e))
     }
 
     /// Every live key matching `pattern`.
@@ -387,7 +396,7 @@ impl Db {
             .flat_map(|m| m.iter())
             .filter(|(_, e)| !is_expired(e, now_ms))
             .filter(|(k, _)| all || glob_match(pattern, k, false))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| Bytes::copy_from_slice(k))
             .collect()
     }
 
@@ -400,7 +409,7 @@ impl Db {
         cursor_slot: u16,
         count: usize,
         now_ms: u64,
-        mut filter: impl FnMut(&Bytes, &Entry) -> bool,
+        mut filter: impl FnMut(&[u8], &Entry) -> bool,
     ) -> (Vec<Bytes>, u16) {
         let range = self.slot_range();
         let mut slot = cursor_slot.max(range.start);
@@ -410,7 +419,7 @@ impl Db {
             for (k, e) in &self.slots[self.slot_index(slot)] {
                 visited += 1;
                 if !is_expired(e, now_ms) && filter(k, e) {
-                    keys.push(k.clone());
+                    keys.push(Bytes::copy_from_slice(k));
                 }
             }
             slot += 1;
@@ -431,7 +440,8 @@ impl Db {
                 .filter(|&i| !self.slots[i].is_empty())
                 .collect();
             let map = &self.slots[nonempty[rng.gen_range(0..nonempty.len())]];
-            let key = map.keys().nth(rng.gen_range(0..map.len())).cloned()?;
+            let key = map.keys().nth(rng.gen_range(0..map.len()))?;
+            let key = Bytes::copy_from_slice(key);
             if self.get(&key, now_ms).is_some() {
                 return Some(key);
             }

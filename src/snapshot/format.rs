@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Buf, Bytes};
 
-use crate::journal::effect::{Effect, PUT};
+use crate::journal::effect::{self, Effect, PUT};
 use crate::journal::Lsn;
 use crate::keyspace::Entry;
 
@@ -90,18 +90,13 @@ impl Header {
 }
 
 /// Appends one key's entry; returns the bytes added.
-pub fn encode_entry(db: u8, key: &Bytes, entry: &Entry, out: &mut Vec<u8>) -> usize {
+pub fn encode_entry(db: u8, key: &[u8], entry: &Entry, out: &mut Vec<u8>) -> usize {
     let start = out.len();
     out.push(ENTRY);
     out.push(db);
     let len_at = out.len();
     out.extend_from_slice(&[0; 4]);
-    Effect::Put {
-        key: key.clone(),
-        value: entry.value.clone(),
-        expire_at_ms: entry.expire_at_ms,
-    }
-    .encode(out);
+    effect::encode_put(key, &entry.value, entry.expire_at_ms, out);
     let len = (out.len() - len_at - 4) as u32;
     out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
     out.len() - start
