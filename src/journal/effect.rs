@@ -14,7 +14,7 @@
 
 use bytes::{Buf, Bytes};
 
-use crate::keyspace::{Hash, SetMembers, Value};
+use crate::keyspace::{Hash, SetMembers, Value, ZSet};
 
 pub const PUT: u8 = 1;
 pub const DEL: u8 = 2;
@@ -32,6 +32,10 @@ const VALUE_HASH_LISTPACK: u8 = 3;
 const VALUE_HASH_TABLE: u8 = 4;
 /// A set: count u32, then per member: len u32, bytes.
 const VALUE_SET: u8 = 5;
+/// A sorted set: count u32, then per member in ascending order: len u32, bytes, score f64 (its
+/// bits). The two tags keep the encoding (`OBJECT ENCODING`) across a restart.
+const VALUE_ZSET_LISTPACK: u8 = 7;
+const VALUE_ZSET_SKIPLIST: u8 = 8;
 
 #[derive(Debug, PartialEq)]
 pub enum Effect {
@@ -203,6 +207,19 @@ fn encode_value(value: &Value, out: &mut Vec<u8>) {
                 out.extend_from_slice(member);
             }
         }
+        Value::ZSet(zset) => {
+            out.push(if zset.is_listpack() {
+                VALUE_ZSET_LISTPACK
+            } else {
+                VALUE_ZSET_SKIPLIST
+            });
+            out.extend_from_slice(&(zset.len() as u32).to_le_bytes());
+            for (member, score) in zset.iter() {
+                out.extend_from_slice(&(member.len() as u32).to_le_bytes());
+                out.extend_from_slice(member);
+                out.extend_from_slice(&score.to_bits().to_le_bytes());
+            }
+        }
     }
 }
 
@@ -230,6 +247,13 @@ fn decode_value(mut payload: Bytes) -> Option<Value> {
             Value::Hash(Hash::from_pairs(tag == VALUE_HASH_LISTPACK, pairs))
         }
         VALUE_SET => Value::Set(Box::new(decode_set_members(payload)?)),
+        VALUE_ZSET_LISTPACK | VALUE_ZSET_SKIPLIST => {
+            let entries = decode_zset_entries(payload)?;
+            Value::ZSet(Box::new(ZSet::from_entries(
+                tag == VALUE_ZSET_LISTPACK,
+                entries,
+            )))
+        }
         _ => return None,
     })
 }
@@ -246,6 +270,24 @@ fn decode_set_members(mut payload: Bytes) -> Option<SetMembers> {
         members.insert(Bytes::copy_from_slice(&take(&mut payload, len)?));
     }
     (payload.is_empty() && !members.is_empty()).then_some(members)
+}
+
+/// A sorted set's (member, score) pairs, each member in its own allocation (see
+/// `decode_set_members`). A NaN score or an empty set is malformed.
+fn decode_zset_entries(mut payload: Bytes) -> Option<Vec<(Bytes, f64)>> {
+    let count = take_u32(&mut payload)? as usize;
+    // Each entry takes at least 12 bytes: a corrupt count cannot make a huge allocation.
+    let mut entries = Vec::with_capacity(count.min(payload.len() / 12));
+    for _ in 0..count {
+        let len = take_u32(&mut payload)? as usize;
+        let member = Bytes::copy_from_slice(&take(&mut payload, len)?);
+        let score = f64::from_bits(take_u64(&mut payload)?);
+        if score.is_nan() {
+            return None;
+        }
+        entries.push((member, score));
+    }
+    (payload.is_empty() && !entries.is_empty()).then_some(entries)
 }
 
 fn take(payload: &mut Bytes, n: usize) -> Option<Bytes> {
@@ -346,6 +388,38 @@ mod tests {
                 assert_eq!(order(&decoded), order(&hash));
             }
             assert_eq!(decoded, hash);
+        }
+    }
+
+    #[test]
+    fn sorted_sets_round_trip_with_their_scores_and_encoding() {
+        let small = ZSet::from_entries(
+            true,
+            vec![
+                (Bytes::from("a"), 1.5),
+                (Bytes::from(""), f64::NEG_INFINITY),
+                (Bytes::from("b\0c"), -0.0),
+            ],
+        );
+        let big = ZSet::from_entries(
+            true,
+            (0..200)
+                .map(|i| (Bytes::from(format!("m{i}")), i as f64 * 0.1))
+                .collect(),
+        );
+        for zset in [small, big] {
+            let mut out = Vec::new();
+            encode_value(&Value::ZSet(Box::new(zset.clone())), &mut out);
+            let Some(Value::ZSet(decoded)) = decode_value(Bytes::from(out.clone())) else {
+                panic!("sorted set did not decode");
+            };
+            assert_eq!(decoded.encoding(), zset.encoding());
+            assert_eq!(*decoded, zset);
+            let bits = |z: &ZSet| z.iter().map(|(m, s)| (m.clone(), s.to_bits())).collect::<Vec<_>>();
+            assert_eq!(bits(&decoded), bits(&zset));
+            for len in 1..out.len().min(40) {
+                assert_eq!(decode_value(Bytes::copy_from_slice(&out[..len])), None);
+            }
         }
     }
 

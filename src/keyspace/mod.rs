@@ -4,9 +4,10 @@ mod db;
 mod hash;
 pub mod pattern;
 mod value;
+pub mod zset;
 
 pub use db::{Change, Db, Entry};
-pub use value::{parse_canonical_i64, Hash, SetMembers, Value};
+pub use value::{parse_canonical_i64, Hash, SetMembers, Value, ZSet};
 
 use std::ops::Range;
 

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 
 pub use super::hash::Hash;
+pub use super::zset::ZSet;
 
 /// Strings up to this length are `embstr` in Redis (OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
 const EMBSTR_BYTES_MAX: usize = 44;
@@ -32,6 +33,8 @@ pub enum Value {
     Hash(Hash),
     /// A set (boxed, so that strings, the common case, stay small).
     Set(Box<SetMembers>),
+    /// A sorted set (boxed, like sets).
+    ZSet(Box<ZSet>),
 }
 
 impl Value {
@@ -57,6 +60,7 @@ impl Value {
                 raw,
             },
             Value::Hash(hash) => Value::Hash(hash.detached()),
+            Value::ZSet(zset) => Value::ZSet(Box::new(zset.detached())),
             other => other,
         }
     }
@@ -66,6 +70,7 @@ impl Value {
             Value::Int(_) | Value::Str { .. } => "string",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -77,6 +82,7 @@ impl Value {
             Value::Str { .. } => "raw",
             Value::Hash(hash) => hash.encoding(),
             Value::Set(members) => set_encoding(members),
+            Value::ZSet(zset) => zset.encoding(),
         }
     }
 
@@ -89,6 +95,7 @@ impl Value {
             Value::Str { bytes, .. } => Some(bytes.clone()),
             Value::Hash(_) => None,
             Value::Set(_) => None,
+            Value::ZSet(_) => None,
         }
     }
 
@@ -107,6 +114,21 @@ impl Value {
         }
     }
 
+    /// The sorted set, or `None` for another type (WRONGTYPE).
+    pub fn as_zset(&self) -> Option<&ZSet> {
+        match self {
+            Value::ZSet(zset) => Some(zset),
+            _ => None,
+        }
+    }
+
+    pub fn as_zset_mut(&mut self) -> Option<&mut ZSet> {
+        match self {
+            Value::ZSet(zset) => Some(zset),
+            _ => None,
+        }
+    }
+
     /// Approximate bytes of memory this value takes, for `MEMORY USAGE` and `INFO memory`.
     pub fn memory_bytes(&self) -> usize {
         match self {
@@ -115,6 +137,7 @@ impl Value {
             Value::Hash(hash) => hash.memory_bytes(),
             // Table overhead, then per member its bytes, handle and hash slot.
             Value::Set(members) => 64 + members.iter().map(|m| m.len() + 40).sum::<usize>(),
+            Value::ZSet(zset) => zset.memory_bytes(),
         }
     }
 }
