@@ -18,6 +18,7 @@ mod server;
 mod sets;
 mod slowlog;
 mod strings;
+mod zsets;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -29,11 +30,12 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 16] {
+fn families() -> [&'static [CommandSpec]; 17] {
     [
         strings::COMMANDS,
         hashes::COMMANDS,
         sets::COMMANDS,
+        zsets::COMMANDS,
         keyspace::COMMANDS,
         expire::COMMANDS,
         connection::COMMANDS,
