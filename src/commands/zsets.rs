@@ -1494,14 +1494,13 @@ impl Algebra {
         let numkeys = parse_i64(&args[numkeys_at]);
         let numkeys = match numkeys {
             Ok(n) if n > 0 => n as usize,
-            Ok(_) if !card => {
+            Ok(_) => {
                 return Err(Reply::error(format!(
                     "ERR at least 1 input key is needed for '{}' command",
                     String::from_utf8_lossy(&name)
                 )))
             }
-            Err(e) if !card => return Err(e),
-            _ => return Err(Reply::error("ERR numkeys should be greater than 0")),
+            Err(e) => return Err(e),
         };
         if numkeys > args.len() - numkeys_at - 1 {
             return Err(syntax_error());

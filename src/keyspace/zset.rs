@@ -114,8 +114,10 @@ impl ZSet {
 
     /// Sets `member`'s score; returns its previous score (`None`: it is new). Moves to `skiplist`
     /// when a listpack limit is passed.
+    /// A score of -0 is stored as 0, which is how Redis answers for it.
     pub fn insert(&mut self, member: Bytes, score: f64) -> Option<f64> {
         assert!(!score.is_nan(), "a sorted set score is never NaN");
+        let score = score + 0.0;
         if let ZSet::Listpack(entries) = self {
             let old = entries.iter().position(|(m, _)| *m == member);
             let grows = old.is_none() && entries.len() >= LISTPACK_ENTRIES_MAX;
