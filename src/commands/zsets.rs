@@ -533,7 +533,11 @@ fn store(db: &mut Db, dst: &[u8], entries: Vec<(Bytes, f64)>) -> Reply {
     if entries.is_empty() {
         db.remove(dst);
     } else {
-        db.insert(dst, Value::ZSet(Box::new(ZSet::from_entries(true, entries))), None);
+        db.insert(
+            dst,
+            Value::ZSet(Box::new(ZSet::from_entries(true, entries))),
+            None,
+        );
     }
     Reply::Int(len)
 }
@@ -957,7 +961,11 @@ impl RangeQuery {
         if take == 0 {
             return Vec::new();
         }
-        let first = if self.rev { hi - 1 - offset } else { lo + offset };
+        let first = if self.rev {
+            hi - 1 - offset
+        } else {
+            lo + offset
+        };
         zset.iter_from(first, self.rev)
             .take(take)
             .map(|(m, s)| (m.clone(), s))
@@ -1591,7 +1599,9 @@ impl Algebra {
                     .iter()
                     .map(|input| input.iter().map(|(m, s)| (m, *s)).collect())
                     .collect();
-                let smallest = (0..inputs.len()).min_by_key(|&i| inputs[i].len()).unwrap_or(0);
+                let smallest = (0..inputs.len())
+                    .min_by_key(|&i| inputs[i].len())
+                    .unwrap_or(0);
                 inputs[smallest]
                     .iter()
                     .filter_map(|(m, _)| {
@@ -1805,7 +1815,11 @@ async fn algebra_across(client: &Client, algebra: Algebra) -> Reply {
         }
     }
     let result = algebra.compute(&inputs);
-    let Some(dst) = algebra.dst.as_ref().filter(|_| algebra.output == Output::Store) else {
+    let Some(dst) = algebra
+        .dst
+        .as_ref()
+        .filter(|_| algebra.output == Output::Store)
+    else {
         txn.finish().await;
         return algebra.finish(None, result, resp3);
     };

@@ -415,7 +415,11 @@ mod tests {
             };
             assert_eq!(decoded.encoding(), zset.encoding());
             assert_eq!(*decoded, zset);
-            let bits = |z: &ZSet| z.iter().map(|(m, s)| (m.clone(), s.to_bits())).collect::<Vec<_>>();
+            let bits = |z: &ZSet| {
+                z.iter()
+                    .map(|(m, s)| (m.clone(), s.to_bits()))
+                    .collect::<Vec<_>>()
+            };
             assert_eq!(bits(&decoded), bits(&zset));
             for len in 1..out.len().min(40) {
                 assert_eq!(decode_value(Bytes::copy_from_slice(&out[..len])), None);

@@ -167,7 +167,11 @@ impl ZSet {
 
     /// The members from ascending rank `rank` on: upwards, or (`rev`) downwards to rank 0.
     /// Empty when `rank` is past the end.
-    pub fn iter_from(&self, rank: usize, rev: bool) -> Box<dyn Iterator<Item = (&Bytes, f64)> + '_> {
+    pub fn iter_from(
+        &self,
+        rank: usize,
+        rev: bool,
+    ) -> Box<dyn Iterator<Item = (&Bytes, f64)> + '_> {
         match self {
             ZSet::Listpack(entries) if rank >= entries.len() => Box::new(std::iter::empty()),
             ZSet::Listpack(entries) if rev => {
@@ -346,7 +350,10 @@ impl Tree {
                 t
             }
             None => {
-                assert!(self.nodes.len() < NIL as usize, "sorted set node index overflow");
+                assert!(
+                    self.nodes.len() < NIL as usize,
+                    "sorted set node index overflow"
+                );
                 self.nodes.push(node);
                 (self.nodes.len() - 1) as u32
             }
@@ -474,7 +481,11 @@ mod tests {
         assert_eq!(zset.len(), LISTPACK_ENTRIES_MAX + 1);
         assert_eq!(zset.score(b"m0"), Some(5.5));
         zset.remove(b"one-more");
-        assert_eq!(zset.encoding(), "skiplist", "never converts back, as in Redis");
+        assert_eq!(
+            zset.encoding(),
+            "skiplist",
+            "never converts back, as in Redis"
+        );
 
         let mut long = ZSet::default();
         long.insert(Bytes::from(vec![b'x'; LISTPACK_VALUE_BYTES_MAX]), 1.0);
@@ -488,7 +499,12 @@ mod tests {
         for listpack in [true, false] {
             let zset = ZSet::from_entries(
                 listpack,
-                vec![(b("b"), 1.0), (b("a"), 1.0), (b("c"), 0.0), (b("z"), f64::NEG_INFINITY)],
+                vec![
+                    (b("b"), 1.0),
+                    (b("a"), 1.0),
+                    (b("c"), 0.0),
+                    (b("z"), f64::NEG_INFINITY),
+                ],
             );
             let members: Vec<_> = zset.iter().map(|(m, _)| m.clone()).collect();
             assert_eq!(members, vec![b("z"), b("c"), b("a"), b("b")]);
@@ -527,9 +543,15 @@ mod tests {
                     assert_eq!(zset.rank(m), Some(rank));
                 }
                 let start = rng.gen_range(0..model.len() + 2);
-                let up: Vec<_> = zset.iter_from(start, false).map(|(m, s)| (m.clone(), s)).collect();
+                let up: Vec<_> = zset
+                    .iter_from(start, false)
+                    .map(|(m, s)| (m.clone(), s))
+                    .collect();
                 assert_eq!(up, model.get(start..).unwrap_or(&[]).to_vec());
-                let down: Vec<_> = zset.iter_from(start, true).map(|(m, s)| (m.clone(), s)).collect();
+                let down: Vec<_> = zset
+                    .iter_from(start, true)
+                    .map(|(m, s)| (m.clone(), s))
+                    .collect();
                 let mut expected_down = model[..(start + 1).min(model.len())].to_vec();
                 if start >= model.len() {
                     expected_down.clear();
@@ -552,7 +574,11 @@ mod tests {
             zset.insert(b(&format!("{i:08}")), i as f64);
         }
         assert_eq!(zset.rank(b"00099999"), Some(99_999));
-        let first: Vec<_> = zset.iter_from(50_000, false).take(2).map(|(_, s)| s).collect();
+        let first: Vec<_> = zset
+            .iter_from(50_000, false)
+            .take(2)
+            .map(|(_, s)| s)
+            .collect();
         assert_eq!(first, vec![50_000.0, 50_001.0]);
     }
 }
