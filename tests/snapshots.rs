@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{info_field, wait_bgsave_done, Server};
 use redis::Commands;
 
 const SHARDS: usize = 3;
@@ -41,22 +41,6 @@ fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     }
     found.sort();
     found
-}
-
-fn info_field(con: &mut redis::Connection, name: &str) -> String {
-    let info: String = redis::cmd("INFO").arg("persistence").query(con).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("no {name} in {info}"))
-        .to_string()
-}
-
-fn wait_bgsave_done(con: &mut redis::Connection) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while info_field(con, "rdb_bgsave_in_progress") != "0" {
-        assert!(Instant::now() < deadline, "BGSAVE did not finish");
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Sets `prefix<i>` to `value(i)` for `i` in `0..n`, pipelined.

@@ -720,3 +720,56 @@ fn sorted_sets_survive_sigkill_and_snapshots_with_their_encodings() {
     let mut c = Conn::new(&server);
     check(&mut c, 300, "top 1000");
 }
+
+/// ZADD, ZINCRBY, ZREM and ZPOPMIN on a big leaderboard log the members they change (absolute
+/// scores), not the whole sorted set; and replay after SIGKILL rebuilds the same scores.
+#[test]
+fn writes_to_a_big_leaderboard_log_only_the_changed_members() {
+    const PLAYERS: usize = 20_000;
+    const WRITES: usize = 100;
+    /// One small record per write, padded per batch; the whole set would be ~500 KB each time.
+    const JOURNAL_BYTES_PER_WRITE_MAX: usize = 16 * 1024;
+    let mut server = Server::start(1, &[]);
+    let mut c = Conn::new(&server);
+    for chunk in (0..PLAYERS).collect::<Vec<_>>().chunks(1000) {
+        let mut args = vec!["ZADD".to_string(), "board".into()];
+        for i in chunk {
+            args.extend([i.to_string(), format!("player-{i}")]);
+        }
+        c.call(&args);
+    }
+    let mut con = server.client();
+    let journal_bytes = |con: &mut redis::Connection| -> usize {
+        common::info_field(con, "journal_bytes_written")
+            .parse()
+            .unwrap()
+    };
+    let before = journal_bytes(&mut con);
+    for i in 0..WRITES {
+        c.call(&["ZADD", "board", "0.5", &format!("new-{i}")]);
+        c.call(&["ZINCRBY", "board", "100000", &format!("player-{i}")]);
+        c.call(&["ZREM", "board", &format!("player-{}", PLAYERS - 1 - i)]);
+        c.cmd("ZPOPMIN board");
+    }
+    let grown = journal_bytes(&mut con) - before;
+    assert!(
+        grown <= 4 * WRITES * JOURNAL_BYTES_PER_WRITE_MAX,
+        "journal grew {grown} bytes for {WRITES} x 4 small writes"
+    );
+    let top = c.words("ZREVRANGE board 0 2 WITHSCORES");
+    assert_eq!(
+        top,
+        split("player-99 100099 player-98 100098 player-97 100097")
+    );
+    server.kill9();
+    server.restart();
+    let mut c = Conn::new(&server);
+    assert_eq!(c.words("ZREVRANGE board 0 2 WITHSCORES"), top);
+    assert_eq!(c.cmd("ZCARD board"), Int((PLAYERS - WRITES) as i64));
+    assert_eq!(
+        c.cmd("ZSCORE board new-0"),
+        Nil,
+        "popped: 0.5 was the lowest"
+    );
+    assert_eq!(c.cmd("ZRANK board player-100"), Int(0));
+}

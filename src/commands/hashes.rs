@@ -1,5 +1,5 @@
-//! Hash commands (Redis's t_hash.c). Every change goes through `Db::get_value_mut`, `insert` or
-//! `remove`, so the journal logs the hash's final state; a hash left empty is deleted.
+//! Hash commands (Redis's t_hash.c). Every change is a `Delta` applied through `Db::apply`, so
+//! the journal logs the fields that changed; a hash left empty is deleted.
 
 use bytes::Bytes;
 use rand::Rng;
@@ -9,7 +9,7 @@ use super::spec::*;
 use super::strings::long_double::LongDouble;
 use super::{parse_i64, syntax_error, wrong_type, CommandSpec};
 use crate::keyspace::pattern::glob_match;
-use crate::keyspace::{parse_canonical_i64, Hash, Value};
+use crate::keyspace::{parse_canonical_i64, Delta, Hash, Value};
 use crate::protocol::Reply;
 use crate::shard::Ctx;
 
@@ -220,39 +220,14 @@ fn read_hash<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<Option<&'c Hash>, R
     found
 }
 
-/// Runs `change` on the hash at `key`, created empty when missing; deletes the key if the hash
-/// ends empty. WRONGTYPE for another type. All through `Db`, so the journal sees the change.
-fn change_hash<R>(
-    ctx: &mut Ctx,
-    key: &[u8],
-    change: impl FnOnce(&mut Hash) -> R,
-) -> Result<R, Reply> {
+/// Applies `delta` to the hash at `key` (WRONGTYPE for another type); returns how many fields
+/// the hash had before and has after.
+fn change_hash(ctx: &mut Ctx, key: &[u8], delta: Delta) -> Result<(usize, usize), Reply> {
+    let before = find_hash(ctx, key)?.map_or(0, Hash::len);
     let now = ctx.now_ms;
-    match ctx.db().get(key, now).map(|e| &e.value) {
-        Some(Value::Hash(_)) => {}
-        Some(_) => return Err(wrong_type()),
-        None => {
-            let mut hash = Hash::default();
-            let result = change(&mut hash);
-            if !hash.is_empty() {
-                ctx.db().insert(key, Value::Hash(hash), None);
-            }
-            return Ok(result);
-        }
-    }
-    let Some(Value::Hash(hash)) = ctx.db().get_value_mut(key, now) else {
-        unreachable!("the key was just found holding a hash");
-    };
-    let result = change(hash);
-    if hash.is_empty() {
-        ctx.db().remove(key);
-    }
-    Ok(result)
-}
-
-/// A client argument in its own allocation, so that it does not pin the connection's buffer.
-fn owned(arg: &[u8]) -> Bytes {
-    Bytes::copy_from_slice(arg)
+    ctx.db().apply(key, delta, now).map_err(|_| wrong_type())?;
+    let after = find_hash(ctx, key)?.map_or(0, Hash::len);
+    Ok((before, after))
 }
 
 fn reply_or_error(result: Result<Reply, Reply>) -> Reply {
@@ -270,12 +245,12 @@ fn set_pairs(ctx: &mut Ctx, args: &[Bytes], command: &str) -> Result<i64, Reply>
             "ERR wrong number of arguments for '{command}' command"
         )));
     }
-    change_hash(ctx, &args[1], |hash| {
-        args[2..]
-            .chunks_exact(2)
-            .filter(|pair| hash.insert(owned(&pair[0]), owned(&pair[1])))
-            .count() as i64
-    })
+    let pairs = args[2..]
+        .chunks_exact(2)
+        .map(|pair| (pair[0].clone(), pair[1].clone()))
+        .collect();
+    let (before, after) = change_hash(ctx, &args[1], Delta::HashSet(pairs))?;
+    Ok((after - before) as i64)
 }
 
 fn hset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -292,25 +267,26 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(Some(hash)) if hash.get(&args[2]).is_some() => return Reply::Int(0),
         Ok(_) => {}
     }
-    reply_or_error(
-        change_hash(ctx, &args[1], |hash| {
-            hash.insert(owned(&args[2]), owned(&args[3]))
-        })
-        .map(|_| Reply::Int(1)),
-    )
+    let pair = (args[2].clone(), args[3].clone());
+    reply_or_error(change_hash(ctx, &args[1], Delta::HashSet(vec![pair])).map(|_| Reply::Int(1)))
 }
 
 fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    // Nothing to delete: answered without touching the key, so that nothing is journaled.
-    match find_hash(ctx, &args[1]) {
+    // Only fields that exist are logged; with none, nothing is journaled.
+    let present: Vec<Bytes> = match find_hash(ctx, &args[1]) {
         Err(e) => return e,
-        Ok(Some(hash)) if args[2..].iter().any(|f| hash.get(f).is_some()) => {}
-        Ok(_) => return Reply::Int(0),
+        Ok(Some(hash)) => args[2..]
+            .iter()
+            .filter(|f| hash.get(f).is_some())
+            .cloned()
+            .collect(),
+        Ok(None) => Vec::new(),
+    };
+    if present.is_empty() {
+        return Reply::Int(0);
     }
-    let removed = change_hash(ctx, &args[1], |hash| {
-        args[2..].iter().filter(|f| hash.remove(f)).count() as i64
-    });
-    reply_or_error(removed.map(Reply::Int))
+    let removed = change_hash(ctx, &args[1], Delta::HashDel(present));
+    reply_or_error(removed.map(|(before, after)| Reply::Int((before - after) as i64)))
 }
 
 /// The current value of `field` for an increment: `Ok(None)` when the field (or key) is missing.
@@ -333,7 +309,7 @@ fn increment_integer(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         .checked_add(delta)
         .ok_or_else(|| Reply::error("ERR increment or decrement would overflow"))?;
     let text = Bytes::copy_from_slice(itoa::Buffer::new().format(sum).as_bytes());
-    change_hash(ctx, &args[1], |hash| hash.insert(owned(&args[2]), text))?;
+    change_hash(ctx, &args[1], Delta::HashSet(vec![(args[2].clone(), text)]))?;
     Ok(Reply::Int(sum))
 }
 
@@ -359,9 +335,11 @@ fn increment_float(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         return Err(Reply::error("ERR increment would produce NaN or Infinity"));
     }
     let text = Bytes::from(sum.to_human_string());
-    change_hash(ctx, &args[1], |hash| {
-        hash.insert(owned(&args[2]), text.clone())
-    })?;
+    change_hash(
+        ctx,
+        &args[1],
+        Delta::HashSet(vec![(args[2].clone(), text.clone())]),
+    )?;
     Ok(Reply::Bulk(text))
 }
 

@@ -12,7 +12,7 @@ use rand::seq::{IteratorRandom, SliceRandom};
 use super::spec::*;
 use super::{parse_i64, syntax_error, wrong_type, CommandSpec, Keys, Run};
 use crate::keyspace::pattern::glob_match;
-use crate::keyspace::{Db, SetMembers, Value};
+use crate::keyspace::{Db, Delta, SetMembers, Value};
 use crate::protocol::Reply;
 use crate::router::slot::key_slot;
 use crate::router::Txn;
@@ -271,25 +271,13 @@ fn bulks(members: impl IntoIterator<Item = Bytes>) -> Vec<Reply> {
 fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, members, now) = (&args[1], &args[2..], ctx.now_ms);
     let db = ctx.db();
-    let existing = attempt!(read_set(db, key, now));
-    if existing.is_some_and(|set| members.iter().all(|m| set.contains(m))) {
-        return Reply::Int(0);
-    }
-    match db.get_value_mut(key, now).and_then(Value::as_set_mut) {
-        Some(set) => {
-            let added = members
-                .iter()
-                .filter(|m| !set.contains(*m) && set.insert(owned(m)))
-                .count();
-            Reply::Int(added as i64)
-        }
-        None => {
-            let set: SetMembers = members.iter().map(|m| owned(m)).collect();
-            let added = set.len();
-            db.insert(key, Value::Set(Box::new(set)), None);
-            Reply::Int(added as i64)
-        }
-    }
+    let before = attempt!(read_set(db, key, now)).map_or(0, |set| set.len());
+    attempt!(change_set(db, key, Delta::SetAdd(members.to_vec()), now));
+    let after = db
+        .peek(key)
+        .and_then(|e| e.value.as_set())
+        .map_or(0, |set| set.len());
+    Reply::Int((after - before) as i64)
 }
 
 fn srem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -298,18 +286,32 @@ fn srem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(set) = attempt!(read_set(db, key, now)) else {
         return Reply::Int(0);
     };
-    if !members.iter().any(|m| set.contains(m)) {
-        return Reply::Int(0);
+    let present: Vec<Bytes> = members
+        .iter()
+        .filter(|m| set.contains(*m))
+        .cloned()
+        .collect();
+    let before = set.len();
+    attempt!(change_set(db, key, Delta::SetRem(present), now));
+    let after = db
+        .peek(key)
+        .and_then(|e| e.value.as_set())
+        .map_or(0, |set| set.len());
+    Reply::Int((before - after) as i64)
+}
+
+/// Applies `delta` to the set at `key` (WRONGTYPE for another type). A delta that would change
+/// nothing is not applied, so that nothing is journaled for it.
+fn change_set(db: &mut Db, key: &[u8], delta: Delta, now_ms: u64) -> Result<(), Reply> {
+    let changes_nothing = match (&delta, db.peek(key).and_then(|e| e.value.as_set())) {
+        (Delta::SetAdd(members), Some(set)) => members.iter().all(|m| set.contains(m)),
+        (Delta::SetRem(members), _) => members.is_empty(),
+        _ => false,
+    };
+    if changes_nothing {
+        return Ok(());
     }
-    let set = db
-        .get_value_mut(key, now)
-        .and_then(Value::as_set_mut)
-        .expect("the set was just read");
-    let removed = members.iter().filter(|m| set.remove(*m)).count();
-    if set.is_empty() {
-        db.remove(key);
-    }
-    Reply::Int(removed as i64)
+    db.apply(key, delta, now_ms).map_err(|_| wrong_type())
 }
 
 fn smembers(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -360,20 +362,12 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if attempt!(read_set(db, key, now)).is_none() || count == Some(0) {
         return empty();
     }
-    let set = db
-        .get_value_mut(key, now)
-        .and_then(Value::as_set_mut)
-        .expect("the set was just read");
+    let set = attempt!(read_set(db, key, now)).expect("the set was just read");
     let chosen: Vec<Bytes> = set
         .iter()
         .cloned()
         .choose_multiple(&mut rand::thread_rng(), count.unwrap_or(1));
-    for member in &chosen {
-        set.remove(member);
-    }
-    if set.is_empty() {
-        db.remove(key);
-    }
+    attempt!(change_set(db, key, Delta::SetRem(chosen.clone()), now));
     match count {
         None => chosen.into_iter().next().map_or(Reply::Nil, Reply::Bulk),
         Some(_) => Reply::Set(bulks(chosen)),

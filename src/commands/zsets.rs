@@ -18,7 +18,7 @@ use super::spec::*;
 use super::{parse_i64, syntax_error, wrong_type, CommandSpec, Keys, Run};
 use crate::keyspace::pattern::glob_match;
 use crate::keyspace::zset::{self, ZSet};
-use crate::keyspace::{Db, Value};
+use crate::keyspace::{Db, Delta, Value};
 use crate::protocol::{format_double, Reply};
 use crate::router::slot::key_slot;
 use crate::router::Txn;
@@ -497,33 +497,18 @@ enum Change {
     Remove(Vec<Bytes>),
 }
 
-/// Applies `change` to the sorted set at `key`, whose type the caller has checked. A change with
-/// nothing in it writes nothing.
+/// Applies `change` to the sorted set at `key`, whose type the caller has checked, as an
+/// element-level delta (so that a write to a big sorted set logs only what changed). A change
+/// with nothing in it writes nothing.
 fn apply(db: &mut Db, key: &[u8], change: Change, now_ms: u64) {
-    match change {
-        Change::Set(entries) if entries.is_empty() => {}
-        Change::Remove(members) if members.is_empty() => {}
-        Change::Set(entries) => match db.get_value_mut(key, now_ms).and_then(Value::as_zset_mut) {
-            Some(zset) => entries.into_iter().for_each(|(m, s)| {
-                zset.insert(m, s);
-            }),
-            None => {
-                let zset = ZSet::from_entries(true, entries);
-                db.insert(key, Value::ZSet(Box::new(zset)), None);
-            }
-        },
-        Change::Remove(members) => {
-            let Some(zset) = db.get_value_mut(key, now_ms).and_then(Value::as_zset_mut) else {
-                return;
-            };
-            members.iter().for_each(|m| {
-                zset.remove(m);
-            });
-            if zset.is_empty() {
-                db.remove(key);
-            }
-        }
-    }
+    let delta = match change {
+        Change::Set(entries) if entries.is_empty() => return,
+        Change::Remove(members) if members.is_empty() => return,
+        Change::Set(entries) => Delta::ZSetAdd(entries),
+        Change::Remove(members) => Delta::ZSetRem(members),
+    };
+    let applied = db.apply(key, delta, now_ms);
+    assert!(applied.is_ok(), "the caller checked the key's type");
 }
 
 /// Replaces `dst` with a sorted set of `entries` (deleting it when there are none), in the

@@ -11,10 +11,12 @@
 //!   kind u8, slot u16, db u8, len u32, payload. One shard's part of a cross-shard transaction;
 //!   replay applies a transaction only if all `parts` parts are in the journals.
 //! - `EPOCH`: epoch u64 — written first by every run, so replay can order runs.
+//! - `DELTA`: key_len u32, key, delta tag u8, then the delta (see `encode_delta`): an
+//!   element-level change to the key's collection.
 
 use bytes::{Buf, Bytes};
 
-use crate::keyspace::{Hash, SetMembers, Value, ZSet};
+use crate::keyspace::{Delta, Hash, SetMembers, Value, ZSet};
 
 pub const PUT: u8 = 1;
 pub const DEL: u8 = 2;
@@ -22,6 +24,7 @@ pub const FLUSH: u8 = 3;
 pub const SWAPDB: u8 = 4;
 pub const TXN_PART: u8 = 5;
 pub const EPOCH: u8 = 6;
+pub const DELTA: u8 = 7;
 
 const VALUE_INT: u8 = 0;
 const VALUE_STR: u8 = 1;
@@ -36,6 +39,17 @@ const VALUE_SET: u8 = 5;
 /// bits). The two tags keep the encoding (`OBJECT ENCODING`) across a restart.
 const VALUE_ZSET_LISTPACK: u8 = 7;
 const VALUE_ZSET_SKIPLIST: u8 = 8;
+
+/// Delta tags. Hash fields set: count u32, then per pair: field_len u32, field, value_len u32,
+/// value. The others: count u32, then per element: len u32, bytes.
+const DELTA_HASH_SET: u8 = 1;
+const DELTA_HASH_DEL: u8 = 2;
+const DELTA_SET_ADD: u8 = 3;
+const DELTA_SET_REM: u8 = 4;
+/// Sorted sets: count u32, then per member: len u32, bytes, score f64 (its bits).
+const DELTA_ZSET_ADD: u8 = 20;
+/// Sorted sets: a list of members (as `DELTA_SET_REM`).
+const DELTA_ZSET_REM: u8 = 21;
 
 #[derive(Debug, PartialEq)]
 pub enum Effect {
@@ -54,6 +68,10 @@ pub enum Effect {
         other_db: u8,
         slots: std::ops::Range<u16>,
     },
+    Delta {
+        key: Bytes,
+        delta: Delta,
+    },
 }
 
 /// One effect with the slot and database its record header carries.
@@ -71,6 +89,7 @@ impl Effect {
             Effect::Del { .. } => DEL,
             Effect::Flush { .. } => FLUSH,
             Effect::SwapDb { .. } => SWAPDB,
+            Effect::Delta { .. } => DELTA,
         }
     }
 
@@ -81,8 +100,7 @@ impl Effect {
                 value,
                 expire_at_ms,
             } => {
-                out.extend_from_slice(&(key.len() as u32).to_le_bytes());
-                out.extend_from_slice(key);
+                put_bytes(key, out);
                 out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
                 encode_value(value, out);
             }
@@ -95,6 +113,10 @@ impl Effect {
                 out.push(*other_db);
                 out.extend_from_slice(&slots.start.to_le_bytes());
                 out.extend_from_slice(&slots.end.to_le_bytes());
+            }
+            Effect::Delta { key, delta } => {
+                put_bytes(key, out);
+                encode_delta(delta, out);
             }
         }
     }
@@ -121,6 +143,14 @@ impl Effect {
                 other_db: take(&mut payload, 1)?[0],
                 slots: take_u16(&mut payload)?..take_u16(&mut payload)?,
             },
+            DELTA => {
+                let key = take_bytes(&mut payload)?;
+                let delta = decode_delta(&mut payload)?;
+                if !payload.is_empty() {
+                    return None;
+                }
+                Effect::Delta { key, delta }
+            }
             _ => return None,
         })
     }
@@ -290,6 +320,94 @@ fn decode_zset_entries(mut payload: Bytes) -> Option<Vec<(Bytes, f64)>> {
     (payload.is_empty() && !entries.is_empty()).then_some(entries)
 }
 
+fn encode_delta(delta: &Delta, out: &mut Vec<u8>) {
+    match delta {
+        Delta::HashSet(pairs) => {
+            out.push(DELTA_HASH_SET);
+            out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+            for (field, value) in pairs {
+                put_bytes(field, out);
+                put_bytes(value, out);
+            }
+        }
+        Delta::HashDel(elements) => put_list(DELTA_HASH_DEL, elements, out),
+        Delta::SetAdd(elements) => put_list(DELTA_SET_ADD, elements, out),
+        Delta::SetRem(elements) => put_list(DELTA_SET_REM, elements, out),
+        Delta::ZSetAdd(entries) => {
+            out.push(DELTA_ZSET_ADD);
+            out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+            for (member, score) in entries {
+                put_bytes(member, out);
+                out.extend_from_slice(&score.to_bits().to_le_bytes());
+            }
+        }
+        Delta::ZSetRem(elements) => put_list(DELTA_ZSET_REM, elements, out),
+    }
+}
+
+fn decode_delta(payload: &mut Bytes) -> Option<Delta> {
+    let tag = take(payload, 1)?[0];
+    Some(match tag {
+        DELTA_HASH_SET => {
+            let count = take_u32(payload)? as usize;
+            // Each pair takes at least 8 bytes: a corrupt count cannot make a huge allocation.
+            let mut pairs = Vec::with_capacity(count.min(payload.len() / 8));
+            for _ in 0..count {
+                pairs.push((take_bytes(payload)?, take_bytes(payload)?));
+            }
+            Delta::HashSet(pairs)
+        }
+        DELTA_HASH_DEL => Delta::HashDel(take_list(payload)?),
+        DELTA_SET_ADD => Delta::SetAdd(take_list(payload)?),
+        DELTA_SET_REM => Delta::SetRem(take_list(payload)?),
+        DELTA_ZSET_ADD => {
+            let count = take_u32(payload)? as usize;
+            // Each entry takes at least 12 bytes: a corrupt count cannot make a huge allocation.
+            let mut entries = Vec::with_capacity(count.min(payload.len() / 12));
+            for _ in 0..count {
+                let member = take_bytes(payload)?;
+                let score = f64::from_bits(take_u64(payload)?);
+                if score.is_nan() {
+                    return None;
+                }
+                entries.push((member, score));
+            }
+            Delta::ZSetAdd(entries)
+        }
+        DELTA_ZSET_REM => Delta::ZSetRem(take_list(payload)?),
+        _ => return None,
+    })
+}
+
+/// `tag`, count u32, then per element: len u32, bytes.
+fn put_list(tag: u8, elements: &[Bytes], out: &mut Vec<u8>) {
+    out.push(tag);
+    out.extend_from_slice(&(elements.len() as u32).to_le_bytes());
+    for element in elements {
+        put_bytes(element, out);
+    }
+}
+
+fn take_list(payload: &mut Bytes) -> Option<Vec<Bytes>> {
+    let count = take_u32(payload)? as usize;
+    let mut elements = Vec::with_capacity(count.min(payload.len() / 4));
+    for _ in 0..count {
+        elements.push(take_bytes(payload)?);
+    }
+    Some(elements)
+}
+
+/// len u32, bytes.
+fn put_bytes(bytes: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+fn take_bytes(payload: &mut Bytes) -> Option<Bytes> {
+    let len = take_u32(payload)? as usize;
+    take(payload, len)
+}
+
 fn take(payload: &mut Bytes, n: usize) -> Option<Bytes> {
     (payload.len() >= n).then(|| payload.split_to(n))
 }
@@ -354,6 +472,37 @@ mod tests {
             Effect::SwapDb {
                 other_db: 3,
                 slots: 0..16384,
+            },
+            Effect::Delta {
+                key: Bytes::from("h"),
+                delta: Delta::HashSet(vec![
+                    (Bytes::from("f"), Bytes::from("")),
+                    (Bytes::from("a\0b"), Bytes::from("v")),
+                ]),
+            },
+            Effect::Delta {
+                key: Bytes::from("h"),
+                delta: Delta::HashDel(vec![Bytes::from("f"), Bytes::new()]),
+            },
+            Effect::Delta {
+                key: Bytes::from(""),
+                delta: Delta::SetAdd(vec![Bytes::from("m")]),
+            },
+            Effect::Delta {
+                key: Bytes::from("s"),
+                delta: Delta::SetRem(vec![]),
+            },
+            Effect::Delta {
+                key: Bytes::from("z"),
+                delta: Delta::ZSetAdd(vec![
+                    (Bytes::from("m"), 1.5),
+                    (Bytes::new(), f64::NEG_INFINITY),
+                    (Bytes::from("a\0b"), f64::INFINITY),
+                ]),
+            },
+            Effect::Delta {
+                key: Bytes::from("z"),
+                delta: Delta::ZSetRem(vec![Bytes::from("m"), Bytes::new()]),
             },
         ];
         for e in effects {

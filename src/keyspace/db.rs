@@ -7,6 +7,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
+use super::delta::{Delta, WrongType};
 use super::pattern::glob_match;
 use super::Value;
 use crate::router::slot::key_slot;
@@ -34,11 +35,12 @@ pub struct Entry {
     pub expire_at_ms: Option<u64>,
 }
 
-/// A change a command made, for the journal: which key (its final state is logged), or that the
-/// whole database was emptied.
+/// A change a command made, for the journal: which key (its final state is logged), an
+/// element-level change to a key's collection, or that the whole database was emptied.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
     Key(Bytes),
+    Delta { key: Bytes, delta: Delta },
     Flush,
 }
 
@@ -188,6 +190,32 @@ impl Db {
             }
             Some(_) => {}
         }
+    }
+
+    /// Applies `delta` to the collection at `key` and records it for the journal. A missing key is
+    /// created by a delta that adds (and then logged whole: replay must not apply the delta to a
+    /// value that had expired here), and a collection left empty is deleted with its key.
+    pub fn apply(&mut self, key: &[u8], delta: Delta, now_ms: u64) -> Result<(), WrongType> {
+        self.expire_if_due(key, now_ms);
+        let index = self.slot_index(key_slot(key));
+        let Some(entry) = self.slots[index].get_mut(key) else {
+            if let Some(mut value) = delta.empty_value() {
+                delta.apply_to(&mut value)?;
+                if !value.is_empty_collection() {
+                    self.insert(key, value, None);
+                }
+            }
+            return Ok(());
+        };
+        delta.apply_to(&mut entry.value)?;
+        if entry.value.is_empty_collection() {
+            self.remove(key);
+        } else if self.track_changes {
+            let (stored_key, _) = self.slots[index].get_key_value(key).expect("just changed");
+            let key = stored_key.clone();
+            self.record(Change::Delta { key, delta });
+        }
+        Ok(())
     }
 
     /// Deletes `key` (recorded as a change).

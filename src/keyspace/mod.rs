@@ -1,12 +1,14 @@
 //! A shard's keyspace: its databases, each split by hash slot, with expiry.
 
 mod db;
+mod delta;
 mod hash;
 pub mod pattern;
 mod value;
 pub mod zset;
 
 pub use db::{Change, Db, Entry};
+pub use delta::Delta;
 pub use value::{parse_canonical_i64, Hash, SetMembers, Value, ZSet};
 
 use std::ops::Range;

@@ -86,6 +86,16 @@ impl Value {
         }
     }
 
+    /// Whether this is a collection with no elements left: its key must be deleted.
+    pub fn is_empty_collection(&self) -> bool {
+        match self {
+            Value::Int(_) | Value::Str { .. } => false,
+            Value::Hash(hash) => hash.is_empty(),
+            Value::Set(members) => members.is_empty(),
+            Value::ZSet(zset) => zset.is_empty(),
+        }
+    }
+
     /// The string's bytes, or `None` for a non-string value (WRONGTYPE).
     pub fn as_string(&self) -> Option<Bytes> {
         match self {
@@ -107,22 +117,8 @@ impl Value {
         }
     }
 
-    pub fn as_set_mut(&mut self) -> Option<&mut SetMembers> {
-        match self {
-            Value::Set(members) => Some(members),
-            _ => None,
-        }
-    }
-
     /// The sorted set, or `None` for another type (WRONGTYPE).
     pub fn as_zset(&self) -> Option<&ZSet> {
-        match self {
-            Value::ZSet(zset) => Some(zset),
-            _ => None,
-        }
-    }
-
-    pub fn as_zset_mut(&mut self) -> Option<&mut ZSet> {
         match self {
             Value::ZSet(zset) => Some(zset),
             _ => None,

@@ -94,7 +94,6 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
         dirs.push(data);
     }
     let complete = complete_transactions(&dirs);
-    let now = now_ms();
     let epochs: std::collections::BTreeSet<u64> = dirs
         .iter()
         .flat_map(|d| {
@@ -110,7 +109,7 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
             .filter(|d| d.snapshot.as_ref().is_some_and(|s| s.header.epoch == epoch))
         {
             let snapshot = data.snapshot.as_ref().expect("filtered");
-            apply_snapshot(config, &mut keyspaces, slots, snapshot, now)?;
+            apply_snapshot(config, &mut keyspaces, slots, snapshot)?;
             if let Some(seed) = seeds.get_mut(data.index) {
                 seed.may_trim &= contains(&slots.range(data.index), &snapshot.header.slots);
                 seed.txns.extend(&snapshot.header.txns);
@@ -128,12 +127,16 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
                             contains(&slots.range(data.index), &effect_slots(&located));
                     }
                     check_db(config, located.db)?;
-                    apply(&mut keyspaces, slots, located, now);
+                    apply(&mut keyspaces, slots, located)?;
                 }
             }
         }
     }
+    let now = now_ms();
     for ks in &mut keyspaces {
+        for db in &mut ks.dbs {
+            db.remove_expired(now, usize::MAX);
+        }
         ks.take_changes();
     }
     for (index, journal) in journals.iter_mut().enumerate() {
@@ -243,7 +246,6 @@ fn apply_snapshot(
     keyspaces: &mut [Keyspace],
     slots: &SlotMap,
     snapshot: &Loaded,
-    now: u64,
 ) -> Result<(), String> {
     for ks in keyspaces.iter_mut() {
         for db in &mut ks.dbs {
@@ -263,7 +265,7 @@ fn apply_snapshot(
             db: entry.db,
             effect: clone_put(&entry.effect),
         };
-        apply(keyspaces, slots, located, now);
+        apply(keyspaces, slots, located)?;
     }
     Ok(())
 }
@@ -392,7 +394,9 @@ fn decode(
     ))
 }
 
-fn apply(keyspaces: &mut [Keyspace], slots: &SlotMap, located: Located, now: u64) {
+/// Applies one effect. Expired keys are kept until every record is applied (`purge_expired`):
+/// a later delta may change them, as it did when it was logged.
+fn apply(keyspaces: &mut [Keyspace], slots: &SlotMap, located: Located) -> Result<(), String> {
     let db = located.db as usize;
     match located.effect {
         Effect::Put {
@@ -401,11 +405,17 @@ fn apply(keyspaces: &mut [Keyspace], slots: &SlotMap, located: Located, now: u64
             expire_at_ms,
         } => {
             let target = &mut keyspaces[slots.owner(located.slot)].dbs[db];
-            if expire_at_ms.is_some_and(|at| at <= now) {
-                target.remove(&key);
-            } else {
-                target.insert(&key, value.detached(), expire_at_ms);
-            }
+            target.insert(&key, value.detached(), expire_at_ms);
+        }
+        Effect::Delta { key, delta } => {
+            // Replay sees the keys as they were when the delta was logged: none expire here.
+            let target = &mut keyspaces[slots.owner(located.slot)].dbs[db];
+            target.apply(&key, delta, 0).map_err(|_| {
+                format!(
+                    "a journal record changes key {:?} as another type than it holds",
+                    String::from_utf8_lossy(&key)
+                )
+            })?;
         }
         Effect::Del { key } => {
             keyspaces[slots.owner(located.slot)].dbs[db].remove(&key);
@@ -428,4 +438,5 @@ fn apply(keyspaces: &mut [Keyspace], slots: &SlotMap, located: Located, now: u64
             }
         }
     }
+    Ok(())
 }

@@ -6,6 +6,8 @@
 //!   a reply never shows what a crash could take back). Reads of other keys answer at once.
 //! - Keyspace-wide reads (KEYS, DBSIZE, ...) wait for everything appended so far.
 
+use std::collections::HashSet;
+
 use bytes::Bytes;
 
 use super::Shard;
@@ -54,19 +56,29 @@ impl Shard {
             });
         }
         for (db, list) in changes {
+            // A key logged whole carries every delta the command made to it.
+            let whole: HashSet<Bytes> = match list.iter().any(|c| matches!(c, Change::Delta { .. }))
+            {
+                true => list
+                    .iter()
+                    .filter_map(|c| match c {
+                        Change::Key(key) => Some(key.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+                false => HashSet::new(),
+            };
             for change in list {
-                effects.push(match change {
-                    Change::Flush => Located {
-                        slot: range.start,
-                        db: db as u8,
-                        effect: Effect::Flush {
+                let (slot, effect) = match change {
+                    Change::Flush => (
+                        range.start,
+                        Effect::Flush {
                             slots: range.clone(),
                         },
-                    },
-                    Change::Key(key) => Located {
-                        slot: key_slot(&key),
-                        db: db as u8,
-                        effect: match keyspace.dbs[db].peek(&key) {
+                    ),
+                    Change::Key(key) => (
+                        key_slot(&key),
+                        match keyspace.dbs[db].peek(&key) {
                             Some(entry) => Effect::Put {
                                 value: entry.value.clone(),
                                 expire_at_ms: entry.expire_at_ms,
@@ -74,7 +86,14 @@ impl Shard {
                             },
                             None => Effect::Del { key },
                         },
-                    },
+                    ),
+                    Change::Delta { key, .. } if whole.contains(&key) => continue,
+                    Change::Delta { key, delta } => (key_slot(&key), Effect::Delta { key, delta }),
+                };
+                effects.push(Located {
+                    slot,
+                    db: db as u8,
+                    effect,
                 });
             }
         }
@@ -100,7 +119,9 @@ impl Shard {
         if journal.fsync_mode() == FsyncMode::Always {
             let mut pending = self.pending.borrow_mut();
             for e in effects {
-                if let Effect::Put { key, .. } | Effect::Del { key } = e.effect {
+                if let Effect::Put { key, .. } | Effect::Del { key } | Effect::Delta { key, .. } =
+                    e.effect
+                {
                     pending.insert((e.db as usize, key), lsn);
                 }
             }

@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::thread;
 use std::time::{Duration, Instant};
 
 pub struct Server {
@@ -265,4 +266,22 @@ pub fn resp(args: &[&str]) -> Vec<u8> {
         out.extend_from_slice(format!("${}\r\n{}\r\n", a.len(), a).as_bytes());
     }
     out
+}
+
+/// A field of `INFO persistence`.
+pub fn info_field(con: &mut redis::Connection, name: &str) -> String {
+    let info: String = redis::cmd("INFO").arg("persistence").query(con).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in {info}"))
+        .to_string()
+}
+
+/// Waits until no BGSAVE runs.
+pub fn wait_bgsave_done(con: &mut redis::Connection) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while info_field(con, "rdb_bgsave_in_progress") != "0" {
+        assert!(Instant::now() < deadline, "BGSAVE did not finish");
+        thread::sleep(Duration::from_millis(20));
+    }
 }

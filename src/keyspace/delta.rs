@@ -1,0 +1,94 @@
+//! Element-level changes to collections. A write to a collection is expressed as a `Delta` and
+//! applied with `Db::apply`, which logs the delta rather than the collection's whole value, so a
+//! write to a big collection costs the journal what it changed, not the collection's size.
+//!
+//! `Delta::apply_to` is the one function that changes the value, live and at replay, so replay
+//! cannot diverge from what clients saw. A delta is absolute and deterministic: members and values
+//! as they end up, never "random", "relative to now" or "increment by".
+
+use bytes::Bytes;
+
+use super::zset::ZSet;
+use super::{Hash, SetMembers, Value};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Delta {
+    /// Sets hash fields to values (creating the hash).
+    HashSet(Vec<(Bytes, Bytes)>),
+    /// Deletes hash fields.
+    HashDel(Vec<Bytes>),
+    /// Adds set members (creating the set).
+    SetAdd(Vec<Bytes>),
+    /// Removes set members.
+    SetRem(Vec<Bytes>),
+    /// Sets sorted set members to these absolute scores, never NaN (creating the sorted set).
+    ZSetAdd(Vec<(Bytes, f64)>),
+    /// Removes sorted set members.
+    ZSetRem(Vec<Bytes>),
+}
+
+/// The key holds a value of another type than the delta changes.
+#[derive(Debug, PartialEq)]
+pub struct WrongType;
+
+impl Delta {
+    /// The empty collection a delta that adds creates at a missing key; `None` for a delta that
+    /// only removes (it changes nothing at a missing key).
+    pub fn empty_value(&self) -> Option<Value> {
+        match self {
+            Delta::HashSet(_) => Some(Value::Hash(Hash::default())),
+            Delta::SetAdd(_) => Some(Value::Set(Box::default())),
+            Delta::ZSetAdd(_) => Some(Value::ZSet(Box::default())),
+            Delta::HashDel(_) | Delta::SetRem(_) | Delta::ZSetRem(_) => None,
+        }
+    }
+
+    /// Changes `value`. Elements are copied into their own allocations, so that the value does
+    /// not pin the buffer the delta came from (a client's request, a journal segment).
+    pub fn apply_to(&self, value: &mut Value) -> Result<(), WrongType> {
+        match (self, value) {
+            (Delta::HashSet(pairs), Value::Hash(hash)) => {
+                for (field, value) in pairs {
+                    hash.insert(owned(field), owned(value));
+                }
+            }
+            (Delta::HashDel(fields), Value::Hash(hash)) => {
+                for field in fields {
+                    hash.remove(field);
+                }
+            }
+            (Delta::SetAdd(members), Value::Set(set)) => add_members(set, members),
+            (Delta::SetRem(members), Value::Set(set)) => {
+                for member in members {
+                    set.remove(member);
+                }
+            }
+            (Delta::ZSetAdd(entries), Value::ZSet(zset)) => zset_add(zset, entries),
+            (Delta::ZSetRem(members), Value::ZSet(zset)) => {
+                for member in members {
+                    zset.remove(member);
+                }
+            }
+            _ => return Err(WrongType),
+        }
+        Ok(())
+    }
+}
+
+fn add_members(set: &mut SetMembers, members: &[Bytes]) {
+    for member in members {
+        if !set.contains(member) {
+            set.insert(owned(member));
+        }
+    }
+}
+
+fn zset_add(zset: &mut ZSet, entries: &[(Bytes, f64)]) {
+    for (member, score) in entries {
+        zset.insert(owned(member), *score);
+    }
+}
+
+fn owned(bytes: &Bytes) -> Bytes {
+    Bytes::copy_from_slice(bytes)
+}
