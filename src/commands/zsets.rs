@@ -560,7 +560,7 @@ impl AddFlags {
             i += 1;
         }
         let elements = args.len() - i;
-        if elements == 0 || elements % 2 != 0 {
+        if elements == 0 || !elements.is_multiple_of(2) {
             return Err(syntax_error());
         }
         if flags.nx && flags.xx {
@@ -568,7 +568,7 @@ impl AddFlags {
                 "ERR XX and NX options at the same time are not compatible",
             ));
         }
-        if (flags.gt && flags.nx) || (flags.lt && flags.nx) || (flags.gt && flags.lt) {
+        if (flags.gt || flags.lt) && (flags.nx || (flags.gt && flags.lt)) {
             return Err(Reply::error(
                 "ERR GT, LT, and/or NX options at the same time are not compatible",
             ));
@@ -1387,7 +1387,7 @@ async fn mpop_across(client: &Client, query: MultiPop) -> Reply {
         match txn.run_for_key(key, &CARD_STEP, args, resp3).await {
             Reply::Int(0) => continue,
             Reply::Int(_) => {
-                let pop = step_request(&MPOP_STEP, query.step_args(&[key.clone()]), db, resp3);
+                let pop = step_request(&MPOP_STEP, query.step_args(std::slice::from_ref(key)), db, resp3);
                 let mut replies = txn.run_and_finish(vec![(shard.owner_of(key), pop)]).await;
                 return replies
                     .pop()
