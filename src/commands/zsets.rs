@@ -1387,7 +1387,12 @@ async fn mpop_across(client: &Client, query: MultiPop) -> Reply {
         match txn.run_for_key(key, &CARD_STEP, args, resp3).await {
             Reply::Int(0) => continue,
             Reply::Int(_) => {
-                let pop = step_request(&MPOP_STEP, query.step_args(std::slice::from_ref(key)), db, resp3);
+                let pop = step_request(
+                    &MPOP_STEP,
+                    query.step_args(std::slice::from_ref(key)),
+                    db,
+                    resp3,
+                );
                 let mut replies = txn.run_and_finish(vec![(shard.owner_of(key), pop)]).await;
                 return replies
                     .pop()
