@@ -419,7 +419,11 @@ macro_rules! attempt {
 // Reading, parsing, replying
 
 /// The sorted set at `key`: `None` when the key does not exist, WRONGTYPE for another type.
-fn read_zset<'a>(db: &'a mut Db, key: &[u8], now_ms: u64) -> Result<Option<&'a ZSet>, Reply> {
+pub(super) fn read_zset<'a>(
+    db: &'a mut Db,
+    key: &[u8],
+    now_ms: u64,
+) -> Result<Option<&'a ZSet>, Reply> {
     match db.get(key, now_ms) {
         None => Ok(None),
         Some(entry) => entry.value.as_zset().map(Some).ok_or_else(wrong_type),
@@ -432,13 +436,13 @@ fn parse_score(arg: &[u8]) -> Result<f64, Reply> {
 }
 
 /// A float as Redis's strtod-based parsers take it: no spaces, no trailing bytes, not NaN.
-fn parse_float(arg: &[u8]) -> Option<f64> {
+pub(super) fn parse_float(arg: &[u8]) -> Option<f64> {
     let value: f64 = std::str::from_utf8(arg).ok()?.parse().ok()?;
     (!value.is_nan()).then_some(value)
 }
 
 /// A score given back to a shard by a cross-shard plan, in a form that parses to the same bits.
-fn score_arg(score: f64) -> Bytes {
+pub(super) fn score_arg(score: f64) -> Bytes {
     Bytes::from(score.to_string())
 }
 
@@ -469,7 +473,7 @@ fn pair_reply((member, score): (Bytes, f64)) -> Reply {
 }
 
 /// The (member, score) pairs of a flat `[member, score, ...]` reply from a private step.
-fn pairs_of(reply: Reply) -> Result<Vec<(Bytes, f64)>, Reply> {
+pub(super) fn pairs_of(reply: Reply) -> Result<Vec<(Bytes, f64)>, Reply> {
     let Reply::Array(items) = reply else {
         return Err(reply);
     };
@@ -513,7 +517,7 @@ fn apply(db: &mut Db, key: &[u8], change: Change, now_ms: u64) {
 
 /// Replaces `dst` with a sorted set of `entries` (deleting it when there are none), in the
 /// encoding Redis would create for that content; replies the cardinality.
-fn store(db: &mut Db, dst: &[u8], entries: Vec<(Bytes, f64)>) -> Reply {
+pub(super) fn store(db: &mut Db, dst: &[u8], entries: Vec<(Bytes, f64)>) -> Reply {
     let len = entries.len() as i64;
     if entries.is_empty() {
         db.remove(dst);
@@ -640,7 +644,7 @@ fn plan_add(
     Ok(out)
 }
 
-fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+pub(super) fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (flags, first) = attempt!(AddFlags::parse(args));
     let mut pairs = Vec::with_capacity((args.len() - first) / 2);
     for pair in args[first..].chunks(2) {
@@ -1067,7 +1071,7 @@ fn zrangestore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// The selected (member, score) pairs of a range of the source, flat: `zset-range-step src min
 /// max [options]`, for ZRANGESTORE across shards.
-static RANGE_STEP: CommandSpec = CommandSpec {
+pub(super) static RANGE_STEP: CommandSpec = CommandSpec {
     name: "zset-range-step",
     arity: -4,
     flags: READONLY,
@@ -1084,7 +1088,7 @@ fn range_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 /// Replaces a key with a sorted set of the given pairs: `zset-store-step dst member score ...`.
-static STORE_STEP: CommandSpec = CommandSpec {
+pub(super) static STORE_STEP: CommandSpec = CommandSpec {
     name: "zset-store-step",
     arity: -2,
     flags: WRITE,
@@ -1104,7 +1108,7 @@ fn store_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     store(ctx.db(), &args[1], entries)
 }
 
-fn store_step_args(dst: &Bytes, entries: Vec<(Bytes, f64)>) -> Vec<Bytes> {
+pub(super) fn store_step_args(dst: &Bytes, entries: Vec<(Bytes, f64)>) -> Vec<Bytes> {
     let mut args = vec![Bytes::from_static(b"zset-store-step"), dst.clone()];
     for (member, score) in entries {
         args.push(member);
@@ -1113,7 +1117,12 @@ fn store_step_args(dst: &Bytes, entries: Vec<(Bytes, f64)>) -> Vec<Bytes> {
     args
 }
 
-fn step_request(spec: &'static CommandSpec, args: Vec<Bytes>, db: usize, resp3: bool) -> Request {
+pub(super) fn step_request(
+    spec: &'static CommandSpec,
+    args: Vec<Bytes>,
+    db: usize,
+    resp3: bool,
+) -> Request {
     Request {
         spec,
         db,
@@ -1253,7 +1262,7 @@ fn parse_random_count(arg: &[u8]) -> Result<i64, Reply> {
 
 /// Routes a command whose keys the table cannot describe: to the shard owning all of `keys`
 /// (running `step` there), or — on the main port — to `across`, a cross-shard transaction.
-async fn numkeys_route<'a, F>(
+pub(super) async fn numkeys_route<'a, F>(
     client: &'a Client,
     keys: &[Bytes],
     step: (&'static CommandSpec, Vec<Bytes>),
