@@ -263,3 +263,112 @@ fn acknowledged_collection_changes_survive_sigkill_and_in_flight_ones_are_all_or
     }
     assert!(changes_acknowledged, "the writer changed nothing");
 }
+
+const ACCOUNTS: usize = 6;
+const ACCOUNT_START: i64 = 1000;
+
+fn account_key(n: usize) -> String {
+    format!("acct:{n}")
+}
+
+/// Transfers between accounts (on several shards) in MULTI/EXEC until the kill; returns the
+/// acknowledged balances and the ones the transaction in flight would have made.
+fn transfer_until_killed(
+    port: u16,
+    seed: u64,
+    mut balances: Vec<i64>,
+    stop: &AtomicBool,
+) -> (Vec<i64>, Option<Vec<i64>>) {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let Ok(mut con) = client.get_connection() else {
+        return (balances, None);
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    while !stop.load(Ordering::Relaxed) {
+        let from = rng.gen_range(0..ACCOUNTS);
+        let to = (from + rng.gen_range(1..ACCOUNTS)) % ACCOUNTS;
+        let amount: i64 = rng.gen_range(1..50);
+        let mut after = balances.clone();
+        after[from] -= amount;
+        after[to] += amount;
+        let result: redis::RedisResult<(i64, i64)> = redis::pipe()
+            .atomic()
+            .cmd("DECRBY")
+            .arg(account_key(from))
+            .arg(amount)
+            .cmd("INCRBY")
+            .arg(account_key(to))
+            .arg(amount)
+            .query(&mut con);
+        match result {
+            Ok((a, b)) => {
+                assert_eq!((a, b), (after[from], after[to]), "EXEC's replies");
+                balances = after;
+            }
+            Err(e) if e.code().is_some() => panic!("transfer failed: {e}"),
+            Err(_) => return (balances, Some(after)),
+        }
+    }
+    (balances, None)
+}
+
+fn observe_balances(con: &mut redis::Connection) -> Vec<i64> {
+    (0..ACCOUNTS)
+        .map(|n| {
+            let v: Option<i64> = redis::cmd("GET").arg(account_key(n)).query(con).unwrap();
+            v.unwrap_or(0)
+        })
+        .collect()
+}
+
+#[test]
+fn acknowledged_cross_shard_transactions_survive_sigkill_and_in_flight_ones_are_all_or_nothing() {
+    let cycles: usize = std::env::var("KEEL_CRASH_CYCLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    let mut server = Server::start(3, &[]);
+    {
+        let mut con = server.client();
+        for n in 0..ACCOUNTS {
+            let _: () = redis::cmd("SET")
+                .arg(account_key(n))
+                .arg(ACCOUNT_START)
+                .query(&mut con)
+                .unwrap();
+        }
+    }
+    let mut balances = vec![ACCOUNT_START; ACCOUNTS];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x6d756c74);
+    let mut transfers_acknowledged = false;
+    for cycle in 0..cycles {
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (stop, port, balances) = (stop.clone(), server.port, balances.clone());
+            thread::spawn(move || transfer_until_killed(port, cycle as u64, balances, &stop))
+        };
+        thread::sleep(Duration::from_millis(rng.gen_range(150..500)));
+        server.kill9();
+        stop.store(true, Ordering::Relaxed);
+        let (acknowledged, in_flight) = writer.join().unwrap();
+        transfers_acknowledged |= acknowledged != balances;
+        server.restart();
+        let seen = observe_balances(&mut server.client());
+        assert_eq!(
+            seen.iter().sum::<i64>(),
+            ACCOUNT_START * ACCOUNTS as i64,
+            "cycle {cycle}: a transaction half applied: {seen:?}"
+        );
+        match in_flight {
+            Some(applied) if seen == applied => balances = applied,
+            _ => {
+                assert_eq!(
+                    seen, acknowledged,
+                    "cycle {cycle}: acknowledged transfers lost"
+                );
+                balances = acknowledged;
+            }
+        }
+    }
+    assert!(transfers_acknowledged, "the writer transferred nothing");
+}

@@ -237,13 +237,19 @@ fn quit(client: &mut Client, _args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
 /// Puts the connection back as it was when it connected (Redis's `clearClientConnectionState`):
 /// RESP2, database 0, no name, no CLIENT flags. The library name and version stay.
 fn reset(client: &mut Client, _args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
-    let mut info = client.info();
-    info.resp = 2;
-    info.db = 0;
-    info.name.clear();
-    info.no_evict = false;
-    info.no_touch = false;
-    Box::pin(ready(Reply::Status("RESET")))
+    {
+        let mut info = client.info();
+        info.resp = 2;
+        info.db = 0;
+        info.name.clear();
+        info.no_evict = false;
+        info.no_touch = false;
+    }
+    Box::pin(async move {
+        client.transaction.discard();
+        crate::router::multi_exec::unwatch_all(client).await;
+        Reply::Status("RESET")
+    })
 }
 
 /// Client names, library names and versions are printable ASCII without spaces, because

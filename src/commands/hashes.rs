@@ -291,7 +291,7 @@ fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// The current value of `field` for an increment: `Ok(None)` when the field (or key) is missing.
 fn field_for_increment(ctx: &mut Ctx, key: &[u8], field: &[u8]) -> Result<Option<Bytes>, Reply> {
-    Ok(find_hash(ctx, key)?.and_then(|hash| hash.get(field).cloned()))
+    Ok(find_hash(ctx, key)?.and_then(|hash| hash.get(field).map(Bytes::copy_from_slice)))
 }
 
 fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -349,7 +349,7 @@ fn hget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match read_hash(ctx, &args[1]) {
         Ok(hash) => hash
             .and_then(|h| h.get(&args[2]))
-            .map_or(Reply::Nil, |v| Reply::Bulk(v.clone())),
+            .map_or(Reply::Nil, Reply::bulk),
         Err(e) => e,
     }
 }
@@ -359,10 +359,7 @@ fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(hash) => Reply::Array(
             args[2..]
                 .iter()
-                .map(|f| {
-                    hash.and_then(|h| h.get(f))
-                        .map_or(Reply::Nil, |v| Reply::Bulk(v.clone()))
-                })
+                .map(|f| hash.and_then(|h| h.get(f)).map_or(Reply::Nil, Reply::bulk))
                 .collect(),
         ),
         Err(e) => e,
@@ -401,13 +398,13 @@ fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     with_hash(ctx, args, Reply::Array(Vec::new()), |h| {
-        Reply::Array(h.iter().map(|(f, _)| Reply::Bulk(f.clone())).collect())
+        Reply::Array(h.iter().map(|(f, _)| Reply::bulk(f)).collect())
     })
 }
 
 fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     with_hash(ctx, args, Reply::Array(Vec::new()), |h| {
-        Reply::Array(h.iter().map(|(_, v)| Reply::Bulk(v.clone())).collect())
+        Reply::Array(h.iter().map(|(_, v)| Reply::bulk(v)).collect())
     })
 }
 
@@ -415,7 +412,7 @@ fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     with_hash(ctx, args, Reply::Map(Vec::new()), |h| {
         Reply::Map(
             h.iter()
-                .map(|(f, v)| (Reply::Bulk(f.clone()), Reply::Bulk(v.clone())))
+                .map(|(f, v)| (Reply::bulk(f), Reply::bulk(v)))
                 .collect(),
         )
     })
@@ -477,7 +474,7 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                     .as_ref()
                     .is_none_or(|p| glob_match(p, f, false))
             })
-            .flat_map(|(f, v)| [Reply::Bulk(f.clone()), Reply::Bulk(v.clone())])
+            .flat_map(|(f, v)| [Reply::bulk(f), Reply::bulk(v)])
             .collect();
         scan_reply(next, items)
     })
@@ -498,7 +495,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return with_hash(ctx, args, Reply::Nil, |hash| {
             let index = rand::thread_rng().gen_range(0..hash.len());
             let (field, _) = hash.iter().nth(index).expect("index is below the length");
-            Reply::Bulk(field.clone())
+            Reply::bulk(field)
         });
     }
     let count = match parse_i64(&args[2]) {
@@ -520,7 +517,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let resp3 = ctx.resp3;
     with_hash(ctx, args, Reply::Array(Vec::new()), |hash| {
-        let pairs: Vec<(&Bytes, &Bytes)> = hash.iter().collect();
+        let pairs: Vec<(&[u8], &[u8])> = hash.iter().collect();
         let picked = pick_random(pairs.len(), count);
         random_fields_reply(picked.into_iter().map(|i| pairs[i]), with_values, resp3)
     })
@@ -543,13 +540,13 @@ fn pick_random(len: usize, count: i64) -> Vec<usize> {
 
 /// Fields alone; or with values, as [field, value] pairs in RESP3 and flat in RESP2, as Redis.
 fn random_fields_reply<'a>(
-    picked: impl Iterator<Item = (&'a Bytes, &'a Bytes)>,
+    picked: impl Iterator<Item = (&'a [u8], &'a [u8])>,
     with_values: bool,
     resp3: bool,
 ) -> Reply {
     let items = picked.flat_map(|(f, v)| {
-        let field = Reply::Bulk(f.clone());
-        let value = Reply::Bulk(v.clone());
+        let field = Reply::bulk(f);
+        let value = Reply::bulk(v);
         match (with_values, resp3) {
             (false, _) => vec![field],
             (true, true) => vec![Reply::Array(vec![field, value])],

@@ -19,6 +19,7 @@ mod server;
 mod sets;
 mod slowlog;
 mod strings;
+mod transactions;
 mod zsets;
 
 use std::collections::HashMap;
@@ -31,7 +32,7 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 18] {
+fn families() -> [&'static [CommandSpec]; 19] {
     [
         strings::COMMANDS,
         hashes::COMMANDS,
@@ -51,6 +52,7 @@ fn families() -> [&'static [CommandSpec]; 18] {
         introspection::COMMANDS,
         latency::COMMANDS,
         slowlog::COMMANDS,
+        transactions::COMMANDS,
     ]
 }
 

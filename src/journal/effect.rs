@@ -530,7 +530,7 @@ mod tests {
             assert_eq!(decoded.encoding(), hash.encoding());
             let order = |h: &Hash| {
                 h.iter()
-                    .map(|(f, v)| (f.clone(), v.clone()))
+                    .map(|(f, v)| (f.to_vec(), v.to_vec()))
                     .collect::<Vec<_>>()
             };
             if hash.is_listpack() {

@@ -49,7 +49,7 @@ impl Delta {
         match (self, value) {
             (Delta::HashSet(pairs), Value::Hash(hash)) => {
                 for (field, value) in pairs {
-                    hash.insert(owned(field), owned(value));
+                    hash.insert(field, value);
                 }
             }
             (Delta::HashDel(fields), Value::Hash(hash)) => {

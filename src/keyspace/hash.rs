@@ -1,6 +1,7 @@
 //! The hash type's value: field → value, in Redis's two encodings. Small hashes keep their fields
-//! in a vector in insertion order (Redis's `listpack`, which is also the order HGETALL answers in);
-//! past the listpack limits they move to a hash map (`hashtable`) and never move back, as in Redis.
+//! and values in one `Listpack` in insertion order (Redis's `listpack`, which is also the order
+//! HGETALL answers in); past the listpack limits they move to a hash map (`hashtable`) and never
+//! move back, as in Redis.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -8,27 +9,27 @@ use std::hash::BuildHasher;
 use bytes::Bytes;
 
 use super::db::KeyHasher;
+use super::listpack::Listpack;
 
 /// A hash with more fields than this is a `hashtable` (Redis's `hash-max-listpack-entries`).
 pub const LISTPACK_ENTRIES_MAX: usize = 128;
 /// A hash with a field name or value longer than this is a `hashtable` (`hash-max-listpack-value`).
 pub const LISTPACK_VALUE_BYTES_MAX: usize = 64;
 
-/// Approximate bookkeeping bytes per field, for `MEMORY USAGE`.
-const PAIR_OVERHEAD_BYTES: usize = 8;
-const TABLE_ENTRY_OVERHEAD_BYTES: usize = 48;
+/// Approximate bookkeeping bytes per field of a `hashtable`, for `MEMORY USAGE`.
+const TABLE_ENTRY_OVERHEAD_BYTES: usize = 96;
 
 #[derive(Clone, Debug)]
 pub enum Hash {
-    /// `listpack`: pairs in insertion order; new fields go at the end.
-    Pairs(Vec<(Bytes, Bytes)>),
+    /// `listpack`: field, value, field, value... in insertion order; new fields go at the end.
+    Packed(Listpack),
     /// `hashtable`.
     Table(HashMap<Bytes, Bytes, KeyHasher>),
 }
 
 impl Default for Hash {
     fn default() -> Hash {
-        Hash::Pairs(Vec::new())
+        Hash::Packed(Listpack::default())
     }
 }
 
@@ -39,63 +40,102 @@ impl PartialEq for Hash {
     }
 }
 
+/// A field and its value.
+pub type Pair<'a> = (&'a [u8], &'a [u8]);
+
+/// A listpack field/value pair: where the field starts, the field and the value's start and bytes.
+struct PackedPair<'a> {
+    field_at: usize,
+    field: &'a [u8],
+    value_at: usize,
+    value: &'a [u8],
+}
+
+fn packed_pairs(packed: &Listpack) -> impl Iterator<Item = PackedPair<'_>> {
+    let mut elements = packed.elements();
+    std::iter::from_fn(move || {
+        let (field_at, field) = elements.next()?;
+        let (value_at, value) = elements.next()?;
+        Some(PackedPair {
+            field_at,
+            field,
+            value_at,
+            value,
+        })
+    })
+}
+
 impl Hash {
     /// A hash with the given encoding (`listpack` when `listpack`) holding `pairs`; for decoding.
     /// Pairs that break the listpack limits get the `hashtable` encoding whatever was asked.
     pub fn from_pairs(listpack: bool, pairs: Vec<(Bytes, Bytes)>) -> Hash {
         let mut hash = if listpack {
-            Hash::Pairs(Vec::with_capacity(pairs.len()))
+            Hash::default()
         } else {
             Hash::Table(HashMap::with_capacity_and_hasher(pairs.len(), KeyHasher))
         };
         for (field, value) in pairs {
-            hash.insert(field, value);
+            hash.insert(&field, &value);
         }
         hash
     }
 
     pub fn len(&self) -> usize {
         match self {
-            Hash::Pairs(pairs) => pairs.len(),
+            Hash::Packed(packed) => packed.len() / 2,
             Hash::Table(map) => map.len(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match self {
+            Hash::Packed(packed) => packed.is_empty(),
+            Hash::Table(map) => map.is_empty(),
+        }
     }
 
     pub fn is_listpack(&self) -> bool {
-        matches!(self, Hash::Pairs(_))
+        matches!(self, Hash::Packed(_))
     }
 
     pub fn encoding(&self) -> &'static str {
         match self {
-            Hash::Pairs(_) => "listpack",
+            Hash::Packed(_) => "listpack",
             Hash::Table(_) => "hashtable",
         }
     }
 
-    pub fn get(&self, field: &[u8]) -> Option<&Bytes> {
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match self {
-            Hash::Pairs(pairs) => pairs.iter().find(|(f, _)| f == field).map(|(_, v)| v),
-            Hash::Table(map) => map.get(field),
+            Hash::Packed(packed) => packed_pairs(packed)
+                .find(|p| p.field == field)
+                .map(|p| p.value),
+            Hash::Table(map) => map.get(field).map(|v| &v[..]),
         }
     }
 
-    /// Sets `field` to `value`; true when the field is new. Moves to `hashtable` when the limits
-    /// are passed.
-    pub fn insert(&mut self, field: Bytes, value: Bytes) -> bool {
-        if let Hash::Pairs(pairs) = self {
+    /// Sets `field` to `value` (copied); true when the field is new. Moves to `hashtable` when
+    /// the limits are passed.
+    pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
+        if let Hash::Packed(packed) = self {
             let too_long =
                 field.len() > LISTPACK_VALUE_BYTES_MAX || value.len() > LISTPACK_VALUE_BYTES_MAX;
             if !too_long {
-                if let Some(slot) = pairs.iter_mut().find(|(f, _)| *f == field) {
-                    slot.1 = value;
+                let (mut count, mut found) = (0, None);
+                for pair in packed_pairs(packed) {
+                    count += 1;
+                    if pair.field == field {
+                        found = Some(pair.value_at);
+                        break;
+                    }
+                }
+                if let Some(value_at) = found {
+                    packed.replace(value_at, value);
                     return false;
                 }
-                if pairs.len() < LISTPACK_ENTRIES_MAX {
-                    pairs.push((field, value));
+                if count < LISTPACK_ENTRIES_MAX {
+                    packed.push(field);
+                    packed.push(value);
                     return true;
                 }
             }
@@ -104,36 +144,45 @@ impl Hash {
         let Hash::Table(map) = self else {
             unreachable!("converted above")
         };
-        map.insert(field, value).is_none()
+        map.insert(Bytes::copy_from_slice(field), Bytes::copy_from_slice(value))
+            .is_none()
     }
 
     /// Deletes `field`; true when it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self {
-            Hash::Pairs(pairs) => match pairs.iter().position(|(f, _)| f == field) {
-                Some(i) => {
-                    pairs.remove(i);
-                    true
+            Hash::Packed(packed) => {
+                let found = packed_pairs(packed).find(|p| p.field == field);
+                match found.map(|p| p.field_at) {
+                    Some(field_at) => {
+                        packed.remove(field_at, 2);
+                        true
+                    }
+                    None => false,
                 }
-                None => false,
-            },
+            }
             Hash::Table(map) => map.remove(field).is_some(),
         }
     }
 
     fn convert_to_table(&mut self) {
-        if let Hash::Pairs(pairs) = self {
-            let mut map = HashMap::with_capacity_and_hasher(pairs.len() + 1, KeyHasher);
-            map.extend(pairs.drain(..));
+        if let Hash::Packed(packed) = self {
+            let mut map = HashMap::with_capacity_and_hasher(packed.len() / 2 + 1, KeyHasher);
+            map.extend(packed_pairs(packed).map(|p| {
+                (
+                    Bytes::copy_from_slice(p.field),
+                    Bytes::copy_from_slice(p.value),
+                )
+            }));
             *self = Hash::Table(map);
         }
     }
 
     /// Every (field, value), in insertion order for a listpack.
-    pub fn iter(&self) -> Box<dyn Iterator<Item = (&Bytes, &Bytes)> + '_> {
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         match self {
-            Hash::Pairs(pairs) => Box::new(pairs.iter().map(|(f, v)| (f, v))),
-            Hash::Table(map) => Box::new(map.iter()),
+            Hash::Packed(packed) => Box::new(packed_pairs(packed).map(|p| (p.field, p.value))),
+            Hash::Table(map) => Box::new(map.iter().map(|(f, v)| (&f[..], &v[..]))),
         }
     }
 
@@ -141,8 +190,8 @@ impl Hash {
     /// hashes (1 and up; 0 starts). Returns at least `count` fields from `cursor` on (all those
     /// sharing the last one's position too) and the next cursor, 0 when done. A field present for
     /// the whole iteration is returned, whatever changes in between. Each call costs O(N log N).
-    pub fn scan(&self, cursor: u64, count: usize) -> (Vec<(&Bytes, &Bytes)>, u64) {
-        let mut found: Vec<(u64, &Bytes, &Bytes)> = self
+    pub fn scan(&self, cursor: u64, count: usize) -> (Vec<Pair<'_>>, u64) {
+        let mut found: Vec<(u64, &[u8], &[u8])> = self
             .iter()
             .map(|(f, v)| (scan_position(f), f, v))
             .filter(|(pos, _, _)| *pos >= cursor)
@@ -159,24 +208,15 @@ impl Hash {
 
     /// Approximate bytes of memory, for `MEMORY USAGE`.
     pub fn memory_bytes(&self) -> usize {
-        let overhead = match self {
-            Hash::Pairs(_) => PAIR_OVERHEAD_BYTES,
-            Hash::Table(_) => TABLE_ENTRY_OVERHEAD_BYTES,
-        };
-        self.iter()
-            .map(|(f, v)| f.len() + v.len() + overhead)
-            .sum::<usize>()
-            + 16
-    }
-
-    /// The same hash with every field and value in its own allocation (see `Value::detached`).
-    pub fn detached(self) -> Hash {
-        let listpack = self.is_listpack();
-        let pairs = self
-            .iter()
-            .map(|(f, v)| (Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)))
-            .collect();
-        Hash::from_pairs(listpack, pairs)
+        match self {
+            Hash::Packed(packed) => packed.byte_len() + 24,
+            Hash::Table(_) => {
+                self.iter()
+                    .map(|(f, v)| f.len() + v.len() + TABLE_ENTRY_OVERHEAD_BYTES)
+                    .sum::<usize>()
+                    + 48
+            }
+        }
     }
 }
 
@@ -197,21 +237,18 @@ mod tests {
     fn small_hashes_are_listpacks_until_a_limit_is_passed() {
         let mut hash = Hash::default();
         for i in 0..LISTPACK_ENTRIES_MAX {
-            assert!(hash.insert(b(&format!("f{i}")), b("v")));
+            assert!(hash.insert(format!("f{i}").as_bytes(), b"v"));
         }
         assert_eq!(hash.encoding(), "listpack");
-        assert!(!hash.insert(b("f0"), b("w")));
-        assert!(hash.insert(b("one-more"), b("v")));
+        assert!(!hash.insert(b"f0", b"w"));
+        assert!(hash.insert(b"one-more", b"v"));
         assert_eq!(hash.encoding(), "hashtable");
-        assert_eq!(hash.get(b"f0"), Some(&b("w")));
+        assert_eq!(hash.get(b"f0"), Some(&b"w"[..]));
 
         let mut long = Hash::default();
-        long.insert(b("f"), Bytes::from(vec![b'x'; LISTPACK_VALUE_BYTES_MAX]));
+        long.insert(b"f", &[b'x'; LISTPACK_VALUE_BYTES_MAX]);
         assert_eq!(long.encoding(), "listpack");
-        long.insert(
-            b("f"),
-            Bytes::from(vec![b'x'; LISTPACK_VALUE_BYTES_MAX + 1]),
-        );
+        long.insert(b"f", &[b'x'; LISTPACK_VALUE_BYTES_MAX + 1]);
         assert_eq!(long.encoding(), "hashtable");
         assert_eq!(long.len(), 1);
     }
@@ -223,7 +260,7 @@ mod tests {
         let (mut seen, mut cursor) = (Vec::new(), 0);
         loop {
             let (fields, next) = hash.scan(cursor, 10);
-            seen.extend(fields.into_iter().map(|(f, _)| f.clone()));
+            seen.extend(fields.into_iter().map(|(f, _)| f.to_vec()));
             if next == 0 {
                 break;
             }

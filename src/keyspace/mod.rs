@@ -3,6 +3,7 @@
 mod db;
 mod delta;
 mod hash;
+mod listpack;
 pub mod pattern;
 mod value;
 pub mod zset;

@@ -59,7 +59,6 @@ impl Value {
                 bytes: Bytes::copy_from_slice(&bytes),
                 raw,
             },
-            Value::Hash(hash) => Value::Hash(hash.detached()),
             Value::ZSet(zset) => Value::ZSet(Box::new(zset.detached())),
             other => other,
         }

@@ -22,6 +22,8 @@ pub enum Reply {
     Double(f64),
     /// Verbatim text (`=` in RESP3, bulk string in RESP2), e.g. `INFO`, `CLIENT INFO`.
     Verbatim(String),
+    /// The null array (`*-1` in RESP2, `_` in RESP3): EXEC of a transaction a WATCH aborted.
+    NilArray,
 }
 
 pub const OK: Reply = Reply::Status("OK");
@@ -33,6 +35,11 @@ impl Reply {
 
     pub fn error(text: impl Into<String>) -> Reply {
         Reply::Error(text.into())
+    }
+
+    /// A bulk string copied from `bytes`.
+    pub fn bulk(bytes: &[u8]) -> Reply {
+        Reply::Bulk(bytes::Bytes::copy_from_slice(bytes))
     }
 
     pub fn bulk_str(text: &str) -> Reply {
@@ -52,6 +59,7 @@ impl Reply {
             Reply::Int(n) => line(out, b':', itoa::Buffer::new().format(*n).as_bytes()),
             Reply::Bulk(b) => bulk(out, b),
             Reply::Nil => out.extend_from_slice(if resp3 { b"_\r\n" } else { b"$-1\r\n" }),
+            Reply::NilArray => out.extend_from_slice(if resp3 { b"_\r\n" } else { b"*-1\r\n" }),
             Reply::Array(items) => {
                 header(out, b'*', items.len());
                 items.iter().for_each(|r| r.encode(out, resp3));

@@ -36,13 +36,20 @@ pub struct Txn<'a> {
 impl<'a> Txn<'a> {
     /// Locks `keys` (in `db`) on their shards, in ascending shard order.
     pub async fn lock(shard: &'a Shard, db: usize, keys: &[Bytes]) -> Txn<'a> {
+        let keys: Vec<(usize, Bytes)> = keys.iter().map(|k| (db, k.clone())).collect();
+        Txn::lock_in_dbs(shard, db, &keys).await
+    }
+
+    /// `lock` for keys of several databases (a MULTI with SELECT inside); `db` is the one
+    /// `run_for_key` uses.
+    pub async fn lock_in_dbs(shard: &'a Shard, db: usize, keys: &[(usize, Bytes)]) -> Txn<'a> {
         let id = shard.locks.new_txn(shard.id);
         let mut by_shard: BTreeMap<usize, Vec<(usize, Bytes)>> = BTreeMap::new();
-        for key in keys {
+        for (key_db, key) in keys {
             by_shard
                 .entry(shard.owner_of(key))
                 .or_default()
-                .push((db, key.clone()));
+                .push((*key_db, key.clone()));
         }
         for (&to, keys) in &by_shard {
             shard.lock_on(to, id, keys.clone()).await;
@@ -57,6 +64,16 @@ impl<'a> Txn<'a> {
 
     pub fn db(&self) -> usize {
         self.db
+    }
+
+    /// The step for a part of this transaction run by a caller that logs `parts` records in all
+    /// (MULTI/EXEC runs its parts itself, each as one record).
+    pub fn step(&self, parts: u16) -> TxnStep {
+        TxnStep {
+            id: self.id,
+            release: false,
+            parts,
+        }
     }
 
     /// Runs one read-only command (under this transaction's locks) on the shard that owns `key`.

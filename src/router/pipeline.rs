@@ -14,6 +14,7 @@ use super::slot::key_slot;
 use crate::commands::{self, CommandSpec, Run};
 use crate::protocol::Reply;
 use crate::server::client::Client;
+use crate::server::transaction;
 use crate::shard::Request;
 
 enum Route {
@@ -35,10 +36,21 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
         let spec = match commands::resolve(&args) {
             Ok(spec) => spec,
             Err(reply) => {
+                client.transaction.fail();
                 replies[i] = Some(reply);
                 continue;
             }
         };
+        if client.transaction.in_multi() && !transaction::runs_at_once(spec) {
+            replies[i] = Some(match route(client, spec, &args) {
+                Route::Refuse(reply) => {
+                    client.transaction.fail();
+                    reply
+                }
+                _ => transaction::queue(client, spec, args),
+            });
+            continue;
+        }
         client.info().last_command = spec.name;
         let db = client.db();
         let resp3 = client.resp3();

@@ -242,6 +242,8 @@ pub struct Client {
     /// Close once the pending replies are written (QUIT).
     pub close_after_reply: bool,
     pub steering: Steering,
+    /// MULTI's queue and the WATCHed keys.
+    pub transaction: super::transaction::Transaction,
 }
 
 impl Client {

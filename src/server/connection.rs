@@ -50,12 +50,14 @@ async fn serve_registered(
         cluster_port,
         close_after_reply: false,
         steering: Steering::default(),
+        transaction: Default::default(),
     };
     match serve_client(&mut client, &mut stream).await {
         Ok(Some(to)) => hand_over(&client, &stream, to).await,
         Ok(None) => {}
         Err(reason) => log::debug!("client {id} closed: {reason}"),
     }
+    router::multi_exec::unwatch_all(&mut client).await;
     shard.clients.borrow_mut().unregister(id);
 }
 
@@ -147,8 +149,10 @@ async fn serve_client(client: &mut Client, stream: &mut Stream) -> Result<Option
             return Ok(None);
         }
         if let Some(to) = client.steering.destination() {
+            // A transaction's state stays with the connection's task: no move mid-MULTI/WATCH.
             let steer = !client.cluster_port
                 && input.is_empty()
+                && client.transaction.is_idle()
                 && client.shard.config.borrow().steer_connections;
             if steer {
                 return Ok(Some(to));

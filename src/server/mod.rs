@@ -4,6 +4,7 @@ pub mod client;
 mod connection;
 pub mod logging;
 mod recovery;
+pub mod transaction;
 
 use std::net::SocketAddr;
 use std::rc::Rc;

@@ -40,6 +40,11 @@ impl Shard {
             return 0;
         }
         let (swaps, changes) = keyspace.take_changes();
+        if !self.watches.borrow().is_empty() {
+            // WATCH's "key touched" signal: every write of every command passes here.
+            let watches = &mut self.watches.borrow_mut();
+            watches.touch(keyspace, &swaps, &changes);
+        }
         let Some(journal) = &self.journal else {
             return 0;
         };

@@ -5,10 +5,12 @@
 mod journaling;
 pub mod latency;
 pub mod locks;
+pub mod multi;
 mod node;
 mod serve;
 mod snapshotting;
 mod stats;
+pub mod watch;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -41,6 +43,8 @@ pub struct Shard {
     pub config: RefCell<Config>,
     pub keyspace: RefCell<Keyspace>,
     pub locks: LockTable,
+    /// Which clients WATCH which of this shard's keys (see `watch`).
+    pub watches: RefCell<watch::WatchTable>,
     pub clients: RefCell<ClientRegistry>,
     pub stats: RefCell<Stats>,
     pub latency: RefCell<latency::Latency>,
@@ -162,6 +166,7 @@ impl Shard {
             config: RefCell::new(config),
             node,
             locks: LockTable::default(),
+            watches: RefCell::new(watch::WatchTable::default()),
             clients: RefCell::new(ClientRegistry::new(id)),
             stats: RefCell::new(Stats::default()),
             latency: RefCell::new(latency::Latency::default()),
@@ -205,21 +210,39 @@ impl Shard {
         txn: Option<TxnStep>,
         client: Option<&ClientHandle>,
     ) -> (Reply, Lsn) {
+        let mut keyspace = self.keyspace.borrow_mut();
+        let reply = self.execute(&mut keyspace, spec, db, resp3, args, client);
+        let txn_tag = txn.filter(|_| spec.is_write()).map(|t| t.tag());
+        let mut lsn = self.log_changes(&mut keyspace, txn_tag);
+        if lsn == 0 && !spec.is_write() {
+            lsn = self.read_lsn(spec, db, args);
+        }
+        (reply, lsn)
+    }
+
+    /// Runs one command against `keyspace` without logging what it changed: the caller logs
+    /// (after this one command, or after a whole transaction's part, as one journal unit).
+    pub(crate) fn execute(
+        &self,
+        keyspace: &mut Keyspace,
+        spec: &'static CommandSpec,
+        db: usize,
+        resp3: bool,
+        args: &[Bytes],
+        client: Option<&ClientHandle>,
+    ) -> Reply {
         let exec = spec
             .shard_fn()
             .expect("only shard commands are run on a shard");
         if spec.is_write() {
             if let Err(misconf) = self.check_writable() {
-                return (misconf, 0);
+                return misconf;
             }
-        }
-        let mut keyspace = self.keyspace.borrow_mut();
-        if spec.is_write() {
-            self.snapshot_before_write(&keyspace, spec, args);
+            self.snapshot_before_write(keyspace, spec, args);
         }
         let mut ctx = Ctx {
             shard: self,
-            keyspace: &mut keyspace,
+            keyspace,
             db,
             resp3,
             now_ms: now_ms(),
@@ -230,15 +253,18 @@ impl Shard {
             self.observe_command(spec, args, started.elapsed(), client);
         }
         self.stats.borrow_mut().count_command(spec);
-        let txn_tag = txn.filter(|_| spec.is_write()).map(|t| t.tag());
-        let mut lsn = self.log_changes(&mut keyspace, txn_tag);
-        if lsn == 0 && !spec.is_write() && self.may_have_unsynced_writes() {
-            lsn = match spec.run {
-                Run::Broadcast { .. } => self.unsynced_lsn(),
-                _ => self.read_wait_lsn(db, spec.key_indexes(args).into_iter().map(|i| &args[i])),
-            };
+        reply
+    }
+
+    /// The LSN a read's reply must wait for (0: none): no dirty reads.
+    pub(crate) fn read_lsn(&self, spec: &'static CommandSpec, db: usize, args: &[Bytes]) -> Lsn {
+        if !self.may_have_unsynced_writes() {
+            return 0;
         }
-        (reply, lsn)
+        match spec.run {
+            Run::Broadcast { .. } => self.unsynced_lsn(),
+            _ => self.read_wait_lsn(db, spec.key_indexes(args).into_iter().map(|i| &args[i])),
+        }
     }
 
     /// Runs commands here in order, each once its keys are free of other transactions' locks,

@@ -96,7 +96,7 @@ impl Conn {
             "-" => R::Err(rest.into()),
             ":" => R::Int(rest.parse().unwrap()),
             "_" => R::Nil,
-            "$" if rest == "-1" => R::Nil,
+            "$" | "*" if rest == "-1" => R::Nil,
             "$" => {
                 let mut data = vec![0; count() + 2];
                 self.reader.read_exact(&mut data).unwrap();

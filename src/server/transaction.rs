@@ -1,0 +1,180 @@
+//! A connection's transaction state: the commands queued since MULTI, and the keys it WATCHes.
+//!
+//! Queueing checks what Redis checks when a command is queued (unknown name and arity in the
+//! pipeline, slots on a cluster port here); a refused command fails the transaction, and EXEC then
+//! answers EXECABORT. Running the queue is `router::multi_exec`.
+
+use bytes::Bytes;
+
+use super::client::Client;
+use crate::commands::{flag, CommandSpec, Run};
+use crate::protocol::Reply;
+use crate::router::multi_exec;
+use crate::router::slot::key_slot;
+
+/// Most commands one MULTI may queue; past it the command is refused and the transaction fails
+/// (Redis has no count limit, only memory: this bounds what one connection can hold).
+pub const QUEUED_COMMANDS_MAX: usize = 1_000_000;
+/// Most keys one connection may WATCH; past it WATCH answers an error and watches nothing more.
+pub const WATCHED_KEYS_MAX: usize = 100_000;
+
+#[derive(Default)]
+pub struct Transaction {
+    /// Since MULTI: the queued commands.
+    queue: Option<Queue>,
+    /// (db, key) this connection WATCHes, each once; the watches live on the keys' shards.
+    watched: Vec<(usize, Bytes)>,
+}
+
+#[derive(Default)]
+struct Queue {
+    commands: Vec<Queued>,
+    /// A command was refused while queueing: EXEC answers EXECABORT.
+    failed: bool,
+    /// On a cluster port: the one slot every queued key must hash to.
+    slot: Option<u16>,
+}
+
+pub struct Queued {
+    pub spec: &'static CommandSpec,
+    pub args: Vec<Bytes>,
+}
+
+/// What EXEC finds.
+pub enum Ending {
+    NotInMulti,
+    Aborted,
+    Run(Vec<Queued>),
+}
+
+impl Transaction {
+    /// Neither in MULTI nor watching: nothing ties the connection to its shard.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_none() && self.watched.is_empty()
+    }
+
+    pub fn in_multi(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    /// MULTI; false when already in one.
+    pub fn begin(&mut self) -> bool {
+        if self.queue.is_some() {
+            return false;
+        }
+        self.queue = Some(Queue::default());
+        true
+    }
+
+    /// A command was refused while queueing (no effect outside MULTI).
+    pub fn fail(&mut self) {
+        if let Some(queue) = &mut self.queue {
+            queue.failed = true;
+        }
+    }
+
+    /// EXEC: ends the MULTI.
+    pub fn end(&mut self) -> Ending {
+        match self.queue.take() {
+            None => Ending::NotInMulti,
+            Some(queue) if queue.failed => Ending::Aborted,
+            Some(queue) => Ending::Run(queue.commands),
+        }
+    }
+
+    /// DISCARD: false when not in MULTI.
+    pub fn discard(&mut self) -> bool {
+        self.queue.take().is_some()
+    }
+
+    /// Adds (db, key) to the watched keys; false when it was watched already.
+    pub fn watch(&mut self, db: usize, key: &Bytes) -> bool {
+        if self.watched.iter().any(|(d, k)| *d == db && k == key) {
+            return false;
+        }
+        self.watched.push((db, key.clone()));
+        true
+    }
+
+    pub fn watched_count(&self) -> usize {
+        self.watched.len()
+    }
+
+    /// Forgets the watched keys (their shards must be told: `multi_exec::unwatch_all`).
+    pub fn take_watched(&mut self) -> Vec<(usize, Bytes)> {
+        std::mem::take(&mut self.watched)
+    }
+}
+
+/// Commands that run at once even inside MULTI, as in Redis.
+pub fn runs_at_once(spec: &CommandSpec) -> bool {
+    matches!(
+        spec.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
+}
+
+/// Queues a command of a connection in MULTI (the pipeline has resolved it and checked its
+/// routing on a cluster port), or refuses it and fails the transaction.
+pub fn queue(client: &mut Client, spec: &'static CommandSpec, args: Vec<Bytes>) -> Reply {
+    match check(client, spec, &args) {
+        Ok(slot) => {
+            let queue = client.transaction.queue.as_mut().expect("in MULTI");
+            if slot.is_some() {
+                queue.slot = slot;
+            }
+            queue.commands.push(Queued { spec, args });
+            Reply::Status("QUEUED")
+        }
+        Err(reply) => {
+            client.transaction.fail();
+            reply
+        }
+    }
+}
+
+/// Whether the command may join the queue; on a cluster port, the slot of its keys.
+fn check(
+    client: &Client,
+    spec: &'static CommandSpec,
+    args: &[Bytes],
+) -> Result<Option<u16>, Reply> {
+    let queue = client.transaction.queue.as_ref().expect("in MULTI");
+    if queue.commands.len() >= QUEUED_COMMANDS_MAX {
+        return Err(Reply::error(format!(
+            "ERR MULTI queue is full ({QUEUED_COMMANDS_MAX} commands)"
+        )));
+    }
+    if spec.flags & flag::BLOCKING != 0 && matches!(spec.run, Run::Client(_)) {
+        blocking_in_multi(spec)?;
+    }
+    if client.cluster_port {
+        let mut slots = spec
+            .key_indexes(args)
+            .into_iter()
+            .map(|i| key_slot(&args[i]));
+        let first = slots.next();
+        if first.is_some_and(|slot| queue.slot.is_some_and(|s| s != slot)) {
+            return Err(crossslot());
+        }
+        return Ok(first);
+    }
+    multi_exec::check_queueable(&client.shard, spec, args)?;
+    Ok(None)
+}
+
+/// The hook for blocking commands inside MULTI. Redis runs them as their non-blocking form
+/// (a blocking pop on an empty list answers null at once). A blocking command whose table entry
+/// runs on a shard (`Run::Keyed`) is queued as is: a shard function cannot block, so it must
+/// answer its "nothing now" reply itself. One that needs the connection to wait (`Run::Client`)
+/// is refused here until its family gives it a non-blocking form to run inside a transaction.
+fn blocking_in_multi(spec: &CommandSpec) -> Result<(), Reply> {
+    Err(Reply::error(format!(
+        "ERR {} is not supported inside MULTI yet",
+        spec.name.to_ascii_uppercase()
+    )))
+}
+
+pub fn crossslot() -> Reply {
+    Reply::error("CROSSSLOT Keys in request don't hash to the same slot")
+}
