@@ -608,7 +608,7 @@ impl GeoQuery {
                 let point = position(score);
                 let meters = within(shape, center, point)?;
                 Some(Hit {
-                    member: member.clone(),
+                    member: Bytes::copy_from_slice(member),
                     score,
                     position: point,
                     meters,

@@ -957,7 +957,7 @@ impl RangeQuery {
         };
         zset.iter_from(first, self.rev)
             .take(take)
-            .map(|(m, s)| (m.clone(), s))
+            .map(|(m, s)| (owned(m), s))
             .collect()
     }
 }
@@ -1177,7 +1177,7 @@ fn pop(db: &mut Db, key: &[u8], count: usize, max: bool, now_ms: u64) -> Vec<(By
     let popped: Vec<(Bytes, f64)> = zset
         .iter_from(start, max)
         .take(count)
-        .map(|(m, s)| (m.clone(), s))
+        .map(|(m, s)| (owned(m), s))
         .collect();
     let members = popped.iter().map(|(m, _)| m.clone()).collect();
     apply(db, key, Change::Remove(members), now_ms);
@@ -1218,11 +1218,11 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, now, resp3) = (&args[1], ctx.now_ms, ctx.resp3);
     let zset = attempt!(read_zset(ctx.db(), key, now));
     let rng = &mut rand::thread_rng();
-    let entry = |(m, s): (&Bytes, f64)| (m.clone(), s);
+    let entry = |(m, s): (&[u8], f64)| (owned(m), s);
     let picks = match (zset, count) {
         (None, None) => return Reply::Nil,
         (Some(zset), None) => {
-            let pick = zset.iter().choose(rng).map(|(m, _)| m.clone());
+            let pick = zset.iter().choose(rng).map(|(m, _)| owned(m));
             return pick.map_or(Reply::Nil, Reply::Bulk);
         }
         (None, Some(_)) => Vec::new(),
@@ -1591,7 +1591,7 @@ impl Algebra {
                             .or_insert(s);
                     }
                 }
-                acc.into_iter().map(|(m, s)| (m.clone(), s)).collect()
+                acc.into_iter().map(|(m, s)| (owned(m), s)).collect()
             }
             SetOp::Inter => {
                 let maps: Vec<HashMap<&Bytes, f64>> = inputs
@@ -1712,7 +1712,7 @@ fn read_input(db: &mut Db, key: &[u8], now_ms: u64) -> Result<Vec<(Bytes, f64)>,
         return Ok(Vec::new());
     };
     match &entry.value {
-        Value::ZSet(zset) => Ok(zset.iter().map(|(m, s)| (m.clone(), s)).collect()),
+        Value::ZSet(zset) => Ok(zset.iter().map(|(m, s)| (owned(m), s)).collect()),
         Value::Set(members) => Ok(members.iter().map(|m| (m.clone(), 1.0)).collect()),
         _ => Err(wrong_type()),
     }
@@ -1858,11 +1858,11 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(zset) = attempt!(read_zset(ctx.db(), key, now)) else {
         return scan_reply(Vec::new());
     };
-    let matches = |m: &Bytes| pattern.is_none_or(|p| p.as_ref() == b"*" || glob_match(p, m, false));
+    let matches = |m: &[u8]| pattern.is_none_or(|p| p.as_ref() == b"*" || glob_match(p, m, false));
     let items = zset
         .iter()
         .filter(|(m, _)| matches(m))
-        .flat_map(|(m, s)| [Reply::Bulk(m.clone()), Reply::bulk_str(&format_double(s))])
+        .flat_map(|(m, s)| [Reply::Bulk(owned(m)), Reply::bulk_str(&format_double(s))])
         .collect();
     scan_reply(items)
 }

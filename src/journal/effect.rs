@@ -566,7 +566,7 @@ mod tests {
             assert_eq!(*decoded, zset);
             let bits = |z: &ZSet| {
                 z.iter()
-                    .map(|(m, s)| (m.clone(), s.to_bits()))
+                    .map(|(m, s)| (Bytes::copy_from_slice(m), s.to_bits()))
                     .collect::<Vec<_>>()
             };
             assert_eq!(bits(&decoded), bits(&zset));

@@ -1,5 +1,6 @@
 //! The sorted set type's value: members ordered by (score, member bytes), in Redis's two
-//! encodings. Small sets keep a sorted vector (Redis's `listpack`: compact, O(n) but n ≤ 128);
+//! encodings. Small sets keep their entries sorted in one byte buffer (Redis's `listpack`:
+//! compact, O(n) but n ≤ 128);
 //! larger ones (`skiplist`) keep a member → score hash map beside an order-statistic tree, so that
 //! insert, delete, rank, select-by-rank and range starts are O(log n).
 //!
@@ -21,10 +22,11 @@ pub const LISTPACK_ENTRIES_MAX: usize = 128;
 /// A sorted set with a member longer than this is a `skiplist` (`zset-max-listpack-value`).
 pub const LISTPACK_VALUE_BYTES_MAX: usize = 64;
 
-/// Approximate bookkeeping bytes per member, for `MEMORY USAGE`: a listpack entry (handle and
-/// score), and a tree node plus its hash table entry.
-const LISTPACK_ENTRY_OVERHEAD_BYTES: usize = 40;
+/// Approximate bookkeeping bytes per member of a `skiplist`, for `MEMORY USAGE`: its allocation,
+/// a tree node and a hash table entry.
 const INDEXED_ENTRY_OVERHEAD_BYTES: usize = 120;
+/// Bytes of a score in a packed entry.
+const SCORE_BYTES: usize = 8;
 
 /// The order of a sorted set: by score, ties by member bytes. Scores are never NaN.
 pub fn order(a_score: f64, a_member: &[u8], b_score: f64, b_member: &[u8]) -> Ordering {
@@ -36,8 +38,8 @@ pub fn order(a_score: f64, a_member: &[u8], b_score: f64, b_member: &[u8]) -> Or
 
 #[derive(Clone, Debug)]
 pub enum ZSet {
-    /// `listpack`: (member, score) sorted by `order`.
-    Listpack(Vec<(Bytes, f64)>),
+    /// `listpack`.
+    Listpack(Packed),
     /// `skiplist`.
     Indexed(Box<Indexed>),
 }
@@ -51,7 +53,7 @@ pub struct Indexed {
 
 impl Default for ZSet {
     fn default() -> ZSet {
-        ZSet::Listpack(Vec::new())
+        ZSet::Listpack(Packed::default())
     }
 }
 
@@ -73,7 +75,7 @@ impl ZSet {
     pub fn from_entries(listpack: bool, entries: Vec<(Bytes, f64)>) -> ZSet {
         let longest = entries.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
         let mut zset = if listpack && fits_listpack(entries.len(), longest) {
-            ZSet::Listpack(Vec::with_capacity(entries.len()))
+            ZSet::Listpack(Packed::default())
         } else {
             ZSet::Indexed(Box::default())
         };
@@ -85,7 +87,7 @@ impl ZSet {
 
     pub fn len(&self) -> usize {
         match self {
-            ZSet::Listpack(entries) => entries.len(),
+            ZSet::Listpack(packed) => packed.len as usize,
             ZSet::Indexed(indexed) => indexed.scores.len(),
         }
     }
@@ -107,7 +109,7 @@ impl ZSet {
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
-            ZSet::Listpack(entries) => entries.iter().find(|(m, _)| m == member).map(|e| e.1),
+            ZSet::Listpack(packed) => packed.find(member).map(|(_, score)| score),
             ZSet::Indexed(indexed) => indexed.scores.get(member).copied(),
         }
     }
@@ -118,14 +120,15 @@ impl ZSet {
     pub fn insert(&mut self, member: Bytes, score: f64) -> Option<f64> {
         assert!(!score.is_nan(), "a sorted set score is never NaN");
         let score = score + 0.0;
-        if let ZSet::Listpack(entries) = self {
-            let old = entries.iter().position(|(m, _)| *m == member);
-            let grows = old.is_none() && entries.len() >= LISTPACK_ENTRIES_MAX;
+        if let ZSet::Listpack(packed) = self {
+            let old = packed.find(&member);
+            let grows = old.is_none() && packed.len as usize >= LISTPACK_ENTRIES_MAX;
             if member.len() <= LISTPACK_VALUE_BYTES_MAX && !grows {
-                let old = old.map(|i| entries.remove(i).1);
-                let at = entries.partition_point(|(m, s)| order(*s, m, score, &member).is_lt());
-                entries.insert(at, (member, score));
-                return old;
+                if let Some((offset, _)) = old {
+                    packed.remove_at(offset);
+                }
+                packed.insert(&member, score);
+                return old.map(|(_, score)| score);
             }
             self.convert_to_indexed();
         }
@@ -138,9 +141,10 @@ impl ZSet {
     /// Deletes `member`; returns its score when it was there.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         match self {
-            ZSet::Listpack(entries) => {
-                let i = entries.iter().position(|(m, _)| m == member)?;
-                Some(entries.remove(i).1)
+            ZSet::Listpack(packed) => {
+                let (offset, score) = packed.find(member)?;
+                packed.remove_at(offset);
+                Some(score)
             }
             ZSet::Indexed(indexed) => {
                 let score = indexed.scores.remove(member)?;
@@ -160,38 +164,40 @@ impl ZSet {
     /// order and fail for the rest): the rank where a range starts or ends. O(log n).
     pub fn count_while(&self, before: impl Fn(f64, &[u8]) -> bool) -> usize {
         match self {
-            ZSet::Listpack(entries) => entries.partition_point(|(m, s)| before(*s, m)),
+            ZSet::Listpack(packed) => packed.entries().take_while(|e| before(e.2, e.1)).count(),
             ZSet::Indexed(indexed) => indexed.tree.count_while(&before),
         }
     }
 
     /// The members from ascending rank `rank` on: upwards, or (`rev`) downwards to rank 0.
     /// Empty when `rank` is past the end.
-    pub fn iter_from(
-        &self,
-        rank: usize,
-        rev: bool,
-    ) -> Box<dyn Iterator<Item = (&Bytes, f64)> + '_> {
+    pub fn iter_from(&self, rank: usize, rev: bool) -> Box<dyn Iterator<Item = (&[u8], f64)> + '_> {
         match self {
-            ZSet::Listpack(entries) if rank >= entries.len() => Box::new(std::iter::empty()),
-            ZSet::Listpack(entries) if rev => {
-                Box::new(entries[..=rank].iter().rev().map(|(m, s)| (m, *s)))
+            ZSet::Listpack(packed) if rank >= packed.len as usize => Box::new(std::iter::empty()),
+            ZSet::Listpack(packed) if rev => {
+                // At most LISTPACK_ENTRIES_MAX entries: gathering them to walk back is cheap.
+                let below: Vec<(&[u8], f64)> = packed
+                    .entries()
+                    .take(rank + 1)
+                    .map(|(_, m, s)| (m, s))
+                    .collect();
+                Box::new(below.into_iter().rev())
             }
-            ZSet::Listpack(entries) => Box::new(entries[rank..].iter().map(|(m, s)| (m, *s))),
+            ZSet::Listpack(packed) => Box::new(packed.entries().skip(rank).map(|(_, m, s)| (m, s))),
             ZSet::Indexed(indexed) => Box::new(indexed.tree.iter_from(rank, rev)),
         }
     }
 
     /// Every (member, score) in ascending order.
-    pub fn iter(&self) -> Box<dyn Iterator<Item = (&Bytes, f64)> + '_> {
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], f64)> + '_> {
         self.iter_from(0, false)
     }
 
     fn convert_to_indexed(&mut self) {
-        if let ZSet::Listpack(entries) = self {
+        if let ZSet::Listpack(packed) = self {
             let mut indexed = Box::<Indexed>::default();
-            for (member, score) in entries.drain(..) {
-                indexed.insert(member, score);
+            for (_, member, score) in packed.entries() {
+                indexed.insert(Bytes::copy_from_slice(member), score);
             }
             *self = ZSet::Indexed(indexed);
         }
@@ -199,11 +205,15 @@ impl ZSet {
 
     /// Approximate bytes of memory, for `MEMORY USAGE`.
     pub fn memory_bytes(&self) -> usize {
-        let overhead = match self {
-            ZSet::Listpack(_) => LISTPACK_ENTRY_OVERHEAD_BYTES,
-            ZSet::Indexed(_) => INDEXED_ENTRY_OVERHEAD_BYTES,
-        };
-        16 + self.iter().map(|(m, _)| m.len() + overhead).sum::<usize>()
+        match self {
+            ZSet::Listpack(packed) => 16 + packed.bytes.capacity(),
+            ZSet::Indexed(_) => {
+                64 + self
+                    .iter()
+                    .map(|(m, _)| m.len() + INDEXED_ENTRY_OVERHEAD_BYTES)
+                    .sum::<usize>()
+            }
+        }
     }
 
     /// The same set with every member in its own allocation (see `Value::detached`).
@@ -214,6 +224,63 @@ impl ZSet {
             .map(|(m, s)| (Bytes::copy_from_slice(m), s))
             .collect();
         ZSet::from_entries(listpack, entries)
+    }
+}
+
+/// The `listpack` encoding: entries sorted by `order`, each its member's length (one byte: members
+/// are at most `LISTPACK_VALUE_BYTES_MAX` long), the member, and the score's 8 bytes, all in one
+/// allocation.
+#[derive(Clone, Debug, Default)]
+pub struct Packed {
+    bytes: Vec<u8>,
+    len: u8,
+}
+
+const _: () = assert!(LISTPACK_VALUE_BYTES_MAX <= u8::MAX as usize);
+const _: () = assert!(LISTPACK_ENTRIES_MAX <= u8::MAX as usize);
+
+impl Packed {
+    /// Every entry in order: (offset, member, score).
+    fn entries(&self) -> impl Iterator<Item = (usize, &[u8], f64)> + '_ {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let len = *self.bytes.get(at)? as usize;
+            let member = &self.bytes[at + 1..at + 1 + len];
+            let score_at = at + 1 + len;
+            let score_bytes = self.bytes[score_at..score_at + SCORE_BYTES].try_into();
+            let score = f64::from_le_bytes(score_bytes.expect("8 bytes"));
+            let entry = (at, member, score);
+            at = score_at + SCORE_BYTES;
+            Some(entry)
+        })
+    }
+
+    /// The offset and score of `member`'s entry.
+    fn find(&self, member: &[u8]) -> Option<(usize, f64)> {
+        self.entries()
+            .find(|(_, m, _)| *m == member)
+            .map(|(at, _, score)| (at, score))
+    }
+
+    /// Inserts an entry for a member not present, in order.
+    fn insert(&mut self, member: &[u8], score: f64) {
+        let at = self
+            .entries()
+            .find(|(_, m, s)| order(*s, m, score, member).is_ge())
+            .map_or(self.bytes.len(), |(at, _, _)| at);
+        let entry = std::iter::once(member.len() as u8)
+            .chain(member.iter().copied())
+            .chain(score.to_le_bytes());
+        self.bytes.splice(at..at, entry);
+        self.bytes.shrink_to_fit();
+        self.len += 1;
+    }
+
+    fn remove_at(&mut self, at: usize) {
+        let end = at + 1 + self.bytes[at] as usize + SCORE_BYTES;
+        self.bytes.drain(at..end);
+        self.bytes.shrink_to_fit();
+        self.len -= 1;
     }
 }
 
@@ -438,7 +505,7 @@ struct TreeIter<'a> {
 }
 
 impl<'a> Iterator for TreeIter<'a> {
-    type Item = (&'a Bytes, f64);
+    type Item = (&'a [u8], f64);
 
     fn next(&mut self) -> Option<Self::Item> {
         let t = self.stack.pop()?;
@@ -450,7 +517,7 @@ impl<'a> Iterator for TreeIter<'a> {
             let m = tree.node(next);
             next = if self.rev { m.right } else { m.left };
         }
-        Some((&n.member, n.score))
+        Some((&n.member[..], n.score))
     }
 }
 
@@ -463,8 +530,12 @@ mod tests {
         Bytes::copy_from_slice(text.as_bytes())
     }
 
+    fn b2(bytes: &[u8]) -> Bytes {
+        Bytes::copy_from_slice(bytes)
+    }
+
     fn listed(zset: &ZSet) -> Vec<(Bytes, f64)> {
-        zset.iter().map(|(m, s)| (m.clone(), s)).collect()
+        zset.iter().map(|(m, s)| (b2(m), s)).collect()
     }
 
     #[test]
@@ -495,6 +566,20 @@ mod tests {
     }
 
     #[test]
+    fn a_listpack_costs_its_entries_bytes_and_no_allocation_per_member() {
+        let mut zset = ZSet::default();
+        for i in 0..100 {
+            zset.insert(b(&format!("member{i:02}")), i as f64);
+        }
+        // Per entry: 1 length byte, 8 member bytes, 8 score bytes.
+        assert_eq!(zset.memory_bytes(), 16 + 100 * 17);
+        let ZSet::Listpack(packed) = &zset else {
+            panic!("listpack expected");
+        };
+        assert_eq!(packed.bytes.len(), 100 * 17);
+    }
+
+    #[test]
     fn ties_order_by_member_bytes() {
         for listpack in [true, false] {
             let zset = ZSet::from_entries(
@@ -506,7 +591,7 @@ mod tests {
                     (b("z"), f64::NEG_INFINITY),
                 ],
             );
-            let members: Vec<_> = zset.iter().map(|(m, _)| m.clone()).collect();
+            let members: Vec<_> = zset.iter().map(|(m, _)| b2(m)).collect();
             assert_eq!(members, vec![b("z"), b("c"), b("a"), b("b")]);
             assert_eq!(zset.rank(b"a"), Some(2));
         }
@@ -545,12 +630,12 @@ mod tests {
                 let start = rng.gen_range(0..model.len() + 2);
                 let up: Vec<_> = zset
                     .iter_from(start, false)
-                    .map(|(m, s)| (m.clone(), s))
+                    .map(|(m, s)| (b2(m), s))
                     .collect();
                 assert_eq!(up, model.get(start..).unwrap_or(&[]).to_vec());
                 let down: Vec<_> = zset
                     .iter_from(start, true)
-                    .map(|(m, s)| (m.clone(), s))
+                    .map(|(m, s)| (b2(m), s))
                     .collect();
                 let mut expected_down = model[..(start + 1).min(model.len())].to_vec();
                 if start >= model.len() {
