@@ -264,6 +264,234 @@ fn acknowledged_collection_changes_survive_sigkill_and_in_flight_ones_are_all_or
     assert!(changes_acknowledged, "the writer changed nothing");
 }
 
+/// Streams under SIGKILL: writers XADD to streams on every shard, read them through a consumer
+/// group and acknowledge. What the server holds after a restart is compared with what was
+/// acknowledged: every acknowledged entry is there, every acknowledged XACK is gone from the PEL,
+/// and every delivered, unacknowledged entry is still pending (give or take the one in flight).
+mod streams {
+    use super::*;
+
+    const STREAMS: usize = 3;
+
+    fn stream_key(n: usize) -> String {
+        format!("x:{n}")
+    }
+
+    /// Per stream: entries (id → value) and the group's pending IDs.
+    #[derive(Clone, Default, Debug, PartialEq)]
+    struct Acked {
+        entries: BTreeMap<String, BTreeMap<String, String>>,
+        pending: BTreeMap<String, BTreeSet<String>>,
+    }
+
+    enum InFlight {
+        None,
+        /// An XADD of this value to this stream.
+        Add(String, String),
+        /// An XREADGROUP on this stream (may have delivered one entry).
+        Read(String),
+        /// An XACK of this ID.
+        Ack(String, String),
+    }
+
+    fn write_until_killed(
+        port: u16,
+        seed: u64,
+        mut acked: Acked,
+        stop: &AtomicBool,
+    ) -> (Acked, InFlight) {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let Ok(mut con) = client.get_connection() else {
+            return (acked, InFlight::None);
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut counter = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            counter += 1;
+            let key = stream_key(rng.gen_range(0..STREAMS));
+            let pending = acked.pending.entry(key.clone()).or_default();
+            let step = rng.gen_range(0..3);
+            if step == 0 || (step == 2 && pending.is_empty()) {
+                let value = format!("v{seed}-{counter}");
+                let reply: redis::RedisResult<String> = redis::cmd("XADD")
+                    .arg(&key)
+                    .arg("*")
+                    .arg("f")
+                    .arg(&value)
+                    .query(&mut con);
+                match reply {
+                    Ok(id) => {
+                        acked.entries.entry(key).or_default().insert(id, value);
+                    }
+                    Err(e) if e.code().is_some() => panic!("XADD failed: {e}"),
+                    Err(_) => return (acked, InFlight::Add(key, value)),
+                }
+            } else if step == 1 {
+                let reply: redis::RedisResult<redis::Value> = redis::cmd("XREADGROUP")
+                    .arg(&["GROUP", "g", "c", "COUNT", "1", "STREAMS", &key, ">"])
+                    .query(&mut con);
+                match reply {
+                    Ok(value) => {
+                        if let Some(id) = first_id(&value) {
+                            pending.insert(id);
+                        }
+                    }
+                    Err(e) if e.code().is_some() => panic!("XREADGROUP failed: {e}"),
+                    Err(_) => return (acked, InFlight::Read(key)),
+                }
+            } else {
+                let id = pending.iter().next().unwrap().clone();
+                let reply: redis::RedisResult<i64> = redis::cmd("XACK")
+                    .arg(&key)
+                    .arg("g")
+                    .arg(&id)
+                    .query(&mut con);
+                match reply {
+                    Ok(1) => {
+                        pending.remove(&id);
+                    }
+                    Ok(n) => panic!("XACK of pending {id} answered {n}"),
+                    Err(e) if e.code().is_some() => panic!("XACK failed: {e}"),
+                    Err(_) => return (acked, InFlight::Ack(key, id)),
+                }
+            }
+        }
+        (acked, InFlight::None)
+    }
+
+    /// The ID of the one entry an XREADGROUP COUNT 1 reply carries.
+    fn first_id(value: &redis::Value) -> Option<String> {
+        use redis::Value::{Array, BulkString};
+        let Array(streams) = value else { return None };
+        let Array(pair) = streams.first()? else {
+            return None;
+        };
+        let Array(entries) = pair.get(1)? else {
+            return None;
+        };
+        let Array(entry) = entries.first()? else {
+            return None;
+        };
+        match entry.first()? {
+            BulkString(id) => Some(String::from_utf8(id.clone()).unwrap()),
+            _ => None,
+        }
+    }
+
+    fn observe(con: &mut redis::Connection) -> Acked {
+        let mut seen = Acked::default();
+        for n in 0..STREAMS {
+            let key = stream_key(n);
+            let entries: Vec<(String, BTreeMap<String, String>)> = redis::cmd("XRANGE")
+                .arg(&key)
+                .arg("-")
+                .arg("+")
+                .query(con)
+                .unwrap();
+            let entries = entries.into_iter().map(|(id, f)| (id, f["f"].clone()));
+            seen.entries.insert(key.clone(), entries.collect());
+            let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+                .arg(&[key.as_str(), "g", "-", "+", "100000"])
+                .query(con)
+                .unwrap();
+            seen.pending
+                .insert(key, rows.into_iter().map(|r| r.0).collect());
+        }
+        seen
+    }
+
+    /// Checks `seen` against `acked` allowing for the change in flight.
+    fn check(cycle: usize, acked: &Acked, seen: &Acked, in_flight: &InFlight) {
+        for n in 0..STREAMS {
+            let key = stream_key(n);
+            let (want, got) = (&acked.entries[&key], &seen.entries[&key]);
+            for (id, value) in want {
+                assert_eq!(
+                    got.get(id),
+                    Some(value),
+                    "cycle {cycle}: acknowledged {key} {id} lost"
+                );
+            }
+            let extra: Vec<&String> = got.keys().filter(|id| !want.contains_key(*id)).collect();
+            match in_flight {
+                InFlight::Add(k, value) if *k == key && extra.len() == 1 => {
+                    assert_eq!(
+                        &got[extra[0]], value,
+                        "cycle {cycle}: {key} gained a stranger"
+                    );
+                }
+                _ => assert!(
+                    extra.is_empty(),
+                    "cycle {cycle}: {key} has unacknowledged {extra:?}"
+                ),
+            }
+            let want = &acked.pending[&key];
+            let got = &seen.pending[&key];
+            let missing: Vec<&String> = want.difference(got).collect();
+            let added: Vec<&String> = got.difference(want).collect();
+            match in_flight {
+                InFlight::Ack(k, id) if *k == key => {
+                    assert!(
+                        missing.is_empty() || missing == vec![id],
+                        "cycle {cycle}: {key} PEL lost {missing:?}"
+                    );
+                }
+                _ => assert!(
+                    missing.is_empty(),
+                    "cycle {cycle}: {key} PEL lost {missing:?}"
+                ),
+            }
+            match in_flight {
+                InFlight::Read(k) if *k == key => {
+                    assert!(added.len() <= 1, "cycle {cycle}: {added:?}")
+                }
+                _ => assert!(
+                    added.is_empty(),
+                    "cycle {cycle}: {key} PEL gained {added:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn acknowledged_stream_entries_deliveries_and_acks_survive_sigkill() {
+        let cycles: usize = std::env::var("KEEL_CRASH_CYCLES")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(4);
+        let mut server = Server::start(3, &[]);
+        {
+            let mut con = server.client();
+            for n in 0..STREAMS {
+                let _: () = redis::cmd("XGROUP")
+                    .arg(&["CREATE", &stream_key(n), "g", "$", "MKSTREAM"])
+                    .query(&mut con)
+                    .unwrap();
+            }
+        }
+        let mut acked = observe(&mut server.client());
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x7374726d);
+        let mut progressed = false;
+        for cycle in 0..cycles {
+            let stop = Arc::new(AtomicBool::new(false));
+            let writer = {
+                let (stop, port, acked) = (stop.clone(), server.port, acked.clone());
+                thread::spawn(move || write_until_killed(port, cycle as u64, acked, &stop))
+            };
+            thread::sleep(Duration::from_millis(rng.gen_range(150..500)));
+            server.kill9();
+            stop.store(true, Ordering::Relaxed);
+            let (now_acked, in_flight) = writer.join().unwrap();
+            progressed |= now_acked != acked;
+            server.restart();
+            let seen = observe(&mut server.client());
+            check(cycle, &now_acked, &seen, &in_flight);
+            acked = seen;
+        }
+        assert!(progressed, "the writer changed nothing");
+    }
+}
+
 const ACCOUNTS: usize = 6;
 const ACCOUNT_START: i64 = 1000;
 
@@ -371,4 +599,206 @@ fn acknowledged_cross_shard_transactions_survive_sigkill_and_in_flight_ones_are_
         }
     }
     assert!(transfers_acknowledged, "the writer transferred nothing");
+}
+
+/// The bitmap and HyperLogLog workload: SETBIT, BITFIELD INCRBY, SETRANGE, cross-shard BITOP and
+/// PFADD under SIGKILL. Bitmaps are checked byte for byte; an HLL is checked by its registers
+/// against a fresh HLL of the acknowledged elements.
+mod bitmaps_and_hll {
+    use super::*;
+
+    const BITMAPS: usize = 4;
+    const HLLS: usize = 3;
+
+    #[derive(Clone, Default, Debug, PartialEq)]
+    struct Model {
+        bitmaps: BTreeMap<String, Vec<u8>>,
+        hlls: BTreeMap<String, Vec<String>>,
+    }
+
+    fn bitmap_key(n: usize) -> String {
+        format!("b:{n}")
+    }
+
+    fn hll_key(n: usize) -> String {
+        format!("p:{n}")
+    }
+
+    /// Writes `patch` at `offset` of a model bitmap, zero-extending it.
+    fn write(bytes: &mut Vec<u8>, offset: usize, patch: &[u8]) {
+        if bytes.len() < offset + patch.len() {
+            bytes.resize(offset + patch.len(), 0);
+        }
+        bytes[offset..offset + patch.len()].copy_from_slice(patch);
+    }
+
+    fn plan(model: &Model, rng: &mut impl Rng, counter: u64) -> (Vec<String>, Model) {
+        let mut after = model.clone();
+        let key = bitmap_key(rng.gen_range(0..BITMAPS));
+        let args = match rng.gen_range(0..6) {
+            0 => {
+                let (offset, bit) = (rng.gen_range(0..400usize), rng.gen_range(0..2u8));
+                let bytes = after.bitmaps.entry(key.clone()).or_default();
+                let mut byte = bytes.get(offset / 8).copied().unwrap_or(0);
+                let mask = 0x80 >> (offset % 8);
+                byte = if bit == 1 { byte | mask } else { byte & !mask };
+                write(bytes, offset / 8, &[byte]);
+                vec!["SETBIT".into(), key, offset.to_string(), bit.to_string()]
+            }
+            1 => {
+                let field = rng.gen_range(0..50usize);
+                let bytes = after.bitmaps.entry(key.clone()).or_default();
+                let byte = bytes.get(field).copied().unwrap_or(0).wrapping_add(1);
+                write(bytes, field, &[byte]);
+                let field = format!("#{field}");
+                vec![
+                    "BITFIELD".into(),
+                    key,
+                    "INCRBY".into(),
+                    "u8".into(),
+                    field,
+                    "1".into(),
+                ]
+            }
+            2 => {
+                let offset = rng.gen_range(0..40usize);
+                let patch = format!("r{}", counter % 100);
+                write(
+                    after.bitmaps.entry(key.clone()).or_default(),
+                    offset,
+                    patch.as_bytes(),
+                );
+                vec!["SETRANGE".into(), key, offset.to_string(), patch]
+            }
+            3 => {
+                let (a, b) = (
+                    bitmap_key(rng.gen_range(0..BITMAPS)),
+                    bitmap_key(rng.gen_range(0..BITMAPS)),
+                );
+                let empty = Vec::new();
+                let (x, y) = (
+                    after.bitmaps.get(&a).unwrap_or(&empty),
+                    after.bitmaps.get(&b).unwrap_or(&empty),
+                );
+                let len = x.len().max(y.len());
+                let or: Vec<u8> = (0..len)
+                    .map(|i| x.get(i).copied().unwrap_or(0) | y.get(i).copied().unwrap_or(0))
+                    .collect();
+                match or.is_empty() {
+                    true => after.bitmaps.remove(&key),
+                    false => after.bitmaps.insert(key.clone(), or),
+                };
+                vec!["BITOP".into(), "OR".into(), key, a, b]
+            }
+            _ => {
+                let key = hll_key(rng.gen_range(0..HLLS));
+                let element = format!("e{counter}");
+                after
+                    .hlls
+                    .entry(key.clone())
+                    .or_default()
+                    .push(element.clone());
+                vec!["PFADD".into(), key, element]
+            }
+        };
+        (args, after)
+    }
+
+    fn write_until_killed(
+        port: u16,
+        seed: u64,
+        mut model: Model,
+        stop: &AtomicBool,
+    ) -> (Model, Option<Model>) {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let Ok(mut con) = client.get_connection() else {
+            return (model, None);
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut counter = 0;
+        while !stop.load(Ordering::Relaxed) {
+            counter += 1;
+            let (args, after) = plan(&model, &mut rng, counter);
+            let mut cmd = redis::cmd(&args[0]);
+            for arg in &args[1..] {
+                cmd.arg(arg);
+            }
+            match cmd.query::<redis::Value>(&mut con) {
+                Ok(_) => model = after,
+                Err(e) if e.code().is_some() => panic!("{args:?} failed: {e}"),
+                Err(_) => return (model, Some(after)),
+            }
+        }
+        (model, None)
+    }
+
+    /// The registers of the HLL at `key` (none when missing).
+    fn registers(con: &mut redis::Connection, key: &str) -> Option<Vec<i64>> {
+        redis::cmd("PFDEBUG").arg("GETREG").arg(key).query(con).ok()
+    }
+
+    /// Whether the server holds exactly what `model` says.
+    fn holds(con: &mut redis::Connection, model: &Model) -> bool {
+        for n in 0..BITMAPS {
+            let key = bitmap_key(n);
+            let seen: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query(con).unwrap();
+            if seen.as_ref() != model.bitmaps.get(&key) {
+                return false;
+            }
+        }
+        for n in 0..HLLS {
+            let key = hll_key(n);
+            let expected = model.hlls.get(&key).map(|elements| {
+                let scratch = format!("{{{key}}}scratch");
+                let _: () = redis::cmd("DEL").arg(&scratch).query(con).unwrap();
+                let _: i64 = redis::cmd("PFADD")
+                    .arg(&scratch)
+                    .arg(elements)
+                    .query(con)
+                    .unwrap();
+                registers(con, &scratch).unwrap()
+            });
+            if registers(con, &key) != expected {
+                return false;
+            }
+        }
+        true
+    }
+
+    #[test]
+    fn acknowledged_bitmap_and_hll_writes_survive_sigkill_and_in_flight_ones_are_all_or_nothing() {
+        let cycles: usize = std::env::var("KEEL_CRASH_CYCLES")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(4);
+        let mut server = Server::start(3, &[]);
+        let mut model = Model::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x6269_7473);
+        let mut changes_acknowledged = false;
+        for cycle in 0..cycles {
+            let stop = Arc::new(AtomicBool::new(false));
+            let writer = {
+                let (stop, port, model) = (stop.clone(), server.port, model.clone());
+                thread::spawn(move || write_until_killed(port, cycle as u64, model, &stop))
+            };
+            thread::sleep(Duration::from_millis(rng.gen_range(150..500)));
+            server.kill9();
+            stop.store(true, Ordering::Relaxed);
+            let (acknowledged, in_flight) = writer.join().unwrap();
+            changes_acknowledged |= acknowledged != model;
+            server.restart();
+            let mut con = server.client();
+            model = match in_flight {
+                Some(applied) if holds(&mut con, &applied) => applied,
+                _ => {
+                    assert!(
+                        holds(&mut con, &acknowledged),
+                        "cycle {cycle}: acknowledged changes lost, or a change half applied"
+                    );
+                    acknowledged
+                }
+            };
+        }
+        assert!(changes_acknowledged, "the writer changed nothing");
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod table;
 
+mod bitmaps;
 mod client;
 mod cluster;
 mod config;
@@ -10,6 +11,7 @@ mod debug;
 mod expire;
 mod geo;
 mod hashes;
+mod hyperloglog;
 mod info;
 mod introspection;
 mod keyspace;
@@ -18,6 +20,7 @@ mod persistence;
 mod server;
 mod sets;
 mod slowlog;
+mod streams;
 mod strings;
 mod transactions;
 mod zsets;
@@ -32,13 +35,16 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 19] {
+fn families() -> [&'static [CommandSpec]; 22] {
     [
         strings::COMMANDS,
         hashes::COMMANDS,
         sets::COMMANDS,
         zsets::COMMANDS,
         geo::COMMANDS,
+        streams::COMMANDS,
+        bitmaps::COMMANDS,
+        hyperloglog::COMMANDS,
         keyspace::COMMANDS,
         expire::COMMANDS,
         connection::COMMANDS,

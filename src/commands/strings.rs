@@ -4,12 +4,12 @@ pub(super) mod long_double;
 
 use std::collections::BTreeMap;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
 use super::spec::*;
 use super::{parse_i64, syntax_error, wrong_type, CommandSpec, SplitMerge};
-use crate::keyspace::{parse_canonical_i64, Value};
+use crate::keyspace::{parse_canonical_i64, Delta, Value};
 use crate::protocol::Reply;
 use crate::router::Txn;
 use crate::server::client::Client;
@@ -279,7 +279,7 @@ pub fn get_string(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Reply> {
 }
 
 /// `get_string` for a read lookup, counted in the keyspace hits and misses as Redis counts them.
-fn read_string(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Reply> {
+pub(super) fn read_string(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Reply> {
     let found = get_string(ctx, key);
     let mut stats = ctx.shard.stats.borrow_mut();
     match &found {
@@ -710,34 +710,16 @@ fn too_long() -> Reply {
     Reply::error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
 }
 
-/// The bytes of the string value at `key` for changing in place (reusing the buffer when nobody
-/// else holds it), or `Ok(None)` when missing.
-fn take_string_for_change(ctx: &mut Ctx, key: &[u8]) -> Result<Option<BytesMut>, Reply> {
+/// Writes `patch` at `offset` of the string at `key` (zero-extending it, creating it when
+/// missing, keeping its TTL), logged as that range rather than the whole string.
+pub(super) fn write_range(ctx: &mut Ctx, key: &[u8], offset: usize, patch: &[u8]) {
     let now = ctx.now_ms;
-    let Some(value) = ctx.db().get_value_mut(key, now) else {
-        return Ok(None);
+    let delta = Delta::StrWrite {
+        offset: offset as u64,
+        bytes: Bytes::copy_from_slice(patch),
     };
-    let bytes = match value {
-        Value::Int(n) => Bytes::copy_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
-        Value::Str { bytes, .. } => std::mem::take(bytes),
-        _ => return Err(wrong_type()),
-    };
-    Ok(Some(
-        bytes
-            .try_into_mut()
-            .unwrap_or_else(|shared| BytesMut::from(&shared[..])),
-    ))
-}
-
-/// Puts a string changed in place back under `key` (keeping its TTL), `raw` as Redis makes it.
-fn put_changed_string(ctx: &mut Ctx, key: &[u8], bytes: BytesMut) {
-    let now = ctx.now_ms;
-    if let Some(value) = ctx.db().get_value_mut(key, now) {
-        *value = Value::Str {
-            bytes: bytes.freeze(),
-            raw: true,
-        };
-    }
+    let written = ctx.db().apply(key, delta, now);
+    debug_assert!(written.is_ok(), "write_range on a non-string");
 }
 
 fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -756,15 +738,8 @@ fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if len > len_max {
         return too_long();
     }
-    match take_string_for_change(ctx, key) {
-        Ok(Some(mut bytes)) => {
-            bytes.extend_from_slice(tail);
-            put_changed_string(ctx, key, bytes);
-            Reply::Int(len as i64)
-        }
-        Ok(None) => Reply::Int(0),
-        Err(e) => e,
-    }
+    write_range(ctx, key, len - tail.len(), tail);
+    Reply::Int(len as i64)
 }
 
 /// SETRANGE key offset value: overwrites from `offset`, padding with zero bytes.
@@ -789,22 +764,8 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if end > string_bytes_max(ctx) as u64 {
         return too_long();
     }
-    let end = end as usize;
-    let mut bytes = match take_string_for_change(ctx, key) {
-        Ok(Some(bytes)) => bytes,
-        Ok(None) => {
-            ctx.db().insert(key, Value::string(b""), None);
-            BytesMut::new()
-        }
-        Err(e) => return e,
-    };
-    if bytes.len() < end {
-        bytes.resize(end, 0);
-    }
-    bytes[offset as usize..end].copy_from_slice(patch);
-    let len = bytes.len();
-    put_changed_string(ctx, key, bytes);
-    Reply::Int(len as i64)
+    write_range(ctx, key, offset as usize, patch);
+    Reply::Int(old_len.unwrap_or(0).max(end as usize) as i64)
 }
 
 // ---------------------------------------------------------------------------------------------

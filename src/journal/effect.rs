@@ -16,6 +16,7 @@
 
 use bytes::{Buf, Bytes};
 
+use crate::keyspace::stream::{self, Stream, StreamOp};
 use crate::keyspace::{Delta, Hash, SetMembers, Value, ZSet};
 
 pub const PUT: u8 = 1;
@@ -39,6 +40,8 @@ const VALUE_SET: u8 = 5;
 /// bits). The two tags keep the encoding (`OBJECT ENCODING`) across a restart.
 const VALUE_ZSET_LISTPACK: u8 = 7;
 const VALUE_ZSET_SKIPLIST: u8 = 8;
+/// A stream: see `Stream::encode`.
+const VALUE_STREAM: u8 = 9;
 
 /// Delta tags. Hash fields set: count u32, then per pair: field_len u32, field, value_len u32,
 /// value. The others: count u32, then per element: len u32, bytes.
@@ -50,6 +53,10 @@ const DELTA_SET_REM: u8 = 4;
 const DELTA_ZSET_ADD: u8 = 20;
 /// Sorted sets: a list of members (as `DELTA_SET_REM`).
 const DELTA_ZSET_REM: u8 = 21;
+// Stream ops use tags 40–49: see `StreamOp::encode`.
+/// String ranges (strings and bitmaps: tags 30–39): offset u64, then len u32, bytes.
+const DELTA_STR_WRITE: u8 = 30;
+const DELTA_STR_REPLACE_TAIL: u8 = 31;
 
 #[derive(Debug, PartialEq)]
 pub enum Effect {
@@ -250,6 +257,10 @@ fn encode_value(value: &Value, out: &mut Vec<u8>) {
                 out.extend_from_slice(&score.to_bits().to_le_bytes());
             }
         }
+        Value::Stream(s) => {
+            out.push(VALUE_STREAM);
+            s.encode(out);
+        }
     }
 }
 
@@ -284,6 +295,7 @@ fn decode_value(mut payload: Bytes) -> Option<Value> {
                 entries,
             )))
         }
+        VALUE_STREAM => Value::Stream(Box::new(Stream::decode(payload)?)),
         _ => return None,
     })
 }
@@ -342,6 +354,11 @@ fn encode_delta(delta: &Delta, out: &mut Vec<u8>) {
             }
         }
         Delta::ZSetRem(elements) => put_list(DELTA_ZSET_REM, elements, out),
+        Delta::Stream(op) => op.encode(out),
+        Delta::StrWrite { offset, bytes } => put_range(DELTA_STR_WRITE, *offset, bytes, out),
+        Delta::StrReplaceTail { offset, bytes } => {
+            put_range(DELTA_STR_REPLACE_TAIL, *offset, bytes, out)
+        }
     }
 }
 
@@ -375,6 +392,15 @@ fn decode_delta(payload: &mut Bytes) -> Option<Delta> {
             Delta::ZSetAdd(entries)
         }
         DELTA_ZSET_REM => Delta::ZSetRem(take_list(payload)?),
+        tag if stream::is_op_tag(tag) => Delta::Stream(StreamOp::decode(tag, payload)?),
+        DELTA_STR_WRITE => Delta::StrWrite {
+            offset: take_u64(payload)?,
+            bytes: take_bytes(payload)?,
+        },
+        DELTA_STR_REPLACE_TAIL => Delta::StrReplaceTail {
+            offset: take_u64(payload)?,
+            bytes: take_bytes(payload)?,
+        },
         _ => return None,
     })
 }
@@ -395,6 +421,13 @@ fn take_list(payload: &mut Bytes) -> Option<Vec<Bytes>> {
         elements.push(take_bytes(payload)?);
     }
     Some(elements)
+}
+
+/// `tag`, offset u64, then len u32, bytes.
+fn put_range(tag: u8, offset: u64, bytes: &[u8], out: &mut Vec<u8>) {
+    out.push(tag);
+    out.extend_from_slice(&offset.to_le_bytes());
+    put_bytes(bytes, out);
 }
 
 /// len u32, bytes.
@@ -503,6 +536,32 @@ mod tests {
             Effect::Delta {
                 key: Bytes::from("z"),
                 delta: Delta::ZSetRem(vec![Bytes::from("m"), Bytes::new()]),
+            },
+            Effect::Delta {
+                key: Bytes::from("x"),
+                delta: Delta::Stream(StreamOp::Ack {
+                    group: Bytes::from("g"),
+                    ids: vec![stream::StreamId::new(1, 2)],
+                }),
+            },
+            Effect::Put {
+                key: Bytes::from("x"),
+                value: Value::Stream(Box::default()),
+                expire_at_ms: None,
+            },
+            Effect::Delta {
+                key: Bytes::from("bits"),
+                delta: Delta::StrWrite {
+                    offset: (1 << 32) + 7,
+                    bytes: Bytes::from_static(b"\x80\0"),
+                },
+            },
+            Effect::Delta {
+                key: Bytes::from("hll"),
+                delta: Delta::StrReplaceTail {
+                    offset: 16,
+                    bytes: Bytes::new(),
+                },
             },
         ];
         for e in effects {

@@ -8,8 +8,9 @@
 
 use bytes::Bytes;
 
+use super::stream::{Stream, StreamOp};
 use super::zset::ZSet;
-use super::{Hash, SetMembers, Value};
+use super::{string_range, Hash, SetMembers, Value};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Delta {
@@ -25,6 +26,13 @@ pub enum Delta {
     ZSetAdd(Vec<(Bytes, f64)>),
     /// Removes sorted set members.
     ZSetRem(Vec<Bytes>),
+    /// Changes a stream (see `stream::StreamOp`); a stream op that adds creates the stream.
+    Stream(StreamOp),
+    /// Writes bytes into a string at a byte offset, zero-extending it (creating the string).
+    StrWrite { offset: u64, bytes: Bytes },
+    /// Replaces a string's bytes from an offset on, truncating or zero-extending it (creating
+    /// the string).
+    StrReplaceTail { offset: u64, bytes: Bytes },
 }
 
 /// The key holds a value of another type than the delta changes.
@@ -39,7 +47,14 @@ impl Delta {
             Delta::HashSet(_) => Some(Value::Hash(Hash::default())),
             Delta::SetAdd(_) => Some(Value::Set(Box::default())),
             Delta::ZSetAdd(_) => Some(Value::ZSet(Box::default())),
-            Delta::HashDel(_) | Delta::SetRem(_) | Delta::ZSetRem(_) => None,
+            Delta::Stream(StreamOp::Add { .. } | StreamOp::CreateGroup { .. }) => {
+                Some(Value::Stream(Box::default()))
+            }
+            Delta::StrWrite { .. } | Delta::StrReplaceTail { .. } => Some(Value::Str {
+                bytes: Bytes::new(),
+                raw: true,
+            }),
+            Delta::HashDel(_) | Delta::SetRem(_) | Delta::ZSetRem(_) | Delta::Stream(_) => None,
         }
     }
 
@@ -67,6 +82,17 @@ impl Delta {
             (Delta::ZSetRem(members), Value::ZSet(zset)) => {
                 for member in members {
                     zset.remove(member);
+                }
+            }
+            (Delta::Stream(op), Value::Stream(stream)) => Stream::apply(stream, op),
+            (Delta::StrWrite { offset, bytes }, value) => {
+                if !string_range::write_at(value, *offset as usize, bytes) {
+                    return Err(WrongType);
+                }
+            }
+            (Delta::StrReplaceTail { offset, bytes }, value) => {
+                if !string_range::replace_tail(value, *offset as usize, bytes) {
+                    return Err(WrongType);
                 }
             }
             _ => return Err(WrongType),

@@ -3,8 +3,11 @@
 mod db;
 mod delta;
 mod hash;
+pub mod hyperloglog;
 mod listpack;
 pub mod pattern;
+pub mod stream;
+pub mod string_range;
 mod value;
 pub mod zset;
 

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 
 pub use super::hash::Hash;
+use super::stream::Stream;
 pub use super::zset::ZSet;
 
 /// Strings up to this length are `embstr` in Redis (OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
@@ -35,6 +36,8 @@ pub enum Value {
     Set(Box<SetMembers>),
     /// A sorted set (boxed, like sets).
     ZSet(Box<ZSet>),
+    /// A stream (boxed: its counters and groups make it large).
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -70,6 +73,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -82,6 +86,7 @@ impl Value {
             Value::Hash(hash) => hash.encoding(),
             Value::Set(members) => set_encoding(members),
             Value::ZSet(zset) => zset.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -92,6 +97,8 @@ impl Value {
             Value::Hash(hash) => hash.is_empty(),
             Value::Set(members) => members.is_empty(),
             Value::ZSet(zset) => zset.is_empty(),
+            // A stream stays when its last entry goes (its counters and groups remain).
+            Value::Stream(_) => false,
         }
     }
 
@@ -103,8 +110,7 @@ impl Value {
             )),
             Value::Str { bytes, .. } => Some(bytes.clone()),
             Value::Hash(_) => None,
-            Value::Set(_) => None,
-            Value::ZSet(_) => None,
+            Value::Set(_) | Value::ZSet(_) | Value::Stream(_) => None,
         }
     }
 
@@ -133,6 +139,7 @@ impl Value {
             // Table overhead, then per member its bytes, handle and hash slot.
             Value::Set(members) => 64 + members.iter().map(|m| m.len() + 40).sum::<usize>(),
             Value::ZSet(zset) => zset.memory_bytes(),
+            Value::Stream(stream) => stream.memory_bytes(),
         }
     }
 }

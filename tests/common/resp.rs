@@ -52,7 +52,12 @@ pub struct Conn {
 
 impl Conn {
     pub fn new(server: &Server) -> Conn {
-        let stream = server.raw().stream;
+        Conn::at_port(server.port)
+    }
+
+    /// A connection to any RESP server on this host (e.g. a reference `redis-server`).
+    pub fn at_port(port: u16) -> Conn {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
