@@ -14,6 +14,7 @@ mod config;
 mod journal;
 mod keyspace;
 mod protocol;
+mod pubsub;
 mod router;
 mod runtime;
 mod server;

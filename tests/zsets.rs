@@ -773,3 +773,49 @@ fn writes_to_a_big_leaderboard_log_only_the_changed_members() {
     );
     assert_eq!(c.cmd("ZRANK board player-100"), Int(0));
 }
+
+/// Sorted set writes announce Redis's keyspace events, with `del` when a key is emptied.
+#[test]
+fn writes_publish_redis_keyspace_events() {
+    let server = server();
+    let mut c = Conn::new(&server);
+    let mut sub = Conn::new(&server);
+    assert_eq!(
+        c.cmd("CONFIG SET notify-keyspace-events Egz"),
+        R::Status("OK".into())
+    );
+    sub.cmd("PSUBSCRIBE __keyevent@0__:*");
+    let keys = key_per_shard("ev", SHARDS);
+    let (a, dst) = (&keys[0], &keys[1]);
+    let commands = [
+        format!("ZADD {a} 1 x 2 y"),
+        format!("ZADD {a} 1 x"),
+        format!("ZINCRBY {a} 1 x"),
+        format!("ZUNIONSTORE {dst} 1 {a}"),
+        format!("ZREM {a} x"),
+        format!("ZPOPMAX {a}"),
+        format!("ZRANGESTORE {dst} {a} 0 -1"),
+    ];
+    for command in &commands {
+        c.cmd(command);
+    }
+    let expected = [
+        ("zadd", a),
+        ("zincr", a),
+        ("zunionstore", dst),
+        ("zrem", a),
+        ("zpopmax", a),
+        ("del", a),
+        ("del", dst),
+    ];
+    for (event, key) in expected {
+        let R::Array(message) = sub.read() else {
+            panic!("not a message");
+        };
+        assert_eq!(
+            message[2..],
+            [bulk(format!("__keyevent@0__:{event}")), bulk(key)],
+            "{event}"
+        );
+    }
+}

@@ -235,7 +235,7 @@ fn quit(client: &mut Client, _args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
 }
 
 /// Puts the connection back as it was when it connected (Redis's `clearClientConnectionState`):
-/// RESP2, database 0, no name, no CLIENT flags. The library name and version stay.
+/// RESP2, database 0, no name, no CLIENT flags, no subscriptions. The library name and version stay.
 fn reset(client: &mut Client, _args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
     {
         let mut info = client.info();
@@ -246,6 +246,7 @@ fn reset(client: &mut Client, _args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
         info.no_touch = false;
     }
     Box::pin(async move {
+        crate::pubsub::forget_client(&client.shard, &client.handle).await;
         client.transaction.discard();
         crate::router::multi_exec::unwatch_all(client).await;
         Reply::Status("RESET")

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use super::spec::*;
 use super::{parse_i64, CommandSpec};
 use crate::protocol::Reply;
+use crate::pubsub::notify::class;
 use crate::shard::Ctx;
 
 const KEYSPACE_WRITE_FAST: &[&str] = &["@keyspace", "@write", "@fast"];
@@ -234,11 +235,14 @@ fn set_deadline(ctx: &mut Ctx, args: &[Bytes], time: TimeArg) -> Result<Reply, R
     if !conditions.allow(current, when) {
         return Ok(Reply::Int(0));
     }
-    if when <= now as i64 {
+    let event = if when <= now as i64 {
         db.remove(key);
+        "del"
     } else {
         db.set_expire(key, Some(when as u64), now);
-    }
+        "expire"
+    };
+    ctx.notify(class::GENERIC, event, key);
     Ok(Reply::Int(1))
 }
 
@@ -279,6 +283,7 @@ fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let has_ttl = matches!(db.get(&args[1], now), Some(e) if e.expire_at_ms.is_some());
     if has_ttl {
         db.set_expire(&args[1], None, now);
+        ctx.notify(class::GENERIC, "persist", &args[1]);
     }
     Reply::Int(has_ttl as i64)
 }

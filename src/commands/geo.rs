@@ -402,8 +402,20 @@ enum Syntax {
     Radius { by_member: bool, read_only: bool },
 }
 
+impl Syntax {
+    /// The keyspace event a store announces.
+    fn store_event(self) -> &'static str {
+        match self {
+            Syntax::SearchStore => "geosearchstore",
+            _ => "georadiusstore",
+        }
+    }
+}
+
 /// A parsed geo search.
 struct GeoQuery {
+    /// The keyspace event a store announces.
+    store_event: &'static str,
     center: Option<Center>,
     shape: Option<Shape>,
     /// Meters per unit of the shape, for distances in replies and STOREDIST.
@@ -430,6 +442,7 @@ impl GeoQuery {
     /// Parses a search; `args` start at the command name. Returns the query and the source key.
     fn parse(args: &[Bytes], syntax: Syntax) -> Result<(GeoQuery, Bytes), Reply> {
         let mut query = GeoQuery {
+            store_event: syntax.store_event(),
             center: None,
             shape: None,
             unit: 1.0,
@@ -699,7 +712,7 @@ fn search_here(ctx: &mut Ctx, args: &[Bytes], syntax: Syntax) -> Reply {
     match &query.store {
         Some((dst, _)) => {
             let dst = dst.clone();
-            store(db, &dst, query.stored(hits))
+            store(ctx, &dst, query.stored(hits), syntax.store_event())
         }
         None => query.reply(hits),
     }
@@ -791,7 +804,8 @@ async fn store_across(client: &Client, query: &GeoQuery, source: &Bytes, dst: &B
         }
     };
     let entries = query.stored(hits);
-    let write = step_request(&STORE_STEP, store_step_args(dst, entries), db, resp3);
+    let event = query.store_event;
+    let write = step_request(&STORE_STEP, store_step_args(event, dst, entries), db, resp3);
     let mut replies = txn.run_and_finish(vec![(shard.owner_of(dst), write)]).await;
     replies
         .pop()

@@ -11,6 +11,7 @@ use super::{parse_i64, syntax_error, wrong_type, CommandSpec};
 use crate::keyspace::pattern::glob_match;
 use crate::keyspace::{parse_canonical_i64, Delta, Hash, Value};
 use crate::protocol::Reply;
+use crate::pubsub::notify::{class, notify_removal};
 use crate::shard::Ctx;
 
 const HASH_READ: &[&str] = &["@read", "@hash", "@fast"];
@@ -250,6 +251,7 @@ fn set_pairs(ctx: &mut Ctx, args: &[Bytes], command: &str) -> Result<i64, Reply>
         .map(|pair| (pair[0].clone(), pair[1].clone()))
         .collect();
     let (before, after) = change_hash(ctx, &args[1], Delta::HashSet(pairs))?;
+    ctx.notify(class::HASH, "hset", &args[1]);
     Ok((after - before) as i64)
 }
 
@@ -268,7 +270,11 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(_) => {}
     }
     let pair = (args[2].clone(), args[3].clone());
-    reply_or_error(change_hash(ctx, &args[1], Delta::HashSet(vec![pair])).map(|_| Reply::Int(1)))
+    let result = change_hash(ctx, &args[1], Delta::HashSet(vec![pair]));
+    if result.is_ok() {
+        ctx.notify(class::HASH, "hset", &args[1]);
+    }
+    reply_or_error(result.map(|_| Reply::Int(1)))
 }
 
 fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -286,6 +292,9 @@ fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Int(0);
     }
     let removed = change_hash(ctx, &args[1], Delta::HashDel(present));
+    if removed.is_ok() {
+        notify_removal(ctx, class::HASH, "hdel", &args[1]);
+    }
     reply_or_error(removed.map(|(before, after)| Reply::Int((before - after) as i64)))
 }
 
@@ -310,6 +319,7 @@ fn increment_integer(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         .ok_or_else(|| Reply::error("ERR increment or decrement would overflow"))?;
     let text = Bytes::copy_from_slice(itoa::Buffer::new().format(sum).as_bytes());
     change_hash(ctx, &args[1], Delta::HashSet(vec![(args[2].clone(), text)]))?;
+    ctx.notify(class::HASH, "hincrby", &args[1]);
     Ok(Reply::Int(sum))
 }
 
@@ -340,6 +350,7 @@ fn increment_float(ctx: &mut Ctx, args: &[Bytes]) -> Result<Reply, Reply> {
         &args[1],
         Delta::HashSet(vec![(args[2].clone(), text.clone())]),
     )?;
+    ctx.notify(class::HASH, "hincrbyfloat", &args[1]);
     Ok(Reply::Bulk(text))
 }
 

@@ -10,6 +10,7 @@ use super::{parse_i64, syntax_error, CommandSpec, Keys, Run, SplitMerge};
 use crate::journal::effect::{self, Effect};
 use crate::keyspace::pattern::glob_match;
 use crate::protocol::Reply;
+use crate::pubsub::notify::{class, notify_key};
 use crate::router::slot::SLOT_COUNT;
 use crate::router::Txn;
 use crate::server::client::Client;
@@ -266,13 +267,16 @@ static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
 
 fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
-    let db = ctx.db();
-    // Looked up first so that an expired key counts as missing, not as deleted.
-    let deleted = args[1..]
-        .iter()
-        .filter(|k| db.contains(k, now) && db.remove(k).is_some())
-        .count();
-    Reply::Int(deleted as i64)
+    let mut deleted = 0;
+    for key in &args[1..] {
+        // Looked up first so that an expired key counts as missing, not as deleted.
+        let db = ctx.db();
+        if db.contains(key, now) && db.remove(key).is_some() {
+            deleted += 1;
+            ctx.notify(class::GENERIC, "del", key);
+        }
+    }
+    Reply::Int(deleted)
 }
 
 /// EXISTS and TOUCH: how many of the keys exist, repeated keys counted each time.
@@ -587,6 +591,8 @@ fn rename_here(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
     }
     let entry = db.remove(src).expect("the source was just found");
     db.insert(dst, entry.value, entry.expire_at_ms);
+    ctx.notify(class::GENERIC, "rename_from", src);
+    ctx.notify(class::GENERIC, "rename_to", dst);
     if nx {
         Reply::Int(1)
     } else {
@@ -643,6 +649,7 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Int(0);
     }
     target_db.insert(dst, entry.value, entry.expire_at_ms);
+    notify_key(ctx.shard, target, class::GENERIC, "copy_to", dst);
     Reply::Int(1)
 }
 
@@ -661,6 +668,8 @@ fn move_key(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let entry = ctx.db().remove(key).expect("the key was just found");
     ctx.keyspace.dbs[target].insert(key, entry.value, entry.expire_at_ms);
+    ctx.notify(class::GENERIC, "move_from", key);
+    notify_key(ctx.shard, target, class::GENERIC, "move_to", key);
     Reply::Int(1)
 }
 

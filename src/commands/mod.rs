@@ -17,6 +17,7 @@ mod introspection;
 mod keyspace;
 mod latency;
 mod persistence;
+mod pubsub;
 mod server;
 mod sets;
 mod slowlog;
@@ -35,7 +36,7 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 22] {
+fn families() -> [&'static [CommandSpec]; 23] {
     [
         strings::COMMANDS,
         hashes::COMMANDS,
@@ -45,6 +46,7 @@ fn families() -> [&'static [CommandSpec]; 22] {
         streams::COMMANDS,
         bitmaps::COMMANDS,
         hyperloglog::COMMANDS,
+        pubsub::COMMANDS,
         keyspace::COMMANDS,
         expire::COMMANDS,
         connection::COMMANDS,

@@ -14,6 +14,7 @@ use super::{parse_i64, syntax_error, wrong_type, CommandSpec, Keys, Run};
 use crate::keyspace::pattern::glob_match;
 use crate::keyspace::{Db, Delta, SetMembers, Value};
 use crate::protocol::Reply;
+use crate::pubsub::notify::{class, notify_removal};
 use crate::router::slot::key_slot;
 use crate::router::Txn;
 use crate::server::client::Client;
@@ -277,6 +278,9 @@ fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .peek(key)
         .and_then(|e| e.value.as_set())
         .map_or(0, |set| set.len());
+    if after > before {
+        ctx.notify(class::SET, "sadd", key);
+    }
     Reply::Int((after - before) as i64)
 }
 
@@ -297,6 +301,9 @@ fn srem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .peek(key)
         .and_then(|e| e.value.as_set())
         .map_or(0, |set| set.len());
+    if after < before {
+        notify_removal(ctx, class::SET, "srem", key);
+    }
     Reply::Int((before - after) as i64)
 }
 
@@ -368,6 +375,7 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .cloned()
         .choose_multiple(&mut rand::thread_rng(), count.unwrap_or(1));
     attempt!(change_set(db, key, Delta::SetRem(chosen.clone()), now));
+    notify_removal(ctx, class::SET, "spop", key);
     match count {
         None => chosen.into_iter().next().map_or(Reply::Nil, Reply::Bulk),
         Some(_) => Reply::Set(bulks(chosen)),
@@ -443,6 +451,17 @@ enum SetOp {
     Diff,
 }
 
+impl SetOp {
+    /// The keyspace event of the *STORE form.
+    fn store_event(self) -> &'static str {
+        match self {
+            SetOp::Inter => "sinterstore",
+            SetOp::Union => "sunionstore",
+            SetOp::Diff => "sdiffstore",
+        }
+    }
+}
+
 /// The result of `op` over `sets` (missing keys as `None`, which count as empty sets).
 fn combine(op: SetOp, sets: &[Option<&SetMembers>]) -> SetMembers {
     match op {
@@ -487,7 +506,14 @@ fn algebra_store(ctx: &mut Ctx, args: &[Bytes], op: SetOp) -> Reply {
     let (dst, now) = (&args[1], ctx.now_ms);
     let sets = attempt!(read_sets(ctx.db(), &args[2..], now));
     let result = combine(op, &sets);
-    store(ctx.db(), dst, result)
+    let existed = ctx.db().contains(dst, now);
+    let reply = store(ctx.db(), dst, result);
+    match reply {
+        Reply::Int(0) if existed => ctx.notify(class::GENERIC, "del", dst),
+        Reply::Int(0) => {}
+        _ => ctx.notify(class::SET, op.store_event(), dst),
+    }
+    reply
 }
 
 /// Replaces `dst` with `members` (deleting it when there are none); replies the cardinality.

@@ -11,6 +11,7 @@ use super::spec::*;
 use super::{parse_i64, syntax_error, wrong_type, CommandSpec, SplitMerge};
 use crate::keyspace::{parse_canonical_i64, Delta, Value};
 use crate::protocol::Reply;
+use crate::pubsub::notify::class;
 use crate::router::Txn;
 use crate::server::client::Client;
 use crate::shard::{Ctx, Request};
@@ -467,6 +468,10 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             deadline
         };
         store(ctx, key, Value::string(&args[2]), ttl);
+        ctx.notify(class::STRING, "set", key);
+        if deadline.is_some() {
+            ctx.notify(class::GENERIC, "expire", key);
+        }
     }
     match (opts.get, applies) {
         (true, _) => old.map_or(Reply::Nil, Reply::Bulk),
@@ -493,6 +498,7 @@ fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Int(0);
     }
     ctx.db().insert(&args[1], Value::string(&args[2]), None);
+    ctx.notify(class::STRING, "set", &args[1]);
     Reply::Int(1)
 }
 
@@ -509,6 +515,8 @@ fn set_with_expiry(ctx: &mut Ctx, args: &[Bytes], unit: &[u8], command: &str) ->
     match expire_at(unit, &args[2], ctx.now_ms, command) {
         Ok(at) => {
             store(ctx, &args[1], Value::string(&args[3]), Some(at));
+            ctx.notify(class::STRING, "set", &args[1]);
+            ctx.notify(class::GENERIC, "expire", &args[1]);
             Reply::ok()
         }
         Err(e) => e,
@@ -521,6 +529,7 @@ fn getset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     ctx.db().insert(&args[1], Value::string(&args[2]), None);
+    ctx.notify(class::STRING, "set", &args[1]);
     old.map_or(Reply::Nil, Reply::Bulk)
 }
 
@@ -528,6 +537,7 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let found = read_string(ctx, &args[1]);
     if let Ok(Some(_)) = found {
         ctx.db().remove(&args[1]);
+        ctx.notify(class::GENERIC, "del", &args[1]);
     }
     bulk_or_nil(found)
 }
@@ -550,17 +560,20 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     let db = ctx.db();
-    match deadline {
+    let event = match deadline {
         Some(at) if at <= now => {
             db.remove(key);
+            Some("del")
         }
         Some(at) => {
             db.set_expire(key, Some(at), now);
+            Some("expire")
         }
-        None if opts.persist => {
-            db.set_expire(key, None, now);
-        }
-        None => {}
+        None if opts.persist => db.set_expire(key, None, now).then_some("persist"),
+        None => None,
+    };
+    if let Some(event) = event {
+        ctx.notify(class::GENERIC, event, key);
     }
     Reply::Bulk(value)
 }
@@ -587,9 +600,9 @@ fn mset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 fn set_pairs(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let db = ctx.db();
     for pair in args[1..].chunks_exact(2) {
-        db.insert(&pair[0], Value::string(&pair[1]), None);
+        ctx.db().insert(&pair[0], Value::string(&pair[1]), None);
+        ctx.notify(class::STRING, "set", &pair[0]);
     }
     Reply::ok()
 }
@@ -730,6 +743,7 @@ fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let len = match ctx.db().get(key, now).map(|e| e.value.as_string()) {
         None => {
             ctx.db().insert(key, Value::string(tail), None);
+            ctx.notify(class::STRING, "append", key);
             return Reply::Int(tail.len() as i64);
         }
         Some(None) => return wrong_type(),
@@ -739,6 +753,7 @@ fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return too_long();
     }
     write_range(ctx, key, len - tail.len(), tail);
+    ctx.notify(class::STRING, "append", key);
     Reply::Int(len as i64)
 }
 
@@ -765,6 +780,7 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return too_long();
     }
     write_range(ctx, key, offset as usize, patch);
+    ctx.notify(class::STRING, "setrange", key);
     Reply::Int(old_len.unwrap_or(0).max(end as usize) as i64)
 }
 
@@ -804,6 +820,7 @@ fn add_to_integer(ctx: &mut Ctx, key: &[u8], delta: i64) -> Reply {
     let now = ctx.now_ms;
     let Some(value) = ctx.db().get_value_mut(key, now) else {
         ctx.db().insert(key, Value::Int(delta), None);
+        ctx.notify(class::STRING, "incrby", key);
         return Reply::Int(delta);
     };
     let current = match value {
@@ -817,6 +834,7 @@ fn add_to_integer(ctx: &mut Ctx, key: &[u8], delta: i64) -> Reply {
     match current.checked_add(delta) {
         Some(n) => {
             *value = Value::Int(n);
+            ctx.notify(class::STRING, "incrby", key);
             Reply::Int(n)
         }
         None => Reply::error("ERR increment or decrement would overflow"),
@@ -854,5 +872,6 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Some(old) => *old = value,
         None => ctx.db().insert(key, value, None),
     }
+    ctx.notify(class::STRING, "incrbyfloat", key);
     Reply::Bulk(text)
 }

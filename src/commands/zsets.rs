@@ -20,6 +20,7 @@ use crate::keyspace::pattern::glob_match;
 use crate::keyspace::zset::{self, ZSet};
 use crate::keyspace::{Db, Delta, Value};
 use crate::protocol::{format_double, Reply};
+use crate::pubsub::notify::{class, notify_removal};
 use crate::router::slot::key_slot;
 use crate::router::Txn;
 use crate::server::client::Client;
@@ -516,17 +517,23 @@ fn apply(db: &mut Db, key: &[u8], change: Change, now_ms: u64) {
 }
 
 /// Replaces `dst` with a sorted set of `entries` (deleting it when there are none), in the
-/// encoding Redis would create for that content; replies the cardinality.
-pub(super) fn store(db: &mut Db, dst: &[u8], entries: Vec<(Bytes, f64)>) -> Reply {
+/// encoding Redis would create for that content, announcing `event` (or `del`); replies the
+/// cardinality.
+pub(super) fn store(ctx: &mut Ctx, dst: &[u8], entries: Vec<(Bytes, f64)>, event: &str) -> Reply {
+    let now = ctx.now_ms;
+    let db = ctx.db();
+    let existed = db.contains(dst, now);
     let len = entries.len() as i64;
     if entries.is_empty() {
         db.remove(dst);
     } else {
-        db.insert(
-            dst,
-            Value::ZSet(Box::new(ZSet::from_entries(true, entries))),
-            None,
-        );
+        let zset = ZSet::from_entries(true, entries);
+        db.insert(dst, Value::ZSet(Box::new(zset)), None);
+    }
+    match len {
+        0 if existed => ctx.notify(class::GENERIC, "del", dst),
+        0 => {}
+        _ => ctx.notify(class::ZSET, event, dst),
     }
     Reply::Int(len)
 }
@@ -658,7 +665,11 @@ fn add(ctx: &mut Ctx, key: &Bytes, flags: &AddFlags, pairs: Vec<(f64, &Bytes)>) 
     let db = ctx.db();
     let zset = attempt!(read_zset(db, key, now));
     let outcome = attempt!(plan_add(zset, flags, pairs));
+    let changed = !outcome.entries.is_empty();
     apply(db, key, Change::Set(outcome.entries), now);
+    if changed {
+        ctx.notify(class::ZSET, if flags.incr { "zincr" } else { "zadd" }, key);
+    }
     if flags.incr {
         return outcome.incr_score.map_or(Reply::Nil, Reply::Double);
     }
@@ -689,6 +700,9 @@ fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     members.dedup();
     let removed = members.len() as i64;
     apply(db, key, Change::Remove(members), now);
+    if removed > 0 {
+        notify_removal(ctx, class::ZSET, "zrem", key);
+    }
     Reply::Int(removed)
 }
 
@@ -1052,6 +1066,14 @@ fn remove_range(ctx: &mut Ctx, args: &[Bytes], kind: RangeKind) -> Reply {
     let members: Vec<Bytes> = query.select(zset).into_iter().map(|(m, _)| m).collect();
     let removed = members.len() as i64;
     apply(db, key, Change::Remove(members), now);
+    if removed > 0 {
+        let event = match kind {
+            RangeKind::Rank => "zremrangebyrank",
+            RangeKind::Score => "zremrangebyscore",
+            RangeKind::Lex => "zremrangebylex",
+        };
+        notify_removal(ctx, class::ZSET, event, key);
+    }
     Reply::Int(removed)
 }
 
@@ -1066,7 +1088,7 @@ fn zrangestore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
     let db = ctx.db();
     let selected = attempt!(read_zset(db, &args[2], now)).map(|z| query.select(z));
-    store(db, &args[1], selected.unwrap_or_default())
+    store(ctx, &args[1], selected.unwrap_or_default(), "zrangestore")
 }
 
 /// The selected (member, score) pairs of a range of the source, flat: `zset-range-step src min
@@ -1087,11 +1109,17 @@ fn range_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     flat_pairs(zset.map(|z| query.select(z)).unwrap_or_default())
 }
 
-/// Replaces a key with a sorted set of the given pairs: `zset-store-step dst member score ...`.
+/// Replaces a key with a sorted set of the given pairs, announcing `event`: `zset-store-step
+/// event dst member score ...`.
 pub(super) static STORE_STEP: CommandSpec = CommandSpec {
     name: "zset-store-step",
-    arity: -2,
+    arity: -3,
     flags: WRITE,
+    keys: Keys::Range {
+        first: 2,
+        last: 2,
+        step: 1,
+    },
     acl: WRITE_SLOW,
     run: keyed(store_step),
     ..ZSET
@@ -1099,17 +1127,26 @@ pub(super) static STORE_STEP: CommandSpec = CommandSpec {
 
 fn store_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut entries = Vec::with_capacity(args.len() / 2);
-    for pair in args[2..].chunks(2) {
+    for pair in args[3..].chunks(2) {
         let [member, score] = pair else {
             return syntax_error();
         };
         entries.push((owned(member), attempt!(parse_score(score))));
     }
-    store(ctx.db(), &args[1], entries)
+    let event = String::from_utf8_lossy(&args[1]).into_owned();
+    store(ctx, &args[2], entries, &event)
 }
 
-pub(super) fn store_step_args(dst: &Bytes, entries: Vec<(Bytes, f64)>) -> Vec<Bytes> {
-    let mut args = vec![Bytes::from_static(b"zset-store-step"), dst.clone()];
+pub(super) fn store_step_args(
+    event: &'static str,
+    dst: &Bytes,
+    entries: Vec<(Bytes, f64)>,
+) -> Vec<Bytes> {
+    let mut args = vec![
+        Bytes::from_static(b"zset-store-step"),
+        Bytes::from_static(event.as_bytes()),
+        dst.clone(),
+    ];
     for (member, score) in entries {
         args.push(member);
         args.push(score_arg(score));
@@ -1149,7 +1186,12 @@ fn zrangestore_across(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'
                 return error;
             }
         };
-        let write = step_request(&STORE_STEP, store_step_args(dst, entries), db, resp3);
+        let write = step_request(
+            &STORE_STEP,
+            store_step_args("zrangestore", dst, entries),
+            db,
+            resp3,
+        );
         let mut replies = txn.run_and_finish(vec![(shard.owner_of(dst), write)]).await;
         replies
             .pop()
@@ -1184,6 +1226,14 @@ fn pop(db: &mut Db, key: &[u8], count: usize, max: bool, now_ms: u64) -> Vec<(By
     popped
 }
 
+fn pop_event(max: bool) -> &'static str {
+    if max {
+        "zpopmax"
+    } else {
+        "zpopmin"
+    }
+}
+
 fn zpopmin(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     pop_command(ctx, args, false)
 }
@@ -1202,6 +1252,9 @@ fn pop_command(ctx: &mut Ctx, args: &[Bytes], max: bool) -> Reply {
     let db = ctx.db();
     attempt!(read_zset(db, key, now));
     let popped = pop(db, key, count.unwrap_or(1), max, now);
+    if !popped.is_empty() {
+        notify_removal(ctx, class::ZSET, pop_event(max), key);
+    }
     // Without a count the reply is one flat pair, whatever the protocol.
     scored_reply(popped, true, resp3 && count.is_some())
 }
@@ -1358,6 +1411,7 @@ fn mpop_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             continue;
         }
         let popped = pop(db, key, count as usize, max, now);
+        notify_removal(ctx, class::ZSET, pop_event(max), key);
         let pairs = popped.into_iter().map(pair_reply).collect();
         return Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Array(pairs)]);
     }
@@ -1630,17 +1684,25 @@ impl Algebra {
     }
 
     /// The reply (or, for a store, the write) for `result`.
-    fn finish(&self, db: Option<&mut Db>, result: Vec<(Bytes, f64)>, resp3: bool) -> Reply {
+    fn finish(&self, ctx: Option<&mut Ctx>, result: Vec<(Bytes, f64)>, resp3: bool) -> Reply {
         match self.output {
             Output::Members { withscores } => scored_reply(result, withscores, resp3),
             Output::Card { limit } => {
                 let limit = if limit == 0 { usize::MAX } else { limit };
                 Reply::Int(result.len().min(limit) as i64)
             }
-            Output::Store => match (db, &self.dst) {
-                (Some(db), Some(dst)) => store(db, dst, result),
+            Output::Store => match (ctx, &self.dst) {
+                (Some(ctx), Some(dst)) => store(ctx, dst, result, self.store_event()),
                 _ => Reply::error("ERR store without a destination"),
             },
+        }
+    }
+
+    fn store_event(&self) -> &'static str {
+        match self.op {
+            SetOp::Union => "zunionstore",
+            SetOp::Inter => "zinterstore",
+            SetOp::Diff => "zdiffstore",
         }
     }
 
@@ -1758,7 +1820,7 @@ fn algebra_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         db.get(dst, now);
     }
     let result = algebra.compute(&inputs);
-    algebra.finish(Some(db), result, resp3)
+    algebra.finish(Some(ctx), result, resp3)
 }
 
 /// The pairs of a source key, for a cross-shard plan (WRONGTYPE for a non-set).
@@ -1822,7 +1884,12 @@ async fn algebra_across(client: &Client, algebra: Algebra) -> Reply {
         txn.finish().await;
         return algebra.finish(None, result, resp3);
     };
-    let write = step_request(&STORE_STEP, store_step_args(dst, result), db, resp3);
+    let write = step_request(
+        &STORE_STEP,
+        store_step_args(algebra.store_event(), dst, result),
+        db,
+        resp3,
+    );
     let mut replies = txn.run_and_finish(vec![(shard.owner_of(dst), write)]).await;
     replies
         .pop()

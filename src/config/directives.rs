@@ -1,6 +1,7 @@
 //! The directive table: each directive's name, how to parse it, how to print it, and whether
 //! `CONFIG SET` may change it at run time.
 
+use super::pubsub;
 use super::Config;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -380,6 +381,21 @@ pub static DIRECTIVES: &[Directive] = &[
             Ok(())
         },
         get: |c| c.auto_aof_rewrite_percentage.to_string(),
+        mutable: true,
+    },
+    Directive {
+        name: "notify-keyspace-events",
+        set: |c, v| {
+            c.notify_keyspace_events = pubsub::parse_notify_flags(&v.join(""))?;
+            Ok(())
+        },
+        get: |c| pubsub::format_notify_flags(c.notify_keyspace_events),
+        mutable: true,
+    },
+    Directive {
+        name: "client-output-buffer-limit",
+        set: |c, v| pubsub::parse_output_limits(v, &mut c.client_output_buffer_limit),
+        get: |c| pubsub::format_output_limits(&c.client_output_buffer_limit),
         mutable: true,
     },
 ];

@@ -2,6 +2,7 @@
 //! names where Redis has one. One table (`DIRECTIVES`) drives parsing, `CONFIG GET` and `CONFIG SET`.
 
 mod directives;
+pub mod pubsub;
 
 pub use directives::{AppendFsync, LogLevel};
 
@@ -48,6 +49,10 @@ pub struct Config {
     pub auto_aof_rewrite_min_size: u64,
     /// ... and by this percentage of the last snapshot's size (0: no automatic snapshots).
     pub auto_aof_rewrite_percentage: u64,
+    /// Which keyspace events are published (`pubsub::notify` bits).
+    pub notify_keyspace_events: u32,
+    /// Pending pushed output each client class may have (`client-output-buffer-limit`).
+    pub client_output_buffer_limit: pubsub::OutputLimits,
 }
 
 impl Default for Config {
@@ -79,6 +84,8 @@ impl Default for Config {
             latency_monitor_threshold_ms: 0,
             auto_aof_rewrite_min_size: 64 * 1024 * 1024,
             auto_aof_rewrite_percentage: 100,
+            notify_keyspace_events: 0,
+            client_output_buffer_limit: pubsub::DEFAULT_OUTPUT_LIMITS,
         }
     }
 }

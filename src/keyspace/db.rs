@@ -54,6 +54,9 @@ pub struct Db {
     /// (deadline ms, key) for every key with a TTL; kept exactly in step with `Entry::expire_at_ms`.
     expiry_index: BTreeSet<(u64, Bytes)>,
     len: usize,
+    /// Keys removed by expiry since the shard last took them, kept only while `expired`
+    /// keyspace events are on (`set_notify_expired`).
+    expired: Option<Vec<Bytes>>,
 }
 
 impl Db {
@@ -65,6 +68,7 @@ impl Db {
             track_changes: true,
             expiry_index: BTreeSet::new(),
             len: 0,
+            expired: None,
         }
     }
 
@@ -108,6 +112,7 @@ impl Db {
         let due = matches!(self.map(key).get(key), Some(Entry { expire_at_ms: Some(at), .. }) if *at <= now_ms);
         if due {
             self.unlink(key);
+            self.note_expired(key);
         }
     }
 
@@ -120,6 +125,7 @@ impl Db {
                 ..
             }) if *at <= now_ms => {
                 self.unlink(key);
+                self.note_expired(key);
                 None
             }
             _ => self.slots[index].get(key),
@@ -317,9 +323,33 @@ impl Db {
                 break;
             }
             self.unlink(&key);
+            self.note_expired(&key);
             removed += 1;
         }
         removed
+    }
+
+    /// Starts (or stops) keeping the keys that expire, for `expired` keyspace events.
+    pub fn set_notify_expired(&mut self, on: bool) {
+        self.expired = on.then(Vec::new);
+    }
+
+    pub fn notifies_expired(&self) -> bool {
+        self.expired.is_some()
+    }
+
+    /// The keys that expired since the last call, oldest first.
+    pub fn take_expired(&mut self) -> Vec<Bytes> {
+        self.expired
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn note_expired(&mut self, key: &[u8]) {
+        if let Some(expired) = &mut self.expired {
+            expired.push(Bytes::copy_from_slice(key));
+        }
     }
 
     pub fn keys_in_slot_count(&self, slot: u16) -> usize {

@@ -24,6 +24,10 @@ pub enum Reply {
     Verbatim(String),
     /// The null array (`*-1` in RESP2, `_` in RESP3): EXEC of a transaction a WATCH aborted.
     NilArray,
+    /// Out-of-band data (`>` in RESP3, an array in RESP2): pub/sub messages and confirmations.
+    Push(Vec<Reply>),
+    /// Several frames answering one command, written one after the other (SUBSCRIBE a b c).
+    Frames(Vec<Reply>),
 }
 
 pub const OK: Reply = Reply::Status("OK");
@@ -64,6 +68,11 @@ impl Reply {
                 header(out, b'*', items.len());
                 items.iter().for_each(|r| r.encode(out, resp3));
             }
+            Reply::Push(items) => {
+                header(out, if resp3 { b'>' } else { b'*' }, items.len());
+                items.iter().for_each(|r| r.encode(out, resp3));
+            }
+            Reply::Frames(frames) => frames.iter().for_each(|r| r.encode(out, resp3)),
             Reply::Set(items) => {
                 header(out, if resp3 { b'~' } else { b'*' }, items.len());
                 items.iter().for_each(|r| r.encode(out, resp3));

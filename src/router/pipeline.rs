@@ -41,6 +41,10 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
                 continue;
             }
         };
+        if let Some(reply) = crate::pubsub::gate(client, spec, &args) {
+            replies[i] = Some(reply);
+            continue;
+        }
         if client.transaction.in_multi() && !transaction::runs_at_once(spec) {
             replies[i] = Some(match route(client, spec, &args) {
                 Route::Refuse(reply) => {

@@ -8,6 +8,8 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::Instant;
 
+use super::outbox::Outbox;
+use crate::pubsub::{Kind, Subscriptions};
 use crate::runtime::net::shutdown_fd;
 use crate::shard::Shard;
 
@@ -34,12 +36,16 @@ pub struct ClientHandle {
     pub created: Instant,
     pub info: RefCell<ClientInfo>,
     killed: Cell<bool>,
+    /// Pushed frames (pub/sub messages) waiting to be written.
+    pub outbox: Outbox,
+    pub subscriptions: RefCell<Subscriptions>,
 }
 
 impl ClientHandle {
     /// Closes the connection from outside its task: its next read ends.
     pub fn kill(&self) {
         self.killed.set(true);
+        self.outbox.close();
         shutdown_fd(self.fd);
     }
 
@@ -50,6 +56,7 @@ impl ClientHandle {
     /// One `CLIENT LIST`/`CLIENT INFO` line, with Redis's fields.
     pub fn describe(&self) -> String {
         let info = self.info.borrow();
+        let subs = self.subscriptions.borrow();
         let cmd = if info.last_command.is_empty() {
             "NULL"
         } else {
@@ -62,11 +69,14 @@ impl ClientHandle {
         if info.no_touch {
             flags.push('T');
         }
+        if subs.any() {
+            flags.push('P');
+        }
         if flags.is_empty() {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -76,6 +86,10 @@ impl ClientHandle {
             info.last_active.elapsed().as_secs(),
             flags,
             info.db,
+            subs.len(Kind::Channel),
+            subs.len(Kind::Pattern),
+            subs.len(Kind::Shard),
+            self.outbox.pending_bytes(),
             cmd,
             info.resp,
             info.lib_name,
@@ -130,6 +144,8 @@ impl ClientRegistry {
                 no_touch: false,
             }),
             killed: Cell::new(false),
+            outbox: Outbox::default(),
+            subscriptions: RefCell::default(),
         });
         self.clients.insert(id, handle.clone());
         handle
@@ -145,6 +161,8 @@ impl ClientRegistry {
             created: moved.created,
             info: RefCell::new(moved.info),
             killed: Cell::new(false),
+            outbox: Outbox::default(),
+            subscriptions: RefCell::default(),
         });
         self.clients.insert(moved.id, handle.clone());
         handle

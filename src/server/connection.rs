@@ -7,6 +7,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use super::client::{Client, ClientHandle, MovedClient, Steering};
+use super::outbox::{self, Input};
 use crate::protocol::{parse_request, ParseLimits, Reply};
 use crate::router;
 use crate::runtime;
@@ -58,6 +59,7 @@ async fn serve_registered(
         Err(reason) => log::debug!("client {id} closed: {reason}"),
     }
     router::multi_exec::unwatch_all(&mut client).await;
+    crate::pubsub::forget_client(&shard, &client.handle).await;
     shard.clients.borrow_mut().unregister(id);
 }
 
@@ -85,7 +87,16 @@ async fn serve_client(client: &mut Client, stream: &mut Stream) -> Result<Option
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut output = Vec::with_capacity(READ_CHUNK_BYTES);
     loop {
-        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        let outbox = &client.handle.outbox;
+        let n = match outbox::next_input(stream, &mut chunk, outbox).await {
+            Ok(Input::Read(n)) => n,
+            Ok(Input::Pushed) => {
+                let written = outbox.write_to(stream).await?;
+                client.shard.stats.borrow_mut().net_output_bytes += written as u64;
+                continue;
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         if n == 0 || client.handle.is_killed() {
             return Err("connection closed".into());
         }
@@ -153,6 +164,7 @@ async fn serve_client(client: &mut Client, stream: &mut Stream) -> Result<Option
             let steer = !client.cluster_port
                 && input.is_empty()
                 && client.transaction.is_idle()
+                && !client.handle.subscriptions.borrow().any()
                 && client.shard.config.borrow().steer_connections;
             if steer {
                 return Ok(Some(to));

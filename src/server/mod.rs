@@ -3,6 +3,7 @@
 pub mod client;
 mod connection;
 pub mod logging;
+pub mod outbox;
 mod recovery;
 pub mod transaction;
 

@@ -32,6 +32,7 @@ use crate::journal::effect::TxnTag;
 use crate::journal::{Journal, Lsn};
 use crate::keyspace::{Db, Keyspace};
 use crate::protocol::Reply;
+use crate::pubsub::PubSub;
 use crate::runtime::mesh::Senders;
 use crate::server::client::{ClientHandle, ClientRegistry};
 use crate::snapshot::Snapshots;
@@ -56,6 +57,7 @@ pub struct Shard {
     pending: RefCell<HashMap<(usize, Bytes), Lsn>>,
     /// Snapshot in progress and the last ones' outcome.
     pub snapshots: Snapshots,
+    pub pubsub: PubSub,
     /// This shard itself, for the tasks it starts (set by `Rc::new_cyclic`).
     me: Weak<Shard>,
     peers: Senders<ShardMsg>,
@@ -158,6 +160,7 @@ impl Shard {
     ) -> Shard {
         let mut keyspace = keyspace;
         keyspace.set_track_changes(journal.is_some());
+        let pubsub = PubSub::new(node.slots.shards());
         Shard {
             id,
             keyspace: RefCell::new(keyspace),
@@ -171,10 +174,16 @@ impl Shard {
             stats: RefCell::new(Stats::default()),
             latency: RefCell::new(latency::Latency::default()),
             active_expire: Cell::new(true),
+            pubsub,
             snapshots,
             me,
             peers,
         }
+    }
+
+    /// This shard as an `Rc`, for the tasks it starts.
+    pub fn rc(&self) -> Rc<Shard> {
+        self.me.upgrade().expect("a running shard is in an Rc")
     }
 
     pub fn shard_count(&self) -> usize {
@@ -249,6 +258,7 @@ impl Shard {
         };
         let started = self.config.borrow().times_commands().then(Instant::now);
         let reply = exec(&mut ctx, args);
+        crate::pubsub::notify::publish_expired(self, ctx.keyspace);
         if let Some(started) = started {
             self.observe_command(spec, args, started.elapsed(), client);
         }

@@ -64,8 +64,13 @@ impl Shard {
         let databases = self.keyspace.borrow().dbs.len();
         for db in 0..databases {
             loop {
-                let removed = self.keyspace.borrow_mut().dbs[db]
-                    .remove_expired(now_ms(), EXPIRED_KEYS_PER_PASS_MAX);
+                let removed = {
+                    let mut keyspace = self.keyspace.borrow_mut();
+                    let removed =
+                        keyspace.dbs[db].remove_expired(now_ms(), EXPIRED_KEYS_PER_PASS_MAX);
+                    crate::pubsub::notify::publish_expired(self, &mut keyspace);
+                    removed
+                };
                 self.stats.borrow_mut().expired_keys += removed as u64;
                 if removed < EXPIRED_KEYS_PER_PASS_MAX {
                     break;

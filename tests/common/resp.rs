@@ -20,6 +20,8 @@ pub enum R {
     Set(Vec<R>),
     /// A RESP3 map (`%`).
     Map(Vec<(R, R)>),
+    /// A RESP3 push (`>`): pub/sub messages.
+    Push(Vec<R>),
 }
 
 pub fn ok() -> R {
@@ -67,7 +69,8 @@ impl Conn {
         }
     }
 
-    pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> R {
+    /// Sends a command without reading its reply.
+    pub fn send<A: AsRef<[u8]>>(&mut self, args: &[A]) {
         let mut out = format!("*{}\r\n", args.len()).into_bytes();
         for a in args {
             let a = a.as_ref();
@@ -76,6 +79,10 @@ impl Conn {
             out.extend_from_slice(b"\r\n");
         }
         self.writer.write_all(&out).unwrap();
+    }
+
+    pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> R {
+        self.send(args);
         self.read()
     }
 
@@ -110,6 +117,7 @@ impl Conn {
             }
             "*" => R::Array((0..count()).map(|_| self.read()).collect()),
             "~" => R::Set((0..count()).map(|_| self.read()).collect()),
+            ">" => R::Push((0..count()).map(|_| self.read()).collect()),
             "%" => R::Map((0..count()).map(|_| (self.read(), self.read())).collect()),
             _ => panic!("unexpected reply {line:?}"),
         }
