@@ -1,5 +1,5 @@
-//! The crash test for collections: writers change hashes, sets and sorted sets (SMOVE and
-//! ZUNIONSTORE across shards included)
+//! The crash test for collections: writers change hashes, sets, lists and sorted sets (SMOVE,
+//! LMOVE, BLPOP and ZUNIONSTORE across shards included)
 //! while the server is killed with SIGKILL at random moments. After each restart every acknowledged
 //! change must be there, and the change in flight at the kill must be entirely there or entirely
 //! absent.
@@ -20,6 +20,7 @@ use rand::{Rng, SeedableRng};
 const HASHES: usize = 6;
 const SETS: usize = 6;
 const ZSETS: usize = 6;
+const LISTS: usize = 4;
 
 /// The acknowledged contents of every collection: hashes as field → value, sets as members.
 #[derive(Clone, Default, Debug, PartialEq)]
@@ -28,6 +29,7 @@ struct Model {
     sets: BTreeMap<String, BTreeSet<String>>,
     /// Sorted sets as member → score (whole numbers, so they print exactly).
     zsets: BTreeMap<String, BTreeMap<String, i64>>,
+    lists: BTreeMap<String, Vec<String>>,
 }
 
 fn hash_key(n: usize) -> String {
@@ -88,6 +90,71 @@ fn plan_zset(after: &mut Model, rng: &mut impl Rng, counter: u64) -> Vec<String>
     }
 }
 
+fn list_key(n: usize) -> String {
+    format!("l:{n}")
+}
+
+/// Pops up to `count` elements from one end of a model list, deleting it when emptied.
+fn pop_model(lists: &mut BTreeMap<String, Vec<String>>, key: &str, left: bool, count: usize) {
+    if let Some(list) = lists.get_mut(key) {
+        for _ in 0..count.min(list.len()) {
+            if left {
+                list.remove(0);
+            } else {
+                list.pop();
+            }
+        }
+        if list.is_empty() {
+            lists.remove(key);
+        }
+    }
+}
+
+/// A list change: pushes, pops, a move between two lists (usually on two shards), a trim, or a
+/// blocking pop from the first non-empty of two lists.
+fn plan_list(after: &mut Model, rng: &mut impl Rng, counter: u64) -> Vec<String> {
+    let key = list_key(rng.gen_range(0..LISTS));
+    let left = rng.gen_bool(0.5);
+    match rng.gen_range(0..5) {
+        0 | 1 => {
+            let list = after.lists.entry(key.clone()).or_default();
+            let e = format!("e{counter}");
+            if left {
+                list.insert(0, e.clone());
+            } else {
+                list.push(e.clone());
+            }
+            vec![if left { "LPUSH" } else { "RPUSH" }.into(), key, e]
+        }
+        2 => {
+            let count = rng.gen_range(1..3);
+            pop_model(&mut after.lists, &key, left, count);
+            let name = if left { "LPOP" } else { "RPOP" };
+            vec![name.into(), key, count.to_string()]
+        }
+        3 => {
+            let to = list_key(rng.gen_range(0..LISTS));
+            let moved = after.lists.get(&key).and_then(|l| l.first().cloned());
+            if let Some(e) = moved {
+                pop_model(&mut after.lists, &key, true, 1);
+                after.lists.entry(to.clone()).or_default().push(e);
+            }
+            vec!["LMOVE".into(), key, to, "LEFT".into(), "RIGHT".into()]
+        }
+        _ => {
+            let other = list_key(rng.gen_range(0..LISTS));
+            let first = [&key, &other]
+                .into_iter()
+                .find(|k| after.lists.contains_key(*k))
+                .cloned();
+            if let Some(k) = first {
+                pop_model(&mut after.lists, &k, true, 1);
+            }
+            vec!["BLPOP".into(), key, other, "0.01".into()]
+        }
+    }
+}
+
 /// One change: its command, and the model after it if it is acknowledged.
 struct Change {
     args: Vec<String>,
@@ -96,8 +163,9 @@ struct Change {
 
 fn plan(model: &Model, rng: &mut impl Rng, counter: u64) -> Change {
     let mut after = model.clone();
-    let args = match rng.gen_range(0..9) {
-        6..=8 => plan_zset(&mut after, rng, counter),
+    let args = match rng.gen_range(0..12) {
+        6..=8 => plan_list(&mut after, rng, counter),
+        9..=11 => plan_zset(&mut after, rng, counter),
         0 | 1 => {
             let (k, f) = (
                 hash_key(rng.gen_range(0..HASHES)),
@@ -222,6 +290,17 @@ fn observe(con: &mut redis::Connection) -> Model {
             .unwrap();
         if !z.is_empty() {
             seen.zsets.insert(zset_key(n), z.into_iter().collect());
+        }
+    }
+    for n in 0..LISTS {
+        let l: Vec<String> = redis::cmd("LRANGE")
+            .arg(list_key(n))
+            .arg(0)
+            .arg(-1)
+            .query(con)
+            .unwrap();
+        if !l.is_empty() {
+            seen.lists.insert(list_key(n), l);
         }
     }
     seen

@@ -46,20 +46,7 @@ fn field(reply: &R, name: &str) -> R {
         .chunks(2)
         .position(|kv| kv[0] == bulk(name))
         .unwrap_or_else(|| panic!("no field {name} in {reply:?}"));
-    clone(&items[at * 2 + 1])
-}
-
-fn clone(r: &R) -> R {
-    match r {
-        R::Status(s) => R::Status(s.clone()),
-        R::Err(s) => R::Err(s.clone()),
-        R::Int(n) => Int(*n),
-        R::Bulk(b) => R::Bulk(b.clone()),
-        R::Nil => Nil,
-        R::Array(a) => R::Array(a.iter().map(clone).collect()),
-        R::Set(a) => R::Set(a.iter().map(clone).collect()),
-        R::Map(m) => R::Map(m.iter().map(|(k, v)| (clone(k), clone(v))).collect()),
-    }
+    items[at * 2 + 1].clone()
 }
 
 #[test]
@@ -317,7 +304,7 @@ fn consumer_groups_deliver_once_track_pending_and_ack() {
     };
     let R::Array(row) = &rows[0] else { panic!() };
     assert_eq!(
-        (clone(&row[0]), clone(&row[1]), clone(&row[3])),
+        (row[0].clone(), row[1].clone(), row[3].clone()),
         (bulk("1-0"), bulk("alice"), Int(2))
     );
     assert_eq!(c.cmd("XACK s g 1-0 1-0 9-0"), Int(1));
@@ -434,7 +421,7 @@ fn xclaim_and_xautoclaim_move_pending_entries() {
         .iter()
         .map(|r| {
             let R::Array(r) = r else { panic!() };
-            (clone(&r[0]), clone(&r[1]), clone(&r[3]))
+            (r[0].clone(), r[1].clone(), r[3].clone())
         })
         .collect();
     assert_eq!(
@@ -500,7 +487,7 @@ fn xinfo_answers_in_redis_shapes() {
     c.cmd("XREADGROUP GROUP g c COUNT 1 STREAMS s >");
     let info = c.cmd("XINFO STREAM s");
     let R::Array(items) = &info else { panic!() };
-    let names: Vec<R> = items.chunks(2).map(|kv| clone(&kv[0])).collect();
+    let names: Vec<R> = items.chunks(2).map(|kv| kv[0].clone()).collect();
     let expected = [
         "length",
         "radix-tree-keys",
@@ -578,7 +565,7 @@ fn streams_groups_and_pels_survive_a_restart() {
         rows.iter()
             .map(|row| {
                 let R::Array(row) = row else { panic!() };
-                R::Array(vec![clone(&row[0]), clone(&row[1]), clone(&row[3])])
+                R::Array(vec![row[0].clone(), row[1].clone(), row[3].clone()])
             })
             .collect()
     };

@@ -77,6 +77,16 @@ static SUBCOMMANDS: &[CommandSpec] = &[
             Run::Client(kill),
         )
     },
+    CommandSpec {
+        since: "5.0.0",
+        complexity: "O(log N) where N is the number of client connections",
+        ..sub(
+            "client|unblock",
+            -3,
+            "Unblocks a client blocked by a blocking command from a different connection.",
+            Run::Client(unblock),
+        )
+    },
     sub(
         "client|setinfo",
         4,
@@ -121,6 +131,8 @@ static LIST_SHARD: CommandSpec = shard_step("client|list-shard", list_shard);
 /// Private: kills this shard's clients matching `[name, caller id, filter args...]` (never the
 /// caller itself); replies how many.
 static KILL_SHARD: CommandSpec = shard_step("client|kill-shard", kill_shard);
+/// Private: unblocks `[name, id, error 0|1]` if it is a blocked client of this shard (1 or 0).
+static UNBLOCK_SHARD: CommandSpec = shard_step("client|unblock-shard", unblock_shard);
 
 fn done(reply: Reply) -> LocalBoxFuture<'static, Reply> {
     Box::pin(ready(reply))
@@ -475,9 +487,46 @@ fn kill_shard(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut killed = 0;
     for c in clients.iter().filter(|c| c.id != caller) {
         if filter.matches(c) {
+            ctx.shard.blocking.cancel(c.id);
             c.kill();
             killed += 1;
         }
     }
     Reply::Int(killed)
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends a blocked command early, as if it timed out (the
+/// default) or with the UNBLOCKED error. Replies 1 when the client was blocked.
+fn unblock(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
+    Box::pin(async move {
+        if args.len() > 4 {
+            return super::table::arity_error("client|unblock");
+        }
+        let id = match parse_i64(&args[2]) {
+            Ok(id) => id,
+            Err(e) => return e,
+        };
+        let error = match args.get(3) {
+            None => false,
+            Some(mode) if mode.eq_ignore_ascii_case(b"timeout") => false,
+            Some(mode) if mode.eq_ignore_ascii_case(b"error") => true,
+            Some(_) => return Reply::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+        };
+        let shard_args = [
+            Bytes::from_static(UNBLOCK_SHARD.name.as_bytes()),
+            Bytes::from(id.to_string()),
+            Bytes::from_static(if error { b"1" } else { b"0" }),
+        ];
+        let replies = client
+            .shard
+            .broadcast(&UNBLOCK_SHARD, client.db(), false, &shard_args)
+            .await;
+        super::server::sum_ints(replies, &shard_args)
+    })
+}
+
+fn unblock_shard(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let id = parse_i64(&args[1]).unwrap_or(0) as u64;
+    let error = args[2].as_ref() == b"1";
+    Reply::Int(ctx.shard.blocking.unblock(id, error) as i64)
 }

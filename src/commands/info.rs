@@ -79,6 +79,8 @@ struct ShardReport {
     expired_keys: i64,
     net_input_bytes: i64,
     net_output_bytes: i64,
+    blocked_clients: i64,
+    blocking_keys: i64,
     ops_per_sec: f64,
     input_kbps: f64,
     output_kbps: f64,
@@ -171,6 +173,8 @@ impl ShardReport {
             expired_keys: stats.expired_keys as i64,
             net_input_bytes: stats.net_input_bytes as i64,
             net_output_bytes: stats.net_output_bytes as i64,
+            blocked_clients: shard.blocking.blocked_clients() as i64,
+            blocking_keys: shard.blocking.blocking_keys() as i64,
             ops_per_sec: rates.ops_per_sec,
             input_kbps: rates.input_kbps,
             output_kbps: rates.output_kbps,
@@ -187,7 +191,7 @@ impl ShardReport {
         }
     }
 
-    fn counters(&self) -> [i64; 13] {
+    fn counters(&self) -> [i64; 15] {
         [
             self.shard,
             self.cpu_core,
@@ -202,6 +206,8 @@ impl ShardReport {
             self.expired_keys,
             self.net_input_bytes,
             self.net_output_bytes,
+            self.blocked_clients,
+            self.blocking_keys,
         ]
     }
 
@@ -241,7 +247,7 @@ impl ShardReport {
         let Reply::Array(items) = reply else {
             return None;
         };
-        let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, ops, inp, out, dbs, calls, journal, snapshot] =
+        let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, ops, inp, out, dbs, calls, journal, snapshot] =
             items.as_slice()
         else {
             return None;
@@ -266,6 +272,8 @@ impl ShardReport {
             expired_keys: int(c10),
             net_input_bytes: int(c11),
             net_output_bytes: int(c12),
+            blocked_clients: int(c13),
+            blocking_keys: int(c14),
             ops_per_sec: float(ops),
             input_kbps: float(inp),
             output_kbps: float(out),
@@ -477,11 +485,11 @@ fn clients_section(f: &mut Fields, shard: &Shard, reports: &[ShardReport]) {
     f.add("maxclients", shard.config.borrow().maxclients);
     f.add("client_recent_max_input_buffer", 0);
     f.add("client_recent_max_output_buffer", 0);
-    f.add("blocked_clients", 0);
+    f.add("blocked_clients", total(reports, |r| r.blocked_clients));
     f.add("tracking_clients", 0);
     f.add("pubsub_clients", 0);
     f.add("clients_in_timeout_table", 0);
-    f.add("total_blocking_keys", 0);
+    f.add("total_blocking_keys", total(reports, |r| r.blocking_keys));
 }
 
 /// Memory as the kernel sees the process: Keel has no allocator statistics, so `used_memory` is

@@ -16,6 +16,7 @@ mod info;
 mod introspection;
 mod keyspace;
 mod latency;
+mod lists;
 mod persistence;
 mod pubsub;
 mod server;
@@ -36,13 +37,14 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 23] {
+fn families() -> [&'static [CommandSpec]; 24] {
     [
         strings::COMMANDS,
         hashes::COMMANDS,
         sets::COMMANDS,
         zsets::COMMANDS,
         geo::COMMANDS,
+        lists::COMMANDS,
         streams::COMMANDS,
         bitmaps::COMMANDS,
         hyperloglog::COMMANDS,

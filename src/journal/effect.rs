@@ -17,7 +17,7 @@
 use bytes::{Buf, Bytes};
 
 use crate::keyspace::stream::{self, Stream, StreamOp};
-use crate::keyspace::{Delta, Hash, SetMembers, Value, ZSet};
+use crate::keyspace::{Delta, Hash, List, ListEdit, SetMembers, Value, ZSet};
 
 pub const PUT: u8 = 1;
 pub const DEL: u8 = 2;
@@ -40,6 +40,10 @@ const VALUE_SET: u8 = 5;
 /// bits). The two tags keep the encoding (`OBJECT ENCODING`) across a restart.
 const VALUE_ZSET_LISTPACK: u8 = 7;
 const VALUE_ZSET_SKIPLIST: u8 = 8;
+/// A list: flags u8 (bit 0: `quicklist`, which is sticky in Redis and so kept across a restart),
+/// count u32, then per element, head first: len u32, bytes.
+const VALUE_LIST: u8 = 6;
+const LIST_FLAG_QUICKLIST: u8 = 1;
 /// A stream: see `Stream::encode`.
 const VALUE_STREAM: u8 = 9;
 
@@ -53,6 +57,16 @@ const DELTA_SET_REM: u8 = 4;
 const DELTA_ZSET_ADD: u8 = 20;
 /// Sorted sets: a list of members (as `DELTA_SET_REM`).
 const DELTA_ZSET_REM: u8 = 21;
+/// List edits. Pushes: count u32, then per element: len u32, bytes. Pops: n u64. Set and insert:
+/// index u64, len u32, element. Trim: start u64, end u64. Remove: count i64, len u32, element.
+const DELTA_LIST_PUSH_LEFT: u8 = 10;
+const DELTA_LIST_PUSH_RIGHT: u8 = 11;
+const DELTA_LIST_POP_LEFT: u8 = 12;
+const DELTA_LIST_POP_RIGHT: u8 = 13;
+const DELTA_LIST_SET: u8 = 14;
+const DELTA_LIST_INSERT: u8 = 15;
+const DELTA_LIST_TRIM: u8 = 16;
+const DELTA_LIST_REMOVE: u8 = 17;
 // Stream ops use tags 40–49: see `StreamOp::encode`.
 /// String ranges (strings and bitmaps: tags 30–39): offset u64, then len u32, bytes.
 const DELTA_STR_WRITE: u8 = 30;
@@ -257,6 +271,19 @@ fn encode_value(value: &Value, out: &mut Vec<u8>) {
                 out.extend_from_slice(&score.to_bits().to_le_bytes());
             }
         }
+        Value::List(list) => {
+            out.push(VALUE_LIST);
+            out.push(if list.is_quicklist() {
+                LIST_FLAG_QUICKLIST
+            } else {
+                0
+            });
+            out.extend_from_slice(&(list.len() as u32).to_le_bytes());
+            for element in list.iter() {
+                out.extend_from_slice(&(element.len() as u32).to_le_bytes());
+                out.extend_from_slice(element);
+            }
+        }
         Value::Stream(s) => {
             out.push(VALUE_STREAM);
             s.encode(out);
@@ -295,6 +322,7 @@ fn decode_value(mut payload: Bytes) -> Option<Value> {
                 entries,
             )))
         }
+        VALUE_LIST => Value::List(Box::new(decode_list(payload)?)),
         VALUE_STREAM => Value::Stream(Box::new(Stream::decode(payload)?)),
         _ => return None,
     })
@@ -332,6 +360,20 @@ fn decode_zset_entries(mut payload: Bytes) -> Option<Vec<(Bytes, f64)>> {
     (payload.is_empty() && !entries.is_empty()).then_some(entries)
 }
 
+/// A list's elements are copied by `List::from_items`, so the list does not pin the buffer.
+fn decode_list(mut payload: Bytes) -> Option<List> {
+    let flags = take(&mut payload, 1)?[0];
+    let count = take_u32(&mut payload)? as usize;
+    // The count is untrusted until the elements are read: cap the reservation by what can fit.
+    let mut elements = Vec::with_capacity(count.min(payload.len() / 4));
+    for _ in 0..count {
+        let len = take_u32(&mut payload)? as usize;
+        elements.push(take(&mut payload, len)?);
+    }
+    let quicklist = flags & LIST_FLAG_QUICKLIST != 0;
+    (payload.is_empty() && !elements.is_empty()).then(|| List::from_items(elements, quicklist))
+}
+
 fn encode_delta(delta: &Delta, out: &mut Vec<u8>) {
     match delta {
         Delta::HashSet(pairs) => {
@@ -354,12 +396,68 @@ fn encode_delta(delta: &Delta, out: &mut Vec<u8>) {
             }
         }
         Delta::ZSetRem(elements) => put_list(DELTA_ZSET_REM, elements, out),
+        Delta::List(edit) => encode_list_edit(edit, out),
         Delta::Stream(op) => op.encode(out),
         Delta::StrWrite { offset, bytes } => put_range(DELTA_STR_WRITE, *offset, bytes, out),
         Delta::StrReplaceTail { offset, bytes } => {
             put_range(DELTA_STR_REPLACE_TAIL, *offset, bytes, out)
         }
     }
+}
+
+fn encode_list_edit(edit: &ListEdit, out: &mut Vec<u8>) {
+    let put_u64 = |n: u64, out: &mut Vec<u8>| out.extend_from_slice(&n.to_le_bytes());
+    match edit {
+        ListEdit::PushLeft(elements) => put_list(DELTA_LIST_PUSH_LEFT, elements, out),
+        ListEdit::PushRight(elements) => put_list(DELTA_LIST_PUSH_RIGHT, elements, out),
+        ListEdit::PopLeft(n) => {
+            out.push(DELTA_LIST_POP_LEFT);
+            put_u64(*n as u64, out);
+        }
+        ListEdit::PopRight(n) => {
+            out.push(DELTA_LIST_POP_RIGHT);
+            put_u64(*n as u64, out);
+        }
+        ListEdit::Set(index, element) => {
+            out.push(DELTA_LIST_SET);
+            put_u64(*index as u64, out);
+            put_bytes(element, out);
+        }
+        ListEdit::Insert(index, element) => {
+            out.push(DELTA_LIST_INSERT);
+            put_u64(*index as u64, out);
+            put_bytes(element, out);
+        }
+        ListEdit::Trim(start, end) => {
+            out.push(DELTA_LIST_TRIM);
+            put_u64(*start as u64, out);
+            put_u64(*end as u64, out);
+        }
+        ListEdit::Remove { count, element } => {
+            out.push(DELTA_LIST_REMOVE);
+            put_u64(*count as u64, out);
+            put_bytes(element, out);
+        }
+    }
+}
+
+/// The list edit of delta `tag` (10..=17), its tag already read.
+fn decode_list_edit(tag: u8, payload: &mut Bytes) -> Option<ListEdit> {
+    let size = |n: u64| usize::try_from(n).ok();
+    Some(match tag {
+        DELTA_LIST_PUSH_LEFT => ListEdit::PushLeft(take_list(payload)?),
+        DELTA_LIST_PUSH_RIGHT => ListEdit::PushRight(take_list(payload)?),
+        DELTA_LIST_POP_LEFT => ListEdit::PopLeft(size(take_u64(payload)?)?),
+        DELTA_LIST_POP_RIGHT => ListEdit::PopRight(size(take_u64(payload)?)?),
+        DELTA_LIST_SET => ListEdit::Set(size(take_u64(payload)?)?, take_bytes(payload)?),
+        DELTA_LIST_INSERT => ListEdit::Insert(size(take_u64(payload)?)?, take_bytes(payload)?),
+        DELTA_LIST_TRIM => ListEdit::Trim(size(take_u64(payload)?)?, size(take_u64(payload)?)?),
+        DELTA_LIST_REMOVE => ListEdit::Remove {
+            count: take_u64(payload)? as i64,
+            element: take_bytes(payload)?,
+        },
+        _ => return None,
+    })
 }
 
 fn decode_delta(payload: &mut Bytes) -> Option<Delta> {
@@ -392,6 +490,7 @@ fn decode_delta(payload: &mut Bytes) -> Option<Delta> {
             Delta::ZSetAdd(entries)
         }
         DELTA_ZSET_REM => Delta::ZSetRem(take_list(payload)?),
+        DELTA_LIST_PUSH_LEFT..=DELTA_LIST_REMOVE => Delta::List(decode_list_edit(tag, payload)?),
         tag if stream::is_op_tag(tag) => Delta::Stream(StreamOp::decode(tag, payload)?),
         DELTA_STR_WRITE => Delta::StrWrite {
             offset: take_u64(payload)?,
@@ -630,6 +729,55 @@ mod tests {
             };
             assert_eq!(bits(&decoded), bits(&zset));
             for len in 1..out.len().min(40) {
+                assert_eq!(decode_value(Bytes::copy_from_slice(&out[..len])), None);
+            }
+        }
+    }
+
+    #[test]
+    fn list_deltas_round_trip_with_tags_10_to_17() {
+        let edits = [
+            ListEdit::PushLeft(vec![Bytes::from("a"), Bytes::new()]),
+            ListEdit::PushRight(vec![Bytes::from("b\0c")]),
+            ListEdit::PopLeft(3),
+            ListEdit::PopRight(1 << 40),
+            ListEdit::Set(7, Bytes::from("s")),
+            ListEdit::Insert(0, Bytes::from("i")),
+            ListEdit::Trim(2, 9),
+            ListEdit::Remove {
+                count: -2,
+                element: Bytes::from("r"),
+            },
+        ];
+        for (i, edit) in edits.into_iter().enumerate() {
+            let effect = Effect::Delta {
+                key: Bytes::from("list"),
+                delta: Delta::List(edit),
+            };
+            let mut out = Vec::new();
+            effect.encode(&mut out);
+            assert_eq!(out[4 + 4], 10 + i as u8, "tag after key_len and key");
+            assert_eq!(
+                Effect::decode(effect.kind(), Bytes::from(out)),
+                Some(effect)
+            );
+        }
+    }
+
+    #[test]
+    fn lists_round_trip_with_their_order_and_sticky_encoding() {
+        let small = List::from_items(["a", "", "7", "b\0c"].map(Bytes::from), false);
+        let sticky = List::from_items([Bytes::from("x")], true);
+        for list in [small, sticky] {
+            let mut out = Vec::new();
+            encode_value(&Value::List(Box::new(list.clone())), &mut out);
+            assert_eq!(out[0], 6, "lists use value tag 6");
+            let Some(Value::List(decoded)) = decode_value(Bytes::from(out.clone())) else {
+                panic!("list did not decode");
+            };
+            assert_eq!(*decoded, list);
+            assert_eq!(decoded.encoding(), list.encoding());
+            for len in 1..out.len() {
                 assert_eq!(decode_value(Bytes::copy_from_slice(&out[..len])), None);
             }
         }

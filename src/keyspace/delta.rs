@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::stream::{Stream, StreamOp};
 use super::zset::ZSet;
-use super::{string_range, Hash, SetMembers, Value};
+use super::{string_range, Hash, List, ListEdit, SetMembers, Value};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Delta {
@@ -26,6 +26,8 @@ pub enum Delta {
     ZSetAdd(Vec<(Bytes, f64)>),
     /// Removes sorted set members.
     ZSetRem(Vec<Bytes>),
+    /// One list edit (push, pop N, set index, insert, trim, remove: see `ListEdit`).
+    List(ListEdit),
     /// Changes a stream (see `stream::StreamOp`); a stream op that adds creates the stream.
     Stream(StreamOp),
     /// Writes bytes into a string at a byte offset, zero-extending it (creating the string).
@@ -47,6 +49,7 @@ impl Delta {
             Delta::HashSet(_) => Some(Value::Hash(Hash::default())),
             Delta::SetAdd(_) => Some(Value::Set(Box::default())),
             Delta::ZSetAdd(_) => Some(Value::ZSet(Box::default())),
+            Delta::List(edit) if edit.adds() => Some(Value::List(Box::<List>::default())),
             Delta::Stream(StreamOp::Add { .. } | StreamOp::CreateGroup { .. }) => {
                 Some(Value::Stream(Box::default()))
             }
@@ -54,7 +57,11 @@ impl Delta {
                 bytes: Bytes::new(),
                 raw: true,
             }),
-            Delta::HashDel(_) | Delta::SetRem(_) | Delta::ZSetRem(_) | Delta::Stream(_) => None,
+            Delta::HashDel(_)
+            | Delta::SetRem(_)
+            | Delta::ZSetRem(_)
+            | Delta::List(_)
+            | Delta::Stream(_) => None,
         }
     }
 
@@ -84,6 +91,7 @@ impl Delta {
                     zset.remove(member);
                 }
             }
+            (Delta::List(edit), Value::List(list)) => list.apply(edit),
             (Delta::Stream(op), Value::Stream(stream)) => Stream::apply(stream, op),
             (Delta::StrWrite { offset, bytes }, value) => {
                 if !string_range::write_at(value, *offset as usize, bytes) {

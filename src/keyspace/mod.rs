@@ -4,6 +4,7 @@ mod db;
 mod delta;
 mod hash;
 pub mod hyperloglog;
+pub mod list;
 mod listpack;
 pub mod pattern;
 pub mod stream;
@@ -13,6 +14,7 @@ pub mod zset;
 
 pub use db::{Change, Db, Entry};
 pub use delta::Delta;
+pub use list::{List, ListEdit};
 pub use value::{parse_canonical_i64, Hash, SetMembers, Value, ZSet};
 
 use std::ops::Range;

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use bytes::Bytes;
 
 pub use super::hash::Hash;
+pub use super::list::List;
 use super::stream::Stream;
 pub use super::zset::ZSet;
 
@@ -36,6 +37,8 @@ pub enum Value {
     Set(Box<SetMembers>),
     /// A sorted set (boxed, like sets).
     ZSet(Box<ZSet>),
+    /// A list (boxed, like sets).
+    List(Box<List>),
     /// A stream (boxed: its counters and groups make it large).
     Stream(Box<Stream>),
 }
@@ -73,6 +76,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::List(_) => "list",
             Value::Stream(_) => "stream",
         }
     }
@@ -86,6 +90,7 @@ impl Value {
             Value::Hash(hash) => hash.encoding(),
             Value::Set(members) => set_encoding(members),
             Value::ZSet(zset) => zset.encoding(),
+            Value::List(list) => list.encoding(),
             Value::Stream(_) => "stream",
         }
     }
@@ -97,6 +102,7 @@ impl Value {
             Value::Hash(hash) => hash.is_empty(),
             Value::Set(members) => members.is_empty(),
             Value::ZSet(zset) => zset.is_empty(),
+            Value::List(list) => list.is_empty(),
             // A stream stays when its last entry goes (its counters and groups remain).
             Value::Stream(_) => false,
         }
@@ -110,7 +116,7 @@ impl Value {
             )),
             Value::Str { bytes, .. } => Some(bytes.clone()),
             Value::Hash(_) => None,
-            Value::Set(_) | Value::ZSet(_) | Value::Stream(_) => None,
+            Value::Set(_) | Value::ZSet(_) | Value::List(_) | Value::Stream(_) => None,
         }
     }
 
@@ -130,6 +136,14 @@ impl Value {
         }
     }
 
+    /// The list, or `None` for a non-list value (WRONGTYPE).
+    pub fn as_list(&self) -> Option<&List> {
+        match self {
+            Value::List(list) => Some(list),
+            _ => None,
+        }
+    }
+
     /// Approximate bytes of memory this value takes, for `MEMORY USAGE` and `INFO memory`.
     pub fn memory_bytes(&self) -> usize {
         match self {
@@ -139,6 +153,7 @@ impl Value {
             // Table overhead, then per member its bytes, handle and hash slot.
             Value::Set(members) => 64 + members.iter().map(|m| m.len() + 40).sum::<usize>(),
             Value::ZSet(zset) => zset.memory_bytes(),
+            Value::List(list) => list.memory_bytes(),
             Value::Stream(stream) => stream.memory_bytes(),
         }
     }

@@ -100,6 +100,26 @@ impl Stream {
 
 /// Shuts a socket down from outside its task (CLIENT KILL, idle timeout, SHUTDOWN): its pending
 /// read returns end-of-stream and its task ends.
+/// True when the peer of a connected socket has closed it (or it failed): a non-consuming peek
+/// reads end of stream or an error. Pending input counts as open.
+pub fn peer_closed(fd: RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: a one-byte peek into a local buffer; a stale descriptor only yields an error.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    if n >= 0 {
+        return n == 0;
+    }
+    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    !matches!(errno, libc::EAGAIN | libc::EINTR)
+}
+
 pub fn shutdown_fd(fd: RawFd) {
     // SAFETY: shutdown on a descriptor this process owns has no memory effects; a stale descriptor
     // only yields an error, which we ignore.

@@ -2,6 +2,7 @@
 //! keyspace for them, its clients, and its ends of the cross-shard mesh. Nothing in it is shared
 //! with other threads; other shards reach it only by message.
 
+pub mod blocking;
 mod journaling;
 pub mod latency;
 pub mod locks;
@@ -51,6 +52,8 @@ pub struct Shard {
     pub latency: RefCell<latency::Latency>,
     /// The active expiry cycle runs (`DEBUG SET-ACTIVE-EXPIRE 0` turns it off, for tests).
     pub active_expire: Cell<bool>,
+    /// Clients blocked on this shard's keys, and this shard's blocked clients.
+    pub blocking: blocking::Blocking,
     /// This shard's journal; `None` with `appendonly no`.
     pub journal: Option<Journal>,
     /// (db, key) -> LSN of its latest write that may not be durable yet (no dirty reads).
@@ -175,6 +178,7 @@ impl Shard {
             latency: RefCell::new(latency::Latency::default()),
             active_expire: Cell::new(true),
             pubsub,
+            blocking: blocking::Blocking::default(),
             snapshots,
             me,
             peers,
@@ -226,6 +230,9 @@ impl Shard {
         if lsn == 0 && !spec.is_write() {
             lsn = self.read_lsn(spec, db, args);
         }
+        drop(keyspace);
+        // Clients blocked on keys this command wrote are served right after it, as in Redis.
+        self.serve_ready();
         (reply, lsn)
     }
 
@@ -259,6 +266,11 @@ impl Shard {
         let started = self.config.borrow().times_commands().then(Instant::now);
         let reply = exec(&mut ctx, args);
         crate::pubsub::notify::publish_expired(self, ctx.keyspace);
+        if spec.is_write() && self.blocking.has_waiters() {
+            let keys = spec.key_indexes(args);
+            self.blocking
+                .note_write(db, keys.into_iter().map(|i| &args[i]));
+        }
         if let Some(started) = started {
             self.observe_command(spec, args, started.elapsed(), client);
         }

@@ -129,6 +129,8 @@ impl Shard {
             0
         };
         drop(keyspace);
+        // Clients blocked on keys the transaction wrote are served once all of it ran.
+        self.serve_ready();
         let replies = replies
             .into_iter()
             .zip(reqs)

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::Server;
 
 /// One decoded reply.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum R {
     Status(String),
     Err(String),
