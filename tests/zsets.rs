@@ -819,3 +819,90 @@ fn writes_publish_redis_keyspace_events() {
         );
     }
 }
+
+/// The reply bytes of `[key, member, score]` in RESP2.
+fn key_member_score(key: &str, member: &str, score: &str) -> String {
+    let bulk = |s: &str| format!("${}\r\n{s}\r\n", s.len());
+    format!("*3\r\n{}{}{}", bulk(key), bulk(member), bulk(score))
+}
+
+#[test]
+fn bzpopmin_and_bzpopmax_pop_at_once_or_wait_for_a_zadd_on_any_shard() {
+    let server = server();
+    let mut c = Conn::new(&server);
+    let keys = key_per_shard("bz", SHARDS);
+    let (a, b) = (&keys[0], &keys[1]);
+    c.cmd(&format!("ZADD {b} 1 x 2 y"));
+    assert_eq!(
+        c.cmd(&format!("BZPOPMIN {a} {b} 0")),
+        R::Array(vec![bulk(b), bulk("x"), bulk("1")])
+    );
+    assert_eq!(
+        c.cmd(&format!("BZPOPMAX {a} {b} 0")),
+        R::Array(vec![bulk(b), bulk("y"), bulk("2")])
+    );
+    assert_eq!(c.cmd(&format!("EXISTS {b}")), Int(0));
+
+    let mut blocked = server.raw();
+    blocked.send(&resp(&["BZPOPMAX", a, b, "5"]));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(c.cmd(&format!("ZADD {b} 3 p 4 q")), Int(2));
+    let expected = key_member_score(b, "q", "4");
+    assert_eq!(
+        String::from_utf8(blocked.read_exact(expected.len())).unwrap(),
+        expected
+    );
+    assert_eq!(
+        c.words(&format!("ZRANGE {b} 0 -1")),
+        split("p"),
+        "served once"
+    );
+
+    let started = std::time::Instant::now();
+    assert_eq!(c.cmd(&format!("BZPOPMIN {a} 0.2")), Nil);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+    for (line, error) in [
+        ("BZPOPMIN k x", "ERR timeout is not a float or out of range"),
+        ("BZPOPMIN k -1", "ERR timeout is negative"),
+        ("BZMPOP 0 0 k MIN", "ERR numkeys should be greater than 0"),
+        ("BZMPOP 0 1 k FOO", SYNTAX),
+        (
+            "BZMPOP 0 1 k MIN COUNT 0",
+            "ERR count should be greater than 0",
+        ),
+    ] {
+        assert_eq!(c.cmd(line), err(error), "{line}");
+    }
+    c.cmd("SET str v");
+    assert_eq!(c.cmd("BZPOPMIN str 0"), err(WRONGTYPE));
+}
+
+#[test]
+fn bzmpop_waits_on_several_shards_and_pops_a_count_from_the_first_fed() {
+    let server = server();
+    let mut c = Conn::new(&server);
+    let keys = key_per_shard("bm", SHARDS);
+    let mut blocked = server.raw();
+    blocked.send(&resp(&[
+        "BZMPOP", "5", "3", &keys[0], &keys[1], &keys[2], "MIN", "COUNT", "2",
+    ]));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    c.cmd(&format!("ZADD {} 3 c 1 a 2 b", keys[2]));
+    let pair = |m: &str, s: &str| format!("*2\r\n$1\r\n{m}\r\n$1\r\n{s}\r\n");
+    let expected = format!(
+        "*2\r\n${}\r\n{}\r\n*2\r\n{}{}",
+        keys[2].len(),
+        keys[2],
+        pair("a", "1"),
+        pair("b", "2")
+    );
+    assert_eq!(
+        String::from_utf8(blocked.read_exact(expected.len())).unwrap(),
+        expected
+    );
+    assert_eq!(c.words(&format!("ZRANGE {} 0 -1", keys[2])), split("c"));
+    assert_eq!(
+        c.cmd(&format!("BZMPOP 0.05 2 {} {} MAX", keys[0], keys[1])),
+        Nil
+    );
+}

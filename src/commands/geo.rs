@@ -337,7 +337,7 @@ fn geopos(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let zset = attempt!(read_zset(ctx.db(), &args[1], now));
     let pos = |m: &Bytes| {
         zset.and_then(|z| z.score(m))
-            .map_or(Reply::Nil, |s| position_reply(position(s)))
+            .map_or(Reply::NilArray, |s| position_reply(position(s)))
     };
     Reply::Array(args[2..].iter().map(pos).collect())
 }

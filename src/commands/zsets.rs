@@ -9,11 +9,13 @@
 //! write goes in the transaction's last step.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 use rand::seq::{IteratorRandom, SliceRandom};
 
+use super::lists::{cluster_refusal, parse_timeout};
 use super::spec::*;
 use super::{parse_i64, syntax_error, wrong_type, CommandSpec, Keys, Run};
 use crate::keyspace::pattern::glob_match;
@@ -24,12 +26,14 @@ use crate::pubsub::notify::{class, notify_removal};
 use crate::router::slot::key_slot;
 use crate::router::Txn;
 use crate::server::client::Client;
+use crate::shard::blocking::{OnReady, Outcome, Wait};
 use crate::shard::{Ctx, Request};
 
 const READ_FAST: &[&str] = &["@read", "@sortedset", "@fast"];
 const READ_SLOW: &[&str] = &["@read", "@sortedset", "@slow"];
 const WRITE_FAST: &[&str] = &["@write", "@sortedset", "@fast"];
 const WRITE_SLOW: &[&str] = &["@write", "@sortedset", "@slow"];
+const WRITE_BLOCKING: &[&str] = &["@write", "@sortedset", "@slow", "@blocking"];
 
 /// ZRANDMEMBER with a negative count may repeat members, so its reply is not bounded by the set's
 /// size; a count beyond this many is refused with an error.
@@ -303,6 +307,47 @@ pub static COMMANDS: &[CommandSpec] = &[
         since: "7.0.0",
         complexity: "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
         run: Run::Client(zmpop),
+        ..NUMKEYS
+    },
+    CommandSpec {
+        name: "bzpopmin",
+        arity: -3,
+        flags: WRITE | FAST | BLOCKING,
+        keys: Keys::Range {
+            first: 1,
+            last: -2,
+            step: 1,
+        },
+        acl: WRITE_BLOCKING,
+        summary: "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+        since: "5.0.0",
+        run: Run::Client(bzpopmin),
+        ..ZSET
+    },
+    CommandSpec {
+        name: "bzpopmax",
+        arity: -3,
+        flags: WRITE | FAST | BLOCKING,
+        keys: Keys::Range {
+            first: 1,
+            last: -2,
+            step: 1,
+        },
+        acl: WRITE_BLOCKING,
+        summary: "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.",
+        since: "5.0.0",
+        run: Run::Client(bzpopmax),
+        ..ZSET
+    },
+    CommandSpec {
+        name: "bzmpop",
+        arity: -5,
+        flags: WRITE | BLOCKING | MOVABLEKEYS,
+        acl: WRITE_BLOCKING,
+        summary: "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+        since: "7.0.0",
+        complexity: "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+        run: Run::Client(bzmpop),
         ..NUMKEYS
     },
     CommandSpec {
@@ -745,11 +790,17 @@ fn rank(ctx: &mut Ctx, args: &[Bytes], rev: bool) -> Reply {
         _ => return syntax_error(),
     };
     let now = ctx.now_ms;
+    // A missing member is a null string, or a null array when a pair was asked for.
+    let missing = if withscore {
+        Reply::NilArray
+    } else {
+        Reply::Nil
+    };
     let Some(zset) = attempt!(read_zset(ctx.db(), &args[1], now)) else {
-        return Reply::Nil;
+        return missing;
     };
     let (Some(rank), Some(score)) = (zset.rank(&args[2]), zset.score(&args[2])) else {
-        return Reply::Nil;
+        return missing;
     };
     let rank = if rev { zset.len() - 1 - rank } else { rank } as i64;
     if withscore {
@@ -1338,14 +1389,50 @@ where
     across(client).await
 }
 
-/// ZMPOP numkeys key... MIN|MAX [COUNT count].
+/// ZMPOP numkeys key... MIN|MAX [COUNT count], and the pops of BZPOPMIN, BZPOPMAX and BZMPOP.
 struct MultiPop {
     keys: Vec<Bytes>,
     max: bool,
     count: usize,
+    shape: PopShape,
+}
+
+/// How a multi-key pop replies.
+#[derive(Clone, Copy, PartialEq)]
+enum PopShape {
+    /// ZMPOP, BZMPOP: `[key, [[member, score], ...]]`.
+    KeyPairs,
+    /// BZPOPMIN, BZPOPMAX: `[key, member, score]`.
+    KeyMemberScore,
+}
+
+impl PopShape {
+    fn name(self) -> &'static [u8] {
+        match self {
+            PopShape::KeyPairs => b"pairs",
+            PopShape::KeyMemberScore => b"one",
+        }
+    }
+
+    fn reply(self, key: &Bytes, popped: Vec<(Bytes, f64)>) -> Reply {
+        match self {
+            PopShape::KeyPairs => Reply::Array(vec![
+                Reply::Bulk(key.clone()),
+                Reply::Array(popped.into_iter().map(pair_reply).collect()),
+            ]),
+            PopShape::KeyMemberScore => {
+                let mut items = vec![Reply::Bulk(key.clone())];
+                for (member, score) in popped {
+                    items.extend([Reply::Bulk(member), Reply::Double(score)]);
+                }
+                Reply::Array(items)
+            }
+        }
+    }
 }
 
 impl MultiPop {
+    /// Parses `numkeys key... MIN|MAX [COUNT count]` (`args[0]` is before `numkeys`).
     fn parse(args: &[Bytes]) -> Result<MultiPop, Reply> {
         let numkeys = match parse_i64(&args[1]) {
             Ok(n) if n > 0 => n as usize,
@@ -1368,29 +1455,38 @@ impl MultiPop {
             },
             _ => return Err(syntax_error()),
         };
-        Ok(MultiPop { keys, max, count })
+        let shape = PopShape::KeyPairs;
+        Ok(MultiPop {
+            keys,
+            max,
+            count,
+            shape,
+        })
     }
 
-    /// `zset-mpop-step min|max count key...`.
+    /// `zset-mpop-step min|max count shape key...`.
     fn step_args(&self, keys: &[Bytes]) -> Vec<Bytes> {
         let mut args = vec![
             Bytes::from_static(b"zset-mpop-step"),
             Bytes::from_static(if self.max { b"max" } else { b"min" }),
             Bytes::from(self.count.to_string()),
+            Bytes::from_static(self.shape.name()),
         ];
         args.extend_from_slice(keys);
         args
     }
 }
 
-/// Pops from the first non-empty of its keys: `zset-mpop-step min|max count key...`. Replies
-/// `[key, [[member, score], ...]]`, or nil when every key is empty.
+/// Pops from the first non-empty of its keys: `zset-mpop-step min|max count shape key...`.
+/// Replies as `shape` says, or a null array when every key is empty. When it runs to serve a
+/// blocked client (`shard::blocking`), it claims that client before changing anything, and
+/// changes nothing if the claim fails.
 static MPOP_STEP: CommandSpec = CommandSpec {
     name: "zset-mpop-step",
-    arity: -4,
+    arity: -5,
     flags: WRITE,
     keys: Keys::Range {
-        first: 3,
+        first: 4,
         last: -1,
         step: 1,
     },
@@ -1404,18 +1500,24 @@ fn mpop_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Ok(count) = parse_i64(&args[2]) else {
         return syntax_error();
     };
+    let shape = if args[3].as_ref() == PopShape::KeyMemberScore.name() {
+        PopShape::KeyMemberScore
+    } else {
+        PopShape::KeyPairs
+    };
     let now = ctx.now_ms;
-    let db = ctx.db();
-    for key in &args[3..] {
-        if attempt!(read_zset(db, key, now)).is_none() {
+    for key in &args[4..] {
+        if attempt!(read_zset(ctx.db(), key, now)).is_none() {
             continue;
         }
-        let popped = pop(db, key, count as usize, max, now);
+        if !ctx.shard.blocking.claim() {
+            return Reply::NilArray;
+        }
+        let popped = pop(ctx.db(), key, count as usize, max, now);
         notify_removal(ctx, class::ZSET, pop_event(max), key);
-        let pairs = popped.into_iter().map(pair_reply).collect();
-        return Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Array(pairs)]);
+        return shape.reply(key, popped);
     }
-    Reply::Nil
+    Reply::NilArray
 }
 
 /// The cardinality of a sorted set, or WRONGTYPE: ZCARD as a private step.
@@ -1431,18 +1533,22 @@ static CARD_STEP: CommandSpec = CommandSpec {
 fn zmpop(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
     Box::pin(async move {
         let query = attempt!(MultiPop::parse(&args));
-        let step = (&MPOP_STEP, query.step_args(&query.keys));
-        let client: &Client = client;
-        let keys = query.keys.clone();
-        numkeys_route(client, &keys, step, |client| {
-            Box::pin(mpop_across(client, query))
-        })
-        .await
+        pop_first(client, &query).await
     })
 }
 
+/// A pop from the first non-empty of the query's keys, wherever they live: on their one shard,
+/// or as a cross-shard transaction.
+async fn pop_first(client: &Client, query: &MultiPop) -> Reply {
+    let step = (&MPOP_STEP, query.step_args(&query.keys));
+    numkeys_route(client, &query.keys, step, |client| {
+        Box::pin(mpop_across(client, query))
+    })
+    .await
+}
+
 /// ZMPOP across shards: every key locked, the first non-empty one (in argument order) popped.
-async fn mpop_across(client: &Client, query: MultiPop) -> Reply {
+async fn mpop_across(client: &Client, query: &MultiPop) -> Reply {
     let (shard, db, resp3) = (&client.shard, client.db(), client.resp3());
     let txn = Txn::lock(shard, db, &query.keys).await;
     for key in &query.keys {
@@ -1468,7 +1574,72 @@ async fn mpop_across(client: &Client, query: MultiPop) -> Reply {
         }
     }
     txn.finish().await;
-    Reply::Nil
+    Reply::NilArray
+}
+
+/// BZPOPMIN/BZPOPMAX/BZMPOP: pops at once if a key has members; otherwise waits (through
+/// `shard::blocking`) until a key's shard serves this client with the same pop, the timeout
+/// passes (a null array), or `CLIENT UNBLOCK`.
+async fn blocking_pop(client: &Client, query: MultiPop, timeout: Option<Duration>) -> Reply {
+    if let Some(refusal) = cluster_refusal(client, &query.keys) {
+        return refusal;
+    }
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let reply = pop_first(client, &query).await;
+    if reply != Reply::NilArray {
+        return reply;
+    }
+    let serve = |key: &Bytes| OnReady::Serve {
+        spec: &MPOP_STEP,
+        args: query.step_args(std::slice::from_ref(key)),
+    };
+    let wait = Wait {
+        db: client.db(),
+        resp3: client.resp3(),
+        keys: query.keys.iter().map(|k| (k.clone(), serve(k))).collect(),
+        deadline,
+    };
+    match client.shard.block(&client.handle, wait).await {
+        Outcome::Served(reply) => reply,
+        Outcome::Unblocked { error: true } => {
+            Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+        }
+        // Every wait serves through MPOP_STEP, so none is only woken.
+        Outcome::Woken(_) | Outcome::TimedOut | Outcome::Unblocked { .. } | Outcome::Closed => {
+            Reply::NilArray
+        }
+    }
+}
+
+fn bzpopmin(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
+    block_pop_one(client, args, false)
+}
+
+fn bzpopmax(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
+    block_pop_one(client, args, true)
+}
+
+/// BZPOPMIN and BZPOPMAX: `key... timeout`.
+fn block_pop_one(client: &mut Client, args: Vec<Bytes>, max: bool) -> LocalBoxFuture<'_, Reply> {
+    Box::pin(async move {
+        let timeout = attempt!(parse_timeout(&args[args.len() - 1]));
+        let query = MultiPop {
+            keys: args[1..args.len() - 1].to_vec(),
+            max,
+            count: 1,
+            shape: PopShape::KeyMemberScore,
+        };
+        blocking_pop(client, query, timeout).await
+    })
+}
+
+/// BZMPOP: `timeout numkeys key... MIN|MAX [COUNT count]`.
+fn bzmpop(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
+    Box::pin(async move {
+        let timeout = attempt!(parse_timeout(&args[1]));
+        let query = attempt!(MultiPop::parse(&args[1..]));
+        blocking_pop(client, query, timeout).await
+    })
 }
 
 /// How ZUNION/ZINTER combine the scores of a member found in several inputs.
