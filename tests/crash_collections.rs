@@ -44,12 +44,44 @@ fn zset_key(n: usize) -> String {
     format!("z:{n}")
 }
 
-/// A sorted set change: ZADD, ZINCRBY, ZREM, or ZUNIONSTORE of two sorted sets into a third
-/// (usually all on different shards: atomic across them).
+/// Removes the lowest (score, member) of a model sorted set, deleting it when emptied.
+fn pop_min_model(zsets: &mut BTreeMap<String, BTreeMap<String, i64>>, key: &str) {
+    let Some(zset) = zsets.get_mut(key) else {
+        return;
+    };
+    let lowest = zset
+        .iter()
+        .min_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))
+        .map(|(m, _)| m.clone());
+    if let Some(member) = lowest {
+        zset.remove(&member);
+    }
+    if zset.is_empty() {
+        zsets.remove(key);
+    }
+}
+
+/// A sorted set change: ZADD, ZINCRBY, ZREM, ZPOPMIN, ZUNIONSTORE of two sorted sets into a third,
+/// or ZMPOP over two (usually on different shards: atomic across them).
 fn plan_zset(after: &mut Model, rng: &mut impl Rng, counter: u64) -> Vec<String> {
     let key = zset_key(rng.gen_range(0..ZSETS));
     let member = format!("m{}", rng.gen_range(0..10));
-    match rng.gen_range(0..4) {
+    match rng.gen_range(0..6) {
+        4 => {
+            pop_min_model(&mut after.zsets, &key);
+            vec!["ZPOPMIN".into(), key]
+        }
+        5 => {
+            let other = zset_key(rng.gen_range(0..ZSETS));
+            let first = [&key, &other]
+                .into_iter()
+                .find(|k| after.zsets.contains_key(*k))
+                .cloned();
+            if let Some(first) = first {
+                pop_min_model(&mut after.zsets, &first);
+            }
+            vec!["ZMPOP".into(), "2".into(), key, other, "MIN".into()]
+        }
         0 => {
             let score = counter as i64 % 1000;
             let zset = after.zsets.entry(key.clone()).or_default();
@@ -71,7 +103,7 @@ fn plan_zset(after: &mut Model, rng: &mut impl Rng, counter: u64) -> Vec<String>
             }
             vec!["ZREM".into(), key, member]
         }
-        _ => {
+        3 => {
             let (a, b) = (
                 zset_key(rng.gen_range(0..ZSETS)),
                 zset_key(rng.gen_range(0..ZSETS)),
@@ -87,6 +119,7 @@ fn plan_zset(after: &mut Model, rng: &mut impl Rng, counter: u64) -> Vec<String>
             }
             vec!["ZUNIONSTORE".into(), key, "2".into(), a, b]
         }
+        _ => unreachable!("six kinds of change"),
     }
 }
 
