@@ -649,7 +649,7 @@ struct AddOutcome {
 }
 
 /// Decides ZADD's change against the current set, pair by pair (a later pair for the same member
-/// sees the earlier one).
+/// sees the earlier one). Members are the request's bytes: applying the delta copies them.
 fn plan_add(
     zset: Option<&ZSet>,
     flags: &AddFlags,
@@ -665,7 +665,7 @@ fn plan_add(
         let Some(current) = current else {
             if !flags.xx {
                 planned.insert(member, out.entries.len());
-                out.entries.push((owned(member), score));
+                out.entries.push((member.clone(), score));
                 out.added += 1;
                 out.incr_score = Some(score);
             }
@@ -688,7 +688,7 @@ fn plan_add(
                 Some(&i) => out.entries[i].1 = new,
                 None => {
                     planned.insert(member, out.entries.len());
-                    out.entries.push((owned(member), new));
+                    out.entries.push((member.clone(), new));
                 }
             }
         }
