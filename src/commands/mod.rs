@@ -9,6 +9,7 @@ mod config;
 mod connection;
 mod debug;
 mod expire;
+mod geo;
 mod hashes;
 mod hyperloglog;
 mod info;
@@ -24,6 +25,7 @@ mod slowlog;
 mod streams;
 mod strings;
 mod transactions;
+mod zsets;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -35,11 +37,13 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 22] {
+fn families() -> [&'static [CommandSpec]; 24] {
     [
         strings::COMMANDS,
         hashes::COMMANDS,
         sets::COMMANDS,
+        zsets::COMMANDS,
+        geo::COMMANDS,
         lists::COMMANDS,
         streams::COMMANDS,
         bitmaps::COMMANDS,
