@@ -206,3 +206,21 @@ fn a_transaction_with_coordinated_commands_is_all_there_after_a_restart() {
     assert_eq!(c.cmd(&format!("EXISTS {}", k[0])), Int(0));
     assert_eq!(c.cmd(&format!("GET {}x", k[1])), bulk("1"));
 }
+
+#[test]
+fn mset_splits_by_shard_inside_multi_and_a_short_pair_sets_nothing() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    let k = key_per_shard("k", SHARDS);
+    let arity = R::Err("ERR wrong number of arguments for 'mset' command".into());
+    let short = format!("MSET {} 1 {} 2 {}", k[0], k[1], k[2]);
+    assert_eq!(c.cmd(&short), arity);
+    assert_eq!(c.cmd(&format!("EXISTS {} {}", k[0], k[1])), Int(0));
+    let reply = transaction(
+        &mut c,
+        &[short, format!("MSET {} 1 {} 2 {} 3", k[0], k[1], k[2])],
+    );
+    assert_eq!(reply, Array(vec![arity, ok()]));
+    let values = c.cmd(&format!("MGET {} {} {}", k[0], k[1], k[2]));
+    assert_eq!(values, Array(vec![bulk("1"), bulk("2"), bulk("3")]));
+}

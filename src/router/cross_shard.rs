@@ -281,6 +281,9 @@ async fn split(
     merge: SplitMerge,
     args: Vec<Bytes>,
 ) -> Reply {
+    if !spec.key_groups_complete(&args) {
+        return crate::commands::table::arity_error(spec.name);
+    }
     let shard = client.shard.clone();
     let step = match spec.keys {
         Keys::Range { step, .. } => step.max(1) as usize,
@@ -318,6 +321,7 @@ async fn split(
         return error.clone();
     }
     match merge {
+        SplitMerge::AllOk => Reply::ok(),
         SplitMerge::Sum => Reply::Int(
             replies
                 .iter()

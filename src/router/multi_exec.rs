@@ -37,7 +37,7 @@ use bytes::Bytes;
 
 use super::cross_shard::Txn;
 use super::exec_steps;
-use crate::commands::table::MergeFn;
+use crate::commands::table::{arity_error, MergeFn};
 use crate::commands::{CommandSpec, CrossShard, Keys, Run, SplitMerge};
 use crate::protocol::Reply;
 use crate::server::client::Client;
@@ -52,7 +52,7 @@ pub(super) enum Assembly {
     /// Pieces by key: (shard, index, positions of its keys), and how to merge.
     Split {
         pieces: Vec<(usize, usize, Vec<usize>)>,
-        merge: Merge,
+        merge: SplitMerge,
         keys: usize,
     },
     /// One piece per shard, merged in shard order.
@@ -67,13 +67,6 @@ pub(super) enum Assembly {
     Done(Reply),
 }
 
-#[derive(Clone, Copy)]
-pub(super) enum Merge {
-    Split(SplitMerge),
-    /// Every piece answers +OK (MSET): the first error, or +OK.
-    AllOk,
-}
-
 /// The queue cut into per-shard parts.
 pub(super) struct Plan {
     pub parts: BTreeMap<usize, Vec<Request>>,
@@ -81,15 +74,12 @@ pub(super) struct Plan {
 }
 
 /// How a multi-key command over several shards splits inside a transaction, if it does.
-fn splits(spec: &CommandSpec) -> Option<Merge> {
+fn splits(spec: &CommandSpec) -> Option<SplitMerge> {
     match spec.run {
         Run::Keyed {
             cross: CrossShard::Split(merge),
             ..
-        } => Some(Merge::Split(merge)),
-        // MSET's own plan only locks and sets each shard's pairs: inside a transaction (locked
-        // already) its pieces are plain MSETs.
-        Run::Keyed { .. } if spec.name == "mset" => Some(Merge::AllOk),
+        } => Some(merge),
         _ => None,
     }
 }
@@ -214,6 +204,9 @@ pub(super) fn cut(client: &Client, db: usize, queued: Vec<Queued>) -> (Plan, usi
                     (1, _) | (_, None) => {
                         let to = *by_shard.keys().next().expect("one shard");
                         Assembly::One(to, add(to, spec, db, args))
+                    }
+                    (_, Some(_)) if !spec.key_groups_complete(&args) => {
+                        Assembly::Done(arity_error(spec.name))
                     }
                     (_, Some(merge)) => {
                         let keys = spec.key_indexes(&args).len();
@@ -418,19 +411,19 @@ pub(super) async fn finish(client: &mut Client, assembly: Vec<Assembly>) -> Repl
     Reply::Array(out)
 }
 
-fn merge_split(merge: Merge, pieces: Vec<(Reply, Vec<usize>)>, keys: usize) -> Reply {
+fn merge_split(merge: SplitMerge, pieces: Vec<(Reply, Vec<usize>)>, keys: usize) -> Reply {
     if let Some((error, _)) = pieces.iter().find(|(r, _)| r.is_error()) {
         return error.clone();
     }
     match merge {
-        Merge::AllOk => Reply::ok(),
-        Merge::Split(SplitMerge::Sum) => Reply::Int(
+        SplitMerge::AllOk => Reply::ok(),
+        SplitMerge::Sum => Reply::Int(
             pieces
                 .iter()
                 .map(|(r, _)| if let Reply::Int(n) = r { *n } else { 0 })
                 .sum(),
         ),
-        Merge::Split(SplitMerge::PerKey) => {
+        SplitMerge::PerKey => {
             let mut merged: Vec<Reply> = (0..keys).map(|_| Reply::Nil).collect();
             for (reply, positions) in pieces {
                 if let Reply::Array(items) = reply {
