@@ -161,7 +161,7 @@ impl CommandSpec {
         match self.keys {
             Keys::Range { first, last, step } if step > 1 && last < 0 => {
                 let grouped = args.len().saturating_sub(first as usize);
-                grouped % step as usize == 0
+                grouped.is_multiple_of(step as usize)
             }
             _ => true,
         }
