@@ -17,7 +17,13 @@
 //!   Keyspace-wide commands lock no database: on each shard their piece runs inside that shard's
 //!   uninterrupted part, but across shards they are no more isolated from other clients than
 //!   outside MULTI (a concurrent writer to a key this transaction does not name may be counted by
-//!   DBSIZE on one shard and not yet on another).
+//!   DBSIZE on one shard and not yet on another). This is a choice: locking a whole database for
+//!   the EXEC would need a database-wide lock that every key lock and every command's lock check
+//!   (`LockTable::free_for`, today one `is_empty` when nothing is locked) also consults, a cost on
+//!   every command for the rare FLUSHALL/KEYS/DBSIZE in a cross-shard MULTI. Their journal
+//!   records are still parts of the transaction (a FLUSHALL in an EXEC is there or absent with
+//!   the rest after a crash), and on one shard (or a cluster port) the transaction is fully
+//!   isolated.
 //!
 //! Connection commands (`Run::Client`: SELECT, CLIENT, CONFIG, SCAN, HELLO...) run after the
 //! data commands, in queue order, with their replies in place. A SELECT queued before data
