@@ -1,5 +1,6 @@
 //! The crash test for collections: writers change hashes, sets, lists and sorted sets (SMOVE,
-//! LMOVE, BLPOP and ZUNIONSTORE across shards included)
+//! LMOVE, BLPOP and ZUNIONSTORE across shards included), and transfer in MULTI/EXEC (SMOVE and
+//! RENAME across shards inside)
 //! while the server is killed with SIGKILL at random moments. After each restart every acknowledged
 //! change must be there, and the change in flight at the kill must be entirely there or entirely
 //! absent.
@@ -606,32 +607,67 @@ mod streams {
 
 const ACCOUNTS: usize = 6;
 const ACCOUNT_START: i64 = 1000;
+const TOKENS: usize = 4;
 
 fn account_key(n: usize) -> String {
     format!("acct:{n}")
 }
 
-/// Transfers between accounts (on several shards) in MULTI/EXEC until the kill; returns the
-/// acknowledged balances and the ones the transaction in flight would have made.
+/// The set of the tokens account `n` holds.
+fn tokens_key(n: usize) -> String {
+    format!("tokens:{n}")
+}
+
+/// The one baton key, named after the account that holds it.
+fn baton_key(n: usize) -> String {
+    format!("baton:{n}")
+}
+
+/// What the transfer transactions change: balances, which account holds each token (moved by
+/// SMOVE), and which account holds the baton (moved by RENAME) — the last two are coordinated
+/// cross-shard commands inside the EXEC.
+#[derive(Clone, Debug, PartialEq)]
+struct Accounts {
+    balances: Vec<i64>,
+    tokens: Vec<usize>,
+    baton: usize,
+}
+
+impl Accounts {
+    fn start() -> Accounts {
+        Accounts {
+            balances: vec![ACCOUNT_START; ACCOUNTS],
+            tokens: (0..TOKENS).map(|t| t % ACCOUNTS).collect(),
+            baton: 0,
+        }
+    }
+}
+
+/// Transfers between accounts (on several shards) in MULTI/EXEC until the kill: an amount, a
+/// token (SMOVE) and the baton (RENAME) move from one account to another in one transaction.
+/// Returns the acknowledged state and the one the transaction in flight would have made.
 fn transfer_until_killed(
     port: u16,
     seed: u64,
-    mut balances: Vec<i64>,
+    mut state: Accounts,
     stop: &AtomicBool,
-) -> (Vec<i64>, Option<Vec<i64>>) {
+) -> (Accounts, Option<Accounts>) {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
     let Ok(mut con) = client.get_connection() else {
-        return (balances, None);
+        return (state, None);
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     while !stop.load(Ordering::Relaxed) {
-        let from = rng.gen_range(0..ACCOUNTS);
+        let token = rng.gen_range(0..TOKENS);
+        let from = state.tokens[token];
         let to = (from + rng.gen_range(1..ACCOUNTS)) % ACCOUNTS;
         let amount: i64 = rng.gen_range(1..50);
-        let mut after = balances.clone();
-        after[from] -= amount;
-        after[to] += amount;
-        let result: redis::RedisResult<(i64, i64)> = redis::pipe()
+        let mut after = state.clone();
+        after.balances[from] -= amount;
+        after.balances[to] += amount;
+        after.tokens[token] = to;
+        after.baton = to;
+        let result: redis::RedisResult<(i64, i64, i64, String)> = redis::pipe()
             .atomic()
             .cmd("DECRBY")
             .arg(account_key(from))
@@ -639,26 +675,55 @@ fn transfer_until_killed(
             .cmd("INCRBY")
             .arg(account_key(to))
             .arg(amount)
+            .cmd("SMOVE")
+            .arg(tokens_key(from))
+            .arg(tokens_key(to))
+            .arg(format!("t{token}"))
+            .cmd("RENAME")
+            .arg(baton_key(state.baton))
+            .arg(baton_key(to))
             .query(&mut con);
         match result {
-            Ok((a, b)) => {
-                assert_eq!((a, b), (after[from], after[to]), "EXEC's replies");
-                balances = after;
+            Ok(replies) => {
+                let expected = (after.balances[from], after.balances[to], 1, "OK".into());
+                assert_eq!(replies, expected, "EXEC's replies");
+                state = after;
             }
             Err(e) if e.code().is_some() => panic!("transfer failed: {e}"),
-            Err(_) => return (balances, Some(after)),
+            Err(_) => return (state, Some(after)),
         }
     }
-    (balances, None)
+    (state, None)
 }
 
-fn observe_balances(con: &mut redis::Connection) -> Vec<i64> {
-    (0..ACCOUNTS)
-        .map(|n| {
-            let v: Option<i64> = redis::cmd("GET").arg(account_key(n)).query(con).unwrap();
-            v.unwrap_or(0)
-        })
-        .collect()
+fn observe_accounts(con: &mut redis::Connection) -> Accounts {
+    let get = |con: &mut redis::Connection, key: String| -> Option<i64> {
+        redis::cmd("GET").arg(key).query(con).unwrap()
+    };
+    let balances = (0..ACCOUNTS)
+        .map(|n| get(con, account_key(n)).unwrap_or(0))
+        .collect();
+    let mut tokens = vec![usize::MAX; TOKENS];
+    for n in 0..ACCOUNTS {
+        let held: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(tokens_key(n))
+            .query(con)
+            .unwrap();
+        for t in held {
+            let t: usize = t[1..].parse().unwrap();
+            assert_eq!(tokens[t], usize::MAX, "token {t} in two sets");
+            tokens[t] = n;
+        }
+    }
+    let batons: Vec<usize> = (0..ACCOUNTS)
+        .filter(|&n| get(con, baton_key(n)).is_some())
+        .collect();
+    assert_eq!(batons.len(), 1, "the baton is at {batons:?}");
+    Accounts {
+        balances,
+        tokens,
+        baton: batons[0],
+    }
 }
 
 #[test]
@@ -668,6 +733,7 @@ fn acknowledged_cross_shard_transactions_survive_sigkill_and_in_flight_ones_are_
         .and_then(|s| s.parse().ok())
         .unwrap_or(4);
     let mut server = Server::start(3, &[]);
+    let mut state = Accounts::start();
     {
         let mut con = server.client();
         for n in 0..ACCOUNTS {
@@ -677,36 +743,47 @@ fn acknowledged_cross_shard_transactions_survive_sigkill_and_in_flight_ones_are_
                 .query(&mut con)
                 .unwrap();
         }
+        for (t, &n) in state.tokens.iter().enumerate() {
+            let _: i64 = redis::cmd("SADD")
+                .arg(tokens_key(n))
+                .arg(format!("t{t}"))
+                .query(&mut con)
+                .unwrap();
+        }
+        let _: () = redis::cmd("SET")
+            .arg(baton_key(state.baton))
+            .arg(1)
+            .query(&mut con)
+            .unwrap();
     }
-    let mut balances = vec![ACCOUNT_START; ACCOUNTS];
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x6d756c74);
     let mut transfers_acknowledged = false;
     for cycle in 0..cycles {
         let stop = Arc::new(AtomicBool::new(false));
         let writer = {
-            let (stop, port, balances) = (stop.clone(), server.port, balances.clone());
-            thread::spawn(move || transfer_until_killed(port, cycle as u64, balances, &stop))
+            let (stop, port, state) = (stop.clone(), server.port, state.clone());
+            thread::spawn(move || transfer_until_killed(port, cycle as u64, state, &stop))
         };
         thread::sleep(Duration::from_millis(rng.gen_range(150..500)));
         server.kill9();
         stop.store(true, Ordering::Relaxed);
         let (acknowledged, in_flight) = writer.join().unwrap();
-        transfers_acknowledged |= acknowledged != balances;
+        transfers_acknowledged |= acknowledged != state;
         server.restart();
-        let seen = observe_balances(&mut server.client());
+        let seen = observe_accounts(&mut server.client());
         assert_eq!(
-            seen.iter().sum::<i64>(),
+            seen.balances.iter().sum::<i64>(),
             ACCOUNT_START * ACCOUNTS as i64,
             "cycle {cycle}: a transaction half applied: {seen:?}"
         );
         match in_flight {
-            Some(applied) if seen == applied => balances = applied,
+            Some(applied) if seen == applied => state = applied,
             _ => {
                 assert_eq!(
                     seen, acknowledged,
-                    "cycle {cycle}: acknowledged transfers lost"
+                    "cycle {cycle}: acknowledged transfers lost, or the one in flight torn"
                 );
-                balances = acknowledged;
+                state = acknowledged;
             }
         }
     }

@@ -338,16 +338,17 @@ fn select_inside_multi_applies_to_the_commands_after_it() {
 }
 
 #[test]
-fn a_coordinated_command_over_several_shards_is_refused_when_queued() {
+fn a_coordinated_command_over_several_shards_runs_inside_exec() {
     let server = server();
     let mut c = Conn::new(&server);
     let k = key_per_shard("s", SHARDS);
-    assert_eq!(c.cmd("MULTI"), ok());
-    assert!(
-        matches!(c.cmd(&format!("SMOVE {} {} m", k[0], k[1])), R::Err(e) if e.starts_with("CROSSSLOT"))
+    assert_eq!(c.cmd(&format!("SADD {} m", k[0])), Int(1));
+    assert_eq!(
+        transaction(&mut c, &[format!("SMOVE {} {} m", k[0], k[1])]),
+        Array(vec![Int(1)])
     );
-    assert_eq!(c.cmd("EXEC"), err(EXECABORT));
-    // With both keys on one shard ({tag}) it runs.
+    assert_eq!(c.cmd(&format!("SISMEMBER {} m", k[1])), Int(1));
+    // With both keys on one shard ({tag}) it runs there.
     assert_eq!(c.cmd("SADD {t}a m"), Int(1));
     assert_eq!(
         transaction(&mut c, &["SMOVE {t}a {t}b m".into()]),

@@ -872,33 +872,30 @@ fn put_request(dst: &Bytes, entry: Bytes, replace: bool, db: usize, resp3: bool)
     }
 }
 
-/// COPY ... DB n with the keys on two shards and n another database: the source is read, then the
-/// copy stored, as two separate steps. Holding the source's lock while waiting for a lock in
-/// another database could deadlock with a COPY going the other way; COPY leaves its source
-/// unchanged, so the result is the source's value as it was when read.
+/// COPY ... DB n with the keys on two shards and n another database: both keys are locked (each
+/// in its own database, in the usual shard order, so no deadlock), the source read, then the copy
+/// stored, as one transaction.
 async fn copy_to_other_db(client: &Client, args: &[Bytes], opts: CopyOptions) -> Reply {
     let (src, dst) = (&args[1], &args[2]);
     let (shard, resp3) = (&client.shard, client.resp3());
-    let dump = Request {
-        spec: &DUMP_STEP,
-        db: client.db(),
-        resp3,
-        args: vec![Bytes::from_static(b"dump-step"), src.clone()],
-    };
-    let entry = match shard
-        .exec_on(shard.owner_of(src), vec![dump], None)
-        .await
-        .pop()
-    {
-        Some(Reply::Bulk(entry)) => entry,
-        Some(Reply::Nil) => return Reply::Int(0),
-        other => return other.unwrap_or(Reply::error("ERR shard did not answer")),
-    };
     let target = opts.db.expect("only called with a DB option");
+    let keys = [(client.db(), src.clone()), (target, dst.clone())];
+    let txn = Txn::lock_in_dbs(shard, client.db(), &keys).await;
+    let dump = vec![Bytes::from_static(b"dump-step"), src.clone()];
+    let entry = match txn.run_for_key(src, &DUMP_STEP, dump, resp3).await {
+        Reply::Bulk(entry) => entry,
+        other => {
+            txn.finish().await;
+            return if other == Reply::Nil {
+                Reply::Int(0)
+            } else {
+                other
+            };
+        }
+    };
     let put = put_request(dst, entry, opts.replace, target, resp3);
-    shard
-        .exec_on(shard.owner_of(dst), vec![put], None)
-        .await
+    let mut stored = txn.run_and_finish(vec![(shard.owner_of(dst), put)]).await;
+    stored
         .pop()
         .unwrap_or(Reply::error("ERR shard did not answer"))
 }

@@ -99,7 +99,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         summary: "Atomically creates or modifies the string values of one or more keys.",
         since: "1.0.1",
         complexity: "O(N) where N is the number of keys to set.",
-        run: coordinated(mset, mset_across_shards),
+        run: split(mset, SplitMerge::AllOk),
         ..STRING
     },
     CommandSpec {
@@ -662,20 +662,6 @@ async fn set_parts(txn: Txn<'_>, parts: BTreeMap<usize, Vec<Bytes>>, resp3: bool
         .into_iter()
         .find(Reply::is_error)
         .unwrap_or(Reply::ok())
-}
-
-/// MSET over several shards: checked whole first (so an unpaired key sets nothing), then one part
-/// per shard under the keys' locks.
-fn mset_across_shards(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
-    Box::pin(async move {
-        if let Err(e) = pairs_complete(&args, "mset") {
-            return e;
-        }
-        let parts = pairs_by_shard(client, &args[0], &args);
-        let shard = client.shard.clone();
-        let txn = Txn::lock(&shard, client.db(), &keys_of_pairs(&args)).await;
-        set_parts(txn, parts, client.resp3()).await
-    })
 }
 
 /// MSETNX over several shards: with every key locked, count the existing keys on each shard; set

@@ -81,6 +81,8 @@ pub enum SplitMerge {
     PerKey,
     /// Replies are integers: add them up (DEL, EXISTS).
     Sum,
+    /// Every part answers +OK or an error: the first error, or +OK (MSET).
+    AllOk,
 }
 
 /// Where the keys are among the arguments.
@@ -149,6 +151,19 @@ impl CommandSpec {
         match self.keys {
             Keys::None => None,
             Keys::Range { first, .. } => args.get(first as usize),
+        }
+    }
+
+    /// False when keys come in groups (`step` > 1 up to the last argument: key/value pairs) and
+    /// the last group is short: such a command must not be split by key, or one shard's part
+    /// would run while another's fails.
+    pub fn key_groups_complete(&self, args: &[Bytes]) -> bool {
+        match self.keys {
+            Keys::Range { first, last, step } if step > 1 && last < 0 => {
+                let grouped = args.len().saturating_sub(first as usize);
+                grouped.is_multiple_of(step as usize)
+            }
+            _ => true,
         }
     }
 

@@ -1,13 +1,22 @@
 //! Commands whose keys live on several shards, run as transactions over the shards' key locks
 //! (see `shard::locks` for why this cannot deadlock).
+//!
+//! A coordinated command queued in a cross-shard MULTI runs its usual plan inside the EXEC
+//! (`within_exec`): there a `Txn` takes no locks (the EXEC holds every key already) and its
+//! writes are logged under the EXEC's transaction tag, one record on each shard the EXEC counted
+//! for the command (see `router::exec_steps`).
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::future::{poll_fn, Future};
+use std::rc::Rc;
 
 use bytes::Bytes;
 
 use crate::commands::{CommandSpec, CrossShard, Keys, SplitMerge};
 use crate::protocol::Reply;
 use crate::server::client::Client;
+use crate::shard::multi::WatchCheck;
 use crate::shard::{Request, Shard, TxnId, TxnStep};
 
 pub async fn run(
@@ -31,6 +40,66 @@ pub struct Txn<'a> {
     db: usize,
     /// Shards holding locks for this transaction, ascending.
     shards: Vec<usize>,
+    /// Set when this is a coordinated command's plan running inside an EXEC.
+    exec: Option<Rc<InExec>>,
+}
+
+/// A coordinated command running inside a cross-shard EXEC, which holds the locks of all its
+/// keys and has counted, before running anything, the journal records the command logs: exactly
+/// one on each of `shards`.
+pub struct InExec {
+    /// The EXEC's transaction: its id, and its total count of records.
+    pub step: TxnStep,
+    /// The shards that log one record for this command (its keys' shards when it writes, none
+    /// when it only reads), ascending.
+    pub shards: Vec<usize>,
+    /// The command's records are logged (a second batch of writes would break the count).
+    logged: Cell<bool>,
+}
+
+impl InExec {
+    pub fn new(step: TxnStep, shards: Vec<usize>) -> Rc<InExec> {
+        Rc::new(InExec {
+            step,
+            shards,
+            logged: Cell::new(false),
+        })
+    }
+
+    /// Logs the command's records if its plan did not (it ended without running anything), so
+    /// that the EXEC's count holds.
+    pub async fn log_rest(&self, shard: &Shard) {
+        if !self.logged.replace(true) {
+            let step = TxnStep {
+                log_empty: true,
+                ..self.step
+            };
+            let calls = self
+                .shards
+                .iter()
+                .map(|&to| shard.run_part_on(to, Vec::new(), Some(step), WatchCheck::None));
+            futures::future::join_all(calls).await;
+        }
+    }
+}
+
+thread_local! {
+    /// The EXEC a coordinated plan polled on this thread runs inside (see `within_exec`).
+    static IN_EXEC: RefCell<Option<Rc<InExec>>> = const { RefCell::new(None) };
+}
+
+/// Runs `plan` (a coordinated command's future) inside an EXEC: every `Txn` it starts joins the
+/// EXEC instead of locking. The scope is set only while `plan` is polled (a shard is one thread
+/// and a poll runs to its end), so other connections' commands on this shard never see it.
+pub async fn within_exec<F: Future>(scope: Rc<InExec>, plan: F) -> F::Output {
+    let mut plan = std::pin::pin!(plan);
+    poll_fn(|cx| {
+        let outer = IN_EXEC.with(|s| s.replace(Some(scope.clone())));
+        let polled = plan.as_mut().poll(cx);
+        IN_EXEC.with(|s| *s.borrow_mut() = outer);
+        polled
+    })
+    .await
 }
 
 impl<'a> Txn<'a> {
@@ -43,6 +112,16 @@ impl<'a> Txn<'a> {
     /// `lock` for keys of several databases (a MULTI with SELECT inside); `db` is the one
     /// `run_for_key` uses.
     pub async fn lock_in_dbs(shard: &'a Shard, db: usize, keys: &[(usize, Bytes)]) -> Txn<'a> {
+        if let Some(exec) = IN_EXEC.with(|s| s.borrow().clone()) {
+            // The EXEC locked every key of every queued command before running any of them.
+            return Txn {
+                shard,
+                id: exec.step.id,
+                db,
+                shards: exec.shards.clone(),
+                exec: Some(exec),
+            };
+        }
         let id = shard.locks.new_txn(shard.id);
         let mut by_shard: BTreeMap<usize, Vec<(usize, Bytes)>> = BTreeMap::new();
         for (key_db, key) in keys {
@@ -59,6 +138,7 @@ impl<'a> Txn<'a> {
             id,
             db,
             shards: by_shard.into_keys().collect(),
+            exec: None,
         }
     }
 
@@ -73,6 +153,7 @@ impl<'a> Txn<'a> {
             id: self.id,
             release: false,
             parts,
+            log_empty: false,
         }
     }
 
@@ -100,6 +181,7 @@ impl<'a> Txn<'a> {
             id: self.id,
             release: false,
             parts: 0,
+            log_empty: false,
         };
         let mut replies = self.shard.exec_on(to, vec![req], Some(step)).await;
         replies
@@ -115,10 +197,14 @@ impl<'a> Txn<'a> {
     /// every part is durable: until then nobody can see (and act on) a transaction that a crash
     /// could still take back.
     pub async fn run_and_finish(self, parts: Vec<(usize, Request)>) -> Vec<Reply> {
+        if let Some(exec) = &self.exec {
+            return run_in_exec(self.shard, exec, parts).await;
+        }
         let step = TxnStep {
             id: self.id,
             release: false,
             parts: parts.iter().filter(|(_, req)| req.spec.is_write()).count() as u16,
+            log_empty: false,
         };
         let calls = parts
             .into_iter()
@@ -141,6 +227,52 @@ impl<'a> Txn<'a> {
     }
 }
 
+/// `run_and_finish` inside an EXEC: each shard's requests run as one part, and each shard the
+/// EXEC counted for this command logs exactly one record (empty when nothing was written there).
+/// The locks stay with the EXEC.
+async fn run_in_exec(shard: &Shard, exec: &InExec, parts: Vec<(usize, Request)>) -> Vec<Reply> {
+    let outside = |to: usize, req: &Request| req.spec.is_write() && !exec.shards.contains(&to);
+    let counted_already = exec.logged.replace(true);
+    let mut replies: Vec<Reply> = Vec::with_capacity(parts.len());
+    // For each shard: its requests, and their positions among `parts`.
+    let mut by_shard: BTreeMap<usize, (Vec<Request>, Vec<usize>)> = BTreeMap::new();
+    if !counted_already {
+        for &to in &exec.shards {
+            by_shard.entry(to).or_default();
+        }
+    }
+    for (position, (to, req)) in parts.into_iter().enumerate() {
+        replies.push(Reply::error("ERR shard did not answer"));
+        if req.spec.is_write() && counted_already || outside(to, &req) {
+            // A write the EXEC did not count a record for: running it would tear the
+            // transaction's unit after a crash, so it is refused.
+            replies[position] = Reply::error("ERR this write cannot run inside a transaction");
+            continue;
+        }
+        let (reqs, positions) = by_shard.entry(to).or_default();
+        reqs.push(req);
+        positions.push(position);
+    }
+    let calls = by_shard
+        .into_iter()
+        .map(|(to, (reqs, positions))| async move {
+            let step = TxnStep {
+                log_empty: !counted_already && exec.shards.contains(&to),
+                ..exec.step
+            };
+            let part = shard
+                .run_part_on(to, reqs, Some(step), WatchCheck::None)
+                .await;
+            (positions, part.unwrap_or_default())
+        });
+    for (positions, part) in futures::future::join_all(calls).await {
+        for (position, reply) in positions.into_iter().zip(part) {
+            replies[position] = reply;
+        }
+    }
+    replies
+}
+
 /// Runs a multi-key command as one part per shard (each with its own keys and their values),
 /// atomically, and merges the parts' replies.
 async fn split(
@@ -149,6 +281,9 @@ async fn split(
     merge: SplitMerge,
     args: Vec<Bytes>,
 ) -> Reply {
+    if !spec.key_groups_complete(&args) {
+        return crate::commands::table::arity_error(spec.name);
+    }
     let shard = client.shard.clone();
     let step = match spec.keys {
         Keys::Range { step, .. } => step.max(1) as usize,
@@ -186,6 +321,7 @@ async fn split(
         return error.clone();
     }
     match merge {
+        SplitMerge::AllOk => Reply::ok(),
         SplitMerge::Sum => Reply::Int(
             replies
                 .iter()

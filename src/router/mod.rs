@@ -3,6 +3,7 @@
 //! cross-shard transactions; cluster shard ports answer MOVED/CROSSSLOT instead.
 
 mod cross_shard;
+mod exec_steps;
 pub mod multi_exec;
 mod pipeline;
 pub mod slot;

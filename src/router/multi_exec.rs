@@ -17,37 +17,48 @@
 //!   Keyspace-wide commands lock no database: on each shard their piece runs inside that shard's
 //!   uninterrupted part, but across shards they are no more isolated from other clients than
 //!   outside MULTI (a concurrent writer to a key this transaction does not name may be counted by
-//!   DBSIZE on one shard and not yet on another).
+//!   DBSIZE on one shard and not yet on another). This is a choice: locking a whole database for
+//!   the EXEC would need a database-wide lock that every key lock and every command's lock check
+//!   (`LockTable::free_for`, today one `is_empty` when nothing is locked) also consults, a cost on
+//!   every command for the rare FLUSHALL/KEYS/DBSIZE in a cross-shard MULTI. Their journal
+//!   records are still parts of the transaction (a FLUSHALL in an EXEC is there or absent with
+//!   the rest after a crash), and on one shard (or a cluster port) the transaction is fully
+//!   isolated.
 //!
 //! Connection commands (`Run::Client`: SELECT, CLIENT, CONFIG, SCAN, HELLO...) run after the
 //! data commands, in queue order, with their replies in place. A SELECT queued before data
 //! commands applies to them (its database is taken when the queue is cut).
 //!
 //! Coordinated cross-shard commands (SMOVE, RENAME, SINTERSTORE... over keys of several shards)
-//! read on one shard and write on another, so they do not cut into parts: they are refused when
-//! queued (CROSSSLOT), which fails the transaction; with their keys on one shard they run as usual.
+//! read on one shard and write on another, so they do not cut into parts: a queue holding one runs
+//! step by step instead (`exec_steps`); with their keys on one shard they run as usual.
+//!
+//! A journal failure during EXEC turns every reply of the EXEC into the MISCONF error: the
+//! transaction is one unit, so if one of its records may be lost, all of it may be (replay drops
+//! an incomplete transaction), and even its reads showed its own writes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
 use super::cross_shard::Txn;
-use crate::commands::table::MergeFn;
+use super::exec_steps;
+use crate::commands::table::{arity_error, MergeFn};
 use crate::commands::{CommandSpec, CrossShard, Keys, Run, SplitMerge};
 use crate::protocol::Reply;
 use crate::server::client::Client;
 use crate::server::transaction::{crossslot, Queued};
 use crate::shard::multi::WatchCheck;
-use crate::shard::{Request, Shard};
+use crate::shard::{Request, Shard, TxnStep};
 
 /// How one queued command's reply is put together from its pieces' replies.
-enum Assembly {
+pub(super) enum Assembly {
     /// One piece: (shard, index in that shard's part).
     One(usize, usize),
     /// Pieces by key: (shard, index, positions of its keys), and how to merge.
     Split {
         pieces: Vec<(usize, usize, Vec<usize>)>,
-        merge: Merge,
+        merge: SplitMerge,
         keys: usize,
     },
     /// One piece per shard, merged in shard order.
@@ -58,38 +69,37 @@ enum Assembly {
     },
     /// Runs on the connection after the data commands.
     Client(&'static CommandSpec, Vec<Bytes>),
-}
-
-#[derive(Clone, Copy)]
-enum Merge {
-    Split(SplitMerge),
-    /// Every piece answers +OK (MSET): the first error, or +OK.
-    AllOk,
+    /// Already answered.
+    Done(Reply),
 }
 
 /// The queue cut into per-shard parts.
-struct Plan {
-    parts: BTreeMap<usize, Vec<Request>>,
-    assembly: Vec<Assembly>,
+pub(super) struct Plan {
+    pub parts: BTreeMap<usize, Vec<Request>>,
+    pub assembly: Vec<Assembly>,
 }
 
 /// How a multi-key command over several shards splits inside a transaction, if it does.
-fn splits(spec: &CommandSpec) -> Option<Merge> {
+fn splits(spec: &CommandSpec) -> Option<SplitMerge> {
     match spec.run {
         Run::Keyed {
             cross: CrossShard::Split(merge),
             ..
-        } => Some(Merge::Split(merge)),
-        // MSET's own plan only locks and sets each shard's pairs: inside a transaction (locked
-        // already) its pieces are plain MSETs.
-        Run::Keyed { .. } if spec.name == "mset" => Some(Merge::AllOk),
+        } => Some(merge),
         _ => None,
     }
 }
 
 /// Refuses, at queue time, a command EXEC could not run atomically on the main port.
 pub fn check_queueable(shard: &Shard, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Reply> {
-    if !matches!(spec.run, Run::Keyed { .. }) || spec.single_key() || splits(spec).is_some() {
+    let never_across = matches!(
+        spec.run,
+        Run::Keyed {
+            cross: CrossShard::Never,
+            ..
+        }
+    );
+    if !never_across || spec.single_key() {
         return Ok(());
     }
     let mut owners = spec
@@ -107,10 +117,16 @@ pub fn check_queueable(shard: &Shard, spec: &CommandSpec, args: &[Bytes]) -> Res
 /// Runs a transaction's queue; a null array when a watched key was touched.
 pub async fn exec(client: &mut Client, queued: Vec<Queued>) -> Reply {
     let shard = client.shard.clone();
-    let Plan {
-        mut parts,
-        assembly,
-    } = cut(client, queued);
+    if !client.cluster_port && queued.iter().any(|q| coordinated_across(&shard, q)) {
+        return exec_steps::exec(client, queued).await;
+    }
+    let (
+        Plan {
+            mut parts,
+            assembly,
+        },
+        _,
+    ) = cut(client, client.db(), queued);
     let watched = client.transaction.take_watched();
     let watched_shards: BTreeSet<usize> = watched.iter().map(|(_, k)| shard.owner_of(k)).collect();
     let id = client.id();
@@ -134,13 +150,27 @@ pub async fn exec(client: &mut Client, queued: Vec<Queued>) -> Reply {
             None => return Reply::NilArray,
         }
     };
-    assemble(client, assembly, replies).await
+    let assembly = resolve(assembly, replies);
+    finish(client, assembly).await
 }
 
-/// Cuts the queue into per-shard parts (see the module comment).
-fn cut(client: &Client, queued: Vec<Queued>) -> Plan {
+/// A coordinated command (its own cross-shard plan) whose keys are on several shards.
+pub(super) fn coordinated_across(shard: &Shard, queued: &Queued) -> bool {
+    let Run::Keyed {
+        cross: CrossShard::Coordinated(_),
+        ..
+    } = queued.spec.run
+    else {
+        return false;
+    };
+    keys_by_shard(shard, queued.spec, &queued.args).len() > 1
+}
+
+/// Cuts the queue into per-shard parts (see the module comment), starting in database `db`;
+/// also returns the database a queued SELECT left it in.
+pub(super) fn cut(client: &Client, db: usize, queued: Vec<Queued>) -> (Plan, usize) {
     let shard = &client.shard;
-    let (mut db, resp3) = (client.db(), client.resp3());
+    let (mut db, resp3) = (db, client.resp3());
     let home = home_shard(client, &queued);
     let mut parts: BTreeMap<usize, Vec<Request>> = BTreeMap::new();
     let mut add = |to: usize, spec, db, args| {
@@ -181,6 +211,9 @@ fn cut(client: &Client, queued: Vec<Queued>) -> Plan {
                         let to = *by_shard.keys().next().expect("one shard");
                         Assembly::One(to, add(to, spec, db, args))
                     }
+                    (_, Some(_)) if !spec.key_groups_complete(&args) => {
+                        Assembly::Done(arity_error(spec.name))
+                    }
                     (_, Some(merge)) => {
                         let keys = spec.key_indexes(&args).len();
                         let pieces = by_shard
@@ -199,7 +232,7 @@ fn cut(client: &Client, queued: Vec<Queued>) -> Plan {
             }
         });
     }
-    Plan { parts, assembly }
+    (Plan { parts, assembly }, db)
 }
 
 /// Where keyless commands run: the one shard the data commands use, if there is one (so that a
@@ -220,7 +253,7 @@ fn home_shard(client: &Client, queued: &[Queued]) -> usize {
 
 /// For each shard holding some of the command's keys: the command's arguments with only those
 /// keys (and the arguments each key carries), and the keys' positions in the command.
-fn keys_by_shard(
+pub(super) fn keys_by_shard(
     shard: &Shard,
     spec: &CommandSpec,
     args: &[Bytes],
@@ -271,12 +304,7 @@ async fn run_across(
         .flat_map(|req| req.keys().into_iter().map(move |k| (req.db, k)))
         .collect();
     let txn = Txn::lock_in_dbs(shard, db, &keys).await;
-    // With every key locked, WATCH is checked everywhere before anything runs.
-    let checks = watched_shards
-        .iter()
-        .map(|&to| shard.run_part_on(to, Vec::new(), None, WatchCheck::Client(client_id)));
-    let checks = futures::future::join_all(checks).await;
-    if checks.iter().any(Option::is_none) {
+    if !check_watches(shard, watched_shards, client_id).await {
         txn.finish().await;
         return None;
     }
@@ -284,24 +312,46 @@ async fn run_across(
         .values()
         .filter(|reqs| reqs.iter().any(|r| r.spec.is_write()))
         .count();
-    let step = txn.step(writers as u16);
+    let replies = run_parts(shard, parts, txn.step(writers as u16)).await;
+    txn.finish().await;
+    Some(replies)
+}
+
+/// With every key locked, checks (and forgets) the client's WATCHes everywhere before anything
+/// runs; false when a watched key was touched.
+pub(super) async fn check_watches(
+    shard: &Shard,
+    watched_shards: &BTreeSet<usize>,
+    client_id: u64,
+) -> bool {
+    let checks = watched_shards
+        .iter()
+        .map(|&to| shard.run_part_on(to, Vec::new(), None, WatchCheck::Client(client_id)));
+    let checks = futures::future::join_all(checks).await;
+    checks.iter().all(Option::is_some)
+}
+
+/// Runs each shard's part (in parallel) as a part of the transaction `step`.
+pub(super) async fn run_parts(
+    shard: &Shard,
+    parts: BTreeMap<usize, Vec<Request>>,
+    step: TxnStep,
+) -> BTreeMap<usize, Vec<Reply>> {
     let runs = parts.into_iter().map(|(to, reqs)| async move {
         let replies = shard
             .run_part_on(to, reqs, Some(step), WatchCheck::None)
             .await;
         (to, replies.unwrap_or_default())
     });
-    let replies = futures::future::join_all(runs).await.into_iter().collect();
-    txn.finish().await;
-    Some(replies)
+    futures::future::join_all(runs).await.into_iter().collect()
 }
 
-/// Puts the queued commands' replies together, running connection commands in their turn.
-async fn assemble(
-    client: &mut Client,
+/// Puts the data commands' replies together from their parts' replies; connection commands
+/// stay to run in `finish`.
+pub(super) fn resolve(
     assembly: Vec<Assembly>,
     mut replies: BTreeMap<usize, Vec<Reply>>,
-) -> Reply {
+) -> Vec<Assembly> {
     let mut take = |to: usize, i: usize| -> Reply {
         replies
             .get_mut(&to)
@@ -311,7 +361,7 @@ async fn assemble(
     };
     let mut out = Vec::with_capacity(assembly.len());
     for item in assembly {
-        out.push(match item {
+        out.push(Assembly::Done(match item {
             Assembly::One(to, i) => take(to, i),
             Assembly::Split {
                 pieces,
@@ -332,28 +382,54 @@ async fn assemble(
                 pieces.into_iter().map(|(to, i)| take(to, i)).collect(),
                 &args,
             ),
+            Assembly::Done(reply) => reply,
+            client @ Assembly::Client(..) => {
+                out.push(client);
+                continue;
+            }
+        }));
+    }
+    out
+}
+
+/// EXEC's reply: the data commands' replies, and the connection commands run in their turn; or,
+/// when a part of the transaction was not made durable, every reply the MISCONF error.
+pub(super) async fn finish(client: &mut Client, assembly: Vec<Assembly>) -> Reply {
+    let misconf = assembly.iter().find_map(|item| match item {
+        Assembly::Done(Reply::Error(e)) if e.starts_with("MISCONF ") => Some(e.clone()),
+        _ => None,
+    });
+    if let Some(misconf) = misconf {
+        let every = assembly.iter().map(|_| Reply::Error(misconf.clone()));
+        return Reply::Array(every.collect());
+    }
+    let mut out = Vec::with_capacity(assembly.len());
+    for item in assembly {
+        out.push(match item {
+            Assembly::Done(reply) => reply,
             Assembly::Client(spec, args) => match spec.run {
                 Run::Client(run) => run(client, args).await,
                 _ => Reply::error("ERR command cannot run inside MULTI"),
             },
+            _ => Reply::error("ERR shard did not answer"),
         });
     }
     Reply::Array(out)
 }
 
-fn merge_split(merge: Merge, pieces: Vec<(Reply, Vec<usize>)>, keys: usize) -> Reply {
+fn merge_split(merge: SplitMerge, pieces: Vec<(Reply, Vec<usize>)>, keys: usize) -> Reply {
     if let Some((error, _)) = pieces.iter().find(|(r, _)| r.is_error()) {
         return error.clone();
     }
     match merge {
-        Merge::AllOk => Reply::ok(),
-        Merge::Split(SplitMerge::Sum) => Reply::Int(
+        SplitMerge::AllOk => Reply::ok(),
+        SplitMerge::Sum => Reply::Int(
             pieces
                 .iter()
                 .map(|(r, _)| if let Reply::Int(n) = r { *n } else { 0 })
                 .sum(),
         ),
-        Merge::Split(SplitMerge::PerKey) => {
+        SplitMerge::PerKey => {
             let mut merged: Vec<Reply> = (0..keys).map(|_| Reply::Nil).collect();
             for (reply, positions) in pieces {
                 if let Reply::Array(items) = reply {

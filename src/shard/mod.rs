@@ -107,6 +107,9 @@ pub struct TxnStep {
     pub id: TxnId,
     pub release: bool,
     pub parts: u16,
+    /// A `run_part` logs its record even when it holds no write (the transaction counted it
+    /// before knowing whether the command would write here: a coordinated command in an EXEC).
+    pub log_empty: bool,
 }
 
 impl TxnStep {

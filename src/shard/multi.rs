@@ -122,7 +122,8 @@ impl Shard {
                 }
             }
         };
-        let any_write = reqs.iter().any(|r| r.spec.is_write());
+        let any_write =
+            reqs.iter().any(|r| r.spec.is_write()) || txn.is_some_and(|step| step.log_empty);
         let write_lsn = if any_write {
             self.log_changes(&mut keyspace, Some(tag))
         } else {
