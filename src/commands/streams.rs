@@ -20,6 +20,7 @@ use super::{parse_i64, syntax_error, wrong_type, CommandSpec, Keys, Run};
 use crate::keyspace::stream::{Fields, Group, Stream, StreamId, StreamOp, NODE_ENTRIES};
 use crate::keyspace::{Delta, Value};
 use crate::protocol::Reply;
+use crate::pubsub::notify::class;
 use crate::router::slot::key_slot;
 use crate::router::Txn;
 use crate::server::client::Client;
@@ -390,6 +391,26 @@ fn apply(ctx: &mut Ctx, key: &[u8], op: StreamOp) {
         .expect("the key was checked to hold a stream");
 }
 
+/// Makes sure `consumer` exists in `group` (which exists) and marks it seen now; publishes
+/// `xgroup-createconsumer` when it is new, as Redis does wherever it creates a consumer.
+fn touch_consumer(ctx: &mut Ctx, key: &Bytes, group: &Bytes, consumer: &Bytes) {
+    let existed = find_stream(ctx, key).ok().flatten().is_some_and(|s| {
+        s.groups
+            .get(group)
+            .is_some_and(|g| g.consumers.contains_key(consumer))
+    });
+    let now = ctx.now_ms;
+    let touch = StreamOp::TouchConsumer {
+        group: group.clone(),
+        consumer: consumer.clone(),
+        seen_ms: now,
+    };
+    apply(ctx, key, touch);
+    if !existed {
+        ctx.notify(class::STREAM, "xgroup-createconsumer", key);
+    }
+}
+
 /// The stream and group, or Redis's NOGROUP error (`No such key 'k' or consumer group 'g'`).
 fn find_group<'c>(
     ctx: &'c mut Ctx<'_>,
@@ -601,9 +622,13 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let id = attempt!(new_id(how, last, now));
     let fields = rest[1..].to_vec();
     apply(ctx, key, StreamOp::Add { id, fields });
+    ctx.notify(class::STREAM, "xadd", key);
     let stream = find_stream(ctx, key).ok().flatten().expect("just added");
-    if let Some((op, _)) = trim.op(stream) {
+    if let Some((op, removed)) = trim.op(stream) {
         apply(ctx, key, op);
+        if removed > 0 {
+            ctx.notify(class::STREAM, "xtrim", key);
+        }
     }
     id_reply(id)
 }
@@ -627,6 +652,9 @@ fn xtrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match trim.op(stream) {
         Some((op, removed)) => {
             apply(ctx, key, op);
+            if removed > 0 {
+                ctx.notify(class::STREAM, "xtrim", key);
+            }
             Reply::Int(removed as i64)
         }
         None => Reply::Int(0),
@@ -689,6 +717,7 @@ fn xdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let deleted = present.len();
     if deleted > 0 {
         apply(ctx, key, StreamOp::Delete(present));
+        ctx.notify(class::STREAM, "xdel", key);
     }
     Reply::Int(deleted as i64)
 }
@@ -875,15 +904,19 @@ fn xreadgroup_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     for key in keys {
         attempt!(find_group(ctx, key, group, suffix));
     }
+    // Redis serves a key (creating the consumer) for a history read, or for `>` when the group
+    // has not yet been delivered the stream's last entry.
+    let serves: Vec<bool> = keys
+        .iter()
+        .zip(ids)
+        .map(|(key, id)| id.as_ref() != b">" || has_new_for_group(ctx, key, group))
+        .collect();
+    if !serves.contains(&true) || !ctx.shard.blocking.claim() {
+        return Reply::Array(Vec::new());
+    }
     let mut found = Vec::new();
-    for (key, id) in keys.iter().zip(ids) {
-        let now = ctx.now_ms;
-        let touch = StreamOp::TouchConsumer {
-            group: group.clone(),
-            consumer: consumer.clone(),
-            seen_ms: now,
-        };
-        apply(ctx, key, touch);
+    for ((key, id), _) in keys.iter().zip(ids).zip(serves).filter(|(_, s)| *s) {
+        touch_consumer(ctx, key, group, consumer);
         let entries = if id.as_ref() == b">" {
             deliver_new(ctx, key, group, consumer, count, noack)
         } else {
@@ -898,6 +931,12 @@ fn xreadgroup_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     }
     Reply::Array(found)
+}
+
+/// Whether the stream at `key` has an entry after `group`'s last-delivered ID (its last ID is
+/// past it; the entries after it may have been deleted since).
+fn has_new_for_group(ctx: &mut Ctx, key: &Bytes, group: &Bytes) -> bool {
+    find_group(ctx, key, group, "").is_ok_and(|(stream, g)| stream.last_id > g.last_id)
 }
 
 /// Delivers up to `count` entries after the group's last-delivered ID to `consumer`; `None` when
@@ -1178,6 +1217,7 @@ fn xgroup_create(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         entries_read,
     };
     apply(ctx, key, op);
+    ctx.notify(class::STREAM, "xgroup-create", key);
     Reply::ok()
 }
 
@@ -1203,6 +1243,7 @@ fn xgroup_setid(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         entries_read,
     };
     apply(ctx, key, op);
+    ctx.notify(class::STREAM, "xgroup-setid", key);
     Reply::ok()
 }
 
@@ -1215,12 +1256,12 @@ fn xgroup_destroy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Int(0);
     }
     apply(ctx, key, StreamOp::DestroyGroup(group.clone()));
+    ctx.notify(class::STREAM, "xgroup-destroy", key);
     Reply::Int(1)
 }
 
 fn xgroup_createconsumer(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, group, consumer) = (&args[2], &args[3], &args[4]);
-    let now = ctx.now_ms;
     let Some(stream) = attempt!(find_stream(ctx, key)) else {
         return key_must_exist();
     };
@@ -1230,12 +1271,7 @@ fn xgroup_createconsumer(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if g.consumers.contains_key(consumer) {
         return Reply::Int(0);
     }
-    let op = StreamOp::TouchConsumer {
-        group: group.clone(),
-        consumer: consumer.clone(),
-        seen_ms: now,
-    };
-    apply(ctx, key, op);
+    touch_consumer(ctx, key, group, consumer);
     Reply::Int(1)
 }
 
@@ -1256,6 +1292,7 @@ fn xgroup_delconsumer(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         consumer: consumer.clone(),
     };
     apply(ctx, key, op);
+    ctx.notify(class::STREAM, "xgroup-delconsumer", key);
     Reply::Int(pending)
 }
 
@@ -1538,7 +1575,6 @@ fn settle_claims(
     claimed: Vec<(StreamId, u64)>,
     gone: Vec<StreamId>,
 ) {
-    let now = ctx.now_ms;
     if !gone.is_empty() {
         let ids = gone;
         apply(
@@ -1553,12 +1589,7 @@ fn settle_claims(
     if claimed.is_empty() {
         return;
     }
-    let touch = StreamOp::TouchConsumer {
-        group: group.clone(),
-        consumer: consumer.clone(),
-        seen_ms: now,
-    };
-    apply(ctx, key, touch);
+    touch_consumer(ctx, key, group, consumer);
     let deliver = StreamOp::Deliver {
         group: group.clone(),
         consumer: consumer.clone(),
