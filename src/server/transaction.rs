@@ -106,6 +106,21 @@ impl Transaction {
     }
 }
 
+/// Shows the connection's transaction state in `CLIENT LIST` (`multi=`, `watch=`, flag `x`).
+pub fn show(client: &Client) {
+    let (multi, watch) = (
+        client
+            .transaction
+            .queue
+            .as_ref()
+            .map_or(-1, |q| q.commands.len() as i64),
+        client.transaction.watched_count(),
+    );
+    let mut info = client.info();
+    info.multi = multi;
+    info.watch = watch;
+}
+
 /// Commands that run at once even inside MULTI, as in Redis.
 pub fn runs_at_once(spec: &CommandSpec) -> bool {
     matches!(

@@ -176,6 +176,11 @@ impl Blocking {
         self.blocked.borrow().len()
     }
 
+    /// Whether client `id` (of this shard) is blocked now.
+    pub fn is_blocked(&self, id: u64) -> bool {
+        self.blocked.borrow().contains_key(&id)
+    }
+
     /// Keys of this shard with at least one waiter.
     pub fn blocking_keys(&self) -> usize {
         self.waiters.borrow().len()
