@@ -346,6 +346,7 @@ fn collection_families_publish_what_redis_publishes() {
             !matches!(redis_reply, R::Err(_)),
             "{command}: {redis_reply:?}"
         );
+        assert_eq!(keel_reply, redis_reply, "reply of {command}");
         assert_eq!(keel_events, redis_events, "events of {command}");
     }
 }

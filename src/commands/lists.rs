@@ -1145,12 +1145,50 @@ fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Reply> {
     Ok((ms > 0.0).then(|| Duration::from_millis(ms as u64)))
 }
 
-/// Whether this connection may block now. Inside MULTI/EXEC a blocking command must behave as its
-/// non-blocking form (Redis answers at once, as if it timed out). Today `server::transaction`
-/// refuses blocking `Run::Client` commands in MULTI; when it runs them instead, it should make
-/// this false for the commands of an EXEC.
-fn may_block(_client: &Client) -> bool {
-    true
+/// The form a blocking list command takes when queued in MULTI: Redis runs it at once, as if its
+/// timeout had passed, so it is queued as the non-blocking step that answers the same (BLPOP and
+/// BLMPOP as the pop step with their reply shape, BLMOVE as LMOVE, BRPOPLPUSH as RPOPLPUSH).
+/// `None` for other commands; the error for arguments the command refuses.
+pub fn in_multi(name: &str, args: &[Bytes]) -> Option<super::InMulti> {
+    let lmove = |name: &'static str, args: Vec<Bytes>| {
+        let spec = super::lookup(name.as_bytes()).expect("in the table");
+        (spec, args)
+    };
+    let form = match name {
+        "blpop" | "brpop" => parse_timeout(&args[args.len() - 1]).map(|_| {
+            let side = if name == "blpop" {
+                Side::Left
+            } else {
+                Side::Right
+            };
+            let keys = &args[1..args.len() - 1];
+            let step = pop_step_args(side, 1, Shape::KeyElement, keys);
+            (&POP_STEP, step)
+        }),
+        "blmpop" => parse_timeout(&args[1])
+            .and_then(|_| MpopArgs::parse(&args[2..]))
+            .map(|q| {
+                let step = pop_step_args(q.side, q.count, Shape::KeyElements, &q.keys);
+                (&POP_STEP, step)
+            }),
+        "blmove" => parse_sides(&args[3], &args[4])
+            .and_then(|_| parse_timeout(&args[5]))
+            .map(|_| {
+                let mut moved = args[..5].to_vec();
+                moved[0] = Bytes::from_static(b"lmove");
+                lmove("lmove", moved)
+            }),
+        "brpoplpush" => parse_timeout(&args[3]).map(|_| {
+            let moved = vec![
+                Bytes::from_static(b"rpoplpush"),
+                args[1].clone(),
+                args[2].clone(),
+            ];
+            lmove("rpoplpush", moved)
+        }),
+        _ => return None,
+    };
+    Some(form)
 }
 
 /// A blocking command's non-blocking form.
@@ -1211,9 +1249,6 @@ impl BlockingPop {
         loop {
             if let Some(reply) = self.attempt.run(client).await {
                 return reply;
-            }
-            if !may_block(client) {
-                return self.nothing;
             }
             let wait = Wait {
                 db: client.db(),
