@@ -379,3 +379,87 @@ fn quit_in_a_pipeline_answers_what_came_before_it_then_closes() {
     let after: Option<String> = redis::cmd("GET").arg("after").query(&mut con).unwrap();
     assert_eq!(after, None, "nothing after QUIT may run");
 }
+
+/// The `CLIENT LIST` line of client `id`, as `observer` sees it.
+fn line_of(observer: &mut Raw, id: i64) -> String {
+    call(observer, &["CLIENT", "LIST", "ID", &id.to_string()])
+}
+
+#[test]
+fn client_list_shows_transactions_and_blocked_clients_on_any_shard() {
+    let server = start();
+    let mut clients = clients_on_several_shards(&server, 4);
+    let (mut observer, observer_id) = clients.remove(0);
+    let other = clients
+        .iter()
+        .position(|(_, id)| shard_of(*id) != shard_of(observer_id))
+        .expect("a client on another shard");
+    let (mut txn, txn_id) = clients.remove(other);
+    let (mut blocked, blocked_id) = clients.remove(0);
+    let idle = line_of(&mut observer, txn_id);
+    assert!(
+        idle.contains(" flags=N ") && idle.contains(" multi=-1 watch=0 "),
+        "{idle}"
+    );
+
+    assert_eq!(call(&mut txn, &["WATCH", "a", "b"]), "+OK\r\n");
+    assert_eq!(call(&mut txn, &["MULTI"]), "+OK\r\n");
+    let empty = line_of(&mut observer, txn_id);
+    assert!(
+        empty.contains(" flags=x ") && empty.contains(" multi=0 watch=2 "),
+        "{empty}"
+    );
+    assert_eq!(call(&mut txn, &["SET", "a", "1"]), "+QUEUED\r\n");
+    assert_eq!(call(&mut txn, &["GET", "a"]), "+QUEUED\r\n");
+    let queued = line_of(&mut observer, txn_id);
+    assert!(
+        queued.contains(" flags=x ") && queued.contains(" multi=2 watch=2 "),
+        "{queued}"
+    );
+    call(&mut txn, &["EXEC"]);
+    let done = line_of(&mut observer, txn_id);
+    assert!(
+        done.contains(" flags=N ") && done.contains(" multi=-1 watch=0 "),
+        "{done}"
+    );
+
+    blocked.send(&resp(&["BLPOP", "nothing", "0"]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !line_of(&mut observer, blocked_id).contains(" flags=b ") {
+        assert!(std::time::Instant::now() < deadline, "never shown blocked");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    call(&mut observer, &["RPUSH", "nothing", "x"]);
+    assert_eq!(
+        read_reply(&mut blocked),
+        "*2\r\n$7\r\nnothing\r\n$1\r\nx\r\n"
+    );
+    let served = line_of(&mut observer, blocked_id);
+    assert!(served.contains(" flags=N "), "{served}");
+}
+
+#[test]
+fn subscribers_are_pubsub_clients_for_client_list_and_kill() {
+    let server = start();
+    let mut clients = clients_on_several_shards(&server, 4);
+    let (mut observer, _) = clients.remove(0);
+    let (mut subscriber, sub_id) = clients.remove(0);
+    let (mut plain, plain_id) = clients.remove(0);
+    call(&mut subscriber, &["SUBSCRIBE", "news"]);
+    let pubsub = call(&mut observer, &["CLIENT", "LIST", "TYPE", "pubsub"]);
+    assert_eq!(pubsub.matches("id=").count(), 1, "{pubsub}");
+    assert!(pubsub.contains(&format!("id={sub_id} ")) && pubsub.contains(" flags=P "));
+    let normal = call(&mut observer, &["CLIENT", "LIST", "TYPE", "normal"]);
+    assert!(!normal.contains(&format!("id={sub_id} ")), "{normal}");
+    assert!(normal.contains(&format!("id={plain_id} ")), "{normal}");
+    assert_eq!(
+        call(&mut observer, &["CLIENT", "KILL", "TYPE", "master"]),
+        ":0\r\n"
+    );
+    assert_eq!(
+        call(&mut observer, &["CLIENT", "KILL", "TYPE", "pubsub"]),
+        ":1\r\n"
+    );
+    assert_eq!(subscriber.read_to_close(), "");
+    assert_eq!(call(&mut plain, &["PING"]), "+PONG\r\n");
+}

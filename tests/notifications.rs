@@ -187,3 +187,212 @@ fn expired_is_published_for_lazy_and_active_expiry() {
         expect_events(&mut sub, &[("expired", key)]);
     }
 }
+
+/// A server (Keel or the reference Redis) with a writer and a keyevent subscriber, for comparing
+/// the events that the same commands publish.
+struct Side {
+    conn: Conn,
+    sub: Conn,
+}
+
+impl Side {
+    fn at_port(port: u16) -> Side {
+        let mut conn = Conn::at_port(port);
+        set_flags(&mut conn, "EA");
+        let mut sub = Conn::at_port(port);
+        sub.cmd("PSUBSCRIBE __keyevent@0__:*");
+        Side { conn, sub }
+    }
+
+    /// Runs `command` (keys of one shard, with `sentinel` on that shard too) and returns the events
+    /// it published, in order: everything before the sentinel's own `set`.
+    fn events_one_shard(&mut self, command: &[&str], sentinel: &str) -> (R, Vec<(String, String)>) {
+        let reply = self.conn.call(command);
+        self.conn.call(&["SET", sentinel, "1"]);
+        let mut events = Vec::new();
+        loop {
+            let event = next_event(&mut self.sub);
+            if event == ("set".to_string(), sentinel.to_string()) {
+                return (reply, events);
+            }
+            events.push(event);
+        }
+    }
+
+    /// Runs `command` (keys on several shards) and returns the events it published, sorted: events
+    /// of different shards have no order. A sentinel on every shard (in `sentinels`) marks the end.
+    fn events_any_shard(
+        &mut self,
+        command: &[&str],
+        sentinels: &[String],
+    ) -> (R, Vec<(String, String)>) {
+        let reply = self.conn.call(command);
+        for key in sentinels {
+            self.conn.call(&["SET", key, "1"]);
+        }
+        let mut left: Vec<&String> = sentinels.iter().collect();
+        let mut events = Vec::new();
+        while !left.is_empty() {
+            let event = next_event(&mut self.sub);
+            match left
+                .iter()
+                .position(|k| event == ("set".to_string(), k.to_string()))
+            {
+                Some(i) => {
+                    left.remove(i);
+                }
+                None => events.push(event),
+            }
+        }
+        events.sort();
+        (reply, events)
+    }
+}
+
+/// Lists, streams, bitmaps and HyperLogLogs publish the events redis-server publishes for the same
+/// commands (names, keys, order, and none where Redis sends none).
+#[test]
+fn collection_families_publish_what_redis_publishes() {
+    let Some(reference) = common::reference::Reference::start() else {
+        return;
+    };
+    let server = server();
+    let mut keel = Side::at_port(server.port);
+    let mut redis = Side::at_port(reference.port);
+    let commands: &[&str] = &[
+        // Lists.
+        "RPUSH {t}l a b c d e",
+        "LPUSH {t}l z",
+        "LPUSHX {t}none x",
+        "LINSERT {t}l BEFORE a q",
+        "LINSERT {t}l BEFORE nope q",
+        "LSET {t}l 0 w",
+        "LPOP {t}l",
+        "RPOP {t}l 2",
+        "LPOP {t}none 2",
+        "LTRIM {t}l 0 -1",
+        "LTRIM {t}none 0 1",
+        "LREM {t}l 0 nope",
+        "LREM {t}l 0 q",
+        "LMOVE {t}l {t}m LEFT RIGHT",
+        "RPOPLPUSH {t}m {t}l",
+        "LMOVE {t}l {t}l LEFT RIGHT",
+        "LMOVE {t}none {t}l LEFT RIGHT",
+        "LPOP {t}l 5",
+        "RPUSH {t}y 1 2",
+        "LTRIM {t}y 5 10",
+        "RPUSH {t}m a b",
+        "LMPOP 2 {t}none {t}m LEFT COUNT 5",
+        "RPUSH {t}x 1",
+        "BLPOP {t}x 0",
+        "RPUSH {t}x 1",
+        "BLMOVE {t}x {t}x2 RIGHT LEFT 0",
+        "BRPOPLPUSH {t}x2 {t}x 0",
+        // Streams.
+        "XADD {t}s 1-1 f v",
+        "XADD {t}s 2-1 f v",
+        "XDEL {t}s 1-1",
+        "XDEL {t}s 9-9",
+        "XTRIM {t}s MAXLEN 5",
+        "XTRIM {t}s MAXLEN 0",
+        "XGROUP CREATE {t}s g 0",
+        "XGROUP SETID {t}s g 0",
+        "XGROUP CREATECONSUMER {t}s g c",
+        "XGROUP CREATECONSUMER {t}s g c",
+        "XGROUP DELCONSUMER {t}s g c",
+        "XGROUP DELCONSUMER {t}s g nobody",
+        "XGROUP DESTROY {t}s g",
+        "XGROUP DESTROY {t}s g",
+        "XADD {t}s 6-1 f v",
+        "XGROUP CREATE {t}s g 0",
+        "XREADGROUP GROUP g c STREAMS {t}s >",
+        "XREADGROUP GROUP g c0 STREAMS {t}s >",
+        "XREADGROUP GROUP g c1 STREAMS {t}s 0",
+        "XCLAIM {t}s g d 0 6-1",
+        "XAUTOCLAIM {t}s g e 0 0",
+        "XACK {t}s g 6-1",
+        "XADD {t}s MAXLEN 0 7-1 f v",
+        "XADD {t}none NOMKSTREAM * f v",
+        "XGROUP CREATE {t}s2 g $ MKSTREAM",
+        // Bitmaps.
+        "SETBIT {t}b 3 1",
+        "SETBIT {t}b 3 1",
+        "BITFIELD {t}b SET u8 0 5 GET u8 0",
+        "BITFIELD {t}b GET u8 0",
+        "BITFIELD {t}b OVERFLOW FAIL INCRBY u8 0 300",
+        "BITFIELD {t}b OVERFLOW FAIL INCRBY u8 0 300 INCRBY u8 0 1",
+        "BITFIELD {t}b INCRBY u8 0 0",
+        "BITFIELD {t}b SET u8 0 6",
+        "BITFIELD {t}b OVERFLOW FAIL INCRBY u8 100 300",
+        "BITFIELD {t}b4 SET u8 0 0",
+        "SETBIT {t}b 1000 0",
+        "SETBIT {t}b5 20 0",
+        "BITOP AND {t}d {t}b {t}b",
+        "BITOP AND {t}e {t}none",
+        "BITOP AND {t}d {t}none",
+        // HyperLogLogs.
+        "PFADD {t}h a",
+        "PFADD {t}h a",
+        "PFADD {t}h2",
+        "PFMERGE {t}h3 {t}h {t}h2",
+        "PFMERGE {t}h3",
+        "PFCOUNT {t}h3",
+    ];
+    for command in commands {
+        let words: Vec<&str> = command.split(' ').collect();
+        let (keel_reply, keel_events) = keel.events_one_shard(&words, "{t}sentinel");
+        let (redis_reply, redis_events) = redis.events_one_shard(&words, "{t}sentinel");
+        assert!(
+            !matches!(redis_reply, R::Err(_)),
+            "{command}: {redis_reply:?}"
+        );
+        assert_eq!(keel_reply, redis_reply, "reply of {command}");
+        assert_eq!(keel_events, redis_events, "events of {command}");
+    }
+}
+
+/// Commands whose keys live on several shards publish Redis's events from each key's shard:
+/// RENAME's rename_from/rename_to, COPY's copy_to, the *STORE commands' store events, moves' pop
+/// and push.
+#[test]
+fn cross_shard_commands_publish_what_redis_publishes() {
+    let Some(reference) = common::reference::Reference::start() else {
+        return;
+    };
+    let server = server();
+    let mut keel = Side::at_port(server.port);
+    let mut redis = Side::at_port(reference.port);
+    let k = key_per_shard("k", SHARDS);
+    let sentinels = key_per_shard("sentinel", SHARDS);
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["SET", &k[0], "v"],
+        vec!["RENAME", &k[0], &k[1]],
+        vec!["RENAMENX", &k[1], &k[2]],
+        vec!["COPY", &k[2], &k[0]],
+        vec!["COPY", &k[0], &k[1], "REPLACE"],
+        vec!["DEL", &k[0], &k[1], &k[2]],
+        vec!["SADD", &k[0], "a", "b"],
+        vec!["SADD", &k[1], "b", "c"],
+        vec!["SUNIONSTORE", &k[2], &k[0], &k[1]],
+        vec!["SINTERSTORE", &k[2], &k[0], &k[1]],
+        vec!["SDIFFSTORE", &k[2], &k[1], &k[1]],
+        vec!["SMOVE", &k[0], &k[1], "a"],
+        vec!["DEL", &k[0], &k[1]],
+        vec!["RPUSH", &k[0], "x"],
+        vec!["LMOVE", &k[0], &k[1], "LEFT", "RIGHT"],
+        vec!["RPOPLPUSH", &k[1], &k[0]],
+        vec!["LMPOP", "2", &k[2], &k[0], "RIGHT"],
+        vec!["SETBIT", &k[0], "1", "1"],
+        vec!["BITOP", "OR", &k[1], &k[0], &k[2]],
+        vec!["BITOP", "AND", &k[1], &k[2]],
+        vec!["DEL", &k[0]],
+        vec!["PFADD", &k[0], "a"],
+        vec!["PFMERGE", &k[1], &k[0], &k[2]],
+    ];
+    for command in &commands {
+        let (keel_reply, keel_events) = keel.events_any_shard(command, &sentinels);
+        let (redis_reply, redis_events) = redis.events_any_shard(command, &sentinels);
+        assert_eq!(keel_reply, redis_reply, "reply of {command:?}");
+        assert_eq!(keel_events, redis_events, "events of {command:?}");
+    }
+}

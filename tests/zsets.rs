@@ -906,3 +906,34 @@ fn bzmpop_waits_on_several_shards_and_pops_a_count_from_the_first_fed() {
         Nil
     );
 }
+
+#[test]
+fn blocking_pops_inside_multi_pop_at_once_or_answer_null_as_redis() {
+    let server = server();
+    let mut c = Conn::new(&server);
+    // `{z}` keeps both keys on one shard: a multi-key command inside MULTI needs one shard.
+    assert_eq!(c.cmd("ZADD {z}1 1 a 2 b"), Int(2));
+    assert_eq!(c.cmd("MULTI"), R::Status("OK".into()));
+    for command in [
+        "BZPOPMIN {z}1 0",
+        "BZPOPMAX {z}2 0",
+        "BZMPOP 0 2 {z}2 {z}1 MAX COUNT 5",
+        "BZPOPMIN {z}1 x",
+    ] {
+        assert_eq!(c.cmd(command), R::Status("QUEUED".into()), "{command}");
+    }
+    // As redis-server 7.0.15 answers the same transaction (never blocking).
+    assert_eq!(
+        c.cmd("EXEC"),
+        R::Array(vec![
+            R::Array(vec![bulk("{z}1"), bulk("a"), bulk("1")]),
+            Nil,
+            R::Array(vec![
+                bulk("{z}1"),
+                R::Array(vec![R::Array(vec![bulk("b"), bulk("2")])]),
+            ]),
+            err("ERR timeout is not a float or out of range"),
+        ])
+    );
+    assert_eq!(c.cmd("EXISTS {z}1"), Int(0));
+}

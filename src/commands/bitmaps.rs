@@ -14,6 +14,7 @@ use super::strings::{get_string, read_string, write_range};
 use super::{parse_i64, syntax_error, CommandSpec, Keys};
 use crate::keyspace::{parse_canonical_i64, Value};
 use crate::protocol::Reply;
+use crate::pubsub::notify::class;
 use crate::router::Txn;
 use crate::server::client::Client;
 use crate::shard::{Ctx, Request};
@@ -223,6 +224,10 @@ fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         };
         write_range(ctx, key, byte_at, &[new_byte]);
     }
+    // Redis 7.0 announces SETBIT when the bit changed or the string was created or grew.
+    if grows || old != on {
+        ctx.notify(class::STRING, "setbit", key);
+    }
     Reply::Int(old as i64)
 }
 
@@ -416,13 +421,18 @@ fn combine(op: BitOp, sources: &[Bytes]) -> Vec<u8> {
 fn store_result(ctx: &mut Ctx, dst: &[u8], bytes: Vec<u8>) -> Reply {
     let len = bytes.len() as i64;
     if bytes.is_empty() {
-        ctx.db().remove(dst);
+        let now = ctx.now_ms;
+        if ctx.db().contains(dst, now) {
+            ctx.db().remove(dst);
+            ctx.notify(class::GENERIC, "del", dst);
+        }
     } else {
         let value = Value::Str {
             bytes: Bytes::from(bytes),
             raw: true,
         };
         ctx.db().insert(dst, value, None);
+        ctx.notify(class::STRING, "set", dst);
     }
     Reply::Int(len)
 }
@@ -619,6 +629,13 @@ impl Overlay {
         })
     }
 
+    /// Whether a written byte differs from the base (missing base bytes are zeros).
+    fn differs(&self) -> bool {
+        self.changed
+            .iter()
+            .any(|(&at, &b)| self.base.get(at).copied().unwrap_or(0) != b)
+    }
+
     fn write(&mut self, field: Field, bits: u64) {
         for k in 0..field.bits as u64 {
             let pos = field.offset + k;
@@ -755,6 +772,9 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
         changed: BTreeMap::new(),
     };
     let replies = run_fields(&mut overlay, &ops);
+    // Redis 7.0 announces `setbit` when a SET or INCRBY created the string or changed a bit
+    // (growing it with zeros alone, as a FAILed INCRBY does, is no change).
+    let changed = len_needed.is_some() && (len.is_none() || overlay.differs());
     if let Some(len_needed) = len_needed {
         let runs = overlay.runs();
         drop(overlay); // Let the writes change the string in place.
@@ -764,6 +784,9 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
         for (at, bytes) in runs {
             write_range(ctx, key, at, &bytes);
         }
+    }
+    if changed {
+        ctx.notify(class::STRING, "setbit", key);
     }
     Reply::Array(replies)
 }

@@ -163,7 +163,8 @@ fn getname(client: &mut Client, _args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> 
 }
 
 fn info(client: &mut Client, _args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
-    done(Reply::Verbatim(client.handle.describe() + "\n"))
+    // The client running CLIENT INFO is not blocked.
+    done(Reply::Verbatim(client.handle.describe(false) + "\n"))
 }
 
 fn setinfo(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
@@ -271,24 +272,43 @@ fn help(_client: &mut Client, _args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
     done(help_reply(HELP))
 }
 
-/// Redis's client types. Keel's clients are all `normal` (no replicas, no pub/sub yet).
-fn is_normal_type(name: &[u8]) -> Result<bool, Reply> {
-    let lower = name.to_ascii_lowercase();
-    match lower.as_slice() {
-        b"normal" => Ok(true),
-        b"master" | b"replica" | b"slave" | b"pubsub" => Ok(false),
-        _ => Err(Reply::error(format!(
-            "ERR Unknown client type '{}'",
-            String::from_utf8_lossy(name)
-        ))),
+/// Redis's client types, as `TYPE` names them.
+#[derive(Clone, Copy, PartialEq)]
+enum ClientType {
+    Normal,
+    /// Subscribed to a channel, pattern or shard channel.
+    Pubsub,
+    /// `master`, `replica`, `slave`: Keel has none of these.
+    Replication,
+}
+
+impl ClientType {
+    fn parse(name: &[u8]) -> Result<ClientType, Reply> {
+        let lower = name.to_ascii_lowercase();
+        match lower.as_slice() {
+            b"normal" => Ok(ClientType::Normal),
+            b"pubsub" => Ok(ClientType::Pubsub),
+            b"master" | b"replica" | b"slave" => Ok(ClientType::Replication),
+            _ => Err(Reply::error(format!(
+                "ERR Unknown client type '{}'",
+                String::from_utf8_lossy(name)
+            ))),
+        }
+    }
+
+    fn of(client: &ClientHandle) -> ClientType {
+        if client.is_pubsub() {
+            ClientType::Pubsub
+        } else {
+            ClientType::Normal
+        }
     }
 }
 
 /// Which clients `CLIENT LIST` shows.
 enum ListFilter {
     All,
-    /// `TYPE` naming a kind of client Keel has none of.
-    None,
+    Type(ClientType),
     Ids(Vec<u64>),
 }
 
@@ -296,11 +316,9 @@ enum ListFilter {
 fn parse_list_filter(args: &[Bytes]) -> Result<ListFilter, Reply> {
     match args {
         [] => Ok(ListFilter::All),
-        [kw, kind] if kw.eq_ignore_ascii_case(b"type") => Ok(if is_normal_type(kind)? {
-            ListFilter::All
-        } else {
-            ListFilter::None
-        }),
+        [kw, kind] if kw.eq_ignore_ascii_case(b"type") => {
+            Ok(ListFilter::Type(ClientType::parse(kind)?))
+        }
         [kw, ids @ ..] if kw.eq_ignore_ascii_case(b"id") && !ids.is_empty() => ids
             .iter()
             .map(|id| {
@@ -359,13 +377,14 @@ fn list_shard(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .filter(|c| !c.is_killed())
         .filter(|c| match &filter {
             ListFilter::All => true,
-            ListFilter::None => false,
+            ListFilter::Type(kind) => ClientType::of(c) == *kind,
             ListFilter::Ids(ids) => ids.contains(&c.id),
         })
         .map(|c| {
+            let blocked = ctx.shard.blocking.is_blocked(c.id);
             Reply::Array(vec![
                 Reply::Int(c.id as i64),
-                Reply::bulk_str(&c.describe()),
+                Reply::bulk_str(&c.describe(blocked)),
             ])
         })
         .collect();
@@ -379,7 +398,8 @@ struct KillFilter {
     id: Option<u64>,
     addr: Option<Bytes>,
     laddr: Option<Bytes>,
-    /// `TYPE` or `USER` named clients Keel has none of.
+    kind: Option<ClientType>,
+    /// `USER` named a user Keel has none of.
     match_none: bool,
     skip_me: bool,
 }
@@ -392,6 +412,7 @@ impl KillFilter {
             id: None,
             addr: None,
             laddr: None,
+            kind: None,
             match_none: false,
             skip_me: true,
         };
@@ -413,7 +434,7 @@ impl KillFilter {
                         .ok_or_else(|| Reply::error("ERR client-id should be greater than 0"))?;
                     filter.id = Some(id as u64);
                 }
-                b"type" => filter.match_none |= !is_normal_type(value)?,
+                b"type" => filter.kind = Some(ClientType::parse(value)?),
                 b"addr" => filter.addr = Some(value.clone()),
                 b"laddr" => filter.laddr = Some(value.clone()),
                 b"user" if value.as_ref() == b"default" => {}
@@ -435,6 +456,7 @@ impl KillFilter {
         !self.match_none
             && !client.is_killed()
             && self.id.is_none_or(|id| id == client.id)
+            && self.kind.is_none_or(|kind| kind == ClientType::of(client))
             && self
                 .addr
                 .as_ref()

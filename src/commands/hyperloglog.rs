@@ -14,6 +14,7 @@ use super::{wrong_type, CommandSpec, Keys};
 use crate::keyspace::hyperloglog::{self as hll, Encoding, REGISTERS, SPARSE_BYTES_MAX_DEFAULT};
 use crate::keyspace::{string_range, Delta, Value};
 use crate::protocol::Reply;
+use crate::pubsub::notify::class;
 use crate::router::Txn;
 use crate::server::client::Client;
 use crate::shard::{Ctx, Request};
@@ -160,6 +161,7 @@ fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if updated {
         hll::invalidate_count(&mut hll);
         write_hll(ctx, key, old, hll);
+        ctx.notify(class::STRING, "pfadd", key);
     }
     Reply::Int(updated as i64)
 }
@@ -298,6 +300,8 @@ fn store_merged(ctx: &mut Ctx, dst: &[u8], dense: bool, max: &[u8; REGISTERS]) -
     }
     hll::invalidate_count(&mut hll);
     write_hll(ctx, dst, old, hll);
+    // PFMERGE announces its destination as `pfadd`, as Redis does.
+    ctx.notify(class::STRING, "pfadd", dst);
     Reply::ok()
 }
 

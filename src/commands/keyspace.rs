@@ -685,11 +685,12 @@ static DUMP_STEP: CommandSpec = CommandSpec {
     ..BASE
 };
 
-/// Stores an entry made by `dump-step` under `key`: `put-step key entry replace|nx`. Replies 1
-/// when stored, 0 when `nx` and the key exists.
+/// Stores an entry made by `dump-step` under `key`: `put-step key entry replace|nx event`.
+/// Replies 1 when stored (and publishes keyspace event `event`: `rename_to`, `copy_to`), 0 when
+/// `nx` and the key exists.
 static PUT_STEP: CommandSpec = CommandSpec {
     name: "put-step",
-    arity: 4,
+    arity: 5,
     flags: WRITE,
     keys: KEY1,
     acl: KEYSPACE_WRITE_SLOW,
@@ -697,16 +698,25 @@ static PUT_STEP: CommandSpec = CommandSpec {
     ..BASE
 };
 
-/// Deletes the source of a cross-shard RENAME, as one part of its transaction.
-static DEL_STEP: CommandSpec = CommandSpec {
-    name: "del-step",
+/// Deletes the source of a cross-shard RENAME, as one part of its transaction, announcing it as
+/// `rename_from`.
+static RENAME_FROM_STEP: CommandSpec = CommandSpec {
+    name: "rename-from-step",
     arity: 2,
     flags: WRITE,
     keys: KEY1,
     acl: KEYSPACE_WRITE_SLOW,
-    run: keyed(del),
+    run: keyed(rename_from_step),
     ..BASE
 };
+
+fn rename_from_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let removed = ctx.db().remove(&args[1]).is_some();
+    if removed {
+        ctx.notify(class::GENERIC, "rename_from", &args[1]);
+    }
+    Reply::Int(removed as i64)
+}
 
 /// How many of the keys exist: EXISTS as one step of a coordinated plan.
 static EXISTS_STEP: CommandSpec = CommandSpec {
@@ -751,6 +761,8 @@ fn put_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Int(0);
     }
     db.insert(key, value.detached(), expire_at_ms);
+    let event = String::from_utf8_lossy(&args[4]).into_owned();
+    ctx.notify(class::GENERIC, &event, key);
     Reply::Int(1)
 }
 
@@ -834,18 +846,22 @@ async fn relocate_across(client: &Client, args: &[Bytes], how: Relocation) -> Re
     };
     let replace = !matches!(how, Relocation::Copy { replace: false });
     let db = txn.db();
+    let event: &'static [u8] = match how {
+        Relocation::Copy { .. } => b"copy_to",
+        _ => b"rename_to",
+    };
     let mut parts = vec![(
         shard.owner_of(dst),
-        put_request(dst, entry, replace, db, resp3),
+        put_request(dst, entry, replace, db, resp3, event),
     )];
     if !matches!(how, Relocation::Copy { .. }) {
         // The source's deletion is a part of the same transaction: after a crash the key is
         // either at its source or at its destination, never lost or doubled.
         let del = Request {
-            spec: &DEL_STEP,
+            spec: &RENAME_FROM_STEP,
             db,
             resp3,
-            args: vec![Bytes::from_static(b"del-step"), src.clone()],
+            args: vec![Bytes::from_static(b"rename-from-step"), src.clone()],
         };
         parts.push((shard.owner_of(src), del));
     }
@@ -857,7 +873,14 @@ async fn relocate_across(client: &Client, args: &[Bytes], how: Relocation) -> Re
     }
 }
 
-fn put_request(dst: &Bytes, entry: Bytes, replace: bool, db: usize, resp3: bool) -> Request {
+fn put_request(
+    dst: &Bytes,
+    entry: Bytes,
+    replace: bool,
+    db: usize,
+    resp3: bool,
+    event: &'static [u8],
+) -> Request {
     let mode: &'static [u8] = if replace { b"replace" } else { b"nx" };
     Request {
         spec: &PUT_STEP,
@@ -868,6 +891,7 @@ fn put_request(dst: &Bytes, entry: Bytes, replace: bool, db: usize, resp3: bool)
             dst.clone(),
             entry,
             Bytes::from_static(mode),
+            Bytes::from_static(event),
         ],
     }
 }
@@ -893,7 +917,7 @@ async fn copy_to_other_db(client: &Client, args: &[Bytes], opts: CopyOptions) ->
             };
         }
     };
-    let put = put_request(dst, entry, opts.replace, target, resp3);
+    let put = put_request(dst, entry, opts.replace, target, resp3, b"copy_to");
     let mut stored = txn.run_and_finish(vec![(shard.owner_of(dst), put)]).await;
     stored
         .pop()

@@ -20,6 +20,7 @@ use super::spec::*;
 use super::{parse_i64, syntax_error, wrong_type, CommandSpec, Keys, Run};
 use crate::keyspace::{Db, Delta, List, ListEdit};
 use crate::protocol::Reply;
+use crate::pubsub::notify::{class, notify_removal};
 use crate::router::slot::key_slot;
 use crate::router::Txn;
 use crate::server::client::Client;
@@ -340,6 +341,22 @@ impl Side {
         }
     }
 
+    /// Redis's keyspace event for a push to this end.
+    fn push_event(self) -> &'static str {
+        match self {
+            Side::Left => "lpush",
+            Side::Right => "rpush",
+        }
+    }
+
+    /// Redis's keyspace event for a pop from this end.
+    fn pop_event(self) -> &'static str {
+        match self {
+            Side::Left => "lpop",
+            Side::Right => "rpop",
+        }
+    }
+
     fn push(self, elements: Vec<Bytes>) -> ListEdit {
         match self {
             Side::Left => ListEdit::PushLeft(elements),
@@ -378,6 +395,7 @@ fn push(ctx: &mut Ctx, args: &[Bytes], side: Side, only_if_exists: bool) -> Repl
     }
     let added = args.len() - 2;
     apply_edit(db, key, side.push(args[2..].to_vec()), now);
+    ctx.notify(class::LIST, side.push_event(), key);
     Reply::Int((len.unwrap_or(0) + added) as i64)
 }
 
@@ -417,6 +435,14 @@ fn pop_elements(
     Ok(Some(popped))
 }
 
+/// Publishes the keyspace events of a pop that took `popped` from `key`: the pop, then `del`
+/// when it emptied the list.
+fn notify_pop(ctx: &mut Ctx, key: &[u8], side: Side, popped: &Option<Vec<Bytes>>) {
+    if popped.as_ref().is_some_and(|p| !p.is_empty()) {
+        notify_removal(ctx, class::LIST, side.pop_event(), key);
+    }
+}
+
 /// A pop count: a positive integer (0 allowed for LPOP/RPOP, as in Redis).
 fn parse_pop_count(arg: &[u8]) -> Result<usize, Reply> {
     match parse_i64(arg) {
@@ -433,6 +459,7 @@ fn pop(ctx: &mut Ctx, args: &[Bytes], side: Side) -> Reply {
         _ => return super::table::arity_error(if side == Side::Left { "lpop" } else { "rpop" }),
     };
     let popped = attempt!(pop_elements(ctx.db(), key, side, count.unwrap_or(1), now));
+    notify_pop(ctx, key, side, &popped);
     match (popped, count) {
         (None, None) => Reply::Nil,
         (None, Some(_)) => Reply::NilArray,
@@ -603,6 +630,7 @@ fn lset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::error("ERR index out of range");
     };
     apply_edit(db, key, ListEdit::Set(index, args[3].clone()), now);
+    ctx.notify(class::LIST, "lset", key);
     Reply::ok()
 }
 
@@ -629,6 +657,7 @@ fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         ListEdit::Insert(at + after as usize, element.clone()),
         now,
     );
+    ctx.notify(class::LIST, "linsert", key);
     Reply::Int(len as i64 + 1)
 }
 
@@ -646,6 +675,7 @@ fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             element: element.clone(),
         };
         apply_edit(db, key, edit, now);
+        notify_removal(ctx, class::LIST, "lrem", key);
     }
     Reply::Int(removed as i64)
 }
@@ -663,6 +693,8 @@ fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if (start, end) != (0, len) {
         apply_edit(db, key, ListEdit::Trim(start, end), now);
     }
+    // Redis announces LTRIM on an existing list even when it keeps every element.
+    notify_removal(ctx, class::LIST, "ltrim", key);
     Reply::ok()
 }
 
@@ -696,6 +728,20 @@ fn move_element(
     Ok(Some(element))
 }
 
+/// Publishes a same-shard move's keyspace events in Redis's order: the push on the destination,
+/// the pop on the source, then `del` when the source was emptied.
+fn notify_move(
+    ctx: &mut Ctx,
+    moved: &Result<Option<Bytes>, Reply>,
+    keys: (&[u8], &[u8]),
+    sides: (Side, Side),
+) {
+    if let Ok(Some(_)) = moved {
+        ctx.notify(class::LIST, sides.1.push_event(), keys.1);
+        notify_removal(ctx, class::LIST, sides.0.pop_event(), keys.0);
+    }
+}
+
 fn lmove_reply(moved: Result<Option<Bytes>, Reply>) -> Reply {
     match moved {
         Ok(element) => element.map_or(Reply::Nil, Reply::Bulk),
@@ -710,14 +756,19 @@ fn parse_sides(from: &[u8], to: &[u8]) -> Result<(Side, Side), Reply> {
 
 fn lmove(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let sides = attempt!(parse_sides(&args[3], &args[4]));
+    move_here(ctx, args, sides)
+}
+
+/// LMOVE's move with both keys on this shard, with its keyspace events.
+fn move_here(ctx: &mut Ctx, args: &[Bytes], sides: (Side, Side)) -> Reply {
     let now = ctx.now_ms;
-    lmove_reply(move_element(ctx.db(), &args[1], &args[2], sides, now))
+    let moved = move_element(ctx.db(), &args[1], &args[2], sides, now);
+    notify_move(ctx, &moved, (&args[1], &args[2]), sides);
+    lmove_reply(moved)
 }
 
 fn rpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let now = ctx.now_ms;
-    let sides = (Side::Right, Side::Left);
-    lmove_reply(move_element(ctx.db(), &args[1], &args[2], sides, now))
+    move_here(ctx, args, (Side::Right, Side::Left))
 }
 
 /// Reads the element LMOVE would take from a source list (Nil when missing): `list-peek-step key
@@ -939,6 +990,7 @@ fn pop_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             return shape.nothing();
         }
         let popped = attempt!(pop_elements(ctx.db(), key, side, count, now));
+        notify_pop(ctx, key, side, &popped);
         return shape.reply(key, popped.unwrap_or_default());
     }
     shape.nothing()
@@ -1093,12 +1145,50 @@ pub(super) fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Reply> {
     Ok((ms > 0.0).then(|| Duration::from_millis(ms as u64)))
 }
 
-/// Whether this connection may block now. Inside MULTI/EXEC a blocking command must behave as its
-/// non-blocking form (Redis answers at once, as if it timed out). Today `server::transaction`
-/// refuses blocking `Run::Client` commands in MULTI; when it runs them instead, it should make
-/// this false for the commands of an EXEC.
-fn may_block(_client: &Client) -> bool {
-    true
+/// The form a blocking list command takes when queued in MULTI: Redis runs it at once, as if its
+/// timeout had passed, so it is queued as the non-blocking step that answers the same (BLPOP and
+/// BLMPOP as the pop step with their reply shape, BLMOVE as LMOVE, BRPOPLPUSH as RPOPLPUSH).
+/// `None` for other commands; the error for arguments the command refuses.
+pub fn in_multi(name: &str, args: &[Bytes]) -> Option<super::InMulti> {
+    let lmove = |name: &'static str, args: Vec<Bytes>| {
+        let spec = super::lookup(name.as_bytes()).expect("in the table");
+        (spec, args)
+    };
+    let form = match name {
+        "blpop" | "brpop" => parse_timeout(&args[args.len() - 1]).map(|_| {
+            let side = if name == "blpop" {
+                Side::Left
+            } else {
+                Side::Right
+            };
+            let keys = &args[1..args.len() - 1];
+            let step = pop_step_args(side, 1, Shape::KeyElement, keys);
+            (&POP_STEP, step)
+        }),
+        "blmpop" => parse_timeout(&args[1])
+            .and_then(|_| MpopArgs::parse(&args[2..]))
+            .map(|q| {
+                let step = pop_step_args(q.side, q.count, Shape::KeyElements, &q.keys);
+                (&POP_STEP, step)
+            }),
+        "blmove" => parse_sides(&args[3], &args[4])
+            .and_then(|_| parse_timeout(&args[5]))
+            .map(|_| {
+                let mut moved = args[..5].to_vec();
+                moved[0] = Bytes::from_static(b"lmove");
+                lmove("lmove", moved)
+            }),
+        "brpoplpush" => parse_timeout(&args[3]).map(|_| {
+            let moved = vec![
+                Bytes::from_static(b"rpoplpush"),
+                args[1].clone(),
+                args[2].clone(),
+            ];
+            lmove("rpoplpush", moved)
+        }),
+        _ => return None,
+    };
+    Some(form)
 }
 
 /// A blocking command's non-blocking form.
@@ -1159,9 +1249,6 @@ impl BlockingPop {
         loop {
             if let Some(reply) = self.attempt.run(client).await {
                 return reply;
-            }
-            if !may_block(client) {
-                return self.nothing;
             }
             let wait = Wait {
                 db: client.db(),
@@ -1263,7 +1350,7 @@ fn move_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if attempt!(read_list(db, &args[1], now)).is_none() || !ctx.shard.blocking.claim() {
         return Reply::Nil;
     }
-    lmove_reply(move_element(ctx.db(), &args[1], &args[2], sides, now))
+    move_here(ctx, args, sides)
 }
 
 async fn blocking_move(

@@ -34,6 +34,18 @@ use bytes::Bytes;
 
 use crate::protocol::Reply;
 use table::{arity_error, unknown_command_error, unknown_subcommand_error};
+
+/// What a blocking command is queued as inside MULTI: the non-blocking step (and its arguments)
+/// that answers as Redis does there, or the error its arguments get.
+pub type InMulti = Result<(&'static CommandSpec, Vec<Bytes>), Reply>;
+
+/// The non-blocking form of blocking command `spec` for a MULTI queue (`server::transaction`);
+/// `None` when its family has none.
+pub fn in_multi(spec: &CommandSpec, args: &[Bytes]) -> Option<InMulti> {
+    lists::in_multi(spec.name, args)
+        .or_else(|| streams::in_multi(spec.name, args))
+        .or_else(|| zsets::in_multi(spec.name, args))
+}
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.

@@ -506,12 +506,19 @@ fn algebra_store(ctx: &mut Ctx, args: &[Bytes], op: SetOp) -> Reply {
     let (dst, now) = (&args[1], ctx.now_ms);
     let sets = attempt!(read_sets(ctx.db(), &args[2..], now));
     let result = combine(op, &sets);
+    store_announced(ctx, dst, result, op.store_event())
+}
+
+/// Stores a *STORE's result at `dst` and publishes Redis's keyspace event for it: `event` for a
+/// stored set, `del` when an empty result deleted an existing key.
+fn store_announced(ctx: &mut Ctx, dst: &[u8], members: SetMembers, event: &str) -> Reply {
+    let now = ctx.now_ms;
     let existed = ctx.db().contains(dst, now);
-    let reply = store(ctx.db(), dst, result);
+    let reply = store(ctx.db(), dst, members);
     match reply {
         Reply::Int(0) if existed => ctx.notify(class::GENERIC, "del", dst),
         Reply::Int(0) => {}
-        _ => ctx.notify(class::SET, op.store_event(), dst),
+        _ => ctx.notify(class::SET, event, dst),
     }
     reply
 }
@@ -671,10 +678,11 @@ static MEMBERS_STEP: CommandSpec = CommandSpec {
 };
 
 /// Replaces a key with the set of the given members (deletes it when none): the write of a
-/// cross-shard *STORE. `set-store-step key member...`; replies the cardinality.
+/// cross-shard *STORE. `set-store-step key event member...` (`event`: the keyspace event to
+/// publish, e.g. `sinterstore`); replies the cardinality.
 static STORE_STEP: CommandSpec = CommandSpec {
     name: "set-store-step",
-    arity: -2,
+    arity: -3,
     flags: WRITE,
     acl: SET_WRITE_SLOW,
     run: keyed(store_step),
@@ -702,8 +710,9 @@ static SADD_STEP: CommandSpec = CommandSpec {
 };
 
 fn store_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let members = args[2..].iter().map(|m| owned(m)).collect();
-    store(ctx.db(), &args[1], members)
+    let members = args[3..].iter().map(|m| owned(m)).collect();
+    let event = String::from_utf8_lossy(&args[2]).into_owned();
+    store_announced(ctx, &args[1], members, &event)
 }
 
 /// Reads the sets at `keys` under `txn`'s locks: missing keys as empty sets, or the first error.
@@ -758,7 +767,11 @@ async fn algebra_across(client: &Client, args: &[Bytes], op: SetOp, store: bool)
         return Reply::Set(bulks(result));
     }
     let dst = &args[1];
-    let mut store_args = vec![Bytes::from_static(b"set-store-step"), dst.clone()];
+    let mut store_args = vec![
+        Bytes::from_static(b"set-store-step"),
+        dst.clone(),
+        Bytes::from_static(op.store_event().as_bytes()),
+    ];
     store_args.extend(result);
     let write = step_request(&STORE_STEP, store_args, db, resp3);
     let mut replies = txn.run_and_finish(vec![(shard.owner_of(dst), write)]).await;

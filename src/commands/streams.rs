@@ -8,9 +8,12 @@
 //! XREAD and XREADGROUP name their keys after STREAMS, so they route themselves: each shard reads
 //! its own keys and the replies are merged in argument order. XREADGROUP over several shards runs
 //! as a transaction (every group checked first, then each shard's part), so it delivers all or
-//! nothing. BLOCK is not supported yet (see `BLOCK_UNSUPPORTED`).
+//! nothing. With BLOCK, a read that finds nothing waits through `shard::blocking`: each key's
+//! shard serves it with the private serve steps below (`$` resolved to the stream's last ID when
+//! the command blocks). Inside MULTI they run at once as one-shard steps (`in_multi`).
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
@@ -20,9 +23,11 @@ use super::{parse_i64, syntax_error, wrong_type, CommandSpec, Keys, Run};
 use crate::keyspace::stream::{Fields, Group, Stream, StreamId, StreamOp, NODE_ENTRIES};
 use crate::keyspace::{Delta, Value};
 use crate::protocol::Reply;
+use crate::pubsub::notify::class;
 use crate::router::slot::key_slot;
 use crate::router::Txn;
 use crate::server::client::Client;
+use crate::shard::blocking::{OnReady, Outcome, Wait};
 use crate::shard::{Ctx, Request};
 
 const STREAM_READ_FAST: &[&str] = &["@read", "@stream", "@fast"];
@@ -41,7 +46,6 @@ const AUTOCLAIM_ATTEMPTS_FACTOR: i64 = 10;
 const APPROX_TRIM_LIMIT_DEFAULT: usize = 100 * NODE_ENTRIES;
 
 const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
-const BLOCK_UNSUPPORTED: &str = "ERR BLOCK is not supported yet by Keel's stream reads";
 
 const STREAM: CommandSpec = CommandSpec {
     keys: KEY1,
@@ -390,6 +394,26 @@ fn apply(ctx: &mut Ctx, key: &[u8], op: StreamOp) {
         .expect("the key was checked to hold a stream");
 }
 
+/// Makes sure `consumer` exists in `group` (which exists) and marks it seen now; publishes
+/// `xgroup-createconsumer` when it is new, as Redis does wherever it creates a consumer.
+fn touch_consumer(ctx: &mut Ctx, key: &Bytes, group: &Bytes, consumer: &Bytes) {
+    let existed = find_stream(ctx, key).ok().flatten().is_some_and(|s| {
+        s.groups
+            .get(group)
+            .is_some_and(|g| g.consumers.contains_key(consumer))
+    });
+    let now = ctx.now_ms;
+    let touch = StreamOp::TouchConsumer {
+        group: group.clone(),
+        consumer: consumer.clone(),
+        seen_ms: now,
+    };
+    apply(ctx, key, touch);
+    if !existed {
+        ctx.notify(class::STREAM, "xgroup-createconsumer", key);
+    }
+}
+
 /// The stream and group, or Redis's NOGROUP error (`No such key 'k' or consumer group 'g'`).
 fn find_group<'c>(
     ctx: &'c mut Ctx<'_>,
@@ -601,9 +625,13 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let id = attempt!(new_id(how, last, now));
     let fields = rest[1..].to_vec();
     apply(ctx, key, StreamOp::Add { id, fields });
+    ctx.notify(class::STREAM, "xadd", key);
     let stream = find_stream(ctx, key).ok().flatten().expect("just added");
-    if let Some((op, _)) = trim.op(stream) {
+    if let Some((op, removed)) = trim.op(stream) {
         apply(ctx, key, op);
+        if removed > 0 {
+            ctx.notify(class::STREAM, "xtrim", key);
+        }
     }
     id_reply(id)
 }
@@ -627,6 +655,9 @@ fn xtrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match trim.op(stream) {
         Some((op, removed)) => {
             apply(ctx, key, op);
+            if removed > 0 {
+                ctx.notify(class::STREAM, "xtrim", key);
+            }
             Reply::Int(removed as i64)
         }
         None => Reply::Int(0),
@@ -689,6 +720,7 @@ fn xdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let deleted = present.len();
     if deleted > 0 {
         apply(ctx, key, StreamOp::Delete(present));
+        ctx.notify(class::STREAM, "xdel", key);
     }
     Reply::Int(deleted as i64)
 }
@@ -701,6 +733,8 @@ struct ReadQuery {
     /// GROUP group consumer (XREADGROUP).
     group: Option<(Bytes, Bytes)>,
     noack: bool,
+    /// BLOCK milliseconds (0: forever).
+    block_ms: Option<u64>,
     keys: Vec<Bytes>,
     ids: Vec<Bytes>,
 }
@@ -711,6 +745,7 @@ impl ReadQuery {
             count: 0,
             group: None,
             noack: false,
+            block_ms: None,
             keys: Vec::new(),
             ids: Vec::new(),
         };
@@ -733,7 +768,8 @@ impl ReadQuery {
                     if timeout < 0 {
                         return Err(Reply::error("ERR timeout is negative"));
                     }
-                    return Err(Reply::error(BLOCK_UNSUPPORTED));
+                    query.block_ms = Some(timeout as u64);
+                    i += 2;
                 }
                 b"GROUP" if with_group && more >= 2 => {
                     query.group = Some((args[i + 1].clone(), args[i + 2].clone()));
@@ -875,15 +911,19 @@ fn xreadgroup_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     for key in keys {
         attempt!(find_group(ctx, key, group, suffix));
     }
+    // Redis serves a key (creating the consumer) for a history read, or for `>` when the group
+    // has not yet been delivered the stream's last entry.
+    let serves: Vec<bool> = keys
+        .iter()
+        .zip(ids)
+        .map(|(key, id)| id.as_ref() != b">" || has_new_for_group(ctx, key, group))
+        .collect();
+    if !serves.contains(&true) || !ctx.shard.blocking.claim() {
+        return Reply::Array(Vec::new());
+    }
     let mut found = Vec::new();
-    for (key, id) in keys.iter().zip(ids) {
-        let now = ctx.now_ms;
-        let touch = StreamOp::TouchConsumer {
-            group: group.clone(),
-            consumer: consumer.clone(),
-            seen_ms: now,
-        };
-        apply(ctx, key, touch);
+    for ((key, id), _) in keys.iter().zip(ids).zip(serves).filter(|(_, s)| *s) {
+        touch_consumer(ctx, key, group, consumer);
         let entries = if id.as_ref() == b">" {
             deliver_new(ctx, key, group, consumer, count, noack)
         } else {
@@ -898,6 +938,12 @@ fn xreadgroup_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     }
     Reply::Array(found)
+}
+
+/// Whether the stream at `key` has an entry after `group`'s last-delivered ID (its last ID is
+/// past it; the entries after it may have been deleted since).
+fn has_new_for_group(ctx: &mut Ctx, key: &Bytes, group: &Bytes) -> bool {
+    find_group(ctx, key, group, "").is_ok_and(|(stream, g)| stream.last_id > g.last_id)
 }
 
 /// Delivers up to `count` entries after the group's last-delivered ID to `consumer`; `None` when
@@ -1026,7 +1072,12 @@ fn merge_reads(query: &ReadQuery, parts: Vec<(Vec<usize>, Reply)>, resp3: bool) 
             }
         }
     }
-    let found: Vec<Reply> = slots.into_iter().flatten().collect();
+    read_reply(slots.into_iter().flatten().collect(), resp3)
+}
+
+/// A read's reply from its `[key, entries]` pairs in argument order: nil when there are none, a
+/// map in RESP3.
+fn read_reply(found: Vec<Reply>, resp3: bool) -> Reply {
     if found.is_empty() {
         return Reply::NilArray;
     }
@@ -1054,69 +1105,320 @@ fn step_request(client: &Client, spec: &'static CommandSpec, args: Vec<Bytes>) -
 
 fn xread(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
     Box::pin(async move {
-        let query = attempt!(ReadQuery::parse(&args, false));
+        let mut query = attempt!(ReadQuery::parse(&args, false));
         attempt!(check_cluster_slots(client, &query.keys));
-        let shard = client.shard.clone();
-        let calls = by_shard(client, &query.keys)
-            .into_iter()
-            .map(|(to, positions)| {
-                let req = step_request(
-                    client,
-                    &XREAD_STEP,
-                    query.step_args("xread-step", &positions),
-                );
-                let shard = &shard;
-                async move {
-                    let reply = shard.exec_on(to, vec![req], None).await.pop();
-                    (
-                        positions,
-                        reply.unwrap_or(Reply::error("ERR shard did not answer")),
-                    )
-                }
-            });
-        let parts = futures::future::join_all(calls).await;
-        merge_reads(&query, parts, client.resp3())
+        let Some(block_ms) = query.block_ms else {
+            return read_now(client, &query).await;
+        };
+        attempt!(resolve_last_ids(client, &mut query).await);
+        let reply = read_now(client, &query).await;
+        if reply != Reply::NilArray {
+            return reply;
+        }
+        let waits = query.keys.iter().zip(&query.ids).map(|(key, id)| {
+            let args = vec![
+                Bytes::from_static(XREAD_SERVE_STEP.name.as_bytes()),
+                Bytes::from(query.count.to_string()),
+                key.clone(),
+                id.clone(),
+            ];
+            let serve = OnReady::Serve {
+                spec: &XREAD_SERVE_STEP,
+                args,
+            };
+            (key.clone(), serve)
+        });
+        block_read(client, waits.collect(), block_ms).await
     })
+}
+
+/// XREAD without waiting: each shard reads its keys, the replies merged in argument order.
+async fn read_now(client: &Client, query: &ReadQuery) -> Reply {
+    let shard = client.shard.clone();
+    let calls = by_shard(client, &query.keys)
+        .into_iter()
+        .map(|(to, positions)| {
+            let req = step_request(
+                client,
+                &XREAD_STEP,
+                query.step_args("xread-step", &positions),
+            );
+            let shard = &shard;
+            async move {
+                let reply = shard.exec_on(to, vec![req], None).await.pop();
+                (
+                    positions,
+                    reply.unwrap_or(Reply::error("ERR shard did not answer")),
+                )
+            }
+        });
+    let parts = futures::future::join_all(calls).await;
+    merge_reads(query, parts, client.resp3())
 }
 
 fn xreadgroup(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
     Box::pin(async move {
         let query = attempt!(ReadQuery::parse(&args, true));
         attempt!(check_cluster_slots(client, &query.keys));
-        let shard = client.shard.clone();
-        let parts = by_shard(client, &query.keys);
-        let step = |positions: &[usize]| {
-            let args = query.step_args("xreadgroup-step", positions);
-            step_request(client, &XREADGROUP_STEP, args)
+        let reply = readgroup_now(client, &query).await;
+        let Some(block_ms) = query.block_ms else {
+            return reply;
         };
-        if parts.len() == 1 {
-            let (to, positions) = parts.into_iter().next().expect("one part");
-            let reply = shard.exec_on(to, vec![step(&positions)], None).await.pop();
-            let reply = reply.unwrap_or(Reply::error("ERR shard did not answer"));
-            return merge_reads(&query, vec![(positions, reply)], client.resp3());
+        if reply != Reply::NilArray {
+            return reply;
         }
-        // Several shards: lock every key and check every group before any delivery, so that a
-        // missing group on one shard delivers nothing on the others.
-        let (db, resp3) = (client.db(), client.resp3());
-        let txn = Txn::lock(&shard, db, &query.keys).await;
-        let (group, _) = query.group.as_ref().expect("parsed with GROUP");
-        for key in &query.keys {
-            let check = vec![
-                Bytes::from_static(b"xreadgroup-check"),
-                key.clone(),
-                group.clone(),
-            ];
-            let reply = txn.run_for_key(key, &XREADGROUP_CHECK, check, resp3).await;
-            if reply.is_error() {
-                txn.finish().await;
-                return reply;
-            }
-        }
-        let requests = parts.iter().map(|(&to, positions)| (to, step(positions)));
-        let replies = txn.run_and_finish(requests.collect()).await;
-        let parts = parts.into_values().zip(replies).collect();
-        merge_reads(&query, parts, resp3)
+        // Only `>` reads come back empty (a history read answers each key), so each key waits
+        // for entries new to the group.
+        let waits = query.keys.iter().enumerate().map(|(position, key)| {
+            let args = query.step_args(XREADGROUP_SERVE_STEP.name, &[position]);
+            let serve = OnReady::ServeGone {
+                spec: &XREADGROUP_SERVE_STEP,
+                args,
+            };
+            (key.clone(), serve)
+        });
+        block_read(client, waits.collect(), block_ms).await
     })
+}
+
+/// XREADGROUP without waiting: on the keys' one shard, or as a transaction over their shards.
+async fn readgroup_now(client: &Client, query: &ReadQuery) -> Reply {
+    let shard = client.shard.clone();
+    let parts = by_shard(client, &query.keys);
+    let step = |positions: &[usize]| {
+        let args = query.step_args("xreadgroup-step", positions);
+        step_request(client, &XREADGROUP_STEP, args)
+    };
+    if parts.len() == 1 {
+        let (to, positions) = parts.into_iter().next().expect("one part");
+        let reply = shard.exec_on(to, vec![step(&positions)], None).await.pop();
+        let reply = reply.unwrap_or(Reply::error("ERR shard did not answer"));
+        return merge_reads(query, vec![(positions, reply)], client.resp3());
+    }
+    // Several shards: lock every key and check every group before any delivery, so that a
+    // missing group on one shard delivers nothing on the others.
+    let (db, resp3) = (client.db(), client.resp3());
+    let txn = Txn::lock(&shard, db, &query.keys).await;
+    let (group, _) = query.group.as_ref().expect("parsed with GROUP");
+    for key in &query.keys {
+        let check = vec![
+            Bytes::from_static(b"xreadgroup-check"),
+            key.clone(),
+            group.clone(),
+        ];
+        let reply = txn.run_for_key(key, &XREADGROUP_CHECK, check, resp3).await;
+        if reply.is_error() {
+            txn.finish().await;
+            return reply;
+        }
+    }
+    let requests = parts.iter().map(|(&to, positions)| (to, step(positions)));
+    let replies = txn.run_and_finish(requests.collect()).await;
+    let parts = parts.into_values().zip(replies).collect();
+    merge_reads(query, parts, resp3)
+}
+
+// ---- Blocking reads, and reads inside MULTI --------------------------------------------------
+
+/// Replaces each `$` of an XREAD BLOCK with its stream's last ID now (0-0 for a missing stream),
+/// as Redis fixes it when the command arrives. WRONGTYPE for a key of another type.
+async fn resolve_last_ids(client: &Client, query: &mut ReadQuery) -> Result<(), Reply> {
+    for (key, id) in query.keys.iter().zip(query.ids.iter_mut()) {
+        if id.as_ref() != b"$" {
+            continue;
+        }
+        let args = vec![
+            Bytes::from_static(LAST_ID_STEP.name.as_bytes()),
+            key.clone(),
+        ];
+        let req = step_request(client, &LAST_ID_STEP, args);
+        let to = client.shard.owner_of(key);
+        match client.shard.exec_on(to, vec![req], None).await.pop() {
+            Some(Reply::Bulk(last)) => *id = last,
+            Some(error) => return Err(error),
+            None => return Err(Reply::error("ERR shard did not answer")),
+        }
+    }
+    Ok(())
+}
+
+/// The last ID of the stream at a key: `stream-last-id-step key`. Private.
+static LAST_ID_STEP: CommandSpec = CommandSpec {
+    name: "stream-last-id-step",
+    arity: 2,
+    flags: READONLY,
+    acl: STREAM_READ_FAST,
+    run: keyed(last_id_step),
+    ..STREAM
+};
+
+fn last_id_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let stream = attempt!(find_stream(ctx, &args[1]));
+    id_reply(stream.map_or(StreamId::MIN, |s| s.last_id))
+}
+
+/// Waits until a key's shard serves the client, BLOCK's milliseconds pass (0: forever), or the
+/// client is unblocked; nil on timeout, as Redis.
+async fn block_read(client: &Client, waits: Vec<(Bytes, OnReady)>, block_ms: u64) -> Reply {
+    let deadline = (block_ms > 0).then(|| Instant::now() + Duration::from_millis(block_ms));
+    let wait = Wait {
+        db: client.db(),
+        resp3: client.resp3(),
+        keys: waits,
+        deadline,
+    };
+    match client.shard.block(&client.handle, wait).await {
+        Outcome::Served(reply) => reply,
+        Outcome::Unblocked { error: true } => {
+            Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+        }
+        Outcome::Woken(_) | Outcome::TimedOut | Outcome::Unblocked { .. } | Outcome::Closed => {
+            Reply::NilArray
+        }
+    }
+}
+
+/// Serves a blocked XREAD on one key: `xread-serve-step count key id`; claims the client only
+/// when the stream has entries after `id` (nil otherwise: the client keeps waiting).
+static XREAD_SERVE_STEP: CommandSpec = CommandSpec {
+    name: "xread-serve-step",
+    arity: 4,
+    flags: READONLY,
+    keys: Keys::Range {
+        first: 2,
+        last: 2,
+        step: 1,
+    },
+    acl: STREAM_READ_SLOW,
+    run: keyed(xread_serve_step),
+    ..STREAM
+};
+
+fn xread_serve_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let found = match xread_step(ctx, args) {
+        Reply::Array(found) if !found.is_empty() => found,
+        _ => return Reply::NilArray,
+    };
+    if !ctx.shard.blocking.claim() {
+        return Reply::NilArray;
+    }
+    read_reply(found, ctx.resp3)
+}
+
+/// Serves a blocked XREADGROUP on one key (with ID `>`): `xreadgroup-serve-step count group
+/// consumer noack key >`. Runs even when the key is gone, to answer as Redis does when the stream was deleted or
+/// the group destroyed while the client waited; otherwise delivers (claiming the client) only
+/// when the group has new entries.
+static XREADGROUP_SERVE_STEP: CommandSpec = CommandSpec {
+    name: "xreadgroup-serve-step",
+    arity: 7,
+    flags: WRITE,
+    keys: Keys::Range {
+        first: 5,
+        last: 5,
+        step: 1,
+    },
+    acl: STREAM_WRITE_SLOW,
+    run: keyed(xreadgroup_serve_step),
+    ..STREAM
+};
+
+fn xreadgroup_serve_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (group, key) = (&args[2], &args[5]);
+    let gone = match find_stream(ctx, key) {
+        Ok(Some(stream)) if stream.groups.contains_key(group) => None,
+        Ok(Some(_)) => {
+            Some("NOGROUP the consumer group this client was blocked on no longer exists")
+        }
+        Ok(None) | Err(_) => Some("UNBLOCKED the stream key no longer exists"),
+    };
+    if let Some(error) = gone {
+        return match ctx.shard.blocking.claim() {
+            true => Reply::error(error),
+            false => Reply::NilArray,
+        };
+    }
+    match xreadgroup_step(ctx, args) {
+        Reply::Array(found) if !found.is_empty() => read_reply(found, ctx.resp3),
+        Reply::Array(_) => Reply::NilArray,
+        error => error,
+    }
+}
+
+/// What XREAD and XREADGROUP are queued as inside MULTI, where Redis never blocks: a step on
+/// their keys' one shard (keys on several shards are refused when queued, as other multi-key
+/// commands there). `None` for other commands.
+pub fn in_multi(name: &str, args: &[Bytes]) -> Option<super::InMulti> {
+    let with_group = match name {
+        "xread" => false,
+        "xreadgroup" => true,
+        _ => return None,
+    };
+    Some(ReadQuery::parse(args, with_group).map(|query| {
+        let spec = if with_group {
+            &XREADGROUP_IN_MULTI
+        } else {
+            &XREAD_IN_MULTI
+        };
+        let mut step = query.step_args(spec.name, &[]);
+        for (key, id) in query.keys.iter().zip(&query.ids) {
+            step.extend([key.clone(), id.clone()]);
+        }
+        (spec, step)
+    }))
+}
+
+/// XREAD inside MULTI: `xread-in-multi count key id [key id ...]`. Private.
+static XREAD_IN_MULTI: CommandSpec = CommandSpec {
+    name: "xread-in-multi",
+    arity: -4,
+    flags: READONLY,
+    keys: Keys::Range {
+        first: 2,
+        last: -1,
+        step: 2,
+    },
+    acl: STREAM_READ_SLOW,
+    run: keyed(xread_in_multi),
+    ..STREAM
+};
+
+/// XREADGROUP inside MULTI: `xreadgroup-in-multi count group consumer noack key id [key id
+/// ...]`. Private.
+static XREADGROUP_IN_MULTI: CommandSpec = CommandSpec {
+    name: "xreadgroup-in-multi",
+    arity: -7,
+    flags: WRITE,
+    keys: Keys::Range {
+        first: 5,
+        last: -1,
+        step: 2,
+    },
+    acl: STREAM_WRITE_SLOW,
+    run: keyed(xreadgroup_in_multi),
+    ..STREAM
+};
+
+/// `head` then the keys of `pairs` (key id key id ...), then their IDs: a read step's layout.
+fn unpair(head: &[Bytes], pairs: &[Bytes]) -> Vec<Bytes> {
+    let mut args = head.to_vec();
+    args.extend(pairs.iter().step_by(2).cloned());
+    args.extend(pairs.iter().skip(1).step_by(2).cloned());
+    args
+}
+
+fn xread_in_multi(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match xread_step(ctx, &unpair(&args[..2], &args[2..])) {
+        Reply::Array(found) => read_reply(found, ctx.resp3),
+        error => error,
+    }
+}
+
+fn xreadgroup_in_multi(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match xreadgroup_step(ctx, &unpair(&args[..5], &args[5..])) {
+        Reply::Array(found) => read_reply(found, ctx.resp3),
+        error => error,
+    }
 }
 
 // ---- XGROUP ---------------------------------------------------------------------------------
@@ -1178,6 +1480,7 @@ fn xgroup_create(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         entries_read,
     };
     apply(ctx, key, op);
+    ctx.notify(class::STREAM, "xgroup-create", key);
     Reply::ok()
 }
 
@@ -1203,6 +1506,7 @@ fn xgroup_setid(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         entries_read,
     };
     apply(ctx, key, op);
+    ctx.notify(class::STREAM, "xgroup-setid", key);
     Reply::ok()
 }
 
@@ -1215,12 +1519,12 @@ fn xgroup_destroy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Int(0);
     }
     apply(ctx, key, StreamOp::DestroyGroup(group.clone()));
+    ctx.notify(class::STREAM, "xgroup-destroy", key);
     Reply::Int(1)
 }
 
 fn xgroup_createconsumer(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, group, consumer) = (&args[2], &args[3], &args[4]);
-    let now = ctx.now_ms;
     let Some(stream) = attempt!(find_stream(ctx, key)) else {
         return key_must_exist();
     };
@@ -1230,12 +1534,7 @@ fn xgroup_createconsumer(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if g.consumers.contains_key(consumer) {
         return Reply::Int(0);
     }
-    let op = StreamOp::TouchConsumer {
-        group: group.clone(),
-        consumer: consumer.clone(),
-        seen_ms: now,
-    };
-    apply(ctx, key, op);
+    touch_consumer(ctx, key, group, consumer);
     Reply::Int(1)
 }
 
@@ -1256,6 +1555,7 @@ fn xgroup_delconsumer(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         consumer: consumer.clone(),
     };
     apply(ctx, key, op);
+    ctx.notify(class::STREAM, "xgroup-delconsumer", key);
     Reply::Int(pending)
 }
 
@@ -1538,7 +1838,6 @@ fn settle_claims(
     claimed: Vec<(StreamId, u64)>,
     gone: Vec<StreamId>,
 ) {
-    let now = ctx.now_ms;
     if !gone.is_empty() {
         let ids = gone;
         apply(
@@ -1553,12 +1852,7 @@ fn settle_claims(
     if claimed.is_empty() {
         return;
     }
-    let touch = StreamOp::TouchConsumer {
-        group: group.clone(),
-        consumer: consumer.clone(),
-        seen_ms: now,
-    };
-    apply(ctx, key, touch);
+    touch_consumer(ctx, key, group, consumer);
     let deliver = StreamOp::Deliver {
         group: group.clone(),
         consumer: consumer.clone(),

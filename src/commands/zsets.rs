@@ -1642,6 +1642,22 @@ fn bzmpop(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
     })
 }
 
+/// BZPOPMIN, BZPOPMAX and BZMPOP inside MULTI: their pop step at once (a transaction never
+/// blocks, as in Redis), answered in the blocking form's shape; argument errors at EXEC.
+pub fn in_multi(name: &str, args: &[Bytes]) -> Option<super::InMulti> {
+    let query = match name {
+        "bzpopmin" | "bzpopmax" => parse_timeout(&args[args.len() - 1]).map(|_| MultiPop {
+            keys: args[1..args.len() - 1].to_vec(),
+            max: name == "bzpopmax",
+            count: 1,
+            shape: PopShape::KeyMemberScore,
+        }),
+        "bzmpop" => parse_timeout(&args[1]).and_then(|_| MultiPop::parse(&args[1..])),
+        _ => return None,
+    };
+    Some(query.map(|q| (&MPOP_STEP, q.step_args(&q.keys))))
+}
+
 /// How ZUNION/ZINTER combine the scores of a member found in several inputs.
 #[derive(Clone, Copy)]
 enum Aggregate {

@@ -33,6 +33,7 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
         (0..shard.shard_count()).map(|_| Vec::new()).collect();
     let mut any_queued = false;
     for (i, args) in requests.into_iter().enumerate() {
+        transaction::show(client);
         let spec = match commands::resolve(&args) {
             Ok(spec) => spec,
             Err(reply) => {
@@ -109,6 +110,7 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
     if any_queued {
         flush(client, &mut queued, &mut replies).await;
     }
+    transaction::show(client);
     let mut replies: Vec<Reply> = replies
         .into_iter()
         .map(|r| r.expect("every request got a reply"))

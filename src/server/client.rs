@@ -25,6 +25,10 @@ pub struct ClientInfo {
     pub last_active: Instant,
     pub no_evict: bool,
     pub no_touch: bool,
+    /// Commands queued since MULTI; -1 outside MULTI (`multi=`).
+    pub multi: i64,
+    /// Keys WATCHed (`watch=`).
+    pub watch: usize,
 }
 
 /// A client as its shard's registry knows it.
@@ -53,8 +57,15 @@ impl ClientHandle {
         self.killed.get()
     }
 
-    /// One `CLIENT LIST`/`CLIENT INFO` line, with Redis's fields.
-    pub fn describe(&self) -> String {
+    /// Whether the client counts as a pub/sub client (`CLIENT LIST/KILL TYPE pubsub`): it is
+    /// subscribed to something, as Redis's `CLIENT_PUBSUB` flag.
+    pub fn is_pubsub(&self) -> bool {
+        self.subscriptions.borrow().any()
+    }
+
+    /// One `CLIENT LIST`/`CLIENT INFO` line, with Redis's fields; `blocked`: the client waits in
+    /// a blocking command (flag `b`).
+    pub fn describe(&self, blocked: bool) -> String {
         let info = self.info.borrow();
         let subs = self.subscriptions.borrow();
         let cmd = if info.last_command.is_empty() {
@@ -62,21 +73,28 @@ impl ClientHandle {
         } else {
             info.last_command
         };
+        // Redis's flag letters, in its order.
         let mut flags = String::new();
+        if subs.any() {
+            flags.push('P');
+        }
+        if info.multi >= 0 {
+            flags.push('x');
+        }
+        if blocked {
+            flags.push('b');
+        }
         if info.no_evict {
             flags.push('e');
         }
         if info.no_touch {
             flags.push('T');
         }
-        if subs.any() {
-            flags.push('P');
-        }
         if flags.is_empty() {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} watch={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -89,6 +107,8 @@ impl ClientHandle {
             subs.len(Kind::Channel),
             subs.len(Kind::Pattern),
             subs.len(Kind::Shard),
+            info.multi,
+            info.watch,
             self.outbox.pending_bytes(),
             cmd,
             info.resp,
@@ -142,6 +162,8 @@ impl ClientRegistry {
                 last_active: Instant::now(),
                 no_evict: false,
                 no_touch: false,
+                multi: -1,
+                watch: 0,
             }),
             killed: Cell::new(false),
             outbox: Outbox::default(),

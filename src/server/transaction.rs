@@ -106,6 +106,21 @@ impl Transaction {
     }
 }
 
+/// Shows the connection's transaction state in `CLIENT LIST` (`multi=`, `watch=`, flag `x`).
+pub fn show(client: &Client) {
+    let (multi, watch) = (
+        client
+            .transaction
+            .queue
+            .as_ref()
+            .map_or(-1, |q| q.commands.len() as i64),
+        client.transaction.watched_count(),
+    );
+    let mut info = client.info();
+    info.multi = multi;
+    info.watch = watch;
+}
+
 /// Commands that run at once even inside MULTI, as in Redis.
 pub fn runs_at_once(spec: &CommandSpec) -> bool {
     matches!(
@@ -117,6 +132,13 @@ pub fn runs_at_once(spec: &CommandSpec) -> bool {
 /// Queues a command of a connection in MULTI (the pipeline has resolved it and checked its
 /// routing on a cluster port), or refuses it and fails the transaction.
 pub fn queue(client: &mut Client, spec: &'static CommandSpec, args: Vec<Bytes>) -> Reply {
+    let (spec, args) = match non_blocking_form(spec, args) {
+        Ok(form) => form,
+        Err(reply) => {
+            client.transaction.fail();
+            return reply;
+        }
+    };
     match check(client, spec, &args) {
         Ok(slot) => {
             let queue = client.transaction.queue.as_mut().expect("in MULTI");
@@ -145,9 +167,6 @@ fn check(
             "ERR MULTI queue is full ({QUEUED_COMMANDS_MAX} commands)"
         )));
     }
-    if spec.flags & flag::BLOCKING != 0 && matches!(spec.run, Run::Client(_)) {
-        blocking_in_multi(spec)?;
-    }
     if client.cluster_port {
         let mut slots = spec
             .key_indexes(args)
@@ -163,16 +182,49 @@ fn check(
     Ok(None)
 }
 
-/// The hook for blocking commands inside MULTI. Redis runs them as their non-blocking form
-/// (a blocking pop on an empty list answers null at once). A blocking command whose table entry
-/// runs on a shard (`Run::Keyed`) is queued as is: a shard function cannot block, so it must
-/// answer its "nothing now" reply itself. One that needs the connection to wait (`Run::Client`)
-/// is refused here until its family gives it a non-blocking form to run inside a transaction.
-fn blocking_in_multi(spec: &CommandSpec) -> Result<(), Reply> {
-    Err(Reply::error(format!(
-        "ERR {} is not supported inside MULTI yet",
-        spec.name.to_ascii_uppercase()
-    )))
+/// Blocking commands inside MULTI: Redis runs them as their non-blocking form (a blocking pop on
+/// an empty list answers null at once, XREAD BLOCK does not wait). A blocking command whose table
+/// entry runs on a shard (`Run::Keyed`) is queued as is: a shard function cannot block, so it
+/// answers its "nothing now" reply itself. One that waits on the connection (`Run::Client`) is
+/// queued as the non-blocking step its family gives (`commands::in_multi`), or as the error its
+/// arguments get, answered at EXEC as Redis answers it there; a family without one is refused.
+fn non_blocking_form(
+    spec: &'static CommandSpec,
+    args: Vec<Bytes>,
+) -> Result<(&'static CommandSpec, Vec<Bytes>), Reply> {
+    if spec.flags & flag::BLOCKING == 0 || !matches!(spec.run, Run::Client(_)) {
+        return Ok((spec, args));
+    }
+    match crate::commands::in_multi(spec, &args) {
+        Some(Ok(form)) => Ok(form),
+        Some(Err(Reply::Error(text))) => Ok((
+            &QUEUED_ERROR,
+            vec![Bytes::from_static(b"queued-error"), Bytes::from(text)],
+        )),
+        Some(Err(other)) => Ok((
+            &QUEUED_ERROR,
+            vec![
+                Bytes::from_static(b"queued-error"),
+                Bytes::from(format!("{other:?}")),
+            ],
+        )),
+        None => Err(Reply::error(format!(
+            "ERR {} is not supported inside MULTI yet",
+            spec.name.to_ascii_uppercase()
+        ))),
+    }
+}
+
+/// Answers a queued command's argument error at EXEC: `queued-error text`. Private.
+static QUEUED_ERROR: CommandSpec = CommandSpec {
+    name: "queued-error",
+    arity: 2,
+    run: Run::Local(queued_error),
+    ..crate::commands::spec::BASE
+};
+
+fn queued_error(_ctx: &mut crate::shard::Ctx, args: &[Bytes]) -> Reply {
+    Reply::Error(String::from_utf8_lossy(&args[1]).into_owned())
 }
 
 pub fn crossslot() -> Reply {

@@ -62,6 +62,12 @@ pub enum OnReady {
         spec: &'static CommandSpec,
         args: Vec<Bytes>,
     },
+    /// As `Serve`, and also when the key is gone: the step answers what a deleted key gets
+    /// (XREADGROUP's `UNBLOCKED the stream key no longer exists`).
+    ServeGone {
+        spec: &'static CommandSpec,
+        args: Vec<Bytes>,
+    },
     /// Only wake the client (it retries by itself).
     Wake,
 }
@@ -174,6 +180,11 @@ impl Blocking {
     /// Clients of this shard blocked now.
     pub fn blocked_clients(&self) -> usize {
         self.blocked.borrow().len()
+    }
+
+    /// Whether client `id` (of this shard) is blocked now.
+    pub fn is_blocked(&self, id: u64) -> bool {
+        self.blocked.borrow().contains_key(&id)
     }
 
     /// Keys of this shard with at least one waiter.
@@ -368,8 +379,11 @@ impl Shard {
     fn serve_key(&self, db: usize, key: Bytes) {
         let mut skip = 0;
         while let Some((ticket, on_ready, resp3)) = self.blocking.first_open(db, &key, skip) {
-            if !self.keyspace.borrow_mut().dbs[db].contains(&key, super::now_ms()) {
-                return;
+            let gone_too = matches!(on_ready, OnReady::ServeGone { .. });
+            if !gone_too && !self.keyspace.borrow_mut().dbs[db].contains(&key, super::now_ms()) {
+                // Later waiters may serve a gone key: look on.
+                skip += 1;
+                continue;
             }
             if peer_closed(ticket.fd) {
                 // Its client is leaving; it cancels its ticket at its next check.
@@ -385,7 +399,7 @@ impl Shard {
                         return;
                     }
                 }
-                OnReady::Serve { spec, args } => {
+                OnReady::Serve { spec, args } | OnReady::ServeGone { spec, args } => {
                     let request_keys: Vec<Bytes> = spec
                         .key_indexes(&args)
                         .into_iter()
@@ -395,7 +409,7 @@ impl Shard {
                         self.serve_after_locks(db, key, request_keys);
                         return;
                     }
-                    if self.serve_one(db, spec, &args, resp3, &ticket) {
+                    if self.serve_one((db, &key), spec, &args, resp3, &ticket) {
                         self.blocking.remove(db, &key, &ticket);
                     } else {
                         skip += 1;
@@ -409,17 +423,25 @@ impl Shard {
     /// goes to the client once the pop is durable.
     fn serve_one(
         &self,
-        db: usize,
+        (db, key): (usize, &Bytes),
         spec: &'static CommandSpec,
         args: &[Bytes],
         resp3: bool,
         ticket: &Arc<Ticket>,
     ) -> bool {
+        let entry = (db, key.clone());
+        let was_ready = self.blocking.ready.borrow().contains(&entry);
         *self.blocking.serving.borrow_mut() = Some(ticket.clone());
         self.blocking.claimed.set(false);
         let (reply, lsn) = self.run_now(spec, db, resp3, args, None);
         *self.blocking.serving.borrow_mut() = None;
         if !self.blocking.claimed.get() {
+            // A step that served nothing changed nothing: that its write command named the key
+            // is no news (else a waiter with nothing to take, as XREADGROUP on a stream without
+            // new entries, would be retried forever).
+            if !was_ready {
+                self.blocking.ready.borrow_mut().retain(|e| *e != entry);
+            }
             return false;
         }
         let Some(me) = self.me.upgrade() else {
