@@ -2,6 +2,7 @@
 
 mod db;
 mod delta;
+pub mod rdb;
 mod hash;
 pub mod hyperloglog;
 pub mod list;
