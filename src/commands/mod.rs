@@ -8,6 +8,7 @@ mod cluster;
 mod config;
 mod connection;
 mod debug;
+mod dump;
 mod expire;
 mod hashes;
 mod hyperloglog;
@@ -21,6 +22,7 @@ mod pubsub;
 mod server;
 mod sets;
 mod slowlog;
+mod sort;
 mod streams;
 mod strings;
 mod transactions;
@@ -35,7 +37,7 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 22] {
+fn families() -> [&'static [CommandSpec]; 24] {
     [
         strings::COMMANDS,
         hashes::COMMANDS,
@@ -46,6 +48,8 @@ fn families() -> [&'static [CommandSpec]; 22] {
         hyperloglog::COMMANDS,
         pubsub::COMMANDS,
         keyspace::COMMANDS,
+        dump::COMMANDS,
+        sort::COMMANDS,
         expire::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,

@@ -1,0 +1,1 @@
+pub static COMMANDS: &[super::CommandSpec] = &[];
