@@ -17,35 +17,72 @@ fn fixtures() -> Vec<(&'static str, Vec<Vec<String>>)> {
     };
     vec![
         ("str:int", vec![s(&["SET", "str:int", "-123456"])]),
-        ("str:bigint", vec![s(&["SET", "str:bigint", "9223372036854775807"])]),
+        (
+            "str:bigint",
+            vec![s(&["SET", "str:bigint", "9223372036854775807"])],
+        ),
         ("str:short", vec![s(&["SET", "str:short", "hello"])]),
         ("str:empty", vec![s(&["SET", "str:empty", ""])]),
         // Compressible: Redis writes it LZF-compressed.
-        ("str:long", vec![s(&["SET", "str:long", &"abcdefgh".repeat(200)])]),
-        ("str:random", vec![s(&["SET", "str:random", &random_text(500)])]),
-        ("list:small", vec![s(&["RPUSH", "list:small", "a", "1", "-70000", "", "zz"])]),
+        (
+            "str:long",
+            vec![s(&["SET", "str:long", &"abcdefgh".repeat(200)])],
+        ),
+        (
+            "str:random",
+            vec![s(&["SET", "str:random", &random_text(500)])],
+        ),
+        (
+            "list:small",
+            vec![s(&["RPUSH", "list:small", "a", "1", "-70000", "", "zz"])],
+        ),
         (
             "list:big",
-            vec![many("RPUSH", "list:big", 3000, &|i| vec![format!("element-{i}")])],
+            vec![many("RPUSH", "list:big", 3000, &|i| {
+                vec![format!("element-{i}")]
+            })],
         ),
-        ("list:plain", vec![s(&["RPUSH", "list:plain", "x", &"y".repeat(20000), "z"])]),
-        ("set:intset", vec![s(&["SADD", "set:intset", "1", "-5", "300000", "9000000000"])]),
+        (
+            "list:plain",
+            vec![s(&["RPUSH", "list:plain", "x", &"y".repeat(20000), "z"])],
+        ),
+        (
+            "set:intset",
+            vec![s(&[
+                "SADD",
+                "set:intset",
+                "1",
+                "-5",
+                "300000",
+                "9000000000",
+            ])],
+        ),
         ("set:small", vec![s(&["SADD", "set:small", "a", "b", "7"])]),
         (
             "set:big",
             vec![many("SADD", "set:big", 600, &|i| vec![format!("m{i}")])],
         ),
-        ("hash:small", vec![s(&["HSET", "hash:small", "f", "v", "n", "12", "e", ""])]),
+        (
+            "hash:small",
+            vec![s(&["HSET", "hash:small", "f", "v", "n", "12", "e", ""])],
+        ),
         (
             "hash:big",
-            vec![many("HSET", "hash:big", 600, &|i| vec![format!("f{i}"), format!("{i}")])],
+            vec![many("HSET", "hash:big", 600, &|i| {
+                vec![format!("f{i}"), format!("{i}")]
+            })],
         ),
-        ("hash:long", vec![s(&["HSET", "hash:long", "f", &"v".repeat(100)])]),
+        (
+            "hash:long",
+            vec![s(&["HSET", "hash:long", "f", &"v".repeat(100)])],
+        ),
     ]
 }
 
 fn random_text(len: usize) -> String {
-    (0..len).map(|_| (b'!' + rand::random::<u8>() % 90) as char).collect()
+    (0..len)
+        .map(|_| (b'!' + rand::random::<u8>() % 90) as char)
+        .collect()
 }
 
 fn build(con: &mut Connection) {
@@ -67,7 +104,10 @@ fn contents(con: &mut Connection, key: &str) -> String {
             cmd.arg(*a);
         });
         let items: Vec<Vec<u8>> = cmd.query(con).unwrap();
-        items.iter().map(|i| String::from_utf8_lossy(i).into_owned()).collect()
+        items
+            .iter()
+            .map(|i| String::from_utf8_lossy(i).into_owned())
+            .collect()
     };
     let mut items: Vec<String> = match kind.as_str() {
         "string" => query(con, &["MGET"]),
@@ -88,15 +128,27 @@ fn contents(con: &mut Connection, key: &str) -> String {
 }
 
 fn encoding(con: &mut Connection, key: &str) -> String {
-    redis::cmd("OBJECT").arg("ENCODING").arg(key).query(con).unwrap()
+    redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg(key)
+        .query(con)
+        .unwrap()
 }
 
 fn dump(con: &mut Connection, key: &str) -> Vec<u8> {
-    redis::cmd("DUMP").arg(key).query::<Option<Vec<u8>>>(con).unwrap().expect("key exists")
+    redis::cmd("DUMP")
+        .arg(key)
+        .query::<Option<Vec<u8>>>(con)
+        .unwrap()
+        .expect("key exists")
 }
 
 fn restore(con: &mut Connection, key: &str, ttl_ms: u64, payload: &[u8]) -> redis::RedisResult<()> {
-    redis::cmd("RESTORE").arg(key).arg(ttl_ms).arg(payload).query(con)
+    redis::cmd("RESTORE")
+        .arg(key)
+        .arg(ttl_ms)
+        .arg(payload)
+        .query(con)
 }
 
 #[test]
@@ -179,8 +231,14 @@ fn restore_options_and_errors_match_redis() {
             Err(e) => format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
         }
     };
-    assert_eq!(attempt(&mut con, &["k", "0"]), "BUSYKEY Target key name already exists.");
-    assert_eq!(attempt(&mut con, &["k", "-1", "REPLACE"]), "ERR Invalid TTL value, must be >= 0");
+    assert_eq!(
+        attempt(&mut con, &["k", "0"]),
+        "BUSYKEY Target key name already exists."
+    );
+    assert_eq!(
+        attempt(&mut con, &["k", "-1", "REPLACE"]),
+        "ERR Invalid TTL value, must be >= 0"
+    );
     assert_eq!(
         attempt(&mut con, &["k", "x", "REPLACE"]),
         "ERR value is not an integer or out of range"
@@ -198,7 +256,10 @@ fn restore_options_and_errors_match_redis() {
         attempt(&mut con, &["k", "0", "IDLETIME", "-1"]),
         "ERR Invalid IDLETIME value, must be >= 0"
     );
-    assert_eq!(attempt(&mut con, &["k2", "0", "IDLETIME", "10", "REPLACE"]), "ok");
+    assert_eq!(
+        attempt(&mut con, &["k2", "0", "IDLETIME", "10", "REPLACE"]),
+        "ok"
+    );
     // ABSTTL: an absolute deadline in the past stores nothing (and REPLACE deletes the old).
     assert_eq!(attempt(&mut con, &["k2", "1", "ABSTTL", "REPLACE"]), "ok");
     assert_eq!(int(&mut con, &["EXISTS", "k2"]), 0);
@@ -215,13 +276,19 @@ fn restore_options_and_errors_match_redis() {
     let last = bad.len() - 1;
     bad[last] ^= 0xff;
     let e = restore(&mut con, "k4", 0, &bad).unwrap_err();
-    assert_eq!(e.detail(), Some("DUMP payload version or checksum are wrong"));
+    assert_eq!(
+        e.detail(),
+        Some("DUMP payload version or checksum are wrong")
+    );
     let mut newer = payload.clone();
     let at = newer.len() - 10;
     newer[at] = 12;
     fix_crc(&mut newer);
     let e = restore(&mut con, "k4", 0, &newer).unwrap_err();
-    assert_eq!(e.detail(), Some("DUMP payload version or checksum are wrong"));
+    assert_eq!(
+        e.detail(),
+        Some("DUMP payload version or checksum are wrong")
+    );
     let mut unknown_type = payload.clone();
     unknown_type[0] = 99;
     fix_crc(&mut unknown_type);
@@ -246,10 +313,16 @@ fn restored_values_survive_a_restart() {
     for (key, payload) in &payloads {
         restore(&mut con, key, 0, payload).unwrap();
     }
-    let before: Vec<String> = payloads.iter().map(|(k, _)| contents(&mut con, k)).collect();
+    let before: Vec<String> = payloads
+        .iter()
+        .map(|(k, _)| contents(&mut con, k))
+        .collect();
     server.restart();
     let mut con = server.client();
-    let after: Vec<String> = payloads.iter().map(|(k, _)| contents(&mut con, k)).collect();
+    let after: Vec<String> = payloads
+        .iter()
+        .map(|(k, _)| contents(&mut con, k))
+        .collect();
     assert_eq!(before, after);
 }
 
@@ -258,7 +331,10 @@ fn fuzzed_payloads_never_crash_or_hang_the_server() {
     let server = Server::start(3, &["--appendonly", "no"]);
     let mut con = server.client();
     build(&mut con);
-    let payloads: Vec<Vec<u8>> = fixtures().into_iter().map(|(k, _)| dump(&mut con, k)).collect();
+    let payloads: Vec<Vec<u8>> = fixtures()
+        .into_iter()
+        .map(|(k, _)| dump(&mut con, k))
+        .collect();
     let mut tries = 0;
     for payload in &payloads {
         let object_len = payload.len() - 10;
@@ -296,7 +372,10 @@ fn fuzzed_payloads_never_crash_or_hang_the_server() {
         tries += 1;
     }
     assert!(tries > 500);
-    assert_eq!(run(&mut con, &["PING"]), redis::Value::SimpleString("PONG".into()));
+    assert_eq!(
+        run(&mut con, &["PING"]),
+        redis::Value::SimpleString("PONG".into())
+    );
 }
 
 /// Rewrites the payload's checksum (its last 8 bytes) to match the rest: CRC-64/Jones, reflected,
@@ -307,7 +386,11 @@ fn fix_crc(payload: &mut [u8]) {
     for &b in &payload[..body] {
         crc ^= b as u64;
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0x95ac_9329_ac4b_c9b5 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0x95ac_9329_ac4b_c9b5
+            } else {
+                crc >> 1
+            };
         }
     }
     payload[body..].copy_from_slice(&crc.to_le_bytes());

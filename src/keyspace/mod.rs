@@ -2,12 +2,12 @@
 
 mod db;
 mod delta;
-pub mod rdb;
 mod hash;
 pub mod hyperloglog;
 pub mod list;
 mod listpack;
 pub mod pattern;
+pub mod rdb;
 pub mod stream;
 pub mod string_range;
 mod value;

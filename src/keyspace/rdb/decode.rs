@@ -21,7 +21,10 @@ pub fn object(r: &mut Reader) -> Result<Value> {
         SET => set(strings(r, 1)?),
         SET_INTSET => {
             let ints = listpack::intset(&r.string()?)?;
-            set(ints.iter().map(|n| itoa::Buffer::new().format(*n).as_bytes().to_vec()).collect())
+            set(ints
+                .iter()
+                .map(|n| itoa::Buffer::new().format(*n).as_bytes().to_vec())
+                .collect())
         }
         SET_LISTPACK => set(packed(&r.string()?)?),
         HASH => hash(pairs(strings(r, 2)?)?),
@@ -41,7 +44,10 @@ fn strings(r: &mut Reader, per: usize) -> Result<Vec<Vec<u8>>> {
 
 /// Every element of a listpack blob, as bytes.
 fn packed(blob: &[u8]) -> Result<Vec<Vec<u8>>> {
-    Ok(listpack::elements(blob)?.iter().map(Element::to_bytes).collect())
+    Ok(listpack::elements(blob)?
+        .iter()
+        .map(Element::to_bytes)
+        .collect())
 }
 
 /// A quicklist of listpack nodes (or plain nodes, one large element each).

@@ -132,7 +132,11 @@ mod tests {
     use super::*;
 
     fn texts(blob: &[u8]) -> Vec<Vec<u8>> {
-        elements(blob).unwrap().iter().map(Element::to_bytes).collect()
+        elements(blob)
+            .unwrap()
+            .iter()
+            .map(Element::to_bytes)
+            .collect()
     }
 
     #[test]
@@ -144,7 +148,10 @@ mod tests {
         blob.extend_from_slice(&3u16.to_le_bytes());
         blob.extend_from_slice(&body);
         blob.push(END);
-        assert_eq!(texts(&blob), [b"5".to_vec(), b"-2".to_vec(), b"ab".to_vec()]);
+        assert_eq!(
+            texts(&blob),
+            [b"5".to_vec(), b"-2".to_vec(), b"ab".to_vec()]
+        );
         blob[4] = 4;
         assert!(elements(&blob).is_err(), "a wrong count is refused");
     }

@@ -57,7 +57,11 @@ mod tests {
     #[test]
     fn malformed_input_is_refused() {
         assert_eq!(decompress(&[5, b'a'], 6), None, "truncated literal");
-        assert_eq!(decompress(&[0, b'a', 0x20, 5], 4), None, "reference before start");
+        assert_eq!(
+            decompress(&[0, b'a', 0x20, 5], 4),
+            None,
+            "reference before start"
+        );
         assert_eq!(decompress(&[0, b'a'], 2), None, "short output");
         assert_eq!(decompress(&[1, b'a', b'b'], 1), None, "long output");
     }

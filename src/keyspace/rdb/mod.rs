@@ -95,7 +95,11 @@ mod tests {
             payload.extend_from_slice(&RDB_VERSION_WRITTEN.to_le_bytes());
             let crc = crc64::crc64(0, &payload);
             payload.extend_from_slice(&crc.to_le_bytes());
-            assert_eq!(restore(&payload), Err(RestoreError::BadFormat), "cut at {cut}");
+            assert_eq!(
+                restore(&payload),
+                Err(RestoreError::BadFormat),
+                "cut at {cut}"
+            );
         }
     }
 }

@@ -59,9 +59,7 @@ impl<'a> Reader<'a> {
             LEN_6BIT => Len::Plain((first & 0x3f) as u64),
             LEN_14BIT => Len::Plain((((first & 0x3f) as u64) << 8) | self.u8()? as u64),
             LEN_ENCODED => Len::Encoded(first & 0x3f),
-            _ if first == LEN_32BIT_BYTE => {
-                Len::Plain(u32::from_be_bytes(self.array()?) as u64)
-            }
+            _ if first == LEN_32BIT_BYTE => Len::Plain(u32::from_be_bytes(self.array()?) as u64),
             _ if first == LEN_64BIT_BYTE => Len::Plain(u64::from_be_bytes(self.array()?)),
             _ => return Err(Malformed),
         })
@@ -92,14 +90,17 @@ impl<'a> Reader<'a> {
     /// A string: plain, an integer encoding (as its decimal text) or LZF-compressed.
     pub fn string(&mut self) -> Result<Vec<u8>> {
         match self.len_or_encoding()? {
-            Len::Plain(n) => Ok(self.take(usize::try_from(n).map_err(|_| Malformed)?)?.to_vec()),
+            Len::Plain(n) => Ok(self
+                .take(usize::try_from(n).map_err(|_| Malformed)?)?
+                .to_vec()),
             Len::Encoded(ENC_INT8) => Ok(decimal(self.u8()? as i8 as i64)),
             Len::Encoded(ENC_INT16) => Ok(decimal(i16::from_le_bytes(self.array()?) as i64)),
             Len::Encoded(ENC_INT32) => Ok(decimal(i32::from_le_bytes(self.array()?) as i64)),
             Len::Encoded(ENC_LZF) => {
                 let compressed_len = self.len()?;
                 let len = self.len()?;
-                let compressed = self.take(usize::try_from(compressed_len).map_err(|_| Malformed)?)?;
+                let compressed =
+                    self.take(usize::try_from(compressed_len).map_err(|_| Malformed)?)?;
                 // LZF expands at most ~ 264/3 per input byte: a bound on what `len` may claim.
                 if len == 0 || len > compressed.len() as u64 * 90 {
                     return Err(Malformed);
