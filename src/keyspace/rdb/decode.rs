@@ -88,7 +88,7 @@ fn set(members: Vec<Vec<u8>>) -> Result<Value> {
 
 /// Field, value, field, value...: an even, non-empty number of elements.
 fn pairs(flat: Vec<Vec<u8>>) -> Result<Vec<(Bytes, Bytes)>> {
-    if flat.is_empty() || flat.len() % 2 != 0 {
+    if flat.is_empty() || !flat.len().is_multiple_of(2) {
         return Err(Malformed);
     }
     let mut it = flat.into_iter().map(Bytes::from);

@@ -50,7 +50,7 @@ mod tests {
     #[test]
     fn literal_runs_and_overlapping_back_references_decode() {
         // "abc" literally, then a reference 3 back of length 7: "abcabcabca".
-        let input = [2, b'a', b'b', b'c', (5 << 5) | 0, 2];
+        let input = [2, b'a', b'b', b'c', 5 << 5, 2];
         assert_eq!(decompress(&input, 10).unwrap(), b"abcabcabca");
     }
 
