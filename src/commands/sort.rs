@@ -714,3 +714,45 @@ async fn fetch_all(
     }
     fetched
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(key: &str, field: Option<&str>) -> Lookup {
+        Lookup::Key {
+            key: Bytes::copy_from_slice(key.as_bytes()),
+            field: field.map(|f| Bytes::copy_from_slice(f.as_bytes())),
+        }
+    }
+
+    #[test]
+    fn patterns_substitute_the_first_star_and_split_off_a_hash_field() {
+        assert_eq!(lookup(b"#", b"7"), Lookup::Element);
+        assert_eq!(lookup(b"w_*", b"7"), key("w_7", None));
+        assert_eq!(lookup(b"o_*_x->f", b"7"), key("o_7_x", Some("f")));
+        // An arrow with no field after it is part of the key name, as in Redis.
+        assert_eq!(lookup(b"o_*->", b"7"), key("o_7->", None));
+        assert_eq!(lookup(b"a*b*", b"7"), key("a7b*", None));
+        assert_eq!(lookup(b"plain", b"7"), Lookup::Nothing);
+    }
+
+    #[test]
+    fn limit_clamps_as_redis_does() {
+        assert_eq!(limit_range(None, 5), 0..5);
+        assert_eq!(limit_range(Some((-3, 2)), 5), 0..2);
+        assert_eq!(limit_range(Some((2, -1)), 5), 2..5);
+        assert_eq!(limit_range(Some((9, 2)), 5), 5..5);
+        assert_eq!(limit_range(Some((1, i64::MAX)), 5), 1..5);
+    }
+
+    #[test]
+    fn scores_parse_as_strtod_reads_them() {
+        assert_eq!(parse_score(b" 2.5"), Some(2.5));
+        assert_eq!(parse_score(b""), Some(0.0));
+        assert_eq!(parse_score(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_score(b"1e999"), None);
+        assert_eq!(parse_score(b"nan"), None);
+        assert_eq!(parse_score(b"2x"), None);
+    }
+}
