@@ -8,6 +8,7 @@ mod cluster;
 mod config;
 mod connection;
 mod debug;
+mod dump;
 mod expire;
 mod geo;
 mod hashes;
@@ -22,6 +23,7 @@ mod pubsub;
 mod server;
 mod sets;
 mod slowlog;
+mod sort;
 mod streams;
 mod strings;
 mod transactions;
@@ -49,38 +51,38 @@ pub fn in_multi(spec: &CommandSpec, args: &[Bytes]) -> Option<InMulti> {
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
 /// The families, in `COMMAND`'s order.
-fn families() -> [&'static [CommandSpec]; 24] {
-    [
-        strings::COMMANDS,
-        hashes::COMMANDS,
-        sets::COMMANDS,
-        zsets::COMMANDS,
-        geo::COMMANDS,
-        lists::COMMANDS,
-        streams::COMMANDS,
-        bitmaps::COMMANDS,
-        hyperloglog::COMMANDS,
-        pubsub::COMMANDS,
-        keyspace::COMMANDS,
-        expire::COMMANDS,
-        connection::COMMANDS,
-        server::COMMANDS,
-        persistence::COMMANDS,
-        cluster::COMMANDS,
-        client::COMMANDS,
-        info::COMMANDS,
-        config::COMMANDS,
-        debug::COMMANDS,
-        introspection::COMMANDS,
-        latency::COMMANDS,
-        slowlog::COMMANDS,
-        transactions::COMMANDS,
-    ]
-}
+static FAMILIES: &[&[CommandSpec]] = &[
+    strings::COMMANDS,
+    hashes::COMMANDS,
+    sets::COMMANDS,
+    zsets::COMMANDS,
+    geo::COMMANDS,
+    lists::COMMANDS,
+    streams::COMMANDS,
+    bitmaps::COMMANDS,
+    hyperloglog::COMMANDS,
+    pubsub::COMMANDS,
+    keyspace::COMMANDS,
+    dump::COMMANDS,
+    sort::COMMANDS,
+    expire::COMMANDS,
+    connection::COMMANDS,
+    server::COMMANDS,
+    persistence::COMMANDS,
+    cluster::COMMANDS,
+    client::COMMANDS,
+    info::COMMANDS,
+    config::COMMANDS,
+    debug::COMMANDS,
+    introspection::COMMANDS,
+    latency::COMMANDS,
+    slowlog::COMMANDS,
+    transactions::COMMANDS,
+];
 
 /// Every top-level command.
 pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
-    families().into_iter().flatten()
+    FAMILIES.iter().copied().flatten()
 }
 
 /// Longest command name we look up; longer names are unknown.

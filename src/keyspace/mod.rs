@@ -7,6 +7,7 @@ pub mod hyperloglog;
 pub mod list;
 mod listpack;
 pub mod pattern;
+pub mod rdb;
 mod stored_key;
 pub mod stream;
 pub mod string_range;

@@ -1,0 +1,106 @@
+//! RDB objects (one type byte, then the object) to Keel values, with Keel's own encodings for
+//! what was read (so that `OBJECT ENCODING` answers as Redis would after the same RESTORE).
+
+use bytes::Bytes;
+
+use super::listpack::{self, Element};
+use super::read::{Malformed, Reader, Result};
+use super::types::*;
+use crate::keyspace::hash::{self, Hash};
+use crate::keyspace::{List, SetMembers, Value};
+
+/// The least bytes one string takes in a payload (its length byte), for bounding counts.
+const STRING_BYTES_MIN: usize = 1;
+
+/// Reads one object (type byte and body) from `r`.
+pub fn object(r: &mut Reader) -> Result<Value> {
+    match r.u8()? {
+        STRING => Ok(Value::string(&r.string()?)),
+        LIST => list(strings(r, 1)?),
+        LIST_QUICKLIST_2 => list(quicklist(r)?),
+        SET => set(strings(r, 1)?),
+        SET_INTSET => {
+            let ints = listpack::intset(&r.string()?)?;
+            set(ints
+                .iter()
+                .map(|n| itoa::Buffer::new().format(*n).as_bytes().to_vec())
+                .collect())
+        }
+        SET_LISTPACK => set(packed(&r.string()?)?),
+        HASH => hash(pairs(strings(r, 2)?)?),
+        HASH_LISTPACK => hash(pairs(packed(&r.string()?)?)?),
+        _ => Err(Malformed),
+    }
+}
+
+/// A count (at least 1: Redis refuses empty collections) then that many groups of `per` strings.
+fn strings(r: &mut Reader, per: usize) -> Result<Vec<Vec<u8>>> {
+    let count = r.count(STRING_BYTES_MIN * per)?;
+    if count == 0 {
+        return Err(Malformed);
+    }
+    (0..count * per).map(|_| r.string()).collect()
+}
+
+/// Every element of a listpack blob, as bytes.
+fn packed(blob: &[u8]) -> Result<Vec<Vec<u8>>> {
+    Ok(listpack::elements(blob)?
+        .iter()
+        .map(Element::to_bytes)
+        .collect())
+}
+
+/// A quicklist of listpack nodes (or plain nodes, one large element each).
+fn quicklist(r: &mut Reader) -> Result<Vec<Vec<u8>>> {
+    let nodes = r.count(2)?;
+    let mut items = Vec::new();
+    for _ in 0..nodes {
+        let container = r.len()?;
+        let blob = r.string()?;
+        match container {
+            QUICKLIST_NODE_PLAIN => items.push(blob),
+            QUICKLIST_NODE_PACKED => items.extend(packed(&blob)?),
+            _ => return Err(Malformed),
+        }
+    }
+    Ok(items)
+}
+
+fn list(items: Vec<Vec<u8>>) -> Result<Value> {
+    if items.is_empty() {
+        return Err(Malformed);
+    }
+    Ok(Value::List(Box::new(List::from_items(
+        items.into_iter().map(Bytes::from),
+        false,
+    ))))
+}
+
+/// A set; duplicate members are malformed (Redis refuses them too).
+fn set(members: Vec<Vec<u8>>) -> Result<Value> {
+    let count = members.len();
+    let set: SetMembers = members.into_iter().map(Bytes::from).collect();
+    if count == 0 || set.len() != count {
+        return Err(Malformed);
+    }
+    Ok(Value::Set(Box::new(set)))
+}
+
+/// Field, value, field, value...: an even, non-empty number of elements.
+fn pairs(flat: Vec<Vec<u8>>) -> Result<Vec<(Bytes, Bytes)>> {
+    if flat.is_empty() || !flat.len().is_multiple_of(2) {
+        return Err(Malformed);
+    }
+    let mut it = flat.into_iter().map(Bytes::from);
+    Ok(std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect())
+}
+
+/// A hash; duplicate fields are malformed.
+fn hash(pairs: Vec<(Bytes, Bytes)>) -> Result<Value> {
+    let count = pairs.len();
+    let hash = Hash::from_pairs(count <= hash::LISTPACK_ENTRIES_MAX, pairs);
+    if hash.len() != count {
+        return Err(Malformed);
+    }
+    Ok(Value::Hash(hash))
+}

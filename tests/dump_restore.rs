@@ -1,0 +1,397 @@
+//! DUMP and RESTORE: Redis's serialisation format, checked against the installed redis-server in
+//! both directions, with Redis's errors, and payloads fuzzed so that none crashes the server.
+
+mod common;
+
+use common::reference::Reference;
+use common::{error, int, run, Server};
+use redis::Connection;
+
+/// Commands that build one key of each type and encoding, run on Keel and Redis alike.
+fn fixtures() -> Vec<(&'static str, Vec<Vec<String>>)> {
+    let s = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+    let many = |cmd: &str, key: &str, n: usize, f: &dyn Fn(usize) -> Vec<String>| {
+        let mut words = vec![cmd.to_string(), key.to_string()];
+        (0..n).for_each(|i| words.extend(f(i)));
+        words
+    };
+    vec![
+        ("str:int", vec![s(&["SET", "str:int", "-123456"])]),
+        (
+            "str:bigint",
+            vec![s(&["SET", "str:bigint", "9223372036854775807"])],
+        ),
+        ("str:short", vec![s(&["SET", "str:short", "hello"])]),
+        ("str:empty", vec![s(&["SET", "str:empty", ""])]),
+        // Compressible: Redis writes it LZF-compressed.
+        (
+            "str:long",
+            vec![s(&["SET", "str:long", &"abcdefgh".repeat(200)])],
+        ),
+        (
+            "str:random",
+            vec![s(&["SET", "str:random", &random_text(500)])],
+        ),
+        (
+            "list:small",
+            vec![s(&["RPUSH", "list:small", "a", "1", "-70000", "", "zz"])],
+        ),
+        (
+            "list:big",
+            vec![many("RPUSH", "list:big", 3000, &|i| {
+                vec![format!("element-{i}")]
+            })],
+        ),
+        (
+            "list:plain",
+            vec![s(&["RPUSH", "list:plain", "x", &"y".repeat(20000), "z"])],
+        ),
+        (
+            "set:intset",
+            vec![s(&[
+                "SADD",
+                "set:intset",
+                "1",
+                "-5",
+                "300000",
+                "9000000000",
+            ])],
+        ),
+        ("set:small", vec![s(&["SADD", "set:small", "a", "b", "7"])]),
+        (
+            "set:big",
+            vec![many("SADD", "set:big", 600, &|i| vec![format!("m{i}")])],
+        ),
+        (
+            "hash:small",
+            vec![s(&["HSET", "hash:small", "f", "v", "n", "12", "e", ""])],
+        ),
+        (
+            "hash:big",
+            vec![many("HSET", "hash:big", 600, &|i| {
+                vec![format!("f{i}"), format!("{i}")]
+            })],
+        ),
+        (
+            "hash:long",
+            vec![s(&["HSET", "hash:long", "f", &"v".repeat(100)])],
+        ),
+    ]
+}
+
+fn random_text(len: usize) -> String {
+    (0..len)
+        .map(|_| (b'!' + rand::random::<u8>() % 90) as char)
+        .collect()
+}
+
+fn build(con: &mut Connection) {
+    for (_, commands) in fixtures() {
+        for words in commands {
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            run(con, &words);
+        }
+    }
+}
+
+/// A key's type and contents, in an order that does not depend on the server.
+fn contents(con: &mut Connection, key: &str) -> String {
+    let kind: String = redis::cmd("TYPE").arg(key).query(con).unwrap();
+    let query = |con: &mut Connection, args: &[&str]| -> Vec<String> {
+        let mut cmd = redis::cmd(args[0]);
+        cmd.arg(key);
+        args[1..].iter().for_each(|a| {
+            cmd.arg(*a);
+        });
+        let items: Vec<Vec<u8>> = cmd.query(con).unwrap();
+        items
+            .iter()
+            .map(|i| String::from_utf8_lossy(i).into_owned())
+            .collect()
+    };
+    let mut items: Vec<String> = match kind.as_str() {
+        "string" => query(con, &["MGET"]),
+        "list" => query(con, &["LRANGE", "0", "-1"]),
+        "set" => query(con, &["SMEMBERS"]),
+        "hash" => query(con, &["HGETALL"])
+            .chunks(2)
+            .map(|p| p.join("="))
+            .collect(),
+        "zset" => query(con, &["ZRANGE", "0", "-1", "WITHSCORES"]),
+        "none" => vec![],
+        other => panic!("unexpected type {other}"),
+    };
+    if kind == "set" || kind == "hash" {
+        items.sort();
+    }
+    format!("{kind}:{items:?}")
+}
+
+fn encoding(con: &mut Connection, key: &str) -> String {
+    redis::cmd("OBJECT")
+        .arg("ENCODING")
+        .arg(key)
+        .query(con)
+        .unwrap()
+}
+
+fn dump(con: &mut Connection, key: &str) -> Vec<u8> {
+    redis::cmd("DUMP")
+        .arg(key)
+        .query::<Option<Vec<u8>>>(con)
+        .unwrap()
+        .expect("key exists")
+}
+
+fn restore(con: &mut Connection, key: &str, ttl_ms: u64, payload: &[u8]) -> redis::RedisResult<()> {
+    redis::cmd("RESTORE")
+        .arg(key)
+        .arg(ttl_ms)
+        .arg(payload)
+        .query(con)
+}
+
+#[test]
+fn every_type_round_trips_through_dump_and_restore_with_its_encoding() {
+    let server = Server::start(3, &["--appendonly", "no"]);
+    let mut con = server.client();
+    build(&mut con);
+    for (key, _) in fixtures() {
+        let payload = dump(&mut con, key);
+        let copy = format!("{key}:copy");
+        restore(&mut con, &copy, 0, &payload).unwrap();
+        assert_eq!(contents(&mut con, &copy), contents(&mut con, key), "{key}");
+        assert_eq!(encoding(&mut con, &copy), encoding(&mut con, key), "{key}");
+    }
+    let missing: Option<Vec<u8>> = redis::cmd("DUMP").arg("nope").query(&mut con).unwrap();
+    assert_eq!(missing, None);
+}
+
+#[test]
+fn redis_payloads_restore_into_keel_with_redis_encodings_and_ttls() {
+    let Some(reference) = Reference::start() else {
+        return;
+    };
+    let mut redis = redis::Client::open(format!("redis://127.0.0.1:{}", reference.port))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let server = Server::start(3, &["--appendonly", "no"]);
+    let mut keel = server.client();
+    build(&mut redis);
+    for (key, _) in fixtures() {
+        let payload = dump(&mut redis, key);
+        restore(&mut keel, key, 100_000, &payload).unwrap_or_else(|e| panic!("{key}: {e}"));
+        assert_eq!(contents(&mut keel, key), contents(&mut redis, key), "{key}");
+        // Redis 7.0 calls every list `quicklist` and has no listpack sets; Keel answers as 7.2
+        // does (see keyspace::list and keyspace::value).
+        if !key.starts_with("list:") && key != "set:small" {
+            assert_eq!(encoding(&mut keel, key), encoding(&mut redis, key), "{key}");
+        }
+        let pttl = int(&mut keel, &["PTTL", key]);
+        assert!((90_000..=100_000).contains(&pttl), "{key}: pttl {pttl}");
+    }
+}
+
+#[test]
+fn keel_payloads_restore_into_redis() {
+    let Some(reference) = Reference::start() else {
+        return;
+    };
+    let mut redis = redis::Client::open(format!("redis://127.0.0.1:{}", reference.port))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let server = Server::start(3, &["--appendonly", "no"]);
+    let mut keel = server.client();
+    build(&mut keel);
+    for (key, _) in fixtures() {
+        let payload = dump(&mut keel, key);
+        restore(&mut redis, key, 100_000, &payload).unwrap_or_else(|e| panic!("{key}: {e}"));
+        assert_eq!(contents(&mut redis, key), contents(&mut keel, key), "{key}");
+        let pttl = int(&mut redis, &["PTTL", key]);
+        assert!((90_000..=100_000).contains(&pttl), "{key}: pttl {pttl}");
+    }
+}
+
+#[test]
+fn restore_options_and_errors_match_redis() {
+    let server = Server::start(3, &["--appendonly", "no"]);
+    let mut con = server.client();
+    run(&mut con, &["SET", "k", "v"]);
+    let payload = dump(&mut con, "k");
+    let attempt = |con: &mut Connection, args: &[&str]| -> String {
+        let mut cmd = redis::cmd("RESTORE");
+        cmd.arg(args[0]).arg(args[1]).arg(&payload[..]);
+        args[2..].iter().for_each(|a| {
+            cmd.arg(*a);
+        });
+        match cmd.query::<redis::Value>(con) {
+            Ok(v) => format!("{v:?}").to_lowercase(),
+            Err(e) => format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
+        }
+    };
+    assert_eq!(
+        attempt(&mut con, &["k", "0"]),
+        "BUSYKEY Target key name already exists."
+    );
+    assert_eq!(
+        attempt(&mut con, &["k", "-1", "REPLACE"]),
+        "ERR Invalid TTL value, must be >= 0"
+    );
+    assert_eq!(
+        attempt(&mut con, &["k", "x", "REPLACE"]),
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(attempt(&mut con, &["k", "0", "BOGUS"]), "ERR syntax error");
+    assert_eq!(
+        attempt(&mut con, &["k", "0", "IDLETIME", "5", "FREQ", "5"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        attempt(&mut con, &["k", "0", "FREQ", "256"]),
+        "ERR Invalid FREQ value, must be >= 0 and <= 255"
+    );
+    assert_eq!(
+        attempt(&mut con, &["k", "0", "IDLETIME", "-1"]),
+        "ERR Invalid IDLETIME value, must be >= 0"
+    );
+    assert_eq!(
+        attempt(&mut con, &["k2", "0", "IDLETIME", "10", "REPLACE"]),
+        "ok"
+    );
+    // ABSTTL: an absolute deadline in the past stores nothing (and REPLACE deletes the old).
+    assert_eq!(attempt(&mut con, &["k2", "1", "ABSTTL", "REPLACE"]), "ok");
+    assert_eq!(int(&mut con, &["EXISTS", "k2"]), 0);
+    let future = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 50_000)
+        .to_string();
+    assert_eq!(attempt(&mut con, &["k3", &future, "ABSTTL"]), "ok");
+    assert!((40_000..=50_000).contains(&int(&mut con, &["PTTL", "k3"])));
+
+    let mut bad = payload.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    let e = restore(&mut con, "k4", 0, &bad).unwrap_err();
+    assert_eq!(
+        e.detail(),
+        Some("DUMP payload version or checksum are wrong")
+    );
+    let mut newer = payload.clone();
+    let at = newer.len() - 10;
+    newer[at] = 12;
+    fix_crc(&mut newer);
+    let e = restore(&mut con, "k4", 0, &newer).unwrap_err();
+    assert_eq!(
+        e.detail(),
+        Some("DUMP payload version or checksum are wrong")
+    );
+    let mut unknown_type = payload.clone();
+    unknown_type[0] = 99;
+    fix_crc(&mut unknown_type);
+    let e = restore(&mut con, "k4", 0, &unknown_type).unwrap_err();
+    assert_eq!(e.detail(), Some("Bad data format"));
+    assert_eq!(
+        error(&mut con, &["RESTORE", "k4", "0"]),
+        "ERR wrong number of arguments for 'restore' command"
+    );
+}
+
+#[test]
+fn restored_values_survive_a_restart() {
+    let mut server = Server::start(3, &["--appendonly", "yes"]);
+    let mut con = server.client();
+    build(&mut con);
+    let payloads: Vec<(String, Vec<u8>)> = fixtures()
+        .into_iter()
+        .map(|(key, _)| (key.to_string(), dump(&mut con, key)))
+        .collect();
+    run(&mut con, &["FLUSHALL"]);
+    for (key, payload) in &payloads {
+        restore(&mut con, key, 0, payload).unwrap();
+    }
+    let before: Vec<String> = payloads
+        .iter()
+        .map(|(k, _)| contents(&mut con, k))
+        .collect();
+    server.restart();
+    let mut con = server.client();
+    let after: Vec<String> = payloads
+        .iter()
+        .map(|(k, _)| contents(&mut con, k))
+        .collect();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn fuzzed_payloads_never_crash_or_hang_the_server() {
+    let server = Server::start(3, &["--appendonly", "no"]);
+    let mut con = server.client();
+    build(&mut con);
+    let payloads: Vec<Vec<u8>> = fixtures()
+        .into_iter()
+        .map(|(k, _)| dump(&mut con, k))
+        .collect();
+    let mut tries = 0;
+    for payload in &payloads {
+        let object_len = payload.len() - 10;
+        // Truncations (with a valid footer, so that the decoder sees them) and flipped bytes.
+        let cuts = (0..object_len).step_by((object_len / 40).max(1));
+        for cut in cuts {
+            let mut fuzzed = payload[..cut].to_vec();
+            fuzzed.extend_from_slice(&payload[object_len..]);
+            fix_crc(&mut fuzzed);
+            let _ = restore(&mut con, "fuzz", 0, &fuzzed);
+            tries += 1;
+        }
+        for _ in 0..40 {
+            let mut fuzzed = payload.clone();
+            for _ in 0..1 + rand::random::<usize>() % 4 {
+                let at = rand::random::<usize>() % object_len;
+                fuzzed[at] = rand::random();
+            }
+            fix_crc(&mut fuzzed);
+            if restore(&mut con, "fuzz", 0, &fuzzed).is_ok() {
+                let _ = contents(&mut con, "fuzz");
+                run(&mut con, &["DEL", "fuzz"]);
+            }
+            tries += 1;
+        }
+    }
+    for _ in 0..200 {
+        let len = rand::random::<usize>() % 64;
+        let mut fuzzed: Vec<u8> = (0..len).map(|_| rand::random()).collect();
+        fuzzed.extend_from_slice(&[10, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        fix_crc(&mut fuzzed);
+        if restore(&mut con, "fuzz", 0, &fuzzed).is_ok() {
+            run(&mut con, &["DEL", "fuzz"]);
+        }
+        tries += 1;
+    }
+    assert!(tries > 500);
+    assert_eq!(
+        run(&mut con, &["PING"]),
+        redis::Value::SimpleString("PONG".into())
+    );
+}
+
+/// Rewrites the payload's checksum (its last 8 bytes) to match the rest: CRC-64/Jones, reflected,
+/// computed bit by bit here (independently of the server's table-driven one).
+fn fix_crc(payload: &mut [u8]) {
+    let body = payload.len() - 8;
+    let mut crc: u64 = 0;
+    for &b in &payload[..body] {
+        crc ^= b as u64;
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0x95ac_9329_ac4b_c9b5
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    payload[body..].copy_from_slice(&crc.to_le_bytes());
+}
