@@ -1,5 +1,5 @@
-//! The crash test for collections: writers change hashes, sets and lists (SMOVE, LMOVE and BLPOP
-//! across shards included)
+//! The crash test for collections: writers change hashes, sets, lists and sorted sets (SMOVE,
+//! LMOVE, BLPOP and ZUNIONSTORE across shards included)
 //! while the server is killed with SIGKILL at random moments. After each restart every acknowledged
 //! change must be there, and the change in flight at the kill must be entirely there or entirely
 //! absent.
@@ -19,6 +19,7 @@ use rand::{Rng, SeedableRng};
 
 const HASHES: usize = 6;
 const SETS: usize = 6;
+const ZSETS: usize = 6;
 const LISTS: usize = 4;
 
 /// The acknowledged contents of every collection: hashes as field → value, sets as members.
@@ -26,6 +27,8 @@ const LISTS: usize = 4;
 struct Model {
     hashes: BTreeMap<String, BTreeMap<String, String>>,
     sets: BTreeMap<String, BTreeSet<String>>,
+    /// Sorted sets as member → score (whole numbers, so they print exactly).
+    zsets: BTreeMap<String, BTreeMap<String, i64>>,
     lists: BTreeMap<String, Vec<String>>,
 }
 
@@ -35,6 +38,89 @@ fn hash_key(n: usize) -> String {
 
 fn set_key(n: usize) -> String {
     format!("s:{n}")
+}
+
+fn zset_key(n: usize) -> String {
+    format!("z:{n}")
+}
+
+/// Removes the lowest (score, member) of a model sorted set, deleting it when emptied.
+fn pop_min_model(zsets: &mut BTreeMap<String, BTreeMap<String, i64>>, key: &str) {
+    let Some(zset) = zsets.get_mut(key) else {
+        return;
+    };
+    let lowest = zset
+        .iter()
+        .min_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))
+        .map(|(m, _)| m.clone());
+    if let Some(member) = lowest {
+        zset.remove(&member);
+    }
+    if zset.is_empty() {
+        zsets.remove(key);
+    }
+}
+
+/// A sorted set change: ZADD, ZINCRBY, ZREM, ZPOPMIN, ZUNIONSTORE of two sorted sets into a third,
+/// or ZMPOP over two (usually on different shards: atomic across them).
+fn plan_zset(after: &mut Model, rng: &mut impl Rng, counter: u64) -> Vec<String> {
+    let key = zset_key(rng.gen_range(0..ZSETS));
+    let member = format!("m{}", rng.gen_range(0..10));
+    match rng.gen_range(0..6) {
+        4 => {
+            pop_min_model(&mut after.zsets, &key);
+            vec!["ZPOPMIN".into(), key]
+        }
+        5 => {
+            let other = zset_key(rng.gen_range(0..ZSETS));
+            let first = [&key, &other]
+                .into_iter()
+                .find(|k| after.zsets.contains_key(*k))
+                .cloned();
+            if let Some(first) = first {
+                pop_min_model(&mut after.zsets, &first);
+            }
+            vec!["ZMPOP".into(), "2".into(), key, other, "MIN".into()]
+        }
+        0 => {
+            let score = counter as i64 % 1000;
+            let zset = after.zsets.entry(key.clone()).or_default();
+            zset.insert(member.clone(), score);
+            vec!["ZADD".into(), key, score.to_string(), member]
+        }
+        1 => {
+            let by = rng.gen_range(-5..10);
+            let zset = after.zsets.entry(key.clone()).or_default();
+            *zset.entry(member.clone()).or_default() += by;
+            vec!["ZINCRBY".into(), key, by.to_string(), member]
+        }
+        2 => {
+            if let Some(zset) = after.zsets.get_mut(&key) {
+                zset.remove(&member);
+                if zset.is_empty() {
+                    after.zsets.remove(&key);
+                }
+            }
+            vec!["ZREM".into(), key, member]
+        }
+        3 => {
+            let (a, b) = (
+                zset_key(rng.gen_range(0..ZSETS)),
+                zset_key(rng.gen_range(0..ZSETS)),
+            );
+            let mut union = after.zsets.get(&a).cloned().unwrap_or_default();
+            for (m, s) in after.zsets.get(&b).cloned().unwrap_or_default() {
+                *union.entry(m).or_default() += s;
+            }
+            if union.is_empty() {
+                after.zsets.remove(&key);
+            } else {
+                after.zsets.insert(key.clone(), union);
+            }
+            vec!["ZUNIONSTORE".into(), key, "2".into(), a, b]
+        }
+        _ => unreachable!("six kinds of change"),
+    }
 }
 
 fn list_key(n: usize) -> String {
@@ -110,8 +196,9 @@ struct Change {
 
 fn plan(model: &Model, rng: &mut impl Rng, counter: u64) -> Change {
     let mut after = model.clone();
-    let args = match rng.gen_range(0..9) {
+    let args = match rng.gen_range(0..12) {
         6..=8 => plan_list(&mut after, rng, counter),
+        9..=11 => plan_zset(&mut after, rng, counter),
         0 | 1 => {
             let (k, f) = (
                 hash_key(rng.gen_range(0..HASHES)),
@@ -226,6 +313,18 @@ fn observe(con: &mut redis::Connection) -> Model {
             seen.sets.insert(set_key(n), s);
         }
     }
+    for n in 0..ZSETS {
+        let z: Vec<(String, i64)> = redis::cmd("ZRANGE")
+            .arg(zset_key(n))
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query(con)
+            .unwrap();
+        if !z.is_empty() {
+            seen.zsets.insert(zset_key(n), z.into_iter().collect());
+        }
+    }
     for n in 0..LISTS {
         let l: Vec<String> = redis::cmd("LRANGE")
             .arg(list_key(n))
@@ -241,7 +340,7 @@ fn observe(con: &mut redis::Connection) -> Model {
 }
 
 #[test]
-fn acknowledged_hash_set_and_list_changes_survive_sigkill_and_in_flight_ones_are_all_or_nothing() {
+fn acknowledged_collection_changes_survive_sigkill_and_in_flight_ones_are_all_or_nothing() {
     let cycles: usize = std::env::var("KEEL_CRASH_CYCLES")
         .ok()
         .and_then(|s| s.parse().ok())

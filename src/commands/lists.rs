@@ -1044,7 +1044,7 @@ fn lmpop(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
 
 /// On a cluster shard port, every key must be in one slot owned by this shard: the error
 /// otherwise (the pipeline checks this for keyed commands; these commands route themselves).
-fn cluster_refusal(client: &Client, keys: &[Bytes]) -> Option<Reply> {
+pub(super) fn cluster_refusal(client: &Client, keys: &[Bytes]) -> Option<Reply> {
     if !client.cluster_port {
         return None;
     }
@@ -1073,7 +1073,7 @@ const TIMEOUT_MS_MAX: f64 = i64::MAX as f64;
 
 /// A blocking command's timeout in seconds: `None` for 0 (wait forever), else how long to wait;
 /// Redis's errors for text that is not a number, a negative one, or one too large.
-fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Reply> {
+pub(super) fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Reply> {
     let not_float = || Reply::error("ERR timeout is not a float or out of range");
     let text = std::str::from_utf8(arg).map_err(|_| not_float())?;
     if text.is_empty() || text.starts_with(|c: char| c.is_ascii_whitespace()) {

@@ -10,6 +10,7 @@ mod connection;
 mod debug;
 mod dump;
 mod expire;
+mod geo;
 mod hashes;
 mod hyperloglog;
 mod info;
@@ -26,6 +27,7 @@ mod sort;
 mod streams;
 mod strings;
 mod transactions;
+mod zsets;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -42,6 +44,8 @@ fn families() -> [&'static [CommandSpec]; 24] {
         strings::COMMANDS,
         hashes::COMMANDS,
         sets::COMMANDS,
+        zsets::COMMANDS,
+        geo::COMMANDS,
         lists::COMMANDS,
         streams::COMMANDS,
         bitmaps::COMMANDS,

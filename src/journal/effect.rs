@@ -17,7 +17,7 @@
 use bytes::{Buf, Bytes};
 
 use crate::keyspace::stream::{self, Stream, StreamOp};
-use crate::keyspace::{Delta, Hash, List, ListEdit, SetMembers, Value};
+use crate::keyspace::{Delta, Hash, List, ListEdit, SetMembers, Value, ZSet};
 
 pub const PUT: u8 = 1;
 pub const DEL: u8 = 2;
@@ -36,6 +36,10 @@ const VALUE_HASH_LISTPACK: u8 = 3;
 const VALUE_HASH_TABLE: u8 = 4;
 /// A set: count u32, then per member: len u32, bytes.
 const VALUE_SET: u8 = 5;
+/// A sorted set: count u32, then per member in ascending order: len u32, bytes, score f64 (its
+/// bits). The two tags keep the encoding (`OBJECT ENCODING`) across a restart.
+const VALUE_ZSET_LISTPACK: u8 = 7;
+const VALUE_ZSET_SKIPLIST: u8 = 8;
 /// A list: flags u8 (bit 0: `quicklist`, which is sticky in Redis and so kept across a restart),
 /// count u32, then per element, head first: len u32, bytes.
 const VALUE_LIST: u8 = 6;
@@ -49,6 +53,10 @@ const DELTA_HASH_SET: u8 = 1;
 const DELTA_HASH_DEL: u8 = 2;
 const DELTA_SET_ADD: u8 = 3;
 const DELTA_SET_REM: u8 = 4;
+/// Sorted sets: count u32, then per member: len u32, bytes, score f64 (its bits).
+const DELTA_ZSET_ADD: u8 = 20;
+/// Sorted sets: a list of members (as `DELTA_SET_REM`).
+const DELTA_ZSET_REM: u8 = 21;
 /// List edits. Pushes: count u32, then per element: len u32, bytes. Pops: n u64. Set and insert:
 /// index u64, len u32, element. Trim: start u64, end u64. Remove: count i64, len u32, element.
 const DELTA_LIST_PUSH_LEFT: u8 = 10;
@@ -250,6 +258,19 @@ fn encode_value(value: &Value, out: &mut Vec<u8>) {
                 out.extend_from_slice(member);
             }
         }
+        Value::ZSet(zset) => {
+            out.push(if zset.is_listpack() {
+                VALUE_ZSET_LISTPACK
+            } else {
+                VALUE_ZSET_SKIPLIST
+            });
+            out.extend_from_slice(&(zset.len() as u32).to_le_bytes());
+            for (member, score) in zset.iter() {
+                out.extend_from_slice(&(member.len() as u32).to_le_bytes());
+                out.extend_from_slice(member);
+                out.extend_from_slice(&score.to_bits().to_le_bytes());
+            }
+        }
         Value::List(list) => {
             out.push(VALUE_LIST);
             out.push(if list.is_quicklist() {
@@ -294,6 +315,13 @@ fn decode_value(mut payload: Bytes) -> Option<Value> {
             Value::Hash(Hash::from_pairs(tag == VALUE_HASH_LISTPACK, pairs))
         }
         VALUE_SET => Value::Set(Box::new(decode_set_members(payload)?)),
+        VALUE_ZSET_LISTPACK | VALUE_ZSET_SKIPLIST => {
+            let entries = decode_zset_entries(payload)?;
+            Value::ZSet(Box::new(ZSet::from_entries(
+                tag == VALUE_ZSET_LISTPACK,
+                entries,
+            )))
+        }
         VALUE_LIST => Value::List(Box::new(decode_list(payload)?)),
         VALUE_STREAM => Value::Stream(Box::new(Stream::decode(payload)?)),
         _ => return None,
@@ -312,6 +340,24 @@ fn decode_set_members(mut payload: Bytes) -> Option<SetMembers> {
         members.insert(Bytes::copy_from_slice(&take(&mut payload, len)?));
     }
     (payload.is_empty() && !members.is_empty()).then_some(members)
+}
+
+/// A sorted set's (member, score) pairs, each member in its own allocation (see
+/// `decode_set_members`). A NaN score or an empty set is malformed.
+fn decode_zset_entries(mut payload: Bytes) -> Option<Vec<(Bytes, f64)>> {
+    let count = take_u32(&mut payload)? as usize;
+    // Each entry takes at least 12 bytes: a corrupt count cannot make a huge allocation.
+    let mut entries = Vec::with_capacity(count.min(payload.len() / 12));
+    for _ in 0..count {
+        let len = take_u32(&mut payload)? as usize;
+        let member = Bytes::copy_from_slice(&take(&mut payload, len)?);
+        let score = f64::from_bits(take_u64(&mut payload)?);
+        if score.is_nan() {
+            return None;
+        }
+        entries.push((member, score));
+    }
+    (payload.is_empty() && !entries.is_empty()).then_some(entries)
 }
 
 /// A list's elements are copied by `List::from_items`, so the list does not pin the buffer.
@@ -341,6 +387,15 @@ fn encode_delta(delta: &Delta, out: &mut Vec<u8>) {
         Delta::HashDel(elements) => put_list(DELTA_HASH_DEL, elements, out),
         Delta::SetAdd(elements) => put_list(DELTA_SET_ADD, elements, out),
         Delta::SetRem(elements) => put_list(DELTA_SET_REM, elements, out),
+        Delta::ZSetAdd(entries) => {
+            out.push(DELTA_ZSET_ADD);
+            out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+            for (member, score) in entries {
+                put_bytes(member, out);
+                out.extend_from_slice(&score.to_bits().to_le_bytes());
+            }
+        }
+        Delta::ZSetRem(elements) => put_list(DELTA_ZSET_REM, elements, out),
         Delta::List(edit) => encode_list_edit(edit, out),
         Delta::Stream(op) => op.encode(out),
         Delta::StrWrite { offset, bytes } => put_range(DELTA_STR_WRITE, *offset, bytes, out),
@@ -420,6 +475,21 @@ fn decode_delta(payload: &mut Bytes) -> Option<Delta> {
         DELTA_HASH_DEL => Delta::HashDel(take_list(payload)?),
         DELTA_SET_ADD => Delta::SetAdd(take_list(payload)?),
         DELTA_SET_REM => Delta::SetRem(take_list(payload)?),
+        DELTA_ZSET_ADD => {
+            let count = take_u32(payload)? as usize;
+            // Each entry takes at least 12 bytes: a corrupt count cannot make a huge allocation.
+            let mut entries = Vec::with_capacity(count.min(payload.len() / 12));
+            for _ in 0..count {
+                let member = take_bytes(payload)?;
+                let score = f64::from_bits(take_u64(payload)?);
+                if score.is_nan() {
+                    return None;
+                }
+                entries.push((member, score));
+            }
+            Delta::ZSetAdd(entries)
+        }
+        DELTA_ZSET_REM => Delta::ZSetRem(take_list(payload)?),
         DELTA_LIST_PUSH_LEFT..=DELTA_LIST_REMOVE => Delta::List(decode_list_edit(tag, payload)?),
         tag if stream::is_op_tag(tag) => Delta::Stream(StreamOp::decode(tag, payload)?),
         DELTA_STR_WRITE => Delta::StrWrite {
@@ -555,6 +625,18 @@ mod tests {
                 delta: Delta::SetRem(vec![]),
             },
             Effect::Delta {
+                key: Bytes::from("z"),
+                delta: Delta::ZSetAdd(vec![
+                    (Bytes::from("m"), 1.5),
+                    (Bytes::new(), f64::NEG_INFINITY),
+                    (Bytes::from("a\0b"), f64::INFINITY),
+                ]),
+            },
+            Effect::Delta {
+                key: Bytes::from("z"),
+                delta: Delta::ZSetRem(vec![Bytes::from("m"), Bytes::new()]),
+            },
+            Effect::Delta {
                 key: Bytes::from("x"),
                 delta: Delta::Stream(StreamOp::Ack {
                     group: Bytes::from("g"),
@@ -613,6 +695,42 @@ mod tests {
                 assert_eq!(order(&decoded), order(&hash));
             }
             assert_eq!(decoded, hash);
+        }
+    }
+
+    #[test]
+    fn sorted_sets_round_trip_with_their_scores_and_encoding() {
+        let small = ZSet::from_entries(
+            true,
+            vec![
+                (Bytes::from("a"), 1.5),
+                (Bytes::from(""), f64::NEG_INFINITY),
+                (Bytes::from("b\0c"), -0.0),
+            ],
+        );
+        let big = ZSet::from_entries(
+            true,
+            (0..200)
+                .map(|i| (Bytes::from(format!("m{i}")), i as f64 * 0.1))
+                .collect(),
+        );
+        for zset in [small, big] {
+            let mut out = Vec::new();
+            encode_value(&Value::ZSet(Box::new(zset.clone())), &mut out);
+            let Some(Value::ZSet(decoded)) = decode_value(Bytes::from(out.clone())) else {
+                panic!("sorted set did not decode");
+            };
+            assert_eq!(decoded.encoding(), zset.encoding());
+            assert_eq!(*decoded, zset);
+            let bits = |z: &ZSet| {
+                z.iter()
+                    .map(|(m, s)| (Bytes::copy_from_slice(m), s.to_bits()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(bits(&decoded), bits(&zset));
+            for len in 1..out.len().min(40) {
+                assert_eq!(decode_value(Bytes::copy_from_slice(&out[..len])), None);
+            }
         }
     }
 

@@ -9,6 +9,7 @@
 use bytes::Bytes;
 
 use super::stream::{Stream, StreamOp};
+use super::zset::ZSet;
 use super::{string_range, Hash, List, ListEdit, SetMembers, Value};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -21,6 +22,10 @@ pub enum Delta {
     SetAdd(Vec<Bytes>),
     /// Removes set members.
     SetRem(Vec<Bytes>),
+    /// Sets sorted set members to these absolute scores, never NaN (creating the sorted set).
+    ZSetAdd(Vec<(Bytes, f64)>),
+    /// Removes sorted set members.
+    ZSetRem(Vec<Bytes>),
     /// One list edit (push, pop N, set index, insert, trim, remove: see `ListEdit`).
     List(ListEdit),
     /// Changes a stream (see `stream::StreamOp`); a stream op that adds creates the stream.
@@ -43,6 +48,7 @@ impl Delta {
         match self {
             Delta::HashSet(_) => Some(Value::Hash(Hash::default())),
             Delta::SetAdd(_) => Some(Value::Set(Box::default())),
+            Delta::ZSetAdd(_) => Some(Value::ZSet(Box::default())),
             Delta::List(edit) if edit.adds() => Some(Value::List(Box::<List>::default())),
             Delta::Stream(StreamOp::Add { .. } | StreamOp::CreateGroup { .. }) => {
                 Some(Value::Stream(Box::default()))
@@ -51,7 +57,11 @@ impl Delta {
                 bytes: Bytes::new(),
                 raw: true,
             }),
-            Delta::HashDel(_) | Delta::SetRem(_) | Delta::List(_) | Delta::Stream(_) => None,
+            Delta::HashDel(_)
+            | Delta::SetRem(_)
+            | Delta::ZSetRem(_)
+            | Delta::List(_)
+            | Delta::Stream(_) => None,
         }
     }
 
@@ -73,6 +83,12 @@ impl Delta {
             (Delta::SetRem(members), Value::Set(set)) => {
                 for member in members {
                     set.remove(member);
+                }
+            }
+            (Delta::ZSetAdd(entries), Value::ZSet(zset)) => zset_add(zset, entries),
+            (Delta::ZSetRem(members), Value::ZSet(zset)) => {
+                for member in members {
+                    zset.remove(member);
                 }
             }
             (Delta::List(edit), Value::List(list)) => list.apply(edit),
@@ -98,6 +114,12 @@ fn add_members(set: &mut SetMembers, members: &[Bytes]) {
         if !set.contains(member) {
             set.insert(owned(member));
         }
+    }
+}
+
+fn zset_add(zset: &mut ZSet, entries: &[(Bytes, f64)]) {
+    for (member, score) in entries {
+        zset.insert(owned(member), *score);
     }
 }
 

@@ -11,11 +11,12 @@ pub mod rdb;
 pub mod stream;
 pub mod string_range;
 mod value;
+pub mod zset;
 
 pub use db::{Change, Db, Entry};
 pub use delta::Delta;
 pub use list::{List, ListEdit};
-pub use value::{parse_canonical_i64, Hash, SetMembers, Value};
+pub use value::{parse_canonical_i64, Hash, SetMembers, Value, ZSet};
 
 use std::ops::Range;
 

@@ -8,6 +8,7 @@ use bytes::Bytes;
 pub use super::hash::Hash;
 pub use super::list::List;
 use super::stream::Stream;
+pub use super::zset::ZSet;
 
 /// Strings up to this length are `embstr` in Redis (OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
 const EMBSTR_BYTES_MAX: usize = 44;
@@ -34,6 +35,8 @@ pub enum Value {
     Hash(Hash),
     /// A set (boxed, so that strings, the common case, stay small).
     Set(Box<SetMembers>),
+    /// A sorted set (boxed, like sets).
+    ZSet(Box<ZSet>),
     /// A list (boxed, like sets).
     List(Box<List>),
     /// A stream (boxed: its counters and groups make it large).
@@ -62,6 +65,7 @@ impl Value {
                 bytes: Bytes::copy_from_slice(&bytes),
                 raw,
             },
+            Value::ZSet(zset) => Value::ZSet(Box::new(zset.detached())),
             other => other,
         }
     }
@@ -71,6 +75,7 @@ impl Value {
             Value::Int(_) | Value::Str { .. } => "string",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
             Value::List(_) => "list",
             Value::Stream(_) => "stream",
         }
@@ -84,6 +89,7 @@ impl Value {
             Value::Str { .. } => "raw",
             Value::Hash(hash) => hash.encoding(),
             Value::Set(members) => set_encoding(members),
+            Value::ZSet(zset) => zset.encoding(),
             Value::List(list) => list.encoding(),
             Value::Stream(_) => "stream",
         }
@@ -95,6 +101,7 @@ impl Value {
             Value::Int(_) | Value::Str { .. } => false,
             Value::Hash(hash) => hash.is_empty(),
             Value::Set(members) => members.is_empty(),
+            Value::ZSet(zset) => zset.is_empty(),
             Value::List(list) => list.is_empty(),
             // A stream stays when its last entry goes (its counters and groups remain).
             Value::Stream(_) => false,
@@ -109,7 +116,7 @@ impl Value {
             )),
             Value::Str { bytes, .. } => Some(bytes.clone()),
             Value::Hash(_) => None,
-            Value::Set(_) | Value::List(_) | Value::Stream(_) => None,
+            Value::Set(_) | Value::ZSet(_) | Value::List(_) | Value::Stream(_) => None,
         }
     }
 
@@ -117,6 +124,14 @@ impl Value {
     pub fn as_set(&self) -> Option<&SetMembers> {
         match self {
             Value::Set(members) => Some(members),
+            _ => None,
+        }
+    }
+
+    /// The sorted set, or `None` for another type (WRONGTYPE).
+    pub fn as_zset(&self) -> Option<&ZSet> {
+        match self {
+            Value::ZSet(zset) => Some(zset),
             _ => None,
         }
     }
@@ -137,6 +152,7 @@ impl Value {
             Value::Hash(hash) => hash.memory_bytes(),
             // Table overhead, then per member its bytes, handle and hash slot.
             Value::Set(members) => 64 + members.iter().map(|m| m.len() + 40).sum::<usize>(),
+            Value::ZSet(zset) => zset.memory_bytes(),
             Value::List(list) => list.memory_bytes(),
             Value::Stream(stream) => stream.memory_bytes(),
         }

@@ -4,5 +4,5 @@
 mod reply;
 mod request;
 
-pub use reply::Reply;
+pub use reply::{format_double, Reply};
 pub use request::{parse_request, ParseLimits};
