@@ -76,6 +76,31 @@ fn fixtures() -> Vec<(&'static str, Vec<Vec<String>>)> {
             "hash:long",
             vec![s(&["HSET", "hash:long", "f", &"v".repeat(100)])],
         ),
+        (
+            "zset:small",
+            vec![s(&[
+                "ZADD",
+                "zset:small",
+                "1.5",
+                "a",
+                "-inf",
+                "b",
+                "3",
+                "c",
+                "1e300",
+                "d",
+            ])],
+        ),
+        (
+            "zset:big",
+            vec![many("ZADD", "zset:big", 300, &|i| {
+                vec![format!("{}", i as f64 / 7.0), format!("m{i}")]
+            })],
+        ),
+        (
+            "zset:long",
+            vec![s(&["ZADD", "zset:long", "2", &"m".repeat(100)])],
+        ),
     ]
 }
 
@@ -117,7 +142,11 @@ fn contents(con: &mut Connection, key: &str) -> String {
             .chunks(2)
             .map(|p| p.join("="))
             .collect(),
-        "zset" => query(con, &["ZRANGE", "0", "-1", "WITHSCORES"]),
+        // Scores compared as numbers: servers may print the same double differently.
+        "zset" => query(con, &["ZRANGE", "0", "-1", "WITHSCORES"])
+            .chunks(2)
+            .map(|p| format!("{}={:?}", p[0], p[1].parse::<f64>().unwrap()))
+            .collect(),
         "none" => vec![],
         other => panic!("unexpected type {other}"),
     };

@@ -20,6 +20,7 @@ fn setup(con: &mut Connection) {
         &["HSET", "obj_3", "age", "9"],
         &["HSET", "obj_4", "age", "5", "nick", "d"],
         &["SET", "str", "x"],
+        &["ZADD", "zs", "3", "c", "1", "a", "2", "b", "0", "d"],
     ] {
         run(con, words);
     }
@@ -60,6 +61,11 @@ const QUERIES: &[&[&str]] = &[
     &["SORT", "ids", "BY", "obj_*->nope"],
     &["SORT", "ids", "GET", "str*", "GET", "obj_*"],
     &["SORT", "missing"],
+    &["SORT", "zs", "BY", "nosort"],
+    &["SORT", "zs", "BY", "nosort", "DESC", "LIMIT", "1", "2"],
+    &["SORT", "zs", "ALPHA", "DESC"],
+    &["SORT", "zs", "BY", "nosort", "STORE", "stored"],
+    &["LRANGE", "stored", "0", "-1"],
     &["SORT", "str"],
     &["SORT", "nums", "LIMIT", "1"],
     &["SORT", "nums", "LIMIT", "x", "1"],

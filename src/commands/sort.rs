@@ -230,6 +230,13 @@ impl Source {
                 kind: Kind::Set,
                 elements: members.iter().cloned().collect(),
             }),
+            Value::ZSet(zset) => Ok(Source {
+                kind: Kind::ZSet,
+                elements: zset
+                    .iter()
+                    .map(|(m, _)| Bytes::copy_from_slice(m))
+                    .collect(),
+            }),
             _ => Err(wrong_type()),
         }
     }

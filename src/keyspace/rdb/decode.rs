@@ -7,6 +7,7 @@ use super::listpack::{self, Element};
 use super::read::{Malformed, Reader, Result};
 use super::types::*;
 use crate::keyspace::hash::{self, Hash};
+use crate::keyspace::zset::ZSet;
 use crate::keyspace::{List, SetMembers, Value};
 
 /// The least bytes one string takes in a payload (its length byte), for bounding counts.
@@ -29,6 +30,9 @@ pub fn object(r: &mut Reader) -> Result<Value> {
         SET_LISTPACK => set(packed(&r.string()?)?),
         HASH => hash(pairs(strings(r, 2)?)?),
         HASH_LISTPACK => hash(pairs(packed(&r.string()?)?)?),
+        ZSET => zset(scored(r, Reader::text_double)?),
+        ZSET_2 => zset(scored(r, Reader::binary_double)?),
+        ZSET_LISTPACK => zset(packed_scores(&r.string()?)?),
         _ => Err(Malformed),
     }
 }
@@ -103,4 +107,52 @@ fn hash(pairs: Vec<(Bytes, Bytes)>) -> Result<Value> {
         return Err(Malformed);
     }
     Ok(Value::Hash(hash))
+}
+
+/// A count (at least 1) of members, each followed by its score.
+fn scored<'a>(
+    r: &mut Reader<'a>,
+    score: fn(&mut Reader<'a>) -> Result<f64>,
+) -> Result<Vec<(Bytes, f64)>> {
+    let count = r.count(STRING_BYTES_MIN * 2)?;
+    if count == 0 {
+        return Err(Malformed);
+    }
+    (0..count)
+        .map(|_| Ok((Bytes::from(r.string()?), score(r)?)))
+        .collect()
+}
+
+/// Member, score, member, score... from a listpack; a score is an integer or a double's text.
+fn packed_scores(blob: &[u8]) -> Result<Vec<(Bytes, f64)>> {
+    let elements = listpack::elements(blob)?;
+    if !elements.len().is_multiple_of(2) {
+        return Err(Malformed);
+    }
+    elements
+        .chunks_exact(2)
+        .map(|pair| {
+            let score = match &pair[1] {
+                Element::Int(n) => *n as f64,
+                Element::Str(text) => std::str::from_utf8(text)
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .ok_or(Malformed)?,
+            };
+            Ok((Bytes::from(pair[0].to_bytes()), score))
+        })
+        .collect()
+}
+
+/// A sorted set; NaN scores and duplicate members are malformed (Redis refuses them too).
+fn zset(entries: Vec<(Bytes, f64)>) -> Result<Value> {
+    let count = entries.len();
+    if count == 0 || entries.iter().any(|(_, score)| score.is_nan()) {
+        return Err(Malformed);
+    }
+    let zset = ZSet::from_entries(true, entries);
+    if zset.len() != count {
+        return Err(Malformed);
+    }
+    Ok(Value::ZSet(Box::new(zset)))
 }

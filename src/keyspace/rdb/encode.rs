@@ -1,6 +1,6 @@
 //! Keel values to RDB objects (one type byte, then the object), in encodings that both Redis 7.0
 //! (RDB 10) and 7.2 (RDB 11) load: strings as Redis writes them (short integers in the integer
-//! encodings, no compression), and collections in the plain types (list, set, hash, zset_2),
+//! encodings, no compression), and collections in the plain types (list, set, hash, zset_2 with binary scores),
 //! which every Redis converts to its own encodings on load.
 
 use super::read::{ENC_INT16, ENC_INT32, ENC_INT8};
@@ -41,6 +41,14 @@ pub fn object(value: &Value, out: &mut Vec<u8>) -> Result<(), Unsupported> {
             for (field, value) in hash.iter() {
                 string(field, out);
                 string(value, out);
+            }
+        }
+        Value::ZSet(zset) => {
+            out.push(ZSET_2);
+            len(zset.len() as u64, out);
+            for (member, score) in zset.iter() {
+                string(member, out);
+                out.extend_from_slice(&score.to_le_bytes());
             }
         }
         Value::Stream(_) => return Err(Unsupported),

@@ -112,14 +112,12 @@ impl<'a> Reader<'a> {
     }
 
     /// A double in binary form (8 bytes, little endian), as zset_2 stores scores.
-    #[allow(dead_code)] // Until sorted sets are on this branch.
     pub fn binary_double(&mut self) -> Result<f64> {
         Ok(f64::from_le_bytes(self.array()?))
     }
 
     /// A double as text with a one-byte length; 253, 254 and 255 stand for NaN, +inf and -inf
     /// (the old zset type).
-    #[allow(dead_code)] // Until sorted sets are on this branch.
     pub fn text_double(&mut self) -> Result<f64> {
         match self.u8()? {
             253 => Ok(f64::NAN),

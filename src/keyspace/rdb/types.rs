@@ -3,15 +3,11 @@
 pub const STRING: u8 = 0;
 pub const LIST: u8 = 1;
 pub const SET: u8 = 2;
-// The sorted set types are read once sorted sets are on this branch.
-#[allow(dead_code)]
 pub const ZSET: u8 = 3;
 pub const HASH: u8 = 4;
-#[allow(dead_code)]
 pub const ZSET_2: u8 = 5;
 pub const SET_INTSET: u8 = 11;
 pub const HASH_LISTPACK: u8 = 16;
-#[allow(dead_code)]
 pub const ZSET_LISTPACK: u8 = 17;
 pub const LIST_QUICKLIST_2: u8 = 18;
 pub const SET_LISTPACK: u8 = 20;
