@@ -11,8 +11,9 @@ use bytes::Bytes;
 use super::db::KeyHasher;
 use super::listpack::Listpack;
 
-/// A hash with more fields than this is a `hashtable` (Redis's `hash-max-listpack-entries`).
-pub const LISTPACK_ENTRIES_MAX: usize = 128;
+/// A hash with more fields than this is a `hashtable` (Redis 7's compiled-in
+/// `hash-max-listpack-entries`; its sample redis.conf says 128).
+pub const LISTPACK_ENTRIES_MAX: usize = 512;
 /// A hash with a field name or value longer than this is a `hashtable` (`hash-max-listpack-value`).
 pub const LISTPACK_VALUE_BYTES_MAX: usize = 64;
 
