@@ -7,7 +7,7 @@ use rand::Rng;
 use super::keyspace::parse_cursor;
 use super::spec::*;
 use super::strings::long_double::LongDouble;
-use super::{parse_i64, syntax_error, wrong_type, CommandSpec};
+use super::{parse_i64, parse_random_count, syntax_error, wrong_type, CommandSpec};
 use crate::keyspace::pattern::glob_match;
 use crate::keyspace::{parse_canonical_i64, Delta, Hash, Value};
 use crate::protocol::Reply;
@@ -22,10 +22,6 @@ const WHOLE_HASH: &str = "O(N) where N is the size of the hash.";
 
 /// Redis's default COUNT for HSCAN.
 const SCAN_COUNT_DEFAULT: usize = 10;
-/// HRANDFIELD with a negative count may repeat fields, so its reply is not bounded by the hash:
-/// counts beyond this many fields are refused with `ERR value is out of range` rather than
-/// building a reply that could exhaust memory. (Redis itself refuses only beyond LONG_MAX/2.)
-const RANDOM_FIELDS_MAX: u64 = 1 << 24;
 
 /// A hash command's table entry; the fields that differ are spelled out per command.
 const HASH: CommandSpec = CommandSpec {
@@ -509,12 +505,11 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             Reply::bulk(field)
         });
     }
-    let count = match parse_i64(&args[2]) {
-        Ok(count) if count != i64::MIN => count,
-        Ok(_) => {
-            return Reply::error(
-                "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-            )
+    let count = match parse_random_count(&args[2]) {
+        Ok(count) => count,
+        // A count past the repeat limit gets the answer Redis gives counts past LONG_MAX/2.
+        Err(_) if parse_i64(&args[2]).is_ok_and(|n| n != i64::MIN) => {
+            return Reply::error("ERR value is out of range")
         }
         Err(e) => return e,
     };
@@ -523,9 +518,6 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         [word] if word.eq_ignore_ascii_case(b"WITHVALUES") => true,
         _ => return syntax_error(),
     };
-    if count.unsigned_abs() > RANDOM_FIELDS_MAX {
-        return Reply::error("ERR value is out of range");
-    }
     let resp3 = ctx.resp3;
     with_hash(ctx, args, Reply::Array(Vec::new()), |hash| {
         let pairs: Vec<(&[u8], &[u8])> = hash.iter().collect();

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
 use super::spec::*;
-use super::{parse_i64, syntax_error, wrong_type, CommandSpec, Keys, Run};
+use super::{parse_i64, parse_pop_count, syntax_error, wrong_type, CommandSpec, Keys, Run};
 use crate::keyspace::{Db, Delta, List, ListEdit};
 use crate::protocol::Reply;
 use crate::pubsub::notify::{class, notify_removal};
@@ -440,14 +440,6 @@ fn pop_elements(
 fn notify_pop(ctx: &mut Ctx, key: &[u8], side: Side, popped: &Option<Vec<Bytes>>) {
     if popped.as_ref().is_some_and(|p| !p.is_empty()) {
         notify_removal(ctx, class::LIST, side.pop_event(), key);
-    }
-}
-
-/// A pop count: a positive integer (0 allowed for LPOP/RPOP, as in Redis).
-fn parse_pop_count(arg: &[u8]) -> Result<usize, Reply> {
-    match parse_i64(arg) {
-        Ok(n) if n >= 0 => Ok(n as usize),
-        _ => Err(Reply::error("ERR value is out of range, must be positive")),
     }
 }
 

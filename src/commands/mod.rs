@@ -251,6 +251,36 @@ pub fn parse_i64(arg: &[u8]) -> Result<i64, Reply> {
         .ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))
 }
 
+/// A pop count (SPOP, LPOP/RPOP, ZPOPMIN/ZPOPMAX): a non-negative integer.
+pub fn parse_pop_count(arg: &[u8]) -> Result<usize, Reply> {
+    match parse_i64(arg) {
+        Ok(n) if n >= 0 => Ok(n as usize),
+        _ => Err(Reply::error("ERR value is out of range, must be positive")),
+    }
+}
+
+/// A negative SRANDMEMBER/ZRANDMEMBER/HRANDFIELD count may repeat elements, so its reply is not
+/// bounded by the collection: counts beyond this many are refused rather than building a reply
+/// that could exhaust memory. (Redis itself refuses only beyond LONG_MAX/2.)
+pub const RANDOM_REPEATS_MAX: u64 = 1 << 24;
+
+/// The count of SRANDMEMBER, ZRANDMEMBER and HRANDFIELD: Redis's range (±i64::MAX), and a
+/// negative (repeating) count at most `RANDOM_REPEATS_MAX`.
+pub fn parse_random_count(arg: &[u8]) -> Result<i64, Reply> {
+    let n = parse_i64(arg)?;
+    if n == i64::MIN {
+        return Err(Reply::error(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
+    if n < 0 && n.unsigned_abs() > RANDOM_REPEATS_MAX {
+        return Err(Reply::error(format!(
+            "ERR negative count is limited to {RANDOM_REPEATS_MAX} members"
+        )));
+    }
+    Ok(n)
+}
+
 pub fn wrong_type() -> Reply {
     Reply::error("WRONGTYPE Operation against a key holding the wrong kind of value")
 }

@@ -10,7 +10,10 @@ use futures::future::LocalBoxFuture;
 use rand::seq::{IteratorRandom, SliceRandom};
 
 use super::spec::*;
-use super::{parse_i64, syntax_error, wrong_type, CommandSpec, Keys, Run};
+use super::{
+    parse_i64, parse_pop_count, parse_random_count, syntax_error, wrong_type, CommandSpec, Keys,
+    Run,
+};
 use crate::keyspace::pattern::glob_match;
 use crate::keyspace::{Db, Delta, SetMembers, Value};
 use crate::protocol::Reply;
@@ -28,11 +31,6 @@ const SET_WRITE_SLOW: &[&str] = &["@write", "@set", "@slow"];
 const INTER_COMPLEXITY: &str =
     "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.";
 const UNION_COMPLEXITY: &str = "O(N) where N is the total number of elements in all given sets.";
-
-/// SRANDMEMBER with a negative count may repeat members, so its reply is not bounded by the set's
-/// size; a count beyond this many is refused with an error rather than building a reply that
-/// could exhaust memory.
-const SRANDMEMBER_REPEATS_MAX: u64 = 1 << 24;
 
 /// A set command's table entry; the fields that differ are spelled out per command.
 const SET: CommandSpec = CommandSpec {
@@ -346,14 +344,6 @@ fn scard(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Int(set.map_or(0, |s| s.len()) as i64)
 }
 
-/// SPOP's count: a non-negative integer.
-fn parse_pop_count(arg: &[u8]) -> Result<usize, Reply> {
-    match parse_i64(arg) {
-        Ok(n) if n >= 0 => Ok(n as usize),
-        _ => Err(Reply::error("ERR value is out of range, must be positive")),
-    }
-}
-
 fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, now) = (&args[1], ctx.now_ms);
     let count = match args {
@@ -386,7 +376,7 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, now) = (&args[1], ctx.now_ms);
     let count = match args {
         [_, _] => None,
-        [_, _, count] => Some(attempt!(parse_srandmember_count(count))),
+        [_, _, count] => Some(attempt!(parse_random_count(count))),
         _ => return syntax_error(),
     };
     let set = attempt!(read_set(ctx.db(), key, now));
@@ -409,22 +399,6 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             Reply::Array(bulks(picks))
         }
     }
-}
-
-/// SRANDMEMBER's count, in Redis's range (±i64::MAX), and with a repeating count bounded.
-fn parse_srandmember_count(arg: &[u8]) -> Result<i64, Reply> {
-    let n = parse_i64(arg)?;
-    if n == i64::MIN {
-        return Err(Reply::error(
-            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-        ));
-    }
-    if n < 0 && n.unsigned_abs() > SRANDMEMBER_REPEATS_MAX {
-        return Err(Reply::error(format!(
-            "ERR negative count is limited to {SRANDMEMBER_REPEATS_MAX} members"
-        )));
-    }
-    Ok(n)
 }
 
 fn smove(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

@@ -17,7 +17,10 @@ use rand::seq::{IteratorRandom, SliceRandom};
 
 use super::lists::{cluster_refusal, parse_timeout};
 use super::spec::*;
-use super::{parse_i64, syntax_error, wrong_type, CommandSpec, Keys, Run};
+use super::{
+    parse_i64, parse_pop_count, parse_random_count, syntax_error, wrong_type, CommandSpec, Keys,
+    Run,
+};
 use crate::keyspace::pattern::glob_match;
 use crate::keyspace::zset::{self, ZSet};
 use crate::keyspace::{Db, Delta, Value};
@@ -34,10 +37,6 @@ const READ_SLOW: &[&str] = &["@read", "@sortedset", "@slow"];
 const WRITE_FAST: &[&str] = &["@write", "@sortedset", "@fast"];
 const WRITE_SLOW: &[&str] = &["@write", "@sortedset", "@slow"];
 const WRITE_BLOCKING: &[&str] = &["@write", "@sortedset", "@slow", "@blocking"];
-
-/// ZRANDMEMBER with a negative count may repeat members, so its reply is not bounded by the set's
-/// size; a count beyond this many is refused with an error.
-const ZRANDMEMBER_REPEATS_MAX: u64 = 1 << 24;
 
 const RANGE_COMPLEXITY: &str = "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.";
 const REMOVE_COMPLEXITY: &str = "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.";
@@ -1253,14 +1252,6 @@ fn zrangestore_across(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'
 // ---------------------------------------------------------------------------------------------
 // Pops and random members
 
-/// ZPOPMIN/ZPOPMAX's count: a non-negative integer.
-fn parse_pop_count(arg: &[u8]) -> Result<usize, Reply> {
-    match parse_i64(arg) {
-        Ok(n) if n >= 0 => Ok(n as usize),
-        _ => Err(Reply::error("ERR value is out of range, must be positive")),
-    }
-}
-
 /// Removes up to `count` members from the low (or `max`: high) end; returns them in pop order.
 fn pop(db: &mut Db, key: &[u8], count: usize, max: bool, now_ms: u64) -> Vec<(Bytes, f64)> {
     let Some(Some(zset)) = read_zset(db, key, now_ms).ok() else {
@@ -1343,22 +1334,6 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             .collect(),
     };
     scored_reply(picks, withscores, resp3)
-}
-
-/// ZRANDMEMBER's count, in Redis's range (±i64::MAX), with a repeating count bounded.
-fn parse_random_count(arg: &[u8]) -> Result<i64, Reply> {
-    let n = parse_i64(arg)?;
-    if n == i64::MIN {
-        return Err(Reply::error(
-            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-        ));
-    }
-    if n < 0 && n.unsigned_abs() > ZRANDMEMBER_REPEATS_MAX {
-        return Err(Reply::error(format!(
-            "ERR negative count is limited to {ZRANDMEMBER_REPEATS_MAX} members"
-        )));
-    }
-    Ok(n)
 }
 
 // ---------------------------------------------------------------------------------------------
