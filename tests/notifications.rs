@@ -396,3 +396,23 @@ fn cross_shard_commands_publish_what_redis_publishes() {
         assert_eq!(keel_events, redis_events, "events of {command:?}");
     }
 }
+
+/// Under `appendfsync always` an event is held until the write it announces is durable (so a
+/// subscriber never hears of a change a crash could take back); held events still all arrive, in
+/// the order of the writes, from every shard.
+#[test]
+fn with_the_journal_on_events_arrive_in_write_order() {
+    let server = Server::start(SHARDS, &[]);
+    let mut c = Conn::new(&server);
+    set_flags(&mut c, "E$g");
+    let mut sub = keyevent_subscriber(&server);
+    for key in key_per_shard("durable", SHARDS) {
+        c.send(&["SET", &key, "v"]);
+        c.send(&["APPEND", &key, "w"]);
+        c.send(&["DEL", &key]);
+        for _ in 0..3 {
+            c.read();
+        }
+        expect_events(&mut sub, &[("set", &key), ("append", &key), ("del", &key)]);
+    }
+}

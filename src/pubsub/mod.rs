@@ -56,6 +56,8 @@ pub struct PubSub {
     registry: RefCell<Registry>,
     pub interest: RefCell<Interest>,
     fanout: Fanout,
+    /// Keyspace events waiting to be published (see `notify`).
+    held: notify::Held,
 }
 
 impl PubSub {
@@ -64,6 +66,7 @@ impl PubSub {
             registry: RefCell::default(),
             interest: RefCell::new(Interest::new(shards)),
             fanout: Fanout::new(shards),
+            held: notify::Held::default(),
         }
     }
 

@@ -2,11 +2,22 @@
 //! `ctx.notify(class, event, key)` with Redis's event name, and the shard that made the change
 //! publishes `__keyspace@<db>__:<key>` → event and `__keyevent@<db>__:<event>` → key to
 //! subscribers on every shard. Expiry (lazy and active) publishes `expired` by itself.
+//!
+//! With `appendfsync always`, an event waits for the write it announces to be durable: a
+//! subscriber must never hear of a change that a crash could take back. Events are held while a
+//! command runs and released by `Shard::log_changes` with the LSN the command's records got, in
+//! order, by one task per shard (`Held`).
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::Kind;
 use crate::config::pubsub::notify::{EXPIRED, GENERIC, KEYEVENT, KEYSPACE};
+use crate::journal::{FsyncMode, Lsn};
 use crate::keyspace::Keyspace;
 use crate::shard::{Ctx, Shard};
 
@@ -49,19 +60,75 @@ pub fn notify_key(shard: &Shard, db: usize, class: u32, event: &str, key: &[u8])
     if flags & class == 0 {
         return;
     }
+    let mut held = shard.pubsub.held.events.borrow_mut();
     if flags & KEYSPACE != 0 {
         let channel = channel_name("__keyspace@", db, key);
-        let payload = Bytes::copy_from_slice(event.as_bytes());
-        shard
-            .pubsub
-            .publish(shard, Kind::Channel, &channel, &payload);
+        held.push((channel, Bytes::copy_from_slice(event.as_bytes())));
     }
     if flags & KEYEVENT != 0 {
         let channel = channel_name("__keyevent@", db, event.as_bytes());
-        let payload = Bytes::copy_from_slice(key);
-        shard
-            .pubsub
-            .publish(shard, Kind::Channel, &channel, &payload);
+        held.push((channel, Bytes::copy_from_slice(key)));
+    }
+}
+
+/// One event as published: channel and message.
+type Event = (Bytes, Bytes);
+
+/// Events waiting for the command that made them to be logged, then for its records to be
+/// durable.
+#[derive(Default)]
+pub struct Held {
+    /// Events of the command running now.
+    events: RefCell<Vec<Event>>,
+    /// Released events with the LSN they wait for, oldest first.
+    waiting: RefCell<VecDeque<(Lsn, Vec<Event>)>>,
+    draining: Cell<bool>,
+}
+
+/// Releases the events the last command made, to be published once `lsn` (its records' LSN, 0
+/// for none) is durable; at once without `appendfsync always` or when nothing waits before them.
+pub fn release(shard: &Shard, lsn: Lsn) {
+    let held = &shard.pubsub.held;
+    if held.events.borrow().is_empty() {
+        return;
+    }
+    let events = std::mem::take(&mut *held.events.borrow_mut());
+    let always = shard
+        .journal
+        .as_ref()
+        .is_some_and(|j| j.fsync_mode() == FsyncMode::Always);
+    let lsn = if always { lsn } else { 0 };
+    if lsn == 0 && held.waiting.borrow().is_empty() {
+        return publish(shard, &events);
+    }
+    held.waiting.borrow_mut().push_back((lsn, events));
+    if !held.draining.replace(true) {
+        crate::runtime::spawn_local(drain(shard.rc())).detach();
+    }
+}
+
+/// How long to wait before asking again whether a failing journal wrote an event's records.
+const JOURNAL_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// Publishes the waiting events in order, each batch once its LSN is durable. While the journal
+/// cannot be written they wait: the records stay queued and become durable once it can.
+async fn drain(shard: Rc<Shard>) {
+    let held = &shard.pubsub.held;
+    loop {
+        let Some((lsn, events)) = held.waiting.borrow_mut().pop_front() else {
+            held.draining.set(false);
+            return;
+        };
+        while shard.wait_durable(lsn).await.is_err() {
+            crate::runtime::sleep(JOURNAL_RETRY_DELAY).await;
+        }
+        publish(&shard, &events);
+    }
+}
+
+fn publish(shard: &Shard, events: &[Event]) {
+    for (channel, message) in events {
+        shard.pubsub.publish(shard, Kind::Channel, channel, message);
     }
 }
 

@@ -35,7 +35,14 @@ impl Shard {
     /// Logs what the last command changed; returns the LSN its reply must wait for (0: none).
     /// A part of a cross-shard transaction (`txn`) is logged as one record even when it changed
     /// nothing, so that replay can tell the transaction is complete.
+    /// Keyspace events the command made are released to wait for that LSN.
     pub fn log_changes(&self, keyspace: &mut Keyspace, txn: Option<TxnTag>) -> Lsn {
+        let lsn = self.append_changes(keyspace, txn);
+        crate::pubsub::notify::release(self, lsn);
+        lsn
+    }
+
+    fn append_changes(&self, keyspace: &mut Keyspace, txn: Option<TxnTag>) -> Lsn {
         if !keyspace.has_changes() && txn.is_none() {
             return 0;
         }

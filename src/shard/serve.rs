@@ -69,6 +69,8 @@ impl Shard {
                     let removed =
                         keyspace.dbs[db].remove_expired(now_ms(), EXPIRED_KEYS_PER_PASS_MAX);
                     crate::pubsub::notify::publish_expired(self, &mut keyspace);
+                    // Expiry is not logged (replay repeats it): nothing to wait for.
+                    crate::pubsub::notify::release(self, 0);
                     removed
                 };
                 self.stats.borrow_mut().expired_keys += removed as u64;
