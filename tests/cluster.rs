@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::process::Command;
+use std::time::Duration;
 
 use common::{resp, Raw, Server};
 use redis::cluster_routing::get_slot;
@@ -23,8 +24,14 @@ fn shard_port(server: &Server, shard: usize) -> u16 {
 
 fn connect(port: u16) -> redis::Connection {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-    client.get_connection().expect("connect to a shard port")
+    let con = client.get_connection().expect("connect to a shard port");
+    con.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
+    con
 }
+
+/// How long a test waits for a reply: a server that stops answering fails the test instead of
+/// hanging it.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn text(value: &Value) -> String {
     match value {
@@ -159,7 +166,10 @@ fn shard_port_refuses_cross_slot_keys_but_takes_hash_tagged_ones() {
 fn cluster_client_routes_500_keys_to_their_owning_shards() {
     let server = cluster_server();
     let url = format!("redis://127.0.0.1:{}/", shard_port(&server, 2));
-    let client = redis::cluster::ClusterClient::new(vec![url]).unwrap();
+    let client = redis::cluster::ClusterClient::builder(vec![url])
+        .response_timeout(REPLY_TIMEOUT)
+        .build()
+        .unwrap();
     let mut con = client.get_connection().unwrap();
     for i in 0..500 {
         let _: () = con.set(format!("user:{i}"), i).unwrap();
