@@ -349,3 +349,234 @@ fn an_automatic_snapshot_starts_when_the_journal_grows() {
         .unwrap();
     assert!(format!("{value:?}").contains("1048576"), "{value:?}");
 }
+
+/// Keys of every kind, some with TTLs, some in another database, spread over the shards; checks
+/// that a server holds exactly them.
+struct Dataset {
+    strings: usize,
+}
+
+/// TTL given to the `t*` and `ht*` keys, in seconds.
+const DATASET_TTL_S: i64 = 1000;
+const DATASET_COLLECTIONS: usize = 40;
+
+impl Dataset {
+    /// A server of `SHARDS` shards (no automatic snapshots) holding a dataset.
+    fn on_new_server(strings: usize) -> (Server, Dataset) {
+        let server = Server::start(SHARDS, &["--auto-aof-rewrite-percentage", "0"]);
+        let data = Dataset::write(&mut server.client(), strings);
+        (server, data)
+    }
+
+    fn write(con: &mut redis::Connection, strings: usize) -> Dataset {
+        populate(con, "k", strings, big_value);
+        let mut pipe = redis::pipe();
+        for i in 0..DATASET_COLLECTIONS {
+            pipe.set_ex(format!("t{i}"), i, DATASET_TTL_S as u64)
+                .ignore();
+            pipe.hset_multiple(format!("h{i}"), &[("a", i), ("b", i + 1)])
+                .ignore();
+            pipe.hset(format!("ht{i}"), "f", i).ignore();
+            pipe.expire(format!("ht{i}"), DATASET_TTL_S).ignore();
+            pipe.sadd(format!("s{i}"), &[i, i + 1, i + 2]).ignore();
+            pipe.rpush(format!("l{i}"), &[i, i + 1]).ignore();
+            pipe.zadd(format!("z{i}"), "m", i).ignore();
+        }
+        pipe.cmd("SELECT").arg(2).ignore();
+        for i in 0..DATASET_COLLECTIONS {
+            pipe.set(format!("db2-{i}"), i).ignore();
+        }
+        pipe.cmd("SELECT").arg(0).ignore();
+        let _: () = pipe.query(con).unwrap();
+        Dataset { strings }
+    }
+
+    fn keys_in_db0(&self) -> usize {
+        self.strings + 6 * DATASET_COLLECTIONS
+    }
+
+    fn check(&self, con: &mut redis::Connection, context: &str) {
+        let n: usize = redis::cmd("DBSIZE").query(con).unwrap();
+        assert_eq!(n, self.keys_in_db0(), "{context}: DBSIZE");
+        let keys: Vec<String> = (0..self.strings).map(|i| format!("k{i}")).collect();
+        for chunk in keys.chunks(1000) {
+            let got: Vec<Option<String>> = redis::cmd("MGET").arg(chunk).query(con).unwrap();
+            for (key, value) in chunk.iter().zip(got) {
+                let i: usize = key[1..].parse().unwrap();
+                assert_eq!(value, Some(big_value(i)), "{context}: {key}");
+            }
+        }
+        for i in 0..DATASET_COLLECTIONS {
+            let t: i64 = con.get(format!("t{i}")).unwrap();
+            assert_eq!(t, i as i64, "{context}: t{i}");
+            for key in [format!("t{i}"), format!("ht{i}")] {
+                let ttl: i64 = con.ttl(&key).unwrap();
+                assert!(
+                    (DATASET_TTL_S - 120..=DATASET_TTL_S).contains(&ttl),
+                    "{context}: TTL of {key} is {ttl}"
+                );
+            }
+            let h: Vec<(String, usize)> = con.hgetall(format!("h{i}")).unwrap();
+            assert_eq!(h, vec![("a".into(), i), ("b".into(), i + 1)], "{context}");
+            let ht: usize = con.hget(format!("ht{i}"), "f").unwrap();
+            assert_eq!(ht, i, "{context}");
+            let mut s: Vec<usize> = con.smembers(format!("s{i}")).unwrap();
+            s.sort();
+            assert_eq!(s, vec![i, i + 1, i + 2], "{context}");
+            let l: Vec<usize> = con.lrange(format!("l{i}"), 0, -1).unwrap();
+            assert_eq!(l, vec![i, i + 1], "{context}");
+            let z: Option<f64> = con.zscore(format!("z{i}"), "m").unwrap();
+            assert_eq!(z, Some(i as f64), "{context}");
+        }
+        let _: () = redis::cmd("SELECT").arg(2).query(con).unwrap();
+        let n: usize = redis::cmd("DBSIZE").query(con).unwrap();
+        assert_eq!(n, DATASET_COLLECTIONS, "{context}: DBSIZE of db 2");
+        let _: () = redis::cmd("SELECT").arg(0).query(con).unwrap();
+    }
+}
+
+/// Journal segments and snapshots of `dir/shard-<shard>`, as (first LSN, snapshot LSN) lists.
+fn shard_files(dir: &Path, shard: usize) -> (Vec<u64>, Vec<u64>) {
+    let (mut segments, mut snapshots) = (Vec::new(), Vec::new());
+    let Ok(entries) = std::fs::read_dir(dir.join(format!("shard-{shard}"))) else {
+        return (segments, snapshots);
+    };
+    for name in entries.filter_map(Result::ok).map(|e| e.file_name()) {
+        let name = name.to_string_lossy();
+        let lsn = |prefix: &str, suffix: &str| {
+            name.strip_prefix(prefix)?
+                .strip_suffix(suffix)?
+                .parse::<u64>()
+                .ok()
+        };
+        if let Some(lsn) = lsn("journal-", ".seg") {
+            segments.push(lsn);
+        }
+        if let Some(lsn) = lsn("snapshot-", ".kss") {
+            snapshots.push(lsn);
+        }
+    }
+    (segments, snapshots)
+}
+
+/// `shard-<i>` directory indexes under `dir`, and whether any other directory is there.
+fn shard_dirs(dir: &Path) -> (Vec<usize>, bool) {
+    let (mut shards, mut other) = (Vec::new(), false);
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        if !entry.path().is_dir() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        match name.strip_prefix("shard-").and_then(|i| i.parse().ok()) {
+            Some(i) => shards.push(i),
+            None => other = true,
+        }
+    }
+    shards.sort();
+    (shards, other)
+}
+
+/// Whether the data directory holds only the current layout's files: one directory per shard,
+/// each with one snapshot and no journal segment wholly before it.
+fn converged(dir: &Path, shards: usize) -> bool {
+    let (dirs, other) = shard_dirs(dir);
+    dirs == (0..shards).collect::<Vec<_>>()
+        && !other
+        && (0..shards).all(|i| {
+            let (segments, snapshots) = shard_files(dir, i);
+            snapshots.len() == 1 && segments.iter().filter(|&&s| s <= snapshots[0]).count() <= 1
+        })
+}
+
+fn wait_converged(server: &Server, shards: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !converged(&server.dir, shards) {
+        let (dirs, _) = shard_dirs(&server.dir);
+        let files: Vec<_> = (0..dirs.len())
+            .map(|i| shard_files(&server.dir, i))
+            .collect();
+        assert!(
+            Instant::now() < deadline,
+            "no convergence to {shards} shards: dirs {dirs:?}, files {files:?}\n{}",
+            server.log()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn after_a_shards_change_old_journals_and_directories_are_deleted_and_every_key_stays() {
+    let _serial = serial();
+    let (mut server, data) = Dataset::on_new_server(20_000);
+    assert!(files(&server.dir, "journal-").len() > 2 * SHARDS);
+    server.kill9();
+
+    server.set_arg("shards", "2");
+    server.restart();
+    wait_converged(&server, 2);
+    let mut con = server.client();
+    data.check(&mut con, "3 -> 2 shards");
+    let _: () = con.set_ex("written-with-2", "yes", 500).unwrap();
+    drop(con);
+    server.kill9();
+
+    server.set_arg("shards", "4");
+    server.restart();
+    let mut con = server.client();
+    let later: String = con.get("written-with-2").unwrap();
+    assert_eq!(later, "yes");
+    let ttl: i64 = con.ttl("written-with-2").unwrap();
+    assert!((400..=500).contains(&ttl), "TTL {ttl}");
+    let _: () = con.del("written-with-2").unwrap();
+    data.check(&mut con, "2 -> 4 shards");
+    wait_converged(&server, 4);
+    drop(con);
+    server.kill9();
+
+    // Converged: the next start finds nothing of another layout and keeps everything. (A
+    // directory renamed away by a cleanup that a crash cut short is deleted at start.)
+    let leftover = server.dir.join("superseded-shard-7");
+    std::fs::create_dir(&leftover).unwrap();
+    std::fs::write(leftover.join("journal-00000000000000000001.seg"), b"x").unwrap();
+    server.restart();
+    let mut con = server.client();
+    data.check(&mut con, "4 shards again");
+    assert!(!server.log().contains("another `shards` layout"));
+    assert!(!leftover.exists());
+}
+
+#[test]
+fn a_crash_once_the_new_layout_is_snapshotted_loses_no_key() {
+    let _serial = serial();
+    let (mut server, data) = Dataset::on_new_server(10_000);
+    // Each SIGKILL lands a little later after every shard's new snapshot is published: before,
+    // during or after the deletions. (The coordinator looks every 100 ms.)
+    let rounds = [(2, 0), (4, 40), (2, 80), (4, 120), (2, 200)];
+    for (shards, delay_ms) in rounds {
+        let before: Vec<Vec<u64>> = (0..shards).map(|i| shard_files(&server.dir, i).1).collect();
+        server.kill9();
+        server.set_arg("shards", &shards.to_string());
+        server.restart();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !(0..shards).all(|i| {
+            let (_, snapshots) = shard_files(&server.dir, i);
+            snapshots.iter().any(|s| !before[i].contains(s))
+        }) {
+            assert!(Instant::now() < deadline, "no snapshots: {}", server.log());
+            thread::sleep(Duration::from_millis(1));
+        }
+        thread::sleep(Duration::from_millis(delay_ms));
+        server.kill9();
+        eprintln!(
+            "killed {delay_ms} ms after the snapshots: {:?}",
+            shard_dirs(&server.dir)
+        );
+        server.restart();
+        let mut con = server.client();
+        data.check(
+            &mut con,
+            &format!("killed {delay_ms} ms after the snapshots"),
+        );
+    }
+    wait_converged(&server, 2);
+}

@@ -268,6 +268,12 @@ pub fn delete(path: &Path) -> io::Result<()> {
     sync_parent_dir(path)
 }
 
+/// Deletes a directory and everything in it, and makes the deletion durable.
+pub fn delete_dir(path: &Path) -> io::Result<()> {
+    std::fs::remove_dir_all(path)?;
+    sync_parent_dir(path)
+}
+
 /// Cuts a file to `len` bytes and makes the new length durable.
 pub fn truncate(path: &Path, len: u64) -> io::Result<()> {
     let file = std::fs::OpenOptions::new().write(true).open(path)?;

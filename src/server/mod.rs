@@ -60,6 +60,7 @@ fn start(config: Config, config_file: Option<String>) -> Result<(), String> {
         journals,
         snapshot_seeds,
         epoch,
+        mut old_layout,
     } = recovery::recover(&config, &node.slots)?;
     let mut restored = keyspaces.into_iter().zip(journals).zip(snapshot_seeds);
 
@@ -102,6 +103,8 @@ fn start(config: Config, config_file: Option<String>) -> Result<(), String> {
             journal,
             snapshot_seed,
             epoch,
+            // Shard 0 coordinates the cleanup after a layout change.
+            old_layout: old_layout.take(),
             closed: closed_tx.clone(),
         };
         let thread = executor::spawn_pinned(&format!("S{id}"), cpu, move || async move {
@@ -159,6 +162,7 @@ struct ShardData {
     journal: Option<Recovery>,
     snapshot_seed: recovery::SnapshotSeed,
     epoch: u64,
+    old_layout: Option<crate::shard::OldLayout>,
     /// Told once the shard closed its journal at shutdown.
     closed: mpsc::Sender<usize>,
 }
@@ -206,6 +210,9 @@ async fn run_shard(
     }
     runtime::spawn_local(shard.clone().cron()).detach();
     runtime::spawn_local(close_at_shutdown(shard.clone(), data.closed)).detach();
+    if let Some(old) = data.old_layout {
+        runtime::spawn_local(shard.clone().converge_layout(old)).detach();
+    }
     let accepts = main_listeners
         .into_iter()
         .map(|l| (l, false))

@@ -10,6 +10,10 @@
 //! older runs' journals of other directories), then inserts its keys; its directory's records
 //! after its LSN follow. A cross-shard transaction is applied only when all of its parts are found
 //! (a part inside a snapshot counts: the snapshot lists it).
+//!
+//! So once every shard of the current layout has published a snapshot of this run, everything
+//! from earlier runs in any directory is superseded: recovery finding data of an earlier layout
+//! hands it to `shard::relayout`, which takes those snapshots and then deletes the rest.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -21,7 +25,7 @@ use crate::journal::effect::{self, decode_epoch, decode_txn_part, Effect, Locate
 use crate::journal::{JournalReader, Record, Recovery};
 use crate::keyspace::Keyspace;
 use crate::router::slot::{key_slot, SlotMap};
-use crate::shard::now_ms;
+use crate::shard::{now_ms, relayout, OldLayout};
 use crate::snapshot::{format, Loaded, TxnKey};
 
 /// What recovery hands to the shards.
@@ -34,6 +38,8 @@ pub struct Recovered {
     pub snapshot_seeds: Vec<SnapshotSeed>,
     /// This run's epoch, to be written first in every shard's journal.
     pub epoch: u64,
+    /// What an earlier `shards` layout left on disk (`None` when everything is where it belongs).
+    pub old_layout: Option<OldLayout>,
 }
 
 /// What a shard's snapshots need from recovery.
@@ -75,11 +81,14 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
             journals: (0..shards).map(|_| None).collect(),
             snapshot_seeds: seeds,
             epoch: 1,
+            old_layout: None,
         });
     }
+    relayout::remove_superseded_dirs(&config.dir);
     let started = Instant::now();
     let mut journals: Vec<Option<Recovery>> = (0..shards).map(|_| None).collect();
     let mut dirs = Vec::new();
+    let mut orphan_dirs = Vec::new();
     let (mut records, mut bytes) = (0u64, 0u64);
     for (index, dir) in existing_shard_dirs(&config.dir)? {
         let (data, recovery, read) = read_dir(config, index, &dir)?;
@@ -87,9 +96,12 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
         bytes += read.1;
         if index < shards {
             journals[index] = Some(recovery);
-        } else if let Some(torn) = &recovery.torn_tail {
+        } else {
             // A journal of a shard that no longer exists: nobody reopens it, so cut it here.
-            torn.cut().map_err(|e| e.to_string())?;
+            if let Some(torn) = &recovery.torn_tail {
+                torn.cut().map_err(|e| e.to_string())?;
+            }
+            orphan_dirs.push(dir);
         }
         dirs.push(data);
     }
@@ -158,11 +170,14 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
             bytes as f64 / seconds / 1e6
         );
     }
+    let old_layout = (!orphan_dirs.is_empty() || seeds.iter().any(|s| !s.may_trim))
+        .then_some(OldLayout { orphan_dirs });
     Ok(Recovered {
         keyspaces,
         journals,
         snapshot_seeds: seeds,
         epoch: epochs.last().copied().unwrap_or(0) + 1,
+        old_layout,
     })
 }
 

@@ -8,6 +8,7 @@ pub mod latency;
 pub mod locks;
 pub mod multi;
 mod node;
+pub mod relayout;
 mod serve;
 mod snapshotting;
 mod stats;
@@ -24,6 +25,7 @@ use futures::channel::oneshot;
 
 pub use locks::{LockTable, TxnId};
 pub use node::Node;
+pub use relayout::OldLayout;
 pub use snapshotting::NotStarted;
 pub use stats::Stats;
 

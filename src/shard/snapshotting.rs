@@ -174,10 +174,10 @@ impl Shard {
 
     /// Deletes the journal segments and the older snapshots that the snapshot at `lsn` makes
     /// redundant. A failure here loses nothing (the files are only redundant), so it is logged.
-    async fn trim_after_snapshot(&self, lsn: Lsn) {
+    pub(super) async fn trim_after_snapshot(&self, lsn: Lsn) {
         let journal = self.journal.as_ref().expect("snapshots need a journal");
         let dir = journal.dir().to_path_buf();
-        if !self.snapshots.may_trim {
+        if !self.snapshots.may_trim.get() {
             log::info!(
                 "shard {}: keeping the journal and older snapshots (they hold keys of other slot ranges since a `shards` change)",
                 self.id

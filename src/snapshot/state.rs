@@ -48,8 +48,9 @@ pub struct Snapshots {
     pub epoch: u64,
     /// Whether a snapshot may delete the journal before it and the older snapshots: only when
     /// every key they hold is in this shard's current slot range (not so after a `shards` change:
-    /// keys now owned by other shards would be lost).
-    pub may_trim: bool,
+    /// keys now owned by other shards would be lost). Set once every shard of the new layout has
+    /// snapshotted (`shard::relayout`).
+    pub may_trim: Cell<bool>,
 }
 
 impl Snapshots {
@@ -75,7 +76,7 @@ impl Snapshots {
             }),
             txns: RefCell::new(txns),
             epoch,
-            may_trim,
+            may_trim: Cell::new(may_trim),
         }
     }
 
