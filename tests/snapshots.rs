@@ -550,7 +550,7 @@ fn a_crash_once_the_new_layout_is_snapshotted_loses_no_key() {
     let _serial = serial();
     let (mut server, data) = Dataset::on_new_server(10_000);
     // Each SIGKILL lands a little later after every shard's new snapshot is published: before,
-    // during or after the deletions. (The coordinator looks every 100 ms.)
+    // during or after the deletions.
     let rounds = [(2, 0), (4, 40), (2, 80), (4, 120), (2, 200)];
     for (shards, delay_ms) in rounds {
         let before: Vec<Vec<u64>> = (0..shards).map(|i| shard_files(&server.dir, i).1).collect();

@@ -24,8 +24,11 @@ use super::{Shard, ShardTask};
 use crate::runtime::{self, file};
 
 /// How often the coordinator asks the shards whether their snapshot of this run is done (and
-/// starts another where the last one failed).
-const SNAPSHOT_POLL_MS: u64 = 100;
+/// starts another where the last one failed): first after the shortest wait, then twice as long
+/// each time up to the longest (so a shard whose snapshots keep failing, e.g. on a full disk,
+/// retries every few seconds, not in a tight loop).
+const SNAPSHOT_POLL_MS_MIN: u64 = 50;
+const SNAPSHOT_POLL_MS_MAX: u64 = 2000;
 /// A renamed directory of a shard that no longer exists: `<prefix><old name>`. Recovery never
 /// reads it (it is not `shard-<i>`) and deletes it.
 const SUPERSEDED_PREFIX: &str = "superseded-";
@@ -46,8 +49,10 @@ impl Shard {
             old.orphan_dirs.len()
         );
         let shards = self.shard_count();
+        let mut poll_ms = SNAPSHOT_POLL_MS_MIN;
         while !self.all_snapshotted(shards).await {
-            runtime::sleep(Duration::from_millis(SNAPSHOT_POLL_MS)).await;
+            runtime::sleep(Duration::from_millis(poll_ms)).await;
+            poll_ms = (poll_ms * 2).min(SNAPSHOT_POLL_MS_MAX);
         }
         for to in 0..shards {
             let trimmed = self.on_shard(to, |shard| async move {
