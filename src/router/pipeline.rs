@@ -15,7 +15,7 @@ use crate::commands::{self, CommandSpec, Run};
 use crate::protocol::Reply;
 use crate::server::client::Client;
 use crate::server::transaction;
-use crate::shard::Request;
+use crate::shard::{now_ms as clock_ms, Request};
 
 enum Route {
     Here,
@@ -32,6 +32,9 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
     let mut queued: Vec<Vec<(usize, Request)>> =
         (0..shard.shard_count()).map(|_| Vec::new()).collect();
     let mut any_queued = false;
+    // One clock read for the commands that run here back to back, again after each wait: the
+    // time a batch started is as good as Redis's cached clock.
+    let mut now_ms = clock_ms();
     for (i, args) in requests.into_iter().enumerate() {
         transaction::show(client);
         let spec = match commands::resolve(&args) {
@@ -73,9 +76,10 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
                         .map(|k| args[k].clone())
                         .collect();
                     shard.locks.wait_free(db, &keys, None).await;
+                    now_ms = clock_ms();
                 }
-                let (reply, lsn) =
-                    shard.run_now_for(spec, db, resp3, &args, None, Some(&client.handle));
+                let handle = Some(&*client.handle);
+                let (reply, lsn) = shard.run_now_for(spec, db, resp3, &args, None, handle, now_ms);
                 replies[i] = Some(reply);
                 lsns[i] = lsn;
             }
@@ -98,6 +102,7 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
                     any_queued = false;
                 }
                 replies[i] = Some(run_barrier(client, spec, args).await);
+                now_ms = clock_ms();
                 if client.close_after_reply {
                     // QUIT: Redis reads nothing after it, so later requests get no reply.
                     replies.truncate(i + 1);
@@ -126,6 +131,8 @@ fn route(client: &Client, spec: &'static CommandSpec, args: &[Bytes]) -> Route {
         Run::Broadcast { .. } if client.cluster_port || shard.shard_count() == 1 => Route::Here,
         Run::Broadcast { .. } | Run::Client(_) | Run::Parent => Route::Barrier,
         Run::Keyed { .. } if client.cluster_port => route_in_cluster(client, spec, args),
+        // One shard owns every key: no need to hash them here (the keyspace does, once).
+        Run::Keyed { .. } if shard.shard_count() == 1 => Route::Here,
         Run::Keyed { .. } => {
             if spec.single_key() {
                 return match spec.first_key(args) {
