@@ -32,6 +32,7 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
     let mut queued: Vec<Vec<(usize, Request)>> =
         (0..shard.shard_count()).map(|_| Vec::new()).collect();
     let mut any_queued = false;
+    warm_keys(client, &requests);
     // One clock read for the commands that run here back to back, again after each wait: the
     // time a batch started is as good as Redis's cached clock.
     let mut now_ms = clock_ms();
@@ -122,6 +123,21 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
         .collect();
     shard.settle(&mut replies, &lsns).await;
     replies
+}
+
+/// Warms (`Db::warm`) the first argument of each request, the key of most commands, when several
+/// requests came at once; a first argument that is not a key costs one useless prefetch.
+fn warm_keys(client: &Client, requests: &[Vec<Bytes>]) {
+    if requests.len() < 2 {
+        return;
+    }
+    let keyspace = client.shard.keyspace.borrow();
+    let db = &keyspace.dbs[client.db()];
+    for args in requests {
+        if let Some(key) = args.get(1) {
+            db.warm(key);
+        }
+    }
 }
 
 fn route(client: &Client, spec: &'static CommandSpec, args: &[Bytes]) -> Route {
