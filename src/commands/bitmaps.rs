@@ -427,11 +427,7 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], bytes: Vec<u8>) -> Reply {
             ctx.notify(class::GENERIC, "del", dst);
         }
     } else {
-        let value = Value::Str {
-            bytes: Bytes::from(bytes),
-            raw: true,
-        };
-        ctx.db().insert(dst, value, None);
+        ctx.db().insert(dst, Value::raw_string(bytes, true), None);
         ctx.notify(class::STRING, "set", dst);
     }
     Reply::Int(len)

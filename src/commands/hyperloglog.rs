@@ -110,7 +110,7 @@ fn read_hll(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Reply> {
     match ctx.db().get(key, now).map(|e| &e.value) {
         None => Ok(None),
         Some(Value::Str { bytes, .. }) if hll::encoding_of(bytes).is_some() => {
-            Ok(Some(bytes.clone()))
+            Ok(Some(bytes.to_bytes()))
         }
         Some(Value::Str { .. } | Value::Int(_)) => Err(not_an_hll()),
         Some(_) => Err(wrong_type()),
@@ -122,11 +122,7 @@ fn read_hll(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Reply> {
 fn write_hll(ctx: &mut Ctx, key: &[u8], old: Option<Bytes>, new: Vec<u8>) {
     let now = ctx.now_ms;
     let Some(old) = old else {
-        let value = Value::Str {
-            bytes: Bytes::from(new),
-            raw: true,
-        };
-        ctx.db().insert(key, value, None);
+        ctx.db().insert(key, Value::raw_string(new, true), None);
         return;
     };
     let Some((offset, bytes, to_end)) = string_range::diff(&old, &new) else {

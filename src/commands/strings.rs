@@ -850,10 +850,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::error("ERR increment would produce NaN or Infinity");
     }
     let text = Bytes::from(sum.to_human_string());
-    let value = Value::Str {
-        bytes: text.clone(),
-        raw: false,
-    };
+    let value = Value::raw_string(text.to_vec(), false);
     match ctx.db().get_value_mut(key, now) {
         Some(old) => *old = value,
         None => ctx.db().insert(key, value, None),

@@ -291,10 +291,7 @@ fn decode_value(mut payload: Bytes) -> Option<Value> {
     let tag = take(&mut payload, 1)?[0];
     Some(match tag {
         VALUE_INT => Value::Int(take_u64(&mut payload)? as i64),
-        VALUE_STR | VALUE_STR_RAW => Value::Str {
-            bytes: payload,
-            raw: tag == VALUE_STR_RAW,
-        },
+        VALUE_STR | VALUE_STR_RAW => Value::raw_string(payload.to_vec(), tag == VALUE_STR_RAW),
         VALUE_HASH_LISTPACK | VALUE_HASH_TABLE => {
             let count = take_u32(&mut payload)? as usize;
             // Each pair takes at least 8 bytes: a corrupt count cannot make a huge allocation.
@@ -308,7 +305,10 @@ fn decode_value(mut payload: Bytes) -> Option<Value> {
             if !payload.is_empty() {
                 return None;
             }
-            Value::Hash(Hash::from_pairs(tag == VALUE_HASH_LISTPACK, pairs))
+            Value::Hash(Box::new(Hash::from_pairs(
+                tag == VALUE_HASH_LISTPACK,
+                pairs,
+            )))
         }
         VALUE_SET => Value::Set(Box::new(decode_set_members(payload)?)),
         VALUE_ZSET_LISTPACK | VALUE_ZSET_SKIPLIST => {
@@ -573,10 +573,12 @@ mod tests {
             },
             Effect::Put {
                 key: Bytes::from("k2"),
-                value: Value::Str {
-                    bytes: Bytes::from("a\0b"),
-                    raw: true,
-                },
+                value: Value::raw_string(b"a\0b".to_vec(), true),
+                expire_at_ms: None,
+            },
+            Effect::Put {
+                key: Bytes::from("long"),
+                value: Value::raw_string(vec![b'x'; 100], false),
                 expire_at_ms: None,
             },
             Effect::Put {
@@ -594,13 +596,13 @@ mod tests {
             },
             Effect::Put {
                 key: Bytes::from("h"),
-                value: Value::Hash(Hash::from_pairs(
+                value: Value::Hash(Box::new(Hash::from_pairs(
                     true,
                     vec![
                         (Bytes::from("f"), Bytes::from("v")),
                         (Bytes::from(""), Bytes::from("a\0b")),
                     ],
-                )),
+                ))),
                 expire_at_ms: None,
             },
             Effect::Flush { slots: 10..20 },
@@ -684,7 +686,7 @@ mod tests {
         let table = Hash::from_pairs(false, vec![(Bytes::from("k"), Bytes::from(vec![7u8; 300]))]);
         for hash in [listpack, table, Hash::default()] {
             let mut out = Vec::new();
-            encode_value(&Value::Hash(hash.clone()), &mut out);
+            encode_value(&Value::Hash(Box::new(hash.clone())), &mut out);
             let Some(Value::Hash(decoded)) = decode_value(Bytes::from(out)) else {
                 panic!("hash did not decode");
             };
@@ -697,7 +699,7 @@ mod tests {
             if hash.is_listpack() {
                 assert_eq!(order(&decoded), order(&hash));
             }
-            assert_eq!(decoded, hash);
+            assert_eq!(*decoded, hash);
         }
     }
 
@@ -790,7 +792,7 @@ mod tests {
     fn truncated_hashes_do_not_decode() {
         let hash = Hash::from_pairs(true, vec![(Bytes::from("f"), Bytes::from("v"))]);
         let mut out = Vec::new();
-        encode_value(&Value::Hash(hash), &mut out);
+        encode_value(&Value::Hash(Box::new(hash)), &mut out);
         for len in 1..out.len() {
             assert_eq!(decode_value(Bytes::copy_from_slice(&out[..len])), None);
         }

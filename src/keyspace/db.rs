@@ -91,6 +91,24 @@ impl Db {
         index
     }
 
+    /// Prefetches the header of `key`'s slot map (16384 of them: 512 KB, rarely in cache), so that
+    /// a command about to run on it waits for one cache miss fewer. A batch warms all its keys
+    /// first, and their fetches overlap instead of coming one after another. (Looking each key up
+    /// in a first pass, to bring in the table's control bytes and bucket too, measured slower.) A
+    /// key of another shard is left alone.
+    pub fn warm(&self, key: &[u8]) {
+        let slot = key_slot(key);
+        if self.owns_slot(slot) {
+            let map = &self.slots[self.slot_index(slot)];
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: prefetching only hints the cache; any address is allowed.
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>(map as *const SlotMap as *const i8);
+            }
+        }
+    }
+
     pub fn owns_slot(&self, slot: u16) -> bool {
         (slot.wrapping_sub(self.first_slot) as usize) < self.slots.len()
     }

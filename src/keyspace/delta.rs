@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::stream::{Stream, StreamOp};
 use super::zset::ZSet;
-use super::{string_range, Hash, List, ListEdit, SetMembers, Value};
+use super::{string_range, List, ListEdit, SetMembers, Value};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Delta {
@@ -46,17 +46,16 @@ impl Delta {
     /// only removes (it changes nothing at a missing key).
     pub fn empty_value(&self) -> Option<Value> {
         match self {
-            Delta::HashSet(_) => Some(Value::Hash(Hash::default())),
+            Delta::HashSet(_) => Some(Value::Hash(Box::default())),
             Delta::SetAdd(_) => Some(Value::Set(Box::default())),
             Delta::ZSetAdd(_) => Some(Value::ZSet(Box::default())),
             Delta::List(edit) if edit.adds() => Some(Value::List(Box::<List>::default())),
             Delta::Stream(StreamOp::Add { .. } | StreamOp::CreateGroup { .. }) => {
                 Some(Value::Stream(Box::default()))
             }
-            Delta::StrWrite { .. } | Delta::StrReplaceTail { .. } => Some(Value::Str {
-                bytes: Bytes::new(),
-                raw: true,
-            }),
+            Delta::StrWrite { .. } | Delta::StrReplaceTail { .. } => {
+                Some(Value::raw_string(Vec::new(), true))
+            }
             Delta::HashDel(_)
             | Delta::SetRem(_)
             | Delta::ZSetRem(_)

@@ -9,6 +9,7 @@ mod listpack;
 pub mod pattern;
 pub mod rdb;
 mod stored_key;
+mod str_bytes;
 pub mod stream;
 pub mod string_range;
 mod value;

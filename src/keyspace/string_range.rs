@@ -1,27 +1,21 @@
 //! Changes to a string value by byte range: the deltas that bitmap writes (SETBIT, BITFIELD),
 //! SETRANGE, APPEND and HyperLogLog updates log instead of the whole string.
 
-use bytes::Bytes;
-
 use super::Value;
 
 /// The string's bytes taken out of `value` for changing (reused when nobody else holds them), or
 /// `None` when `value` is not a string.
 fn take_bytes(value: &mut Value) -> Option<Vec<u8>> {
-    let bytes = match value {
-        Value::Int(n) => Bytes::copy_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
-        Value::Str { bytes, .. } => std::mem::take(bytes),
-        _ => return None,
-    };
-    Some(Vec::from(bytes))
+    match value {
+        Value::Int(n) => Some(itoa::Buffer::new().format(*n).as_bytes().to_vec()),
+        Value::Str { bytes, .. } => Some(std::mem::take(bytes).into_vec()),
+        _ => None,
+    }
 }
 
 /// A string changed in place is `raw`, whatever its content, as in Redis.
 fn put_bytes(value: &mut Value, bytes: Vec<u8>) {
-    *value = Value::Str {
-        bytes: Bytes::from(bytes),
-        raw: true,
-    };
+    *value = Value::raw_string(bytes, true);
 }
 
 /// Writes `patch` at byte `offset`, zero-extending the string first when it is shorter than
@@ -71,10 +65,7 @@ mod tests {
     use super::*;
 
     fn string(bytes: &[u8]) -> Value {
-        Value::Str {
-            bytes: Bytes::copy_from_slice(bytes),
-            raw: false,
-        }
+        Value::raw_string(bytes.to_vec(), false)
     }
 
     #[test]

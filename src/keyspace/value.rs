@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 pub use super::hash::Hash;
 pub use super::list::List;
+use super::str_bytes::StrBytes;
 use super::stream::Stream;
 pub use super::zset::ZSet;
 
@@ -28,11 +29,12 @@ pub type SetMembers = HashSet<Bytes, ahash::RandomState>;
 pub enum Value {
     /// A string that is the canonical text of an i64 (`int` encoding).
     Int(i64),
-    /// Any other string. `raw` is set once it was changed in place (APPEND, SETRANGE), because Redis
-    /// then reports `raw` whatever its length.
-    Str { bytes: Bytes, raw: bool },
-    /// A hash (field → value).
-    Hash(Hash),
+    /// Any other string, inline when short: GET then copies it out of the table's bucket. `raw` is
+    /// set once it was changed in place (APPEND, SETRANGE), because Redis then reports `raw`
+    /// whatever its length.
+    Str { bytes: StrBytes, raw: bool },
+    /// A hash (field → value; boxed, like sets).
+    Hash(Box<Hash>),
     /// A set (boxed, so that strings, the common case, stay small).
     Set(Box<SetMembers>),
     /// A sorted set (boxed, like sets).
@@ -52,8 +54,16 @@ impl Value {
             }
         }
         Value::Str {
-            bytes: Bytes::copy_from_slice(bytes),
+            bytes: StrBytes::new(bytes),
             raw: false,
+        }
+    }
+
+    /// A string value of exactly these bytes (never `int`-encoded), e.g. a bitmap.
+    pub fn raw_string(bytes: Vec<u8>, raw: bool) -> Value {
+        Value::Str {
+            bytes: StrBytes::from_vec(bytes),
+            raw,
         }
     }
 
@@ -61,10 +71,6 @@ impl Value {
     /// segment, a message), so that they do not keep that whole buffer alive.
     pub fn detached(self) -> Value {
         match self {
-            Value::Str { bytes, raw } => Value::Str {
-                bytes: Bytes::copy_from_slice(&bytes),
-                raw,
-            },
             Value::ZSet(zset) => Value::ZSet(Box::new(zset.detached())),
             other => other,
         }
@@ -114,7 +120,7 @@ impl Value {
             Value::Int(n) => Some(Bytes::copy_from_slice(
                 itoa::Buffer::new().format(*n).as_bytes(),
             )),
-            Value::Str { bytes, .. } => Some(bytes.clone()),
+            Value::Str { bytes, .. } => Some(bytes.to_bytes()),
             Value::Hash(_) => None,
             Value::Set(_) | Value::ZSet(_) | Value::List(_) | Value::Stream(_) => None,
         }
@@ -192,6 +198,11 @@ pub fn parse_canonical_i64(bytes: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_fit_half_a_cache_line() {
+        assert!(std::mem::size_of::<Value>() <= 32);
+    }
 
     #[test]
     fn strings_pick_redis_encodings() {

@@ -15,7 +15,7 @@ use crate::commands::{self, CommandSpec, Run};
 use crate::protocol::Reply;
 use crate::server::client::Client;
 use crate::server::transaction;
-use crate::shard::Request;
+use crate::shard::{now_ms as clock_ms, Request};
 
 enum Route {
     Here,
@@ -32,6 +32,10 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
     let mut queued: Vec<Vec<(usize, Request)>> =
         (0..shard.shard_count()).map(|_| Vec::new()).collect();
     let mut any_queued = false;
+    warm_keys(client, &requests);
+    // One clock read for the commands that run here back to back, again after each wait: the
+    // time a batch started is as good as Redis's cached clock.
+    let mut now_ms = clock_ms();
     for (i, args) in requests.into_iter().enumerate() {
         transaction::show(client);
         let spec = match commands::resolve(&args) {
@@ -73,9 +77,10 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
                         .map(|k| args[k].clone())
                         .collect();
                     shard.locks.wait_free(db, &keys, None).await;
+                    now_ms = clock_ms();
                 }
-                let (reply, lsn) =
-                    shard.run_now_for(spec, db, resp3, &args, None, Some(&client.handle));
+                let handle = Some(&*client.handle);
+                let (reply, lsn) = shard.run_now_for(spec, db, resp3, &args, None, handle, now_ms);
                 replies[i] = Some(reply);
                 lsns[i] = lsn;
             }
@@ -98,6 +103,7 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
                     any_queued = false;
                 }
                 replies[i] = Some(run_barrier(client, spec, args).await);
+                now_ms = clock_ms();
                 if client.close_after_reply {
                     // QUIT: Redis reads nothing after it, so later requests get no reply.
                     replies.truncate(i + 1);
@@ -119,6 +125,21 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
     replies
 }
 
+/// Warms (`Db::warm`) the first argument of each request, the key of most commands, when several
+/// requests came at once; a first argument that is not a key costs one useless prefetch.
+fn warm_keys(client: &Client, requests: &[Vec<Bytes>]) {
+    if requests.len() < 2 {
+        return;
+    }
+    let keyspace = client.shard.keyspace.borrow();
+    let db = &keyspace.dbs[client.db()];
+    for args in requests {
+        if let Some(key) = args.get(1) {
+            db.warm(key);
+        }
+    }
+}
+
 fn route(client: &Client, spec: &'static CommandSpec, args: &[Bytes]) -> Route {
     let shard = &client.shard;
     match spec.run {
@@ -126,6 +147,8 @@ fn route(client: &Client, spec: &'static CommandSpec, args: &[Bytes]) -> Route {
         Run::Broadcast { .. } if client.cluster_port || shard.shard_count() == 1 => Route::Here,
         Run::Broadcast { .. } | Run::Client(_) | Run::Parent => Route::Barrier,
         Run::Keyed { .. } if client.cluster_port => route_in_cluster(client, spec, args),
+        // One shard owns every key: no need to hash them here (the keyspace does, once).
+        Run::Keyed { .. } if shard.shard_count() == 1 => Route::Here,
         Run::Keyed { .. } => {
             if spec.single_key() {
                 return match spec.first_key(args) {

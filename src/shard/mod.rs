@@ -215,10 +215,12 @@ impl Shard {
         args: &[Bytes],
         txn: Option<TxnStep>,
     ) -> (Reply, Lsn) {
-        self.run_now_for(spec, db, resp3, args, txn, None)
+        self.run_now_for(spec, db, resp3, args, txn, None, now_ms())
     }
 
-    /// `run_now` for a connection of this shard, which the slow log names.
+    /// `run_now` for a connection of this shard, which the slow log names, at the time `now_ms`
+    /// (read once for commands that run back to back, as Redis caches its clock).
+    #[allow(clippy::too_many_arguments)]
     pub fn run_now_for(
         &self,
         spec: &'static CommandSpec,
@@ -227,9 +229,10 @@ impl Shard {
         args: &[Bytes],
         txn: Option<TxnStep>,
         client: Option<&ClientHandle>,
+        now_ms: u64,
     ) -> (Reply, Lsn) {
         let mut keyspace = self.keyspace.borrow_mut();
-        let reply = self.execute(&mut keyspace, spec, db, resp3, args, client);
+        let reply = self.execute(&mut keyspace, spec, db, resp3, args, client, now_ms);
         let txn_tag = txn.filter(|_| spec.is_write()).map(|t| t.tag());
         let mut lsn = self.log_changes(&mut keyspace, txn_tag);
         if lsn == 0 && !spec.is_write() {
@@ -241,8 +244,10 @@ impl Shard {
         (reply, lsn)
     }
 
-    /// Runs one command against `keyspace` without logging what it changed: the caller logs
-    /// (after this one command, or after a whole transaction's part, as one journal unit).
+    /// Runs one command against `keyspace` at the time `now_ms` without logging what it changed:
+    /// the caller logs (after this one command, or after a whole transaction's part, as one journal
+    /// unit).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn execute(
         &self,
         keyspace: &mut Keyspace,
@@ -251,6 +256,7 @@ impl Shard {
         resp3: bool,
         args: &[Bytes],
         client: Option<&ClientHandle>,
+        now_ms: u64,
     ) -> Reply {
         let exec = spec
             .shard_fn()
@@ -266,7 +272,7 @@ impl Shard {
             keyspace,
             db,
             resp3,
-            now_ms: now_ms(),
+            now_ms,
         };
         let started = self.config.borrow().times_commands().then(Instant::now);
         let reply = exec(&mut ctx, args);
@@ -300,12 +306,16 @@ impl Shard {
         let me = txn.map(|t| t.id);
         let mut replies = Vec::with_capacity(reqs.len());
         let mut lsns = Vec::with_capacity(reqs.len());
+        // One clock read for the commands that run back to back, again after each wait.
+        let mut now = now_ms();
         for req in reqs {
             if !self.locks.is_empty() {
                 let keys = req.keys();
                 self.locks.wait_free(req.db, &keys, me).await;
+                now = now_ms();
             }
-            let (reply, lsn) = self.run_now(req.spec, req.db, req.resp3, &req.args, txn);
+            let (reply, lsn) =
+                self.run_now_for(req.spec, req.db, req.resp3, &req.args, txn, None, now);
             replies.push(reply);
             lsns.push(lsn);
         }

@@ -107,8 +107,11 @@ impl Shard {
         }
         let mut keyspace = self.keyspace.borrow_mut();
         let mut replies = Vec::with_capacity(reqs.len());
+        // A transaction's commands all see one time, as in Redis.
+        let now = super::now_ms();
         for req in reqs {
-            let reply = self.execute(&mut keyspace, req.spec, req.db, req.resp3, &req.args, None);
+            let (spec, db, resp3, args) = (req.spec, req.db, req.resp3, &req.args);
+            let reply = self.execute(&mut keyspace, spec, db, resp3, args, None, now);
             replies.push((reply, req.spec.is_write()));
         }
         let tag = match txn {

@@ -106,7 +106,7 @@ fn hash(pairs: Vec<(Bytes, Bytes)>) -> Result<Value> {
     if hash.len() != count {
         return Err(Malformed);
     }
-    Ok(Value::Hash(hash))
+    Ok(Value::Hash(Box::new(hash)))
 }
 
 /// A count (at least 1) of members, each followed by its score.
