@@ -143,16 +143,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
 ];
 
-/// `?` for functions that reply: an error becomes the reply.
-macro_rules! attempt {
-    ($result:expr) => {
-        match $result {
-            Ok(value) => value,
-            Err(reply) => return reply,
-        }
-    };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Geohash: positions as 52-bit scores, and distances (Redis's geohash.c / geohash_helper.c)
 

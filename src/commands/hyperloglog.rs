@@ -85,16 +85,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
 ];
 
-/// `?` for functions that reply: an error becomes the reply.
-macro_rules! attempt {
-    ($result:expr) => {
-        match $result {
-            Ok(value) => value,
-            Err(reply) => return reply,
-        }
-    };
-}
-
 fn not_an_hll() -> Reply {
     Reply::error("WRONGTYPE Key is not a valid HyperLogLog string value.")
 }

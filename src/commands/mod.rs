@@ -2,6 +2,17 @@
 
 pub mod table;
 
+/// `?` for command functions that return a `Reply`: an `Err(reply)` becomes the reply. Defined
+/// before the family modules so that each of them can use it.
+macro_rules! attempt {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(reply) => return reply,
+        }
+    };
+}
+
 mod bitmaps;
 mod client;
 mod cluster;

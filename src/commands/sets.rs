@@ -223,16 +223,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
 ];
 
-/// `?` for functions that reply: an error becomes the reply.
-macro_rules! attempt {
-    ($result:expr) => {
-        match $result {
-            Ok(value) => value,
-            Err(reply) => return reply,
-        }
-    };
-}
-
 /// The set at `key`: `None` when the key does not exist, WRONGTYPE when it holds another type.
 fn read_set<'a>(db: &'a mut Db, key: &[u8], now_ms: u64) -> Result<Option<&'a SetMembers>, Reply> {
     match db.get(key, now_ms) {

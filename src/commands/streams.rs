@@ -305,15 +305,6 @@ static XINFO_SUBCOMMANDS: &[CommandSpec] = &[
     },
 ];
 
-macro_rules! attempt {
-    ($result:expr) => {
-        match $result {
-            Ok(value) => value,
-            Err(reply) => return reply,
-        }
-    };
-}
-
 // ---- IDs ------------------------------------------------------------------------------------
 
 /// An unsigned decimal as Redis's string2ull takes it (digits only; leading zeros allowed).

@@ -450,16 +450,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
 ];
 
-/// `?` for functions that reply: an error becomes the reply.
-macro_rules! attempt {
-    ($result:expr) => {
-        match $result {
-            Ok(value) => value,
-            Err(reply) => return reply,
-        }
-    };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Reading, parsing, replying
 
