@@ -381,3 +381,30 @@ fn a_subscriber_that_stops_reading_is_disconnected_and_the_server_keeps_serving(
         R::Array(vec![bulk("firehose"), R::Int(0)])
     );
 }
+
+/// INFO's `pubsub_clients` counts subscribed clients on every shard.
+#[test]
+fn info_counts_pubsub_clients_on_every_shard() {
+    let server = server();
+    let mut c = Conn::new(&server);
+    let count = |c: &mut Conn| -> i64 {
+        let R::Bulk(info) = c.cmd("INFO clients") else {
+            panic!("INFO is a bulk string");
+        };
+        let info = String::from_utf8(info).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("pubsub_clients:"))
+            .unwrap_or_else(|| panic!("no pubsub_clients in {info}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(count(&mut c), 0);
+    let mut subscribers = conn_per_shard(&server);
+    for (i, sub) in subscribers.iter_mut().enumerate() {
+        sub.cmd(&format!("SUBSCRIBE news{i}"));
+    }
+    assert_eq!(count(&mut c), SHARDS as i64);
+    subscribers[1].cmd("UNSUBSCRIBE");
+    assert_eq!(count(&mut c), SHARDS as i64 - 1);
+}

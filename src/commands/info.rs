@@ -81,6 +81,7 @@ struct ShardReport {
     net_output_bytes: i64,
     blocked_clients: i64,
     blocking_keys: i64,
+    pubsub_clients: i64,
     ops_per_sec: f64,
     input_kbps: f64,
     output_kbps: f64,
@@ -175,6 +176,12 @@ impl ShardReport {
             net_output_bytes: stats.net_output_bytes as i64,
             blocked_clients: shard.blocking.blocked_clients() as i64,
             blocking_keys: shard.blocking.blocking_keys() as i64,
+            pubsub_clients: shard
+                .clients
+                .borrow()
+                .iter()
+                .filter(|c| !c.is_killed() && c.is_pubsub())
+                .count() as i64,
             ops_per_sec: rates.ops_per_sec,
             input_kbps: rates.input_kbps,
             output_kbps: rates.output_kbps,
@@ -191,7 +198,7 @@ impl ShardReport {
         }
     }
 
-    fn counters(&self) -> [i64; 15] {
+    fn counters(&self) -> [i64; 16] {
         [
             self.shard,
             self.cpu_core,
@@ -208,6 +215,7 @@ impl ShardReport {
             self.net_output_bytes,
             self.blocked_clients,
             self.blocking_keys,
+            self.pubsub_clients,
         ]
     }
 
@@ -247,7 +255,7 @@ impl ShardReport {
         let Reply::Array(items) = reply else {
             return None;
         };
-        let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, ops, inp, out, dbs, calls, journal, snapshot] =
+        let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, ops, inp, out, dbs, calls, journal, snapshot] =
             items.as_slice()
         else {
             return None;
@@ -274,6 +282,7 @@ impl ShardReport {
             net_output_bytes: int(c12),
             blocked_clients: int(c13),
             blocking_keys: int(c14),
+            pubsub_clients: int(c15),
             ops_per_sec: float(ops),
             input_kbps: float(inp),
             output_kbps: float(out),
@@ -487,7 +496,7 @@ fn clients_section(f: &mut Fields, shard: &Shard, reports: &[ShardReport]) {
     f.add("client_recent_max_output_buffer", 0);
     f.add("blocked_clients", total(reports, |r| r.blocked_clients));
     f.add("tracking_clients", 0);
-    f.add("pubsub_clients", 0);
+    f.add("pubsub_clients", total(reports, |r| r.pubsub_clients));
     f.add("clients_in_timeout_table", 0);
     f.add("total_blocking_keys", total(reports, |r| r.blocking_keys));
 }
