@@ -4,7 +4,7 @@
 mod common;
 
 use common::resp::R::{self, Int, Nil};
-use common::resp::{bulk, err, key_per_shard, Conn, SYNTAX, WRONGTYPE};
+use common::resp::{bulk, err, key_per_shard, split, words, Conn, SYNTAX, WRONGTYPE};
 use common::Server;
 
 const SHARDS: usize = 3;
@@ -16,23 +16,6 @@ fn server_with(key: &str) -> (Server, Conn) {
     let mut c = Conn::new(&server);
     assert_eq!(c.cmd(&format!("GEOADD {key} {PALERMO} {CATANIA}")), Int(2));
     (server, c)
-}
-
-fn words(reply: R) -> Vec<String> {
-    match reply {
-        R::Array(items) => items
-            .into_iter()
-            .map(|item| match item {
-                R::Bulk(b) => String::from_utf8(b).unwrap(),
-                other => panic!("not a bulk string: {other:?}"),
-            })
-            .collect(),
-        other => panic!("not an array: {other:?}"),
-    }
-}
-
-fn split(text: &str) -> Vec<String> {
-    text.split_whitespace().map(String::from).collect()
 }
 
 fn pos(lon: &str, lat: &str) -> R {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::resp::R::{self, Int, Nil};
-use common::resp::{bulk, err, key_per_shard, Conn, NOT_INTEGER, SYNTAX, WRONGTYPE};
+use common::resp::{bulk, err, key_per_shard, split, words, Conn, NOT_INTEGER, SYNTAX, WRONGTYPE};
 use common::{resp, Server};
 use rand::{Rng, SeedableRng};
 
@@ -16,24 +16,6 @@ const BAD_LEX: &str = "ERR min or max not valid string range item";
 
 fn server() -> Server {
     Server::start(SHARDS, &["--appendonly", "no"])
-}
-
-/// A flat reply of bulk strings, as words.
-fn words(reply: R) -> Vec<String> {
-    match reply {
-        R::Array(items) => items
-            .into_iter()
-            .map(|item| match item {
-                R::Bulk(b) => String::from_utf8(b).unwrap(),
-                other => panic!("not a bulk string: {other:?}"),
-            })
-            .collect(),
-        other => panic!("not an array: {other:?}"),
-    }
-}
-
-fn split(text: &str) -> Vec<String> {
-    text.split_whitespace().map(String::from).collect()
 }
 
 impl Conn {

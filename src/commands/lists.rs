@@ -17,7 +17,9 @@ use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
 use super::spec::*;
-use super::{parse_i64, parse_pop_count, syntax_error, wrong_type, CommandSpec, Keys, Run};
+use super::{
+    parse_i64, parse_numkeys, parse_pop_count, syntax_error, wrong_type, CommandSpec, Keys, Run,
+};
 use crate::keyspace::{Db, Delta, List, ListEdit};
 use crate::protocol::Reply;
 use crate::pubsub::notify::{class, notify_removal};
@@ -1031,10 +1033,7 @@ struct MpopArgs {
 
 impl MpopArgs {
     fn parse(args: &[Bytes]) -> Result<MpopArgs, Reply> {
-        let numkeys = match parse_i64(&args[0]) {
-            Ok(n) if n > 0 => n as usize,
-            _ => return Err(Reply::error("ERR numkeys should be greater than 0")),
-        };
+        let numkeys = parse_numkeys(&args[0])?;
         if numkeys >= args.len() - 1 {
             return Err(syntax_error());
         }

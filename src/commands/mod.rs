@@ -262,6 +262,14 @@ pub fn parse_i64(arg: &[u8]) -> Result<i64, Reply> {
         .ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))
 }
 
+/// The `numkeys` of LMPOP, ZMPOP, SINTERCARD...: a positive integer.
+pub fn parse_numkeys(arg: &[u8]) -> Result<usize, Reply> {
+    match parse_i64(arg) {
+        Ok(n) if n > 0 => Ok(n as usize),
+        _ => Err(Reply::error("ERR numkeys should be greater than 0")),
+    }
+}
+
 /// A pop count (SPOP, LPOP/RPOP, ZPOPMIN/ZPOPMAX): a non-negative integer.
 pub fn parse_pop_count(arg: &[u8]) -> Result<usize, Reply> {
     match parse_i64(arg) {

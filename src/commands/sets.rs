@@ -11,8 +11,8 @@ use rand::seq::{IteratorRandom, SliceRandom};
 
 use super::spec::*;
 use super::{
-    parse_i64, parse_pop_count, parse_random_count, syntax_error, wrong_type, CommandSpec, Keys,
-    Run,
+    parse_i64, parse_numkeys, parse_pop_count, parse_random_count, syntax_error, wrong_type,
+    CommandSpec, Keys, Run,
 };
 use crate::keyspace::pattern::glob_match;
 use crate::keyspace::{Db, Delta, SetMembers, Value};
@@ -531,10 +531,7 @@ struct InterCard {
 
 impl InterCard {
     fn parse(args: &[Bytes]) -> Result<InterCard, Reply> {
-        let numkeys = match parse_i64(&args[1]) {
-            Ok(n) if n > 0 => n as usize,
-            _ => return Err(Reply::error("ERR numkeys should be greater than 0")),
-        };
+        let numkeys = parse_numkeys(&args[1])?;
         if numkeys > args.len() - 2 {
             return Err(Reply::error(
                 "ERR Number of keys can't be greater than number of args",

@@ -145,3 +145,22 @@ pub fn key_per_shard(prefix: &str, shards: usize) -> Vec<String> {
         })
         .collect()
 }
+
+/// A flat reply of bulk strings, as words.
+pub fn words(reply: R) -> Vec<String> {
+    match reply {
+        R::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                R::Bulk(b) => String::from_utf8(b).unwrap(),
+                other => panic!("not a bulk string: {other:?}"),
+            })
+            .collect(),
+        other => panic!("not an array: {other:?}"),
+    }
+}
+
+/// Words of a text, for comparing with `words`.
+pub fn split(text: &str) -> Vec<String> {
+    text.split_whitespace().map(String::from).collect()
+}

@@ -20,8 +20,8 @@ use rand::seq::{IteratorRandom, SliceRandom};
 use super::lists::{cluster_refusal, parse_timeout};
 use super::spec::*;
 use super::{
-    parse_i64, parse_pop_count, parse_random_count, syntax_error, wrong_type, CommandSpec, Keys,
-    Run,
+    parse_i64, parse_numkeys, parse_pop_count, parse_random_count, syntax_error, wrong_type,
+    CommandSpec, Keys, Run,
 };
 use crate::keyspace::pattern::glob_match;
 use crate::keyspace::zset::{self, ZSet};
@@ -1402,10 +1402,7 @@ impl PopShape {
 impl MultiPop {
     /// Parses `numkeys key... MIN|MAX [COUNT count]` (`args[0]` is before `numkeys`).
     fn parse(args: &[Bytes]) -> Result<MultiPop, Reply> {
-        let numkeys = match parse_i64(&args[1]) {
-            Ok(n) if n > 0 => n as usize,
-            _ => return Err(Reply::error("ERR numkeys should be greater than 0")),
-        };
+        let numkeys = parse_numkeys(&args[1])?;
         if numkeys > args.len() - 3 {
             return Err(syntax_error());
         }
