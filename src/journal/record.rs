@@ -67,28 +67,36 @@ pub fn encoded_len(payload_len: usize) -> usize {
     (RECORD_HEADER_BYTES + payload_len).next_multiple_of(RECORD_ALIGN_BYTES)
 }
 
-/// Appends one record, padded to [`RECORD_ALIGN_BYTES`], to `out`.
-pub fn encode(out: &mut Vec<u8>, lsn: Lsn, slot: u16, db: u8, kind: u8, payload: &[u8]) {
+/// Appends one record, padded to [`RECORD_ALIGN_BYTES`], to `out`; its payload is appended by
+/// `write_payload`, so that it is encoded in place rather than built in a buffer of its own.
+pub fn encode_with(
+    out: &mut Vec<u8>,
+    lsn: Lsn,
+    slot: u16,
+    db: u8,
+    kind: u8,
+    write_payload: impl FnOnce(&mut Vec<u8>),
+) {
     assert!(lsn > 0, "LSN 0 means none");
     assert!(slot < SLOT_COUNT, "slot {slot} out of range");
-    assert!(
-        payload.len() <= RECORD_PAYLOAD_BYTES_MAX,
-        "payload of {} bytes",
-        payload.len()
-    );
     assert_eq!(out.len() % RECORD_ALIGN_BYTES, 0, "record start unaligned");
     let start = out.len();
-    let len = (RECORD_HEADER_BYTES + payload.len()) as u32;
-    out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
     out.extend_from_slice(&lsn.to_le_bytes());
     out.extend_from_slice(&slot.to_le_bytes());
     out.push(db);
     out.push(kind);
-    out.extend_from_slice(payload);
+    write_payload(out);
+    let payload_len = out.len() - start - RECORD_HEADER_BYTES;
+    assert!(
+        payload_len <= RECORD_PAYLOAD_BYTES_MAX,
+        "payload of {payload_len} bytes"
+    );
+    let len = (RECORD_HEADER_BYTES + payload_len) as u32;
+    out[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
     let crc = crc32c::crc32c(&out[start + 4..]);
     out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
-    out.resize(start + encoded_len(payload.len()), 0);
+    out.resize(start + encoded_len(payload_len), 0);
 }
 
 /// The padded length of the record starting at `buf[0]`, from its length word
@@ -150,7 +158,7 @@ mod tests {
     fn encoded(records: &[(Lsn, &[u8])]) -> Bytes {
         let mut out = Vec::new();
         for &(lsn, payload) in records {
-            encode(&mut out, lsn, 16383, 3, 7, payload);
+            encode_with(&mut out, lsn, 16383, 3, 7, |o| o.extend_from_slice(payload));
         }
         Bytes::from(out)
     }
@@ -203,6 +211,6 @@ mod tests {
     #[test]
     #[should_panic(expected = "slot 16384 out of range")]
     fn encoding_a_slot_out_of_range_panics() {
-        encode(&mut Vec::new(), 1, SLOT_COUNT, 0, 0, b"");
+        encode_with(&mut Vec::new(), 1, SLOT_COUNT, 0, 0, |_| {});
     }
 }

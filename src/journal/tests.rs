@@ -532,3 +532,34 @@ fn enospc_preparing_and_creating_a_segment_fails_the_write_then_the_retry_succee
     assert_records(&records, 1..=36);
     assert_eq!(recovery.unwrap().torn_tail, None);
 }
+
+#[test]
+fn a_unit_of_records_is_never_split_between_batches() {
+    const RECORD_BYTES: usize = 900 << 10;
+    let dir = TempDir::new("unit");
+    run(async {
+        let journal = open(JournalConfig::new(
+            dir.path().to_path_buf(),
+            0,
+            FsyncMode::Always,
+        ))
+        .await;
+        // Alone, the batch size limit would end the first batch after the unit's first record.
+        let first = journal.append(7, 0, 1, &vec![1; 3 * RECORD_BYTES]);
+        let unit = journal.begin_unit();
+        journal.append(7, 0, 1, &vec![2; RECORD_BYTES]);
+        let last = journal.append(7, 0, 1, &vec![3; RECORD_BYTES]);
+        journal.end_unit(unit);
+        const {
+            assert!(4 * RECORD_BYTES <= batch::BATCH_BODY_BYTES_MAX);
+            assert!(5 * RECORD_BYTES > batch::BATCH_BODY_BYTES_MAX);
+        }
+        journal.wait_durable(last).await.unwrap();
+        assert_eq!(journal.stats().batches_written, 1);
+        journal.close().await.unwrap();
+        let (records, recovery) = recover(dir.path(), first);
+        recovery.unwrap();
+        let lsns: Vec<Lsn> = records.iter().map(|r| r.lsn).collect();
+        assert_eq!(lsns, (first..=last).collect::<Vec<_>>());
+    });
+}

@@ -3,9 +3,11 @@
 //! `append` encodes a record into memory and returns its LSN; the flusher task
 //! takes everything appended since the last flush as one batch, written with
 //! one aligned write (durable on return for `Always`: the segment is O_DSYNC).
-//! Appends made while a batch is in flight form the next batch. One batch is in
-//! flight at a time, so the disk holds a prefix of the log after any crash and
-//! "LSN n durable" implies "every LSN below n durable" by construction.
+//! Appends made while a batch is in flight form the next batch. Under
+//! `appendfsync always` up to [`BATCHES_IN_FLIGHT_MAX`] batches are written at
+//! once; replies are still released in LSN order, and recovery stops at the
+//! first hole a crash left among them, so "LSN n durable" implies "every LSN
+//! below n durable".
 
 use super::batch::{BatchHeader, BATCH_BODY_BYTES_MAX, BATCH_HEADER_BYTES};
 use super::reader::Recovery;
@@ -17,7 +19,9 @@ use super::JournalError;
 use crate::runtime::file::BLOCK_BYTES;
 use futures_lite::future;
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::future::Future;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -110,11 +114,20 @@ struct State {
     staged: Vec<u8>,
     staged_records: u64,
     waiters: Vec<Rc<Waiter>>,
+    /// Byte ranges of `staged` holding a unit of several records (`begin_unit`), oldest first:
+    /// a batch never ends inside one.
+    units: VecDeque<Range<usize>>,
     flusher_waker: Option<Waker>,
     closing: bool,
     closed: Option<Result<(), JournalError>>,
     close_wakers: Vec<Waker>,
     stats: JournalStats,
+}
+
+/// Where a unit of records begins (`Journal::begin_unit`).
+pub struct UnitStart {
+    offset: usize,
+    records: u64,
 }
 
 struct Waiter {
@@ -165,6 +178,7 @@ impl Journal {
             staged: Vec::new(),
             staged_records: 0,
             waiters: Vec::new(),
+            units: VecDeque::new(),
             flusher_waker: None,
             closing: false,
             closed: None,
@@ -203,17 +217,48 @@ impl Journal {
     /// slot >= 16384, a payload over `RECORD_PAYLOAD_BYTES_MAX`, or a closed
     /// journal.
     pub fn append(&self, slot: u16, db: u8, kind: u8, payload: &[u8]) -> Lsn {
+        self.append_with(slot, db, kind, |out| out.extend_from_slice(payload))
+    }
+
+    /// `append` with the payload encoded by `write_payload` straight into the journal's buffer.
+    pub fn append_with(
+        &self,
+        slot: u16,
+        db: u8,
+        kind: u8,
+        write_payload: impl FnOnce(&mut Vec<u8>),
+    ) -> Lsn {
         let mut state = self.inner.state.borrow_mut();
         assert!(!state.closing, "append to a closed journal");
         let lsn = state.next_lsn;
         state.next_lsn += 1;
-        record::encode(&mut state.staged, lsn, slot, db, kind, payload);
+        record::encode_with(&mut state.staged, lsn, slot, db, kind, write_payload);
         state.staged_records += 1;
         state.stats.lsn_appended = lsn;
         if let Some(waker) = state.flusher_waker.take() {
             waker.wake();
         }
         lsn
+    }
+
+    /// Starts a unit: the records appended from now until `end_unit` are written by one batch
+    /// (one write, durable all together), so that a crash never keeps only some of the records
+    /// of one command, e.g. of an MSET of several keys.
+    pub fn begin_unit(&self) -> UnitStart {
+        let state = self.inner.state.borrow();
+        UnitStart {
+            offset: state.staged.len(),
+            records: state.staged_records,
+        }
+    }
+
+    pub fn end_unit(&self, start: UnitStart) {
+        let mut state = self.inner.state.borrow_mut();
+        // One record is indivisible already; only units of several need to be remembered.
+        if state.staged_records > start.records + 1 {
+            let end = state.staged.len();
+            state.units.push_back(start.offset..end);
+        }
     }
 
     /// Resolves when record `lsn` is acknowledged-safe under the fsync mode:
@@ -319,11 +364,31 @@ impl State {
         });
     }
 
+    /// Forgets the units among the first `bytes` of `staged`, which a batch has just written,
+    /// and shifts the others' offsets to the shortened buffer.
+    fn drop_units_before(&mut self, bytes: usize) {
+        while self.units.front().is_some_and(|unit| unit.end <= bytes) {
+            self.units.pop_front();
+        }
+        for unit in &mut self.units {
+            debug_assert!(unit.start >= bytes, "a batch ended inside a unit");
+            unit.start -= bytes;
+            unit.end -= bytes;
+        }
+    }
+
     fn record_sync(&mut self, started: Instant) {
         let us = started.elapsed().as_micros() as u64;
         self.stats.syncs += 1;
         self.stats.sync_latency_us_last = us;
         self.stats.sync_latency_us_max = self.stats.sync_latency_us_max.max(us);
+    }
+
+    /// Whether a batch ending at byte `offset` of `staged` would split a unit.
+    fn inside_unit(&self, offset: usize) -> bool {
+        self.units
+            .iter()
+            .any(|unit| unit.start < offset && offset < unit.end)
     }
 
     fn mark_durable(&mut self, lsn: Lsn) {
@@ -575,6 +640,7 @@ impl Flusher {
             "batch out of LSN order"
         );
         state.staged.drain(..batch.body_bytes);
+        state.drop_units_before(batch.body_bytes);
         self.submitted_bytes -= batch.body_bytes;
         state.staged_records -= batch.record_count as u64;
         state.stats.lsn_written = last_lsn;
@@ -641,7 +707,7 @@ impl Flusher {
     }
 
     /// Picks the oldest staged records, up to [`BATCH_BODY_BYTES_MAX`] (at least
-    /// one record).
+    /// one record), going past it rather than ending inside a unit.
     fn plan_batch(&self) -> Option<BatchPlan> {
         let state = self.inner.state.borrow();
         let unsubmitted = &state.staged[self.submitted_bytes..];
@@ -649,7 +715,10 @@ impl Flusher {
         let mut record_count = 0u32;
         while body_bytes < unsubmitted.len() {
             let len = record::padded_len_at(&unsubmitted[body_bytes..]);
-            if record_count > 0 && body_bytes + len > BATCH_BODY_BYTES_MAX {
+            if record_count > 0
+                && body_bytes + len > BATCH_BODY_BYTES_MAX
+                && !state.inside_unit(self.submitted_bytes + body_bytes)
+            {
                 break;
             }
             body_bytes += len;

@@ -15,7 +15,7 @@ pub mod string_range;
 mod value;
 pub mod zset;
 
-pub use db::{Change, Db, Entry};
+pub use db::{Change, Db, Entry, KeyHasher};
 pub use delta::Delta;
 pub use list::{List, ListEdit};
 pub use value::{parse_canonical_i64, Hash, SetMembers, Value, ZSet};

@@ -12,8 +12,8 @@ use bytes::Bytes;
 
 use super::Shard;
 use crate::journal::effect::{self, encode_txn_part, Effect, Located, TxnTag};
-use crate::journal::{FsyncMode, JournalError, Lsn};
-use crate::keyspace::{Change, Keyspace};
+use crate::journal::{FsyncMode, Journal, JournalError, Lsn};
+use crate::keyspace::{Change, Entry, Keyspace};
 use crate::protocol::Reply;
 use crate::router::slot::key_slot;
 
@@ -56,9 +56,18 @@ impl Shard {
             return 0;
         };
         let range = self.node.slots.range(self.id);
-        let mut effects = Vec::new();
+        // Outside a transaction each effect is appended as it is found, encoded in place (a PUT
+        // straight from the stored value, not a clone of it); a transaction part collects them
+        // into its one record.
+        let unit = journal.begin_unit();
+        let mut log = CommandLog {
+            journal,
+            in_txn: txn.is_some(),
+            effects: Vec::new(),
+            keys_written: Vec::new(),
+        };
         for (db, other) in swaps {
-            effects.push(Located {
+            log.emit(Located {
                 slot: range.start,
                 db: db as u8,
                 effect: Effect::SwapDb {
@@ -88,59 +97,94 @@ impl Shard {
                             slots: range.clone(),
                         },
                     ),
-                    Change::Key(key) => (
-                        key_slot(&key),
-                        match keyspace.dbs[db].peek(&key) {
-                            Some(entry) => Effect::Put {
+                    Change::Key(key) => match keyspace.dbs[db].peek(&key) {
+                        Some(entry) if !log.in_txn => {
+                            log.put_in_place(db, key, entry);
+                            continue;
+                        }
+                        Some(entry) => (
+                            key_slot(&key),
+                            Effect::Put {
                                 value: entry.value.clone(),
                                 expire_at_ms: entry.expire_at_ms,
                                 key,
                             },
-                            None => Effect::Del { key },
-                        },
-                    ),
+                        ),
+                        None => (key_slot(&key), Effect::Del { key }),
+                    },
                     Change::Delta { key, .. } if whole.contains(&key) => continue,
                     Change::Delta { key, delta } => (key_slot(&key), Effect::Delta { key, delta }),
                 };
-                effects.push(Located {
+                log.emit(Located {
                     slot,
                     db: db as u8,
                     effect,
                 });
             }
         }
-        let mut payload = Vec::new();
         let lsn = match txn {
             Some(tag) => {
-                encode_txn_part(tag, &effects, &mut payload);
+                let mut payload = Vec::new();
+                encode_txn_part(tag, &log.effects, &mut payload);
                 let lsn = journal.append(range.start, 0, effect::TXN_PART, &payload);
                 let key = (self.snapshots.epoch, tag.origin, tag.seq);
                 self.snapshots.note_txn(lsn, key);
                 lsn
             }
-            None => {
-                let mut lsn = 0;
-                for e in &effects {
-                    payload.clear();
-                    e.effect.encode(&mut payload);
-                    lsn = journal.append(e.slot, e.db, e.effect.kind(), &payload);
-                }
-                lsn
-            }
+            None => journal.appended_lsn(),
         };
+        journal.end_unit(unit);
         if journal.fsync_mode() == FsyncMode::Always {
             let mut pending = self.pending.borrow_mut();
-            for e in effects {
-                if let Effect::Put { key, .. } | Effect::Del { key } | Effect::Delta { key, .. } =
-                    e.effect
-                {
-                    pending.insert((e.db as usize, key), lsn);
-                }
+            for key in log.keys_written {
+                pending.insert(key, lsn);
             }
         }
         lsn
     }
+}
 
+/// The journal records of one command being logged.
+struct CommandLog<'a> {
+    journal: &'a Journal,
+    /// Inside a transaction the effects are collected for the part's one record; outside one
+    /// each is appended as it comes.
+    in_txn: bool,
+    effects: Vec<Located>,
+    /// (db, key) of every key written, for the no-dirty-reads marks.
+    keys_written: Vec<(usize, Bytes)>,
+}
+
+impl CommandLog<'_> {
+    fn emit(&mut self, located: Located) {
+        if let Effect::Put { key, .. } | Effect::Del { key } | Effect::Delta { key, .. } =
+            &located.effect
+        {
+            self.keys_written.push((located.db as usize, key.clone()));
+        }
+        if self.in_txn {
+            self.effects.push(located);
+        } else {
+            self.journal
+                .append_with(located.slot, located.db, located.effect.kind(), |out| {
+                    located.effect.encode(out)
+                });
+        }
+    }
+
+    /// Appends a PUT of `key` encoded straight from its stored entry, without cloning the value
+    /// into an `Effect` (outside a transaction only).
+    fn put_in_place(&mut self, db: usize, key: Bytes, entry: &Entry) {
+        debug_assert!(!self.in_txn);
+        self.journal
+            .append_with(key_slot(&key), db as u8, effect::PUT, |out| {
+                effect::encode_put(&key, &entry.value, entry.expire_at_ms, out)
+            });
+        self.keys_written.push((db, key));
+    }
+}
+
+impl Shard {
     /// False when no read can need to wait (no journal, or nothing pending): the common case,
     /// checked before looking at a read's keys.
     pub fn may_have_unsynced_writes(&self) -> bool {

@@ -33,7 +33,7 @@ use crate::commands::{CommandSpec, Run};
 use crate::config::Config;
 use crate::journal::effect::TxnTag;
 use crate::journal::{Journal, Lsn};
-use crate::keyspace::{Db, Keyspace};
+use crate::keyspace::{Db, KeyHasher, Keyspace};
 use crate::protocol::Reply;
 use crate::pubsub::PubSub;
 use crate::runtime::mesh::Senders;
@@ -59,7 +59,7 @@ pub struct Shard {
     /// This shard's journal; `None` with `appendonly no`.
     pub journal: Option<Journal>,
     /// (db, key) -> LSN of its latest write that may not be durable yet (no dirty reads).
-    pending: RefCell<HashMap<(usize, Bytes), Lsn>>,
+    pending: RefCell<HashMap<(usize, Bytes), Lsn, KeyHasher>>,
     /// Snapshot in progress and the last ones' outcome.
     pub snapshots: Snapshots,
     pub pubsub: PubSub,
@@ -173,7 +173,7 @@ impl Shard {
             id,
             keyspace: RefCell::new(keyspace),
             journal,
-            pending: RefCell::new(HashMap::new()),
+            pending: RefCell::new(HashMap::default()),
             config: RefCell::new(config),
             node,
             locks: LockTable::default(),
