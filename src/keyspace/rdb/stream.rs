@@ -447,7 +447,7 @@ mod tests {
                     b(&(i as i64 * -1000).to_string()),
                 ],
             };
-            let id = id(1_000 + i / 3, 50 - (i % 3) * 20);
+            let id = id(1_000 + i / 3, 10 + (i % 3) * 20);
             s.apply(&StreamOp::Add { id, fields });
         }
         s.apply(&StreamOp::Add {
