@@ -404,7 +404,10 @@ fn keel_payloads_restore_into_redis() {
         .unwrap();
     // Redis checks every payload deeply (each listpack entry, each stream's PELs), not just its
     // shape.
-    run(&mut redis, &["CONFIG", "SET", "sanitize-dump-payload", "yes"]);
+    run(
+        &mut redis,
+        &["CONFIG", "SET", "sanitize-dump-payload", "yes"],
+    );
     let server = Server::start(3, &["--appendonly", "no"]);
     let mut keel = server.client();
     build(&mut keel);
@@ -597,4 +600,76 @@ fn fix_crc(payload: &mut [u8]) {
         }
     }
     payload[body..].copy_from_slice(&crc.to_le_bytes());
+}
+
+#[test]
+fn restored_streams_go_on_where_the_original_left_off() {
+    let server = Server::start(3, &["--appendonly", "no"]);
+    let mut con = server.client();
+    for words in big_stream("orig") {
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        run(&mut con, &words);
+    }
+    let payload = dump(&mut con, "orig");
+    // Several copies, so that some land on other shards than the original.
+    let copies = ["copy1", "copy2", "copy3"];
+    for copy in copies {
+        restore(&mut con, copy, 0, &payload).unwrap();
+        assert!(
+            contents(&mut con, copy) == contents(&mut con, "orig"),
+            "{copy}"
+        );
+    }
+    for key in std::iter::once("orig").chain(copies) {
+        assert_eq!(
+            error(&mut con, &["XADD", key, "5000-0", "f", "v"]),
+            "ERR The ID specified in XADD is equal or smaller than the target stream top item"
+        );
+    }
+    let read = |con: &mut Connection, key: &str, group: &str| {
+        let words = [
+            "XREADGROUP",
+            "GROUP",
+            group,
+            "erin",
+            "COUNT",
+            "4",
+            "STREAMS",
+            key,
+            ">",
+        ];
+        text(&run(con, &words)).replace(key, "KEY")
+    };
+    for group in ["g1", "g2", "g3"] {
+        let expected = read(&mut con, "orig", group);
+        if group == "g1" {
+            assert!(expected.contains("1004-10"), "g1 reads on: {expected}");
+        }
+        for copy in copies {
+            assert_eq!(read(&mut con, copy, group), expected, "{copy} {group}");
+        }
+    }
+}
+
+#[test]
+fn stream_payloads_of_redis_7_2_restore() {
+    let server = Server::start(3, &["--appendonly", "no"]);
+    let mut con = server.client();
+    run(&mut con, &["XADD", "s", "1-1", "f", "v"]);
+    run(&mut con, &["XGROUP", "CREATE", "s", "g", "0"]);
+    run(&mut con, &["XGROUP", "CREATECONSUMER", "s", "g", "c"]);
+    let v2 = dump(&mut con, "s");
+    // Redis 7.2's type 21 (RDB 11) adds each consumer's active time after its seen time: here,
+    // before the last byte of the object (the consumer's empty PEL).
+    let object_end = v2.len() - 10;
+    let seen = &v2[object_end - 9..object_end - 1];
+    let mut v3 = v2[..object_end - 1].to_vec();
+    v3[0] = 21;
+    v3.extend_from_slice(seen);
+    v3.push(0);
+    v3.extend_from_slice(&11u16.to_le_bytes());
+    v3.extend_from_slice(&[0; 8]);
+    fix_crc(&mut v3);
+    restore(&mut con, "s3", 0, &v3).unwrap();
+    assert_eq!(contents(&mut con, "s3"), contents(&mut con, "s"));
 }

@@ -188,9 +188,8 @@ impl Writer {
     /// The blob. Panics past 4 GiB, the format's limit (callers keep nodes far smaller).
     pub fn finish(self) -> Vec<u8> {
         let total = u32::try_from(self.bytes_len()).expect("a listpack holds under 4 GiB");
-        let count = u16::try_from(self.count)
-            .unwrap_or(COUNT_UNKNOWN)
-            .min(COUNT_UNKNOWN);
+        // At and above `COUNT_UNKNOWN` entries, readers count them.
+        let count = u16::try_from(self.count).unwrap_or(COUNT_UNKNOWN);
         let mut blob = Vec::with_capacity(total as usize);
         blob.extend_from_slice(&total.to_le_bytes());
         blob.extend_from_slice(&count.to_le_bytes());

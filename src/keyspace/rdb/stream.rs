@@ -232,7 +232,7 @@ fn node(blob: &[u8], master: StreamId, stream: &mut Stream) -> Result<()> {
     let deleted = count(&mut it, elements.len())?;
     let names_len = count(&mut it, elements.len())?;
     let names: Vec<Bytes> = (0..names_len)
-        .map(|_| Ok(text(it.next().ok_or(Malformed)?)))
+        .map(|_| next_text(&mut it))
         .collect::<Result<_>>()?;
     if int(it.next())? != 0 || live + deleted == 0 {
         return Err(Malformed);
@@ -243,22 +243,10 @@ fn node(blob: &[u8], master: StreamId, stream: &mut Stream) -> Result<()> {
         let ms_diff = int(it.next())?;
         let seq_diff = int(it.next())?;
         let same = flags & FLAG_SAME_FIELDS != 0;
-        let mut fields = Vec::new();
-        let pairs = if same {
-            names.len()
-        } else {
-            count(&mut it, elements.len())?
-        };
-        for i in 0..pairs {
-            let name = match same {
-                true => names[i].clone(),
-                false => text(it.next().ok_or(Malformed)?),
-            };
-            fields.push(name);
-            fields.push(text(it.next().ok_or(Malformed)?));
-        }
-        let extra = if same { 0 } else { pairs as i64 + 1 };
-        if int(it.next())? != pairs as i64 + ENTRY_FIXED_ELEMENTS + extra || pairs == 0 {
+        let fields = entry_fields(&mut it, same.then_some(&names[..]), elements.len())?;
+        let pairs = (fields.len() / 2) as i64;
+        let extra = if same { 0 } else { pairs + 1 };
+        if int(it.next())? != pairs + ENTRY_FIXED_ELEMENTS + extra || pairs == 0 {
             return Err(Malformed);
         }
         if flags & FLAG_DELETED != 0 {
@@ -279,6 +267,29 @@ fn node(blob: &[u8], master: StreamId, stream: &mut Stream) -> Result<()> {
         return Err(Malformed);
     }
     Ok(())
+}
+
+/// An entry's fields and values: values alone after the node's `master` names, or a count and
+/// then fields and values.
+fn entry_fields(
+    it: &mut std::slice::Iter<Element>,
+    master: Option<&[Bytes]>,
+    max: usize,
+) -> Result<Vec<Bytes>> {
+    match master {
+        Some(names) => {
+            let mut fields = Vec::with_capacity(2 * names.len());
+            for name in names {
+                fields.push(name.clone());
+                fields.push(next_text(it)?);
+            }
+            Ok(fields)
+        }
+        None => {
+            let pairs = count(it, max)?;
+            (0..2 * pairs).map(|_| next_text(it)).collect()
+        }
+    }
 }
 
 /// One consumer group, checked whole: every pending entry has exactly one consumer.
@@ -369,8 +380,9 @@ fn int(element: Option<&Element>) -> Result<i64> {
     }
 }
 
-fn text(element: &Element) -> Bytes {
-    Bytes::from(element.to_bytes())
+/// The next element as bytes (an integer as its text).
+fn next_text(it: &mut std::slice::Iter<Element>) -> Result<Bytes> {
+    Ok(Bytes::from(it.next().ok_or(Malformed)?.to_bytes()))
 }
 
 fn id_from_be(raw: &[u8]) -> Result<StreamId> {
