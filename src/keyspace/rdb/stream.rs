@@ -37,6 +37,8 @@ const FLAG_SAME_FIELDS: i64 = 2;
 const ENTRY_FIXED_ELEMENTS: i64 = 3;
 /// Group counters a missing value stands for (Redis writes -1 as an unsigned length).
 const ENTRIES_READ_UNKNOWN: u64 = u64::MAX;
+/// Counters Redis keeps in signed 64 bits (entries added, entries read): larger ones are malformed.
+const SIGNED_MAX: u64 = i64::MAX as u64;
 /// The least bytes each repeated part takes in a payload, for bounding counts before allocating.
 const NODE_BYTES_MIN: usize = 2 + ID_BYTES;
 const GROUP_BYTES_MIN: usize = 5;
@@ -47,9 +49,12 @@ const CONSUMER_BYTES_MIN: usize = 1 + 8 + 1;
 
 /// Writes `stream` as `STREAM_LISTPACKS_2` (type byte included).
 ///
-/// What Keel does not keep is written as Redis would have it: entries deleted by XDEL are gone
-/// from Keel's nodes, so every node says 0 deleted (Redis drops a node's tombstones too when it
-/// rewrites it); the first ID is the first live entry's (0-0 when empty), as Redis records it.
+/// What the format carries and Keel's model does not keep is written as Redis would compute it:
+/// XDEL removes an entry from Keel outright, where Redis leaves a tombstone in its node, so every
+/// node here says 0 deleted (a node without tombstones, as Redis has before any XDEL; the stream's
+/// max deleted ID and entries-added counter, which Keel does keep, carry what XINFO and lag need);
+/// the first ID is the first live entry's (0-0 when empty), as Redis records it; nodes are cut
+/// where Redis's default node limits would cut them.
 pub fn encode(stream: &Stream, out: &mut Vec<u8>) {
     encode_as(stream, STREAM_LISTPACKS_2, out);
 }
@@ -203,10 +208,9 @@ pub fn decode(r: &mut Reader, kind: u8) -> Result<Value> {
         (lens_to_id(r)?, r.len()?)
     };
     let last_entry_above = stream.last().is_some_and(|(id, _)| *id > last_id);
-    let signed_max = i64::MAX as u64;
     if length != stream.len() as u64
         || entries_added < length
-        || entries_added > signed_max
+        || entries_added > SIGNED_MAX
         || last_entry_above
     {
         return Err(Malformed);
@@ -301,9 +305,9 @@ fn group(r: &mut Reader, kind: u8, stream: &Stream) -> Result<Group> {
     } else {
         Some(r.len()?).filter(|n| *n != ENTRIES_READ_UNKNOWN)
     };
-    // Redis keeps the counter signed and never above the entries added; Keel's lag arithmetic
-    // relies on that.
-    if entries_read.is_some_and(|n| n > stream.entries_added) {
+    // Redis keeps the counter signed (-1 for unknown, written as u64::MAX); it may exceed the
+    // entries added (XGROUP CREATE ... ENTRIESREAD allows that, and so does Keel).
+    if entries_read.is_some_and(|n| n > SIGNED_MAX) {
         return Err(Malformed);
     }
     let mut unowned = BTreeMap::new();
