@@ -45,13 +45,7 @@ fn dump(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(entry) = ctx.db().get(&args[1], now) else {
         return Reply::Nil;
     };
-    match rdb::dump(&entry.value) {
-        Ok(payload) => Reply::Bulk(Bytes::from(payload)),
-        Err(rdb::Unsupported) => Reply::error(format!(
-            "ERR DUMP of {} values is not supported",
-            entry.value.type_name()
-        )),
-    }
+    Reply::Bulk(Bytes::from(rdb::dump(&entry.value)))
 }
 
 /// RESTORE's options after the payload.

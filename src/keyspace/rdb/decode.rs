@@ -33,6 +33,9 @@ pub fn object(r: &mut Reader) -> Result<Value> {
         ZSET => zset(scored(r, Reader::text_double)?),
         ZSET_2 => zset(scored(r, Reader::binary_double)?),
         ZSET_LISTPACK => zset(packed_scores(&r.string()?)?),
+        kind @ (STREAM_LISTPACKS | STREAM_LISTPACKS_2 | STREAM_LISTPACKS_3) => {
+            super::stream::decode(r, kind)
+        }
         _ => Err(Malformed),
     }
 }

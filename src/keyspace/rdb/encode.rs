@@ -1,9 +1,11 @@
 //! Keel values to RDB objects (one type byte, then the object), in encodings that both Redis 7.0
 //! (RDB 10) and 7.2 (RDB 11) load: strings as Redis writes them (short integers in the integer
-//! encodings, no compression), and collections in the plain types (list, set, hash, zset_2 with binary scores),
-//! which every Redis converts to its own encodings on load.
+//! encodings, no compression), collections in the plain types (list, set, hash, zset_2 with binary
+//! scores), which every Redis converts to its own encodings on load, and streams as listpacks v2
+//! (see `stream`).
 
 use super::read::{ENC_INT16, ENC_INT32, ENC_INT8};
+use super::stream;
 use super::types::*;
 use crate::keyspace::Value;
 
@@ -11,11 +13,7 @@ use crate::keyspace::Value;
 const INT_ENCODING_CHARS_MAX: usize = 11;
 const LEN_ENCODED_BYTE: u8 = 0xc0;
 
-/// The value's type has no RDB encoding in Keel (streams).
-#[derive(Debug, PartialEq)]
-pub struct Unsupported;
-
-pub fn object(value: &Value, out: &mut Vec<u8>) -> Result<(), Unsupported> {
+pub fn object(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Int(n) => {
             out.push(STRING);
@@ -51,9 +49,8 @@ pub fn object(value: &Value, out: &mut Vec<u8>) -> Result<(), Unsupported> {
                 out.extend_from_slice(&score.to_le_bytes());
             }
         }
-        Value::Stream(_) => return Err(Unsupported),
+        Value::Stream(s) => stream::encode(s, out),
     }
-    Ok(())
 }
 
 /// A length: 6 bits, 14 bits (big endian), or a marker byte then 32 or 64 bits big endian.

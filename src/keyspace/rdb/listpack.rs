@@ -1,4 +1,5 @@
-//! Decoding Redis's listpack (the blob inside the listpack RDB types) and intset blobs.
+//! Redis's listpack (the blob inside the listpack RDB types, decoded and, for streams, encoded)
+//! and intset blobs (decoded).
 //!
 //! A listpack is: total bytes (u32 LE), element count (u16 LE, 65535 = "count it"), the entries,
 //! and an end byte 0xFF. Each entry is an encoding byte (with the value or length packed in), its
@@ -95,6 +96,112 @@ fn entry(bytes: &[u8]) -> Result<(Element<'_>, usize)> {
     })
 }
 
+/// Builds a listpack blob element by element, in the encodings Redis picks (`lpAppend`): the
+/// smallest integer encoding for integers and for strings that are canonical integers, the
+/// shortest length prefix for other strings.
+#[derive(Default)]
+pub struct Writer {
+    body: Vec<u8>,
+    count: usize,
+}
+
+impl Writer {
+    pub fn new() -> Writer {
+        Writer::default()
+    }
+
+    /// The blob's size so far, header and end byte included.
+    pub fn bytes_len(&self) -> usize {
+        HEADER_BYTES + self.body.len() + 1
+    }
+
+    pub fn int(&mut self, n: i64) {
+        let start = self.body.len();
+        let b = &mut self.body;
+        match n {
+            0..=127 => b.push(n as u8),
+            -4096..=4095 => {
+                let raw = (n as u16) & 0x1fff;
+                b.extend_from_slice(&[0xc0 | (raw >> 8) as u8, raw as u8]);
+            }
+            _ if i16::try_from(n).is_ok() => {
+                b.push(0xf1);
+                b.extend_from_slice(&(n as i16).to_le_bytes());
+            }
+            -8_388_608..=8_388_607 => {
+                b.push(0xf2);
+                b.extend_from_slice(&(n as i32).to_le_bytes()[..3]);
+            }
+            _ if i32::try_from(n).is_ok() => {
+                b.push(0xf3);
+                b.extend_from_slice(&(n as i32).to_le_bytes());
+            }
+            _ => {
+                b.push(0xf4);
+                b.extend_from_slice(&n.to_le_bytes());
+            }
+        }
+        self.end_entry(start);
+    }
+
+    /// A string; a canonical integer's text is stored as the integer, as Redis does.
+    pub fn bytes(&mut self, s: &[u8]) {
+        if s.len() <= INT_TEXT_CHARS_MAX {
+            if let Some(n) = crate::keyspace::parse_canonical_i64(s) {
+                return self.int(n);
+            }
+        }
+        let start = self.body.len();
+        let b = &mut self.body;
+        if s.len() < 1 << 6 {
+            b.push(0x80 | s.len() as u8);
+        } else if s.len() < 1 << 12 {
+            b.extend_from_slice(&[0xe0 | (s.len() >> 8) as u8, s.len() as u8]);
+        } else {
+            b.push(0xf0);
+            b.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        }
+        b.extend_from_slice(s);
+        self.end_entry(start);
+    }
+
+    /// Appends the backwards length of the entry that starts at `start`.
+    fn end_entry(&mut self, start: usize) {
+        let len = self.body.len() - start;
+        let groups = backlen_bytes(len);
+        // Most significant 7-bit group first; every byte but the first has its top bit set.
+        for i in (0..groups).rev() {
+            let group = ((len >> (7 * i)) & 0x7f) as u8;
+            self.body
+                .push(if i == groups - 1 { group } else { group | 0x80 });
+        }
+        self.count += 1;
+    }
+
+    /// Appends every element of `other` after this one's.
+    pub fn concat(mut self, other: Writer) -> Writer {
+        self.body.extend_from_slice(&other.body);
+        self.count += other.count;
+        self
+    }
+
+    /// The blob. Panics past 4 GiB, the format's limit (callers keep nodes far smaller).
+    pub fn finish(self) -> Vec<u8> {
+        let total = u32::try_from(self.bytes_len()).expect("a listpack holds under 4 GiB");
+        // At and above `COUNT_UNKNOWN` entries, readers count them.
+        let count = u16::try_from(self.count).unwrap_or(COUNT_UNKNOWN);
+        let mut blob = Vec::with_capacity(total as usize);
+        blob.extend_from_slice(&total.to_le_bytes());
+        blob.extend_from_slice(&count.to_le_bytes());
+        blob.extend_from_slice(&self.body);
+        blob.push(END);
+        blob
+    }
+}
+
+/// Redis tries the integer encodings only for strings up to this long (`lpStringToInt64`).
+const INT_TEXT_CHARS_MAX: usize = 20;
+
 /// How many bytes the backwards length of an entry of `len` bytes takes (7 bits per byte).
 fn backlen_bytes(len: usize) -> usize {
     match len {
@@ -154,6 +261,47 @@ mod tests {
         );
         blob[4] = 4;
         assert!(elements(&blob).is_err(), "a wrong count is refused");
+    }
+
+    #[test]
+    fn written_elements_read_back_at_every_encoding_boundary() {
+        let ints = [
+            0,
+            127,
+            128,
+            -1,
+            -4096,
+            4095,
+            4096,
+            -4097,
+            32767,
+            -32769,
+            8_388_607,
+            -8_388_609,
+            i32::MAX as i64 + 1,
+            i64::MIN,
+            i64::MAX,
+        ];
+        let strings = [0, 63, 64, 127, 128, 4095, 4096, 20_000].map(|n| vec![b'a'; n]);
+        let mut w = Writer::new();
+        ints.iter().for_each(|n| w.int(*n));
+        strings.iter().for_each(|s| w.bytes(s));
+        w.bytes(b"-12");
+        w.bytes(b"007");
+        let blob = w.finish();
+        let mut expected: Vec<Vec<u8>> = ints.iter().map(|n| n.to_string().into_bytes()).collect();
+        expected.extend(strings.iter().cloned());
+        expected.extend([b"-12".to_vec(), b"007".to_vec()]);
+        assert_eq!(texts(&blob), expected);
+        let elements = elements(&blob).unwrap();
+        assert!(matches!(
+            elements[ints.len() + strings.len()],
+            Element::Int(-12)
+        ));
+        assert!(matches!(
+            elements[ints.len() + strings.len() + 1],
+            Element::Str(_)
+        ));
     }
 
     #[test]
