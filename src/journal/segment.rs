@@ -276,11 +276,12 @@ impl ActiveSegment {
     /// The aligned bytes of one batch (header + `body` + zero padding) for
     /// this segment.
     pub fn batch_buffer(&self, header: &BatchHeader, body: &[u8]) -> AlignedBuf {
-        let mut buf = AlignedBuf::zeroed(header.padded_bytes(BLOCK_BYTES));
-        header.encode(self.header.nonce, buf.as_bytes_mut());
-        buf.as_bytes_mut()[BATCH_HEADER_BYTES..BATCH_HEADER_BYTES + body.len()]
-            .copy_from_slice(body);
-        buf
+        AlignedBuf::with_head(header.padded_bytes(BLOCK_BYTES), |buf| {
+            header.encode(self.header.nonce, buf);
+            let end = BATCH_HEADER_BYTES + body.len();
+            buf[BATCH_HEADER_BYTES..end].copy_from_slice(body);
+            end
+        })
     }
 
     /// Reserves the next free blocks for a batch from `batch_buffer` and starts writing it there;

@@ -23,7 +23,8 @@ pub const BLOCK_BYTES: usize = 4096;
 /// small enough to stay inside the executor's io_memory pool.
 const ZERO_CHUNK_BYTES: usize = 1 << 20;
 
-/// A zero-filled, 4 KiB-aligned buffer whose length is a whole number of blocks.
+/// A 4 KiB-aligned buffer whose length is a whole number of blocks, every byte written (zero
+/// where nothing else was put).
 pub struct AlignedBuf {
     dma: DmaBuffer,
 }
@@ -32,13 +33,22 @@ impl AlignedBuf {
     /// A zeroed buffer of `len` bytes; `len` must be a positive multiple of
     /// [`BLOCK_BYTES`]. Must be called on a glommio executor.
     pub fn zeroed(len: usize) -> AlignedBuf {
+        AlignedBuf::with_head(len, |_| 0)
+    }
+
+    /// A buffer of `len` bytes (as for `zeroed`) whose first bytes are written by `write_head`,
+    /// which returns how many it wrote; the rest is zeroed. One pass over the memory, where
+    /// zeroing it all and then copying in would be two.
+    pub fn with_head(len: usize, write_head: impl FnOnce(&mut [u8]) -> usize) -> AlignedBuf {
         assert!(
             len > 0 && len.is_multiple_of(BLOCK_BYTES),
             "aligned buffer length {len}"
         );
         let mut dma = glommio::allocate_dma_buffer(len);
         assert_eq!(dma.as_ptr() as usize % BLOCK_BYTES, 0);
-        dma.as_bytes_mut().fill(0);
+        let bytes = dma.as_bytes_mut();
+        let head = write_head(bytes);
+        bytes[head..].fill(0);
         AlignedBuf { dma }
     }
 
