@@ -3,13 +3,15 @@
 //!
 //! - A write's reply waits for its own record (`appendfsync always`).
 //! - A read of a key whose latest write is not durable yet waits for that write (no dirty reads:
-//!   a reply never shows what a crash could take back). Reads of other keys answer at once.
+//!   a reply never shows what a crash could take back; `unsynced.rs` keeps the marks). Reads of
+//!   other keys answer at once.
 //! - Keyspace-wide reads (KEYS, DBSIZE, ...) wait for everything appended so far.
 
 use std::collections::HashSet;
 
 use bytes::Bytes;
 
+use super::unsynced::KeyMark;
 use super::Shard;
 use crate::journal::effect::{self, encode_txn_part, Effect, Located, TxnTag};
 use crate::journal::{FsyncMode, Journal, JournalError, Lsn};
@@ -65,6 +67,7 @@ impl Shard {
             in_txn: txn.is_some(),
             effects: Vec::new(),
             keys_written: Vec::new(),
+            keyspace_wide: false,
         };
         for (db, other) in swaps {
             log.emit(Located {
@@ -99,7 +102,7 @@ impl Shard {
                     ),
                     Change::Key(key) => match keyspace.dbs[db].peek(&key) {
                         Some(entry) if !log.in_txn => {
-                            log.put_in_place(db, key, entry);
+                            log.put_in_place(db, &key, entry);
                             continue;
                         }
                         Some(entry) => (
@@ -135,9 +138,12 @@ impl Shard {
         };
         journal.end_unit(unit);
         if journal.fsync_mode() == FsyncMode::Always {
-            let mut pending = self.pending.borrow_mut();
-            for key in log.keys_written {
-                pending.insert(key, lsn);
+            let mut unsynced = self.unsynced.borrow_mut();
+            for &key in &log.keys_written {
+                unsynced.note_key(key, lsn);
+            }
+            if log.keyspace_wide {
+                unsynced.note_keyspace_wide(lsn);
             }
         }
         lsn
@@ -151,16 +157,19 @@ struct CommandLog<'a> {
     /// each is appended as it comes.
     in_txn: bool,
     effects: Vec<Located>,
-    /// (db, key) of every key written, for the no-dirty-reads marks.
-    keys_written: Vec<(usize, Bytes)>,
+    /// (db, key) of every key written, and whether a write changed every key (FLUSH, SWAPDB):
+    /// for the no-dirty-reads marks.
+    keys_written: Vec<KeyMark>,
+    keyspace_wide: bool,
 }
 
 impl CommandLog<'_> {
     fn emit(&mut self, located: Located) {
-        if let Effect::Put { key, .. } | Effect::Del { key } | Effect::Delta { key, .. } =
-            &located.effect
-        {
-            self.keys_written.push((located.db as usize, key.clone()));
+        match &located.effect {
+            Effect::Put { key, .. } | Effect::Del { key } | Effect::Delta { key, .. } => self
+                .keys_written
+                .push(KeyMark::new(located.db as usize, key)),
+            Effect::Flush { .. } | Effect::SwapDb { .. } => self.keyspace_wide = true,
         }
         if self.in_txn {
             self.effects.push(located);
@@ -174,34 +183,40 @@ impl CommandLog<'_> {
 
     /// Appends a PUT of `key` encoded straight from its stored entry, without cloning the value
     /// into an `Effect` (outside a transaction only).
-    fn put_in_place(&mut self, db: usize, key: Bytes, entry: &Entry) {
+    fn put_in_place(&mut self, db: usize, key: &[u8], entry: &Entry) {
         debug_assert!(!self.in_txn);
         self.journal
-            .append_with(key_slot(&key), db as u8, effect::PUT, |out| {
-                effect::encode_put(&key, &entry.value, entry.expire_at_ms, out)
+            .append_with(key_slot(key), db as u8, effect::PUT, |out| {
+                effect::encode_put(key, &entry.value, entry.expire_at_ms, out)
             });
-        self.keys_written.push((db, key));
+        self.keys_written.push(KeyMark::new(db, key));
     }
 }
 
 impl Shard {
-    /// False when no read can need to wait (no journal, or nothing pending): the common case,
+    /// False when no read can need to wait (no journal, or everything durable): the common case,
     /// checked before looking at a read's keys.
     pub fn may_have_unsynced_writes(&self) -> bool {
-        self.journal.is_some() && !self.pending.borrow().is_empty() || self.unsynced_lsn() > 0
+        self.unsynced_lsn() > 0
     }
 
     /// The LSN a read of `keys` must wait for: the latest not-yet-durable write to any of them.
     pub fn read_wait_lsn<'a>(&self, db: usize, keys: impl Iterator<Item = &'a Bytes>) -> Lsn {
-        let pending = self.pending.borrow();
-        let Some(journal) = self.journal.as_ref().filter(|_| !pending.is_empty()) else {
+        let Some(journal) = &self.journal else {
             return 0;
         };
-        let durable = journal.durable_lsn();
-        keys.filter_map(|k| pending.get(&(db, k.clone())).copied())
-            .filter(|&lsn| lsn > durable)
-            .max()
-            .unwrap_or(0)
+        self.unsynced
+            .borrow()
+            .read_wait_lsn(db, keys.map(|k| &k[..]), journal.durable_lsn())
+    }
+
+    /// Forgets no-dirty-read marks of writes that are durable now (called periodically).
+    pub fn forget_durable_writes(&self) {
+        if let Some(journal) = &self.journal {
+            self.unsynced
+                .borrow_mut()
+                .forget_durable(journal.durable_lsn());
+        }
     }
 
     /// The LSN a keyspace-wide read must wait for: everything appended.
@@ -221,14 +236,6 @@ impl Shard {
         match &self.journal {
             Some(journal) if lsn > 0 => journal.wait_durable(lsn).await.map_err(|e| misconf(&e)),
             _ => Ok(()),
-        }
-    }
-
-    /// Forgets pending-write marks that are durable now (called periodically).
-    pub fn purge_pending(&self) {
-        if let Some(journal) = &self.journal {
-            let durable = journal.durable_lsn();
-            self.pending.borrow_mut().retain(|_, lsn| *lsn > durable);
         }
     }
 

@@ -12,10 +12,10 @@ pub mod relayout;
 mod serve;
 mod snapshotting;
 mod stats;
+mod unsynced;
 pub mod watch;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,7 +33,7 @@ use crate::commands::{CommandSpec, Run};
 use crate::config::Config;
 use crate::journal::effect::TxnTag;
 use crate::journal::{Journal, Lsn};
-use crate::keyspace::{Db, KeyHasher, Keyspace};
+use crate::keyspace::{Db, Keyspace};
 use crate::protocol::Reply;
 use crate::pubsub::PubSub;
 use crate::runtime::mesh::Senders;
@@ -58,8 +58,8 @@ pub struct Shard {
     pub blocking: blocking::Blocking,
     /// This shard's journal; `None` with `appendonly no`.
     pub journal: Option<Journal>,
-    /// (db, key) -> LSN of its latest write that may not be durable yet (no dirty reads).
-    pending: RefCell<HashMap<(usize, Bytes), Lsn, KeyHasher>>,
+    /// Keys with a write that may not be durable yet (no dirty reads).
+    unsynced: RefCell<unsynced::UnsyncedWrites>,
     /// Snapshot in progress and the last ones' outcome.
     pub snapshots: Snapshots,
     pub pubsub: PubSub,
@@ -173,7 +173,7 @@ impl Shard {
             id,
             keyspace: RefCell::new(keyspace),
             journal,
-            pending: RefCell::new(HashMap::default()),
+            unsynced: RefCell::default(),
             config: RefCell::new(config),
             node,
             locks: LockTable::default(),

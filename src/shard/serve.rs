@@ -50,7 +50,7 @@ impl Shard {
             if self.active_expire.get() {
                 self.expire_pass().await;
             }
-            self.purge_pending();
+            self.forget_durable_writes();
             self.sample_journal_latency();
             self.maybe_auto_snapshot();
             self.clients
