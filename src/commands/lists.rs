@@ -24,7 +24,7 @@ use crate::keyspace::{Db, Delta, List, ListEdit};
 use crate::protocol::Reply;
 use crate::pubsub::notify::{class, notify_removal};
 use crate::router::slot::key_slot;
-use crate::router::Txn;
+use crate::router::{exec_on_owner, Txn};
 use crate::server::client::Client;
 use crate::shard::blocking::{OnReady, Outcome, Wait};
 use crate::shard::{Ctx, Request};
@@ -224,7 +224,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "lmpop",
         arity: -4,
         flags: WRITE | MOVABLEKEYS,
-        keys: Keys::None,
+        keys: NUMKEYS_KEYS,
         acl: LIST_WRITE_SLOW,
         summary: "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
         since: "7.0.0",
@@ -998,7 +998,7 @@ async fn pop_first(
             db,
             resp3,
         );
-        let reply = shard.exec_on(owner, vec![req], None).await.pop();
+        let reply = exec_on_owner(shard, owner, vec![req]).await.pop();
         return reply.unwrap_or(Reply::error("ERR shard did not answer"));
     }
     let txn = Txn::lock(shard, db, keys).await;

@@ -1,0 +1,476 @@
+//! Keyed commands that route themselves (SINTERCARD, LMPOP, ZMPOP, ZUNION/ZINTER/ZDIFF and their
+//! STORE forms, ZINTERCARD, SORT, GEORADIUS) inside MULTI/EXEC: they run at their place in the
+//! queue, see the transaction's earlier writes and are seen by its later commands, on keys of
+//! one shard or several, on a one-shard server and on a cluster port; other clients never
+//! interleave with them; and their writes survive a SIGKILL as part of the transaction, or not at
+//! all.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use common::resp::R::{self, Array, Int, Nil};
+use common::resp::{bulk, key_per_shard, ok, Conn};
+use common::Server;
+
+const SHARDS: usize = 3;
+
+fn queued() -> R {
+    R::Status("QUEUED".into())
+}
+
+/// MULTI, the commands (each must be QUEUED), EXEC's reply.
+fn transaction(c: &mut Conn, commands: &[String]) -> R {
+    assert_eq!(c.cmd("MULTI"), ok());
+    for line in commands {
+        assert_eq!(c.cmd(line), queued(), "{line}");
+    }
+    c.cmd("EXEC")
+}
+
+fn bulks(items: &[&str]) -> R {
+    Array(items.iter().map(bulk).collect())
+}
+
+/// Keys on three different shards.
+fn spread_keys(prefix: &str) -> [String; 3] {
+    let k = key_per_shard(prefix, SHARDS);
+    [k[0].clone(), k[1].clone(), k[2].clone()]
+}
+
+/// Three keys of one slot (so one shard): a shared hash tag.
+fn same_slot_keys(prefix: &str) -> [String; 3] {
+    ["a", "b", "c"].map(|s| format!("{{{prefix}}}{s}"))
+}
+
+/// Each self-routing command runs between the writes queued around it, on keys `k`.
+fn check_queue_order(c: &mut Conn, k: &[String; 3]) {
+    let [a, b, d] = k;
+    assert_eq!(c.cmd(&format!("SADD {a}s x y")), Int(2));
+    assert_eq!(c.cmd(&format!("SADD {b}s x")), Int(1));
+    let sets = transaction(
+        c,
+        &[
+            format!("SINTERCARD 2 {a}s {b}s"),
+            format!("SADD {b}s y"),
+            format!("SINTERCARD 2 {a}s {b}s"),
+        ],
+    );
+    assert_eq!(sets, Array(vec![Int(1), Int(1), Int(2)]), "SINTERCARD");
+
+    let lists = transaction(
+        c,
+        &[
+            format!("LPUSH {a}q 1"),
+            format!("LMPOP 2 {b}q {a}q LEFT"),
+            format!("LPUSH {a}q 2"),
+            format!("LMPOP 2 {b}q {a}q LEFT COUNT 5"),
+            format!("LMPOP 2 {b}q {a}q LEFT"),
+        ],
+    );
+    let popped = |key: &str, v: &str| Array(vec![bulk(key), bulks(&[v])]);
+    assert_eq!(
+        lists,
+        Array(vec![
+            Int(1),
+            popped(&format!("{a}q"), "1"),
+            Int(1),
+            popped(&format!("{a}q"), "2"),
+            Nil,
+        ]),
+        "LMPOP"
+    );
+
+    let zpops = transaction(
+        c,
+        &[
+            format!("ZADD {a}z 1 m"),
+            format!("ZMPOP 2 {d}z {a}z MIN"),
+            format!("ZADD {a}z 2 n"),
+            format!("ZMPOP 2 {d}z {a}z MIN"),
+            format!("EXISTS {a}z"),
+        ],
+    );
+    let zpopped =
+        |m: &str, s: &str| Array(vec![bulk(format!("{a}z")), Array(vec![bulks(&[m, s])])]);
+    assert_eq!(
+        zpops,
+        Array(vec![
+            Int(1),
+            zpopped("m", "1"),
+            Int(1),
+            zpopped("n", "2"),
+            Int(0)
+        ]),
+        "ZMPOP"
+    );
+
+    let algebra = transaction(
+        c,
+        &[
+            format!("ZADD {a}u 1 p"),
+            format!("ZUNION 2 {a}u {b}u"),
+            format!("ZADD {b}u 2 p 3 q"),
+            format!("ZUNION 2 {a}u {b}u WITHSCORES"),
+            format!("ZINTER 2 {a}u {b}u"),
+            format!("ZDIFF 2 {b}u {a}u"),
+            format!("ZINTERCARD 2 {a}u {b}u"),
+            format!("ZUNIONSTORE {d}u 2 {a}u {b}u"),
+            format!("ZRANGE {d}u 0 -1 WITHSCORES"),
+            format!("ZINTERSTORE {d}u 2 {a}u {b}u"),
+            format!("ZCARD {d}u"),
+            format!("ZDIFFSTORE {d}u 2 {b}u {a}u"),
+            format!("ZRANGE {d}u 0 -1"),
+        ],
+    );
+    assert_eq!(
+        algebra,
+        Array(vec![
+            Int(1),
+            bulks(&["p"]),
+            Int(2),
+            bulks(&["p", "3", "q", "3"]),
+            bulks(&["p"]),
+            bulks(&["q"]),
+            Int(1),
+            Int(2),
+            bulks(&["p", "3", "q", "3"]),
+            Int(1),
+            Int(1),
+            Int(1),
+            bulks(&["q"]),
+        ]),
+        "set algebra"
+    );
+
+    let sorts = transaction(
+        c,
+        &[
+            format!("RPUSH {a}l 3 1"),
+            format!("SORT {a}l"),
+            format!("RPUSH {a}l 2"),
+            format!("SORT_RO {a}l DESC"),
+            format!("SORT {a}l STORE {d}l"),
+            format!("LRANGE {d}l 0 -1"),
+            format!("RPUSH {a}l 0"),
+            format!("SORT {a}l LIMIT 0 1"),
+        ],
+    );
+    assert_eq!(
+        sorts,
+        Array(vec![
+            Int(2),
+            bulks(&["1", "3"]),
+            Int(3),
+            bulks(&["3", "2", "1"]),
+            Int(3),
+            bulks(&["1", "2", "3"]),
+            Int(4),
+            bulks(&["0"]),
+        ]),
+        "SORT"
+    );
+
+    let geo = transaction(
+        c,
+        &[
+            format!("GEOADD {a}g 13.361389 38.115556 palermo"),
+            format!("GEORADIUS {a}g 15 37 200 km STORE {b}g"),
+            format!("GEOADD {a}g 15.087269 37.502669 catania"),
+            format!("GEORADIUSBYMEMBER {a}g palermo 200 km STORE {b}g"),
+            format!("ZCARD {b}g"),
+            format!("GEORADIUS {a}g 15 37 200 km ASC"),
+        ],
+    );
+    assert_eq!(
+        geo,
+        Array(vec![
+            Int(1),
+            Int(1),
+            Int(1),
+            Int(2),
+            Int(2),
+            bulks(&["catania", "palermo"]),
+        ]),
+        "GEORADIUS"
+    );
+}
+
+#[test]
+fn self_routing_commands_run_in_queue_order_with_keys_on_several_shards() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    check_queue_order(&mut c, &spread_keys("k"));
+}
+
+#[test]
+fn self_routing_commands_run_in_queue_order_with_keys_on_one_shard() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    check_queue_order(&mut c, &same_slot_keys("t"));
+}
+
+#[test]
+fn self_routing_commands_run_in_queue_order_on_a_one_shard_server() {
+    let server = Server::start(1, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    check_queue_order(&mut c, &spread_keys("k"));
+}
+
+#[test]
+fn self_routing_commands_run_in_queue_order_on_a_cluster_port() {
+    let server = Server::start(SHARDS, &["--appendonly", "no", "--cluster-enabled", "yes"]);
+    let k = key_per_shard("c", SHARDS);
+    // The keys' slot is on shard 1: its port is the base port + 1 + 1.
+    let mut c = Conn::at_port(server.port + 2);
+    check_queue_order(&mut c, &same_slot_keys(&k[1]));
+}
+
+#[test]
+fn a_queued_select_applies_to_a_later_self_routing_command() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    let [a, b, _] = spread_keys("k");
+    let reply = transaction(
+        &mut c,
+        &[
+            "SELECT 3".into(),
+            format!("RPUSH {a} x"),
+            format!("LMPOP 2 {b} {a} RIGHT"),
+            format!("RPUSH {a} y"),
+        ],
+    );
+    let popped = Array(vec![bulk(&a), bulks(&["x"])]);
+    assert_eq!(reply, Array(vec![ok(), Int(1), popped, Int(1)]));
+    assert_eq!(c.cmd(&format!("LRANGE {a} 0 -1")), bulks(&["y"]));
+    assert_eq!(c.cmd("SELECT 0"), ok());
+    assert_eq!(c.cmd(&format!("EXISTS {a}")), Int(0));
+}
+
+#[test]
+fn sort_by_patterns_across_shards_is_refused_inside_multi_and_the_rest_runs() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    let [a, b, _] = spread_keys("k");
+    let reply = transaction(
+        &mut c,
+        &[
+            format!("RPUSH {a} 2 1"),
+            format!("SORT {a} BY w_*"),
+            format!("SORT {a} GET #"),
+            format!("SET {b} v"),
+        ],
+    );
+    let Array(replies) = reply else {
+        panic!("EXEC answered {reply:?}");
+    };
+    assert_eq!(replies[0], Int(2));
+    assert!(
+        matches!(&replies[1], R::Err(e) if e.contains("not supported inside MULTI")),
+        "{:?}",
+        replies[1]
+    );
+    assert_eq!(replies[2], bulks(&["1", "2"]));
+    assert_eq!(replies[3], ok());
+}
+
+#[test]
+fn command_getkeys_finds_the_keys_of_self_routing_commands() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    let keys = |c: &mut Conn, line: &str| c.cmd(&format!("COMMAND GETKEYS {line}"));
+    assert_eq!(keys(&mut c, "LMPOP 2 a b LEFT"), bulks(&["a", "b"]));
+    assert_eq!(keys(&mut c, "SINTERCARD 2 a b LIMIT 1"), bulks(&["a", "b"]));
+    assert_eq!(keys(&mut c, "ZUNIONSTORE d 2 a b"), bulks(&["d", "a", "b"]));
+    assert_eq!(keys(&mut c, "SORT s LIMIT 0 1 STORE d"), bulks(&["s", "d"]));
+    assert_eq!(
+        keys(&mut c, "GEORADIUS g 15 37 200 km STOREDIST d"),
+        bulks(&["g", "d"])
+    );
+}
+
+/// A writer moves one token between two sets on different shards in single EXECs; readers count
+/// it with SINTERCARD and SISMEMBER in one EXEC: both must agree, and it is always in exactly one
+/// set. A reader that ran its SINTERCARDs outside the EXEC's locks would see a move half-way.
+#[test]
+fn other_clients_never_interleave_with_a_self_routing_read() {
+    const ROUNDS: usize = 300;
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let [a, b, _] = spread_keys("k");
+    let mut c = Conn::new(&server);
+    assert_eq!(c.cmd(&format!("SADD {a} m")), Int(1));
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (done, a, b) = (done.clone(), a.clone(), b.clone());
+        let mut r = Conn::new(&server);
+        thread::spawn(move || {
+            let mut reads = 0;
+            while !done.load(Ordering::Relaxed) {
+                let seen = transaction(
+                    &mut r,
+                    &[
+                        format!("SINTERCARD 1 {a}"),
+                        format!("SISMEMBER {b} m"),
+                        format!("SINTERCARD 1 {b}"),
+                        format!("SISMEMBER {a} m"),
+                    ],
+                );
+                assert!(
+                    seen == Array(vec![Int(1), Int(0), Int(0), Int(1)])
+                        || seen == Array(vec![Int(0), Int(1), Int(1), Int(0)]),
+                    "read {seen:?}"
+                );
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for _ in 0..ROUNDS {
+        let forth = [format!("SREM {a} m"), format!("SADD {b} m")];
+        assert_eq!(transaction(&mut c, &forth), Array(vec![Int(1), Int(1)]));
+        let back = [format!("SREM {b} m"), format!("SADD {a} m")];
+        assert_eq!(transaction(&mut c, &back), Array(vec![Int(1), Int(1)]));
+    }
+    done.store(true, Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0);
+}
+
+/// A writer pushes the same value to two lists on different shards in one EXEC; a reader pops
+/// both with LMPOP in one EXEC: it gets the same value twice, or nothing twice.
+#[test]
+fn other_clients_never_interleave_with_self_routing_pops() {
+    const ROUNDS: usize = 400;
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let [a, b, _] = spread_keys("k");
+    let done = Arc::new(AtomicBool::new(false));
+    let popped = Arc::new(AtomicUsize::new(0));
+    let reader = {
+        let (done, popped, a, b) = (done.clone(), popped.clone(), a.clone(), b.clone());
+        let mut r = Conn::new(&server);
+        thread::spawn(move || {
+            let mut last = -1;
+            loop {
+                let finished = done.load(Ordering::Relaxed);
+                let seen = transaction(
+                    &mut r,
+                    &[format!("LMPOP 1 {a} LEFT"), format!("LMPOP 1 {b} LEFT")],
+                );
+                let Array(pops) = &seen else {
+                    panic!("EXEC answered {seen:?}");
+                };
+                match (&pops[0], &pops[1]) {
+                    (Nil, Nil) if finished => return,
+                    (Nil, Nil) => continue,
+                    (Array(x), Array(y)) => {
+                        assert_eq!(x[1], y[1], "popped {seen:?}");
+                        let R::Array(values) = &x[1] else {
+                            panic!("popped {seen:?}");
+                        };
+                        let R::Bulk(v) = &values[0] else {
+                            panic!("popped {seen:?}");
+                        };
+                        let v: i64 = String::from_utf8_lossy(v).parse().unwrap();
+                        assert!(v > last, "popped {v} after {last}");
+                        last = v;
+                        popped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => panic!("half a push seen: {seen:?}"),
+                }
+            }
+        })
+    };
+    let mut c = Conn::new(&server);
+    for i in 0..ROUNDS {
+        let push = [format!("RPUSH {a} {i}"), format!("RPUSH {b} {i}")];
+        let reply = transaction(&mut c, &push);
+        assert!(matches!(reply, Array(ref r) if r.len() == 2), "{reply:?}");
+    }
+    done.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+    assert_eq!(popped.load(Ordering::Relaxed), ROUNDS);
+}
+
+/// EXECs each pop one element with LMPOP (its keys on two shards), one with ZMPOP, and count
+/// the round with INCR, all on different shards, while the server is killed: after the restart
+/// the three agree (no EXEC half there), and every acknowledged EXEC is there.
+#[test]
+fn self_routing_pops_in_an_exec_survive_a_sigkill_all_or_nothing() {
+    const ELEMENTS: usize = 20_000;
+    let mut server = Server::start(SHARDS, &["--appendonly", "yes"]);
+    let [a, b, d] = spread_keys("k");
+    let empty = spread_keys("e")[1].clone();
+    let (list, zset, counter) = (b.clone(), d.clone(), a.clone());
+    {
+        let mut c = Conn::new(&server);
+        for chunk in (0..ELEMENTS).collect::<Vec<_>>().chunks(500) {
+            let mut push = vec!["RPUSH".to_string(), list.clone()];
+            let mut zadd = vec!["ZADD".to_string(), zset.clone()];
+            for i in chunk {
+                push.push(i.to_string());
+                zadd.extend([i.to_string(), format!("m{i}")]);
+            }
+            assert!(matches!(c.call(&push), Int(_)));
+            assert!(matches!(c.call(&zadd), Int(_)));
+        }
+    }
+    let acked = Arc::new(AtomicUsize::new(0));
+    let popper = {
+        let (acked, url) = (acked.clone(), server.url());
+        let (list, zset, counter) = (list.clone(), zset.clone(), counter.clone());
+        thread::spawn(move || {
+            let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+            loop {
+                let reply: redis::RedisResult<redis::Value> = redis::pipe()
+                    .atomic()
+                    .cmd("LMPOP")
+                    .arg(2)
+                    .arg(&empty)
+                    .arg(&list)
+                    .arg("LEFT")
+                    .cmd("ZMPOP")
+                    .arg(1)
+                    .arg(&zset)
+                    .arg("MIN")
+                    .cmd("INCR")
+                    .arg(&counter)
+                    .query(&mut con);
+                match reply {
+                    Ok(_) => acked.fetch_add(1, Ordering::SeqCst),
+                    Err(_) => return,
+                };
+            }
+        })
+    };
+    thread::sleep(Duration::from_millis(400));
+    server.kill9();
+    popper.join().unwrap();
+    let acked = acked.load(Ordering::SeqCst);
+    assert!(acked > 0, "no EXEC was acknowledged before the kill");
+    server.restart();
+    let mut c = Conn::new(&server);
+    let Int(left) = c.cmd(&format!("LLEN {list}")) else {
+        panic!("LLEN");
+    };
+    let Int(zleft) = c.cmd(&format!("ZCARD {zset}")) else {
+        panic!("ZCARD");
+    };
+    let rounds = match c.cmd(&format!("GET {counter}")) {
+        R::Bulk(n) => String::from_utf8(n).unwrap().parse::<usize>().unwrap(),
+        Nil => 0,
+        other => panic!("GET {other:?}"),
+    };
+    assert_eq!(ELEMENTS - left as usize, rounds, "list pops vs rounds");
+    assert_eq!(ELEMENTS - zleft as usize, rounds, "zset pops vs rounds");
+    assert!(
+        rounds == acked || rounds == acked + 1,
+        "{rounds} rounds after {acked} acknowledged"
+    );
+    // The pops took the elements in order: the next ones are the first not popped.
+    assert_eq!(
+        c.cmd(&format!("LRANGE {list} 0 0")),
+        bulks(&[&rounds.to_string()])
+    );
+}
