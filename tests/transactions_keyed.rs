@@ -230,6 +230,35 @@ fn self_routing_commands_run_in_queue_order_on_a_cluster_port() {
 }
 
 #[test]
+fn blocking_multi_key_pops_inside_multi_run_in_queue_order_across_shards_without_blocking() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    let [a, b, d] = spread_keys("k");
+    let reply = transaction(
+        &mut c,
+        &[
+            format!("BLMPOP 0 2 {b} {a} LEFT"),
+            format!("RPUSH {a} x y"),
+            format!("BLMPOP 0 2 {b} {a} LEFT COUNT 2"),
+            format!("BZMPOP 0 2 {b}z {d} MAX"),
+            format!("ZADD {d} 1 m 2 n"),
+            format!("BZMPOP 0 2 {b}z {d} MAX"),
+        ],
+    );
+    assert_eq!(
+        reply,
+        Array(vec![
+            Nil,
+            Int(2),
+            Array(vec![bulk(&a), bulks(&["x", "y"])]),
+            Nil,
+            Int(2),
+            Array(vec![bulk(&d), Array(vec![bulks(&["n", "2"])])]),
+        ])
+    );
+}
+
+#[test]
 fn a_queued_select_applies_to_a_later_self_routing_command() {
     let server = Server::start(SHARDS, &["--appendonly", "no"]);
     let mut c = Conn::new(&server);

@@ -1629,7 +1629,15 @@ pub fn in_multi(name: &str, args: &[Bytes]) -> Option<super::InMulti> {
             count: 1,
             shape: PopShape::KeyMemberScore,
         }),
-        "bzmpop" => parse_timeout(&args[1]).and_then(|_| MultiPop::parse(&args[1..])),
+        // As ZMPOP, which routes itself: its keys may span shards.
+        "bzmpop" => {
+            return Some(parse_timeout(&args[1]).and_then(|_| {
+                MultiPop::parse(&args[1..])?;
+                let mut zmpop = args[1..].to_vec();
+                zmpop[0] = Bytes::from_static(b"zmpop");
+                Ok((super::lookup(b"zmpop").expect("in the table"), zmpop))
+            }))
+        }
         _ => return None,
     };
     Some(query.map(|q| (&MPOP_STEP, q.step_args(&q.keys))))
