@@ -321,117 +321,129 @@ fn command_getkeys_finds_the_keys_of_self_routing_commands() {
     );
 }
 
-/// A writer moves one token between two sets on different shards in single EXECs; readers count
-/// it with SINTERCARD and SISMEMBER in one EXEC: both must agree, and it is always in exactly one
-/// set. A reader that ran its SINTERCARDs outside the EXEC's locks would see a move half-way.
+/// A writer keeps moving one token between two sets on different shards, one EXEC per move; a
+/// reader counts it with SISMEMBER and many SINTERCARDs in one EXEC: every count must agree with
+/// the first, and the token is always in exactly one set. SINTERCARDs run outside the EXEC's
+/// locks (or after its other commands) would see moves that happened in between.
 #[test]
 fn other_clients_never_interleave_with_a_self_routing_read() {
-    const ROUNDS: usize = 300;
+    const READS: usize = 200;
+    const COUNTS_PER_READ: usize = 10;
     let server = Server::start(SHARDS, &["--appendonly", "no"]);
     let [a, b, _] = spread_keys("k");
     let mut c = Conn::new(&server);
     assert_eq!(c.cmd(&format!("SADD {a} m")), Int(1));
     let done = Arc::new(AtomicBool::new(false));
-    let reader = {
+    let writer = {
         let (done, a, b) = (done.clone(), a.clone(), b.clone());
-        let mut r = Conn::new(&server);
+        let mut w = Conn::new(&server);
         thread::spawn(move || {
-            let mut reads = 0;
+            let mut moves = 0;
             while !done.load(Ordering::Relaxed) {
-                let seen = transaction(
-                    &mut r,
-                    &[
-                        format!("SINTERCARD 1 {a}"),
-                        format!("SISMEMBER {b} m"),
-                        format!("SINTERCARD 1 {b}"),
-                        format!("SISMEMBER {a} m"),
-                    ],
-                );
-                assert!(
-                    seen == Array(vec![Int(1), Int(0), Int(0), Int(1)])
-                        || seen == Array(vec![Int(0), Int(1), Int(1), Int(0)]),
-                    "read {seen:?}"
-                );
-                reads += 1;
+                let forth = [format!("SREM {a} m"), format!("SADD {b} m")];
+                assert_eq!(transaction(&mut w, &forth), Array(vec![Int(1), Int(1)]));
+                let back = [format!("SREM {b} m"), format!("SADD {a} m")];
+                assert_eq!(transaction(&mut w, &back), Array(vec![Int(1), Int(1)]));
+                moves += 2;
             }
-            reads
+            moves
         })
     };
-    for _ in 0..ROUNDS {
-        let forth = [format!("SREM {a} m"), format!("SADD {b} m")];
-        assert_eq!(transaction(&mut c, &forth), Array(vec![Int(1), Int(1)]));
-        let back = [format!("SREM {b} m"), format!("SADD {a} m")];
-        assert_eq!(transaction(&mut c, &back), Array(vec![Int(1), Int(1)]));
+    let mut reads = vec![format!("SISMEMBER {a} m"), format!("SISMEMBER {b} m")];
+    for _ in 0..COUNTS_PER_READ {
+        reads.extend([format!("SINTERCARD 1 {a}"), format!("SINTERCARD 1 {b}")]);
+    }
+    for _ in 0..READS {
+        let Array(seen) = transaction(&mut c, &reads) else {
+            panic!("EXEC failed");
+        };
+        assert!(
+            seen[..2] == [Int(1), Int(0)] || seen[..2] == [Int(0), Int(1)],
+            "read {seen:?}"
+        );
+        for pair in seen[2..].chunks(2) {
+            assert_eq!(pair, &seen[..2], "read {seen:?}");
+        }
     }
     done.store(true, Ordering::Relaxed);
-    assert!(reader.join().unwrap() > 0);
+    assert!(writer.join().unwrap() > 0);
 }
 
-/// A writer pushes the same value to two lists on different shards in one EXEC; a reader pops
-/// both with LMPOP in one EXEC: it gets the same value twice, or nothing twice.
+/// A writer keeps pushing the same value to two lists on different shards, one EXEC per value;
+/// a reader takes LLEN and then pops both lists with LMPOP, many times, in one EXEC: it pops as
+/// many as LLEN said, each pair of pops gets the same value or nothing twice, and values come out
+/// in order. Pops run outside the EXEC's locks (or after its LLEN) would see other pushes.
 #[test]
 fn other_clients_never_interleave_with_self_routing_pops() {
-    const ROUNDS: usize = 400;
+    const READS: usize = 200;
+    const PAIRS_PER_READ: usize = 10;
     let server = Server::start(SHARDS, &["--appendonly", "no"]);
     let [a, b, _] = spread_keys("k");
     let done = Arc::new(AtomicBool::new(false));
-    let popped = Arc::new(AtomicUsize::new(0));
-    let reader = {
-        let (done, popped, a, b) = (done.clone(), popped.clone(), a.clone(), b.clone());
-        let mut r = Conn::new(&server);
+    let writer = {
+        let (done, a, b) = (done.clone(), a.clone(), b.clone());
+        let mut w = Conn::new(&server);
         thread::spawn(move || {
-            let mut last = -1;
-            loop {
-                let finished = done.load(Ordering::Relaxed);
-                let seen = transaction(
-                    &mut r,
-                    &[format!("LMPOP 1 {a} LEFT"), format!("LMPOP 1 {b} LEFT")],
-                );
-                let Array(pops) = &seen else {
-                    panic!("EXEC answered {seen:?}");
-                };
-                match (&pops[0], &pops[1]) {
-                    (Nil, Nil) if finished => return,
-                    (Nil, Nil) => continue,
-                    (Array(x), Array(y)) => {
-                        assert_eq!(x[1], y[1], "popped {seen:?}");
-                        let R::Array(values) = &x[1] else {
-                            panic!("popped {seen:?}");
-                        };
-                        let R::Bulk(v) = &values[0] else {
-                            panic!("popped {seen:?}");
-                        };
-                        let v: i64 = String::from_utf8_lossy(v).parse().unwrap();
-                        assert!(v > last, "popped {v} after {last}");
-                        last = v;
-                        popped.fetch_add(1, Ordering::Relaxed);
-                    }
-                    _ => panic!("half a push seen: {seen:?}"),
-                }
+            let mut pushed = 0;
+            while !done.load(Ordering::Relaxed) {
+                let push = [format!("RPUSH {a} {pushed}"), format!("RPUSH {b} {pushed}")];
+                let reply = transaction(&mut w, &push);
+                assert!(matches!(reply, Array(ref r) if r.len() == 2), "{reply:?}");
+                pushed += 1;
             }
+            pushed
         })
     };
     let mut c = Conn::new(&server);
-    for i in 0..ROUNDS {
-        let push = [format!("RPUSH {a} {i}"), format!("RPUSH {b} {i}")];
-        let reply = transaction(&mut c, &push);
-        assert!(matches!(reply, Array(ref r) if r.len() == 2), "{reply:?}");
+    let mut pops = vec![format!("LLEN {a}")];
+    for _ in 0..PAIRS_PER_READ {
+        pops.extend([format!("LMPOP 1 {a} LEFT"), format!("LMPOP 1 {b} LEFT")]);
+    }
+    let (mut last, mut popped) = (-1, 0);
+    for _ in 0..READS {
+        let Array(seen) = transaction(&mut c, &pops) else {
+            panic!("EXEC failed");
+        };
+        let Int(length) = seen[0] else {
+            panic!("LLEN answered {:?}", seen[0]);
+        };
+        let pairs = &seen[1..];
+        let nonempty = pairs.chunks(2).filter(|p| p[0] != Nil).count();
+        assert_eq!(nonempty, (length as usize).min(PAIRS_PER_READ), "{seen:?}");
+        for pair in pairs.chunks(2) {
+            match pair {
+                [Nil, Nil] => {}
+                [Array(x), Array(y)] => {
+                    assert_eq!(x[1], y[1], "half a push seen: {seen:?}");
+                    let v: i64 = match &x[1] {
+                        Array(values) => match &values[0] {
+                            R::Bulk(v) => String::from_utf8_lossy(v).parse().unwrap(),
+                            other => panic!("popped {other:?}"),
+                        },
+                        other => panic!("popped {other:?}"),
+                    };
+                    assert!(v > last, "popped {v} after {last}");
+                    (last, popped) = (v, popped + 1);
+                }
+                _ => panic!("half a push seen: {seen:?}"),
+            }
+        }
     }
     done.store(true, Ordering::Relaxed);
-    reader.join().unwrap();
-    assert_eq!(popped.load(Ordering::Relaxed), ROUNDS);
+    assert!(writer.join().unwrap() > 0);
+    assert!(popped > 0, "nothing popped");
 }
 
 /// EXECs each pop one element with LMPOP (its keys on two shards), one with ZMPOP, and count
-/// the round with INCR, all on different shards, while the server is killed: after the restart
-/// the three agree (no EXEC half there), and every acknowledged EXEC is there.
+/// the round with INCR, all on different shards, while the server is killed (several times):
+/// after each restart the three agree (no EXEC half there), and every acknowledged EXEC is there.
 #[test]
 fn self_routing_pops_in_an_exec_survive_a_sigkill_all_or_nothing() {
     const ELEMENTS: usize = 20_000;
+    const KILLS: usize = 4;
     let mut server = Server::start(SHARDS, &["--appendonly", "yes"]);
-    let [a, b, d] = spread_keys("k");
+    let [counter, list, zset] = spread_keys("k");
     let empty = spread_keys("e")[1].clone();
-    let (list, zset, counter) = (b.clone(), d.clone(), a.clone());
     {
         let mut c = Conn::new(&server);
         for chunk in (0..ELEMENTS).collect::<Vec<_>>().chunks(500) {
@@ -445,61 +457,69 @@ fn self_routing_pops_in_an_exec_survive_a_sigkill_all_or_nothing() {
             assert!(matches!(c.call(&zadd), Int(_)));
         }
     }
-    let acked = Arc::new(AtomicUsize::new(0));
-    let popper = {
-        let (acked, url) = (acked.clone(), server.url());
-        let (list, zset, counter) = (list.clone(), zset.clone(), counter.clone());
-        thread::spawn(move || {
-            let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
-            loop {
-                let reply: redis::RedisResult<redis::Value> = redis::pipe()
-                    .atomic()
-                    .cmd("LMPOP")
-                    .arg(2)
-                    .arg(&empty)
-                    .arg(&list)
-                    .arg("LEFT")
-                    .cmd("ZMPOP")
-                    .arg(1)
-                    .arg(&zset)
-                    .arg("MIN")
-                    .cmd("INCR")
-                    .arg(&counter)
-                    .query(&mut con);
-                match reply {
-                    Ok(_) => acked.fetch_add(1, Ordering::SeqCst),
-                    Err(_) => return,
-                };
-            }
-        })
-    };
-    thread::sleep(Duration::from_millis(400));
-    server.kill9();
-    popper.join().unwrap();
-    let acked = acked.load(Ordering::SeqCst);
-    assert!(acked > 0, "no EXEC was acknowledged before the kill");
-    server.restart();
-    let mut c = Conn::new(&server);
-    let Int(left) = c.cmd(&format!("LLEN {list}")) else {
-        panic!("LLEN");
-    };
-    let Int(zleft) = c.cmd(&format!("ZCARD {zset}")) else {
-        panic!("ZCARD");
-    };
-    let rounds = match c.cmd(&format!("GET {counter}")) {
-        R::Bulk(n) => String::from_utf8(n).unwrap().parse::<usize>().unwrap(),
-        Nil => 0,
-        other => panic!("GET {other:?}"),
-    };
-    assert_eq!(ELEMENTS - left as usize, rounds, "list pops vs rounds");
-    assert_eq!(ELEMENTS - zleft as usize, rounds, "zset pops vs rounds");
-    assert!(
-        rounds == acked || rounds == acked + 1,
-        "{rounds} rounds after {acked} acknowledged"
-    );
-    // The pops took the elements in order: the next ones are the first not popped.
-    assert_eq!(
-        c.cmd(&format!("LRANGE {list} 0 0")),
-        bulks(&[&rounds.to_string()])
-    );
+    let mut rounds_before = 0;
+    for kill in 0..KILLS {
+        let acked = Arc::new(AtomicUsize::new(0));
+        let popper = {
+            let (acked, url) = (acked.clone(), server.url());
+            let keys = (empty.clone(), list.clone(), zset.clone(), counter.clone());
+            thread::spawn(move || pop_rounds(&url, keys, &acked))
+        };
+        thread::sleep(Duration::from_millis(150 + 50 * kill as u64));
+        server.kill9();
+        popper.join().unwrap();
+        let acked = acked.load(Ordering::SeqCst);
+        assert!(acked > 0, "no EXEC was acknowledged before kill {kill}");
+        server.restart();
+        let mut c = Conn::new(&server);
+        let Int(left) = c.cmd(&format!("LLEN {list}")) else {
+            panic!("LLEN");
+        };
+        let Int(zleft) = c.cmd(&format!("ZCARD {zset}")) else {
+            panic!("ZCARD");
+        };
+        let rounds = match c.cmd(&format!("GET {counter}")) {
+            R::Bulk(n) => String::from_utf8(n).unwrap().parse::<usize>().unwrap(),
+            Nil => 0,
+            other => panic!("GET {other:?}"),
+        };
+        assert_eq!(ELEMENTS - left as usize, rounds, "list pops vs rounds");
+        assert_eq!(ELEMENTS - zleft as usize, rounds, "zset pops vs rounds");
+        let new_rounds = rounds - rounds_before;
+        assert!(
+            new_rounds == acked || new_rounds == acked + 1,
+            "{new_rounds} new rounds after {acked} acknowledged"
+        );
+        // The pops took the elements in order: the next one is the first not popped.
+        let next = rounds.to_string();
+        assert_eq!(c.cmd(&format!("LRANGE {list} 0 0")), bulks(&[&next]));
+        rounds_before = rounds;
+    }
+}
+
+/// EXECs of `LMPOP 2 empty list LEFT`, `ZMPOP 1 zset MIN`, `INCR counter` until the connection
+/// fails, counting the acknowledged ones.
+fn pop_rounds(url: &str, keys: (String, String, String, String), acked: &AtomicUsize) {
+    let (empty, list, zset, counter) = keys;
+    let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+    loop {
+        let reply: redis::RedisResult<redis::Value> = redis::pipe()
+            .atomic()
+            .cmd("LMPOP")
+            .arg(2)
+            .arg(&empty)
+            .arg(&list)
+            .arg("LEFT")
+            .cmd("ZMPOP")
+            .arg(1)
+            .arg(&zset)
+            .arg("MIN")
+            .cmd("INCR")
+            .arg(&counter)
+            .query(&mut con);
+        if reply.is_err() {
+            return;
+        }
+        acked.fetch_add(1, Ordering::SeqCst);
+    }
 }
