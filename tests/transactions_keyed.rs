@@ -259,6 +259,61 @@ fn blocking_multi_key_pops_inside_multi_run_in_queue_order_across_shards_without
 }
 
 #[test]
+fn stream_reads_inside_multi_run_in_queue_order_across_shards() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    let [a, b, _] = spread_keys("k");
+    let entry = |id: &str, v: &str| Array(vec![bulk(id), bulks(&["f", v])]);
+    let stream = |key: &str, entries: Vec<R>| Array(vec![bulk(key), Array(entries)]);
+    let reply = transaction(
+        &mut c,
+        &[
+            format!("XADD {a} 1-1 f 1"),
+            format!("XREAD BLOCK 0 STREAMS {a} {b} 0 0"),
+            format!("XADD {b} 1-1 f 2"),
+            format!("XREAD STREAMS {a} {b} 0 0"),
+            format!("XGROUP CREATE {a} g 0"),
+            format!("XGROUP CREATE {b} g 0"),
+            format!("XREADGROUP GROUP g c BLOCK 0 STREAMS {a} {b} > >"),
+            format!("XREADGROUP GROUP g c STREAMS {a} {b} > >"),
+            format!("XADD {a} 2-1 f 3"),
+            format!("XREADGROUP GROUP g c BLOCK 0 STREAMS {a} {b} > >"),
+        ],
+    );
+    assert_eq!(
+        reply,
+        Array(vec![
+            bulk("1-1"),
+            Array(vec![stream(&a, vec![entry("1-1", "1")])]),
+            bulk("1-1"),
+            Array(vec![
+                stream(&a, vec![entry("1-1", "1")]),
+                stream(&b, vec![entry("1-1", "2")]),
+            ]),
+            ok(),
+            ok(),
+            Array(vec![
+                stream(&a, vec![entry("1-1", "1")]),
+                stream(&b, vec![entry("1-1", "2")]),
+            ]),
+            Nil,
+            bulk("2-1"),
+            Array(vec![stream(&a, vec![entry("2-1", "3")])]),
+        ])
+    );
+    let pending = c.cmd(&format!("XPENDING {a} g"));
+    assert_eq!(
+        pending,
+        Array(vec![
+            Int(2),
+            bulk("1-1"),
+            bulk("2-1"),
+            Array(vec![Array(vec![bulk("c"), bulk("2")])]),
+        ])
+    );
+}
+
+#[test]
 fn a_queued_select_applies_to_a_later_self_routing_command() {
     let server = Server::start(SHARDS, &["--appendonly", "no"]);
     let mut c = Conn::new(&server);

@@ -2,7 +2,8 @@
 //! coordinated command over several shards (SMOVE, RENAME, MSETNX, SINTERSTORE, LMOVE, BITOP,
 //! PFMERGE... whose keys span shards), which reads on one shard and writes on another, or a keyed
 //! command that routes itself (`Run::Client` naming keys: SINTERCARD, LMPOP, ZMPOP,
-//! ZUNION/ZINTER/ZDIFF[STORE], ZINTERCARD, SORT, GEORADIUS[BYMEMBER]), on one shard or several.
+//! ZUNION/ZINTER/ZDIFF[STORE], ZINTERCARD, SORT, GEORADIUS[BYMEMBER], XREAD, XREADGROUP), on one
+//! shard or several.
 //! Such a queue cannot be cut into one part per shard (`multi_exec`). It runs step by step
 //! instead, in queue order:
 //!
@@ -36,8 +37,10 @@
 //! records answers an error and runs nothing.
 //!
 //! Connection commands naming no key (SELECT, CLIENT, CONFIG...) run after the data steps, with
-//! the locks released, as in `multi_exec`. (XREAD, XREADGROUP and the blocking pops are queued
-//! as keyed shard steps, `commands::in_multi`, so they are data commands here.)
+//! the locks released, as in `multi_exec`. (Blocking commands are queued in their non-blocking
+//! forms, `commands::in_multi`: BLPOP, BRPOP, BZPOPMIN, BZPOPMAX as keyed shard steps, so data
+//! commands here; BLMPOP, BZMPOP as LMPOP, ZMPOP; XREAD, XREADGROUP as themselves, which do not
+//! block inside an EXEC.)
 
 use std::collections::BTreeMap;
 

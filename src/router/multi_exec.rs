@@ -34,8 +34,8 @@
 //! coordinated cross-shard commands (SMOVE, RENAME, SINTERSTORE... over keys of several shards:
 //! they read on one shard and write on another; with their keys on one shard they run as usual),
 //! and keyed commands that route themselves (`Run::Client` naming keys: SINTERCARD, LMPOP, ZMPOP,
-//! ZUNION/ZINTER/ZDIFF[STORE], ZINTERCARD, SORT, GEORADIUS...), on any number of shards and on a
-//! cluster port too.
+//! ZUNION/ZINTER/ZDIFF[STORE], ZINTERCARD, SORT, GEORADIUS, XREAD, XREADGROUP...), on any number
+//! of shards and on a cluster port too.
 //!
 //! A journal failure during EXEC turns every reply of the EXEC into the MISCONF error: the
 //! transaction is one unit, so if one of its records may be lost, all of it may be (replay drops
@@ -160,7 +160,7 @@ pub async fn exec(client: &mut Client, queued: Vec<Queued>) -> Reply {
 
 /// A command that runs its own plan as a step of the EXEC (`exec_steps`): a coordinated
 /// command whose keys are on several shards (main port), or a keyed command that routes itself
-/// (`Run::Client` with keys: SINTERCARD, LMPOP, ZMPOP, ZUNION..., SORT, GEORADIUS).
+/// (`Run::Client` with keys: SINTERCARD, LMPOP, ZMPOP, ZUNION..., SORT, GEORADIUS, XREAD...).
 pub(super) fn own_step(client: &Client, queued: &Queued) -> bool {
     routes_itself(queued) || !client.cluster_port && coordinated_across(&client.shard, queued)
 }
