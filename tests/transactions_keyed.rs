@@ -314,6 +314,20 @@ fn stream_reads_inside_multi_run_in_queue_order_across_shards() {
 }
 
 #[test]
+fn a_touched_watched_key_cancels_an_exec_with_a_self_routing_pop() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    let mut other = Conn::new(&server);
+    let [a, b, d] = spread_keys("k");
+    assert_eq!(c.cmd(&format!("RPUSH {a} x")), Int(1));
+    assert_eq!(c.cmd(&format!("WATCH {d}")), ok());
+    assert_eq!(other.cmd(&format!("SET {d} changed")), ok());
+    let reply = transaction(&mut c, &[format!("LMPOP 2 {b} {a} LEFT")]);
+    assert_eq!(reply, Nil);
+    assert_eq!(c.cmd(&format!("LRANGE {a} 0 -1")), bulks(&["x"]));
+}
+
+#[test]
 fn a_queued_select_applies_to_a_later_self_routing_command() {
     let server = Server::start(SHARDS, &["--appendonly", "no"]);
     let mut c = Conn::new(&server);

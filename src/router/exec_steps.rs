@@ -3,9 +3,8 @@
 //! PFMERGE... whose keys span shards), which reads on one shard and writes on another, or a keyed
 //! command that routes itself (`Run::Client` naming keys: SINTERCARD, LMPOP, ZMPOP,
 //! ZUNION/ZINTER/ZDIFF[STORE], ZINTERCARD, SORT, GEORADIUS[BYMEMBER], XREAD, XREADGROUP), on one
-//! shard or several.
-//! Such a queue cannot be cut into one part per shard (`multi_exec`). It runs step by step
-//! instead, in queue order:
+//! shard or several. Such a queue cannot be cut into one part per shard (`multi_exec`). It runs
+//! step by step instead, in queue order:
 //!
 //! - a run of other data commands is one step, cut into per-shard parts run in parallel, as in
 //!   `multi_exec`;
@@ -27,8 +26,9 @@
 //! shard the count left out is refused). The keys are the table's (`CommandSpec::key_indexes`,
 //! which parses `numkeys`, STORE options... for the commands that route themselves), so the
 //! locks and the count cover every key such a command may touch; SORT with BY/GET patterns that
-//! read other keys is refused inside an EXEC over several shards (see `commands::sort`). Replay applies the transaction only when all the counted
-//! records are present, so after a crash the EXEC is entirely there or entirely absent. Logging
+//! read other keys is refused inside an EXEC over several shards (see `commands::sort`). Replay
+//! applies the transaction only when all the counted records are present, so after a crash the
+//! EXEC is entirely there or entirely absent. Logging
 //! each step as it runs (rather than once at the end) keeps the keyspace and the journal in step
 //! for everything else on the shard (other clients' records, blocked clients served, a snapshot
 //! starting between two steps).

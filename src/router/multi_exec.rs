@@ -167,7 +167,7 @@ pub(super) fn own_step(client: &Client, queued: &Queued) -> bool {
 
 /// A keyed command that needs the connection to route itself (`Run::Client` naming keys; not
 /// SSUBSCRIBE, whose "keys" are channels).
-pub(super) fn routes_itself(queued: &Queued) -> bool {
+fn routes_itself(queued: &Queued) -> bool {
     let spec = queued.spec;
     matches!(spec.run, Run::Client(_))
         && spec.flags & flag::PUBSUB == 0
