@@ -14,11 +14,11 @@ use super::zsets::{
     pairs_of, parse_float, read_zset, score_arg, step_request, store, store_step_args, zadd,
     RANGE_STEP, STORE_STEP,
 };
-use super::{parse_i64, syntax_error, CommandSpec, Run};
+use super::{parse_i64, syntax_error, CommandSpec, Keys, Run};
 use crate::keyspace::ZSet;
 use crate::protocol::Reply;
 use crate::router::slot::key_slot;
-use crate::router::Txn;
+use crate::router::{exec_on_owner, Txn};
 use crate::server::client::Client;
 use crate::shard::Ctx;
 
@@ -103,6 +103,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "georadius",
         arity: -6,
         flags: WRITE | DENYOOM | MOVABLEKEYS,
+        keys: Keys::Parsed {
+            first: 1,
+            last: 1,
+            step: 1,
+            find: georadius_keys,
+        },
         acl: GEO_WRITE,
         summary: "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.",
         complexity: SEARCH_COMPLEXITY,
@@ -113,6 +119,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "georadiusbymember",
         arity: -5,
         flags: WRITE | DENYOOM | MOVABLEKEYS,
+        keys: Keys::Parsed {
+            first: 1,
+            last: 1,
+            step: 1,
+            find: georadius_keys,
+        },
         acl: GEO_WRITE,
         summary: "Queries a geospatial index for members within a distance from a member, optionally stores the result.",
         complexity: SEARCH_COMPLEXITY,
@@ -743,6 +755,26 @@ fn georadius_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     search_here(ctx, &args[1..], radius_syntax(&args[1], false))
 }
 
+/// GEORADIUS(BYMEMBER)'s keys: the source, and the destination of a STORE or STOREDIST option.
+fn georadius_keys(args: &[Bytes]) -> Vec<usize> {
+    let syntax = radius_syntax(&args[0], false);
+    let least_args = match syntax {
+        Syntax::Radius {
+            by_member: true, ..
+        } => 5,
+        _ => 6,
+    };
+    let mut keys = vec![1];
+    if args.len() < least_args {
+        return keys;
+    }
+    let store = GeoQuery::parse(args, syntax)
+        .ok()
+        .and_then(|(q, _)| q.store);
+    keys.extend(store.and_then(|(dst, _)| option_key(args, &[b"store", b"storedist"], &dst)));
+    keys
+}
+
 /// GEORADIUS and GEORADIUSBYMEMBER may store into a key named anywhere among their options, which
 /// the table's key ranges cannot say: without STORE they run on the source's shard; with it, as
 /// a transaction over both keys.
@@ -755,7 +787,7 @@ fn georadius_route(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, 
             step_args.extend(args.iter().cloned());
             let req = step_request(&RADIUS_STEP, step_args, client.db(), client.resp3());
             let owner = client.shard.owner_of(&source);
-            let reply = client.shard.exec_on(owner, vec![req], None).await.pop();
+            let reply = exec_on_owner(&client.shard, owner, vec![req]).await.pop();
             return reply.unwrap_or(Reply::error("ERR shard did not answer"));
         };
         if client.cluster_port && key_slot(&dst) != key_slot(&source) {

@@ -173,7 +173,10 @@ fn pair(name: &str, value: Reply) -> (Reply, Reply) {
 /// categories, tips, key specifications, subcommands.
 fn info_reply(spec: &CommandSpec) -> Reply {
     let (first, last, step) = match spec.keys {
-        Keys::Range { first, last, step } => (first, last, step),
+        Keys::Range { first, last, step }
+        | Keys::Parsed {
+            first, last, step, ..
+        } => (first, last, step),
         Keys::None => (0, 0, 0),
     };
     let flags = spec.flag_names();
@@ -218,8 +221,12 @@ fn key_specs(spec: &CommandSpec) -> Vec<Reply> {
         ])
     };
     let (begin, find) = match spec.keys {
-        Keys::None => return Vec::new(),
-        Keys::Range { first, last, step } => (
+        // Keys found by parsing show only their fixed range (Redis adds keynum/keyword specs).
+        Keys::None | Keys::Parsed { first: 0, .. } => return Vec::new(),
+        Keys::Range { first, last, step }
+        | Keys::Parsed {
+            first, last, step, ..
+        } => (
             search("index", vec![pair("index", Reply::Int(first as i64))]),
             search(
                 "range",

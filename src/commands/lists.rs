@@ -24,7 +24,7 @@ use crate::keyspace::{Db, Delta, List, ListEdit};
 use crate::protocol::Reply;
 use crate::pubsub::notify::{class, notify_removal};
 use crate::router::slot::key_slot;
-use crate::router::Txn;
+use crate::router::{exec_on_owner, Txn};
 use crate::server::client::Client;
 use crate::shard::blocking::{OnReady, Outcome, Wait};
 use crate::shard::{Ctx, Request};
@@ -224,7 +224,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "lmpop",
         arity: -4,
         flags: WRITE | MOVABLEKEYS,
-        keys: Keys::None,
+        keys: NUMKEYS_KEYS,
         acl: LIST_WRITE_SLOW,
         summary: "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
         since: "7.0.0",
@@ -998,7 +998,7 @@ async fn pop_first(
             db,
             resp3,
         );
-        let reply = shard.exec_on(owner, vec![req], None).await.pop();
+        let reply = exec_on_owner(shard, owner, vec![req]).await.pop();
         return reply.unwrap_or(Reply::error("ERR shard did not answer"));
     }
     let txn = Txn::lock(shard, db, keys).await;
@@ -1127,11 +1127,12 @@ pub(super) fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Reply> {
 }
 
 /// The form a blocking list command takes when queued in MULTI: Redis runs it at once, as if its
-/// timeout had passed, so it is queued as the non-blocking step that answers the same (BLPOP and
-/// BLMPOP as the pop step with their reply shape, BLMOVE as LMOVE, BRPOPLPUSH as RPOPLPUSH).
+/// timeout had passed, so it is queued as the non-blocking step that answers the same (BLPOP as
+/// the pop step with its reply shape, BLMPOP as LMPOP, BLMOVE as LMOVE, BRPOPLPUSH as
+/// RPOPLPUSH).
 /// `None` for other commands; the error for arguments the command refuses.
 pub fn in_multi(name: &str, args: &[Bytes]) -> Option<super::InMulti> {
-    let lmove = |name: &'static str, args: Vec<Bytes>| {
+    let command = |name: &'static str, args: Vec<Bytes>| {
         let spec = super::lookup(name.as_bytes()).expect("in the table");
         (spec, args)
     };
@@ -1146,18 +1147,20 @@ pub fn in_multi(name: &str, args: &[Bytes]) -> Option<super::InMulti> {
             let step = pop_step_args(side, 1, Shape::KeyElement, keys);
             (&POP_STEP, step)
         }),
+        // As LMPOP, which routes itself: its keys may span shards.
         "blmpop" => parse_timeout(&args[1])
             .and_then(|_| MpopArgs::parse(&args[2..]))
-            .map(|q| {
-                let step = pop_step_args(q.side, q.count, Shape::KeyElements, &q.keys);
-                (&POP_STEP, step)
+            .map(|_| {
+                let mut lmpop = args[1..].to_vec();
+                lmpop[0] = Bytes::from_static(b"lmpop");
+                command("lmpop", lmpop)
             }),
         "blmove" => parse_sides(&args[3], &args[4])
             .and_then(|_| parse_timeout(&args[5]))
             .map(|_| {
                 let mut moved = args[..5].to_vec();
                 moved[0] = Bytes::from_static(b"lmove");
-                lmove("lmove", moved)
+                command("lmove", moved)
             }),
         "brpoplpush" => parse_timeout(&args[3]).map(|_| {
             let moved = vec![
@@ -1165,7 +1168,7 @@ pub fn in_multi(name: &str, args: &[Bytes]) -> Option<super::InMulti> {
                 args[1].clone(),
                 args[2].clone(),
             ];
-            lmove("rpoplpush", moved)
+            command("rpoplpush", moved)
         }),
         _ => return None,
     };

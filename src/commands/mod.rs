@@ -158,6 +158,7 @@ pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
 /// Shorthands that keep the family tables readable.
 pub mod spec {
     use super::table::*;
+    use bytes::Bytes;
 
     /// Defaults for the fields most entries leave alone.
     pub const BASE: CommandSpec = CommandSpec {
@@ -192,6 +193,43 @@ pub mod spec {
         last: -1,
         step: 2,
     };
+    /// `numkeys key...` from the first argument (SINTERCARD, LMPOP, ZMPOP, ZUNION...).
+    pub const NUMKEYS_KEYS: Keys = Keys::Parsed {
+        first: 0,
+        last: 0,
+        step: 0,
+        find: |args| numkeys_keys(args, 1),
+    };
+    /// `destination numkeys key...` (ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE).
+    pub const DEST_NUMKEYS_KEYS: Keys = Keys::Parsed {
+        first: 1,
+        last: 1,
+        step: 1,
+        find: |args| {
+            let mut keys = vec![1];
+            keys.extend(numkeys_keys(args, 2));
+            keys
+        },
+    };
+
+    /// The positions of the keys that follow a `numkeys` argument at `at`; none when it is not
+    /// a positive number, and only those present when it names more than there are.
+    pub fn numkeys_keys(args: &[Bytes], at: usize) -> Vec<usize> {
+        let Some(Ok(numkeys)) = args.get(at).map(|n| super::parse_numkeys(n)) else {
+            return Vec::new();
+        };
+        let last = at.saturating_add(numkeys).min(args.len().saturating_sub(1));
+        (at + 1..=last).collect()
+    }
+
+    /// The position of `dst`, the key a `STORE`-like option (one of `options`, lowercase) names:
+    /// the last such option's, as the commands' parsers keep the last one.
+    pub fn option_key(args: &[Bytes], options: &[&[u8]], dst: &[u8]) -> Option<usize> {
+        (2..args.len()).rev().find(|&i| {
+            args[i] == dst && options.contains(&args[i - 1].to_ascii_lowercase().as_slice())
+        })
+    }
+
     /// Source and destination keys (RENAME, COPY).
     pub const TWO_KEYS: Keys = Keys::Range {
         first: 1,

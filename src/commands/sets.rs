@@ -19,7 +19,7 @@ use crate::keyspace::{Db, Delta, SetMembers, Value};
 use crate::protocol::Reply;
 use crate::pubsub::notify::{class, notify_removal};
 use crate::router::slot::key_slot;
-use crate::router::Txn;
+use crate::router::{exec_on_owner, Txn};
 use crate::server::client::Client;
 use crate::shard::{Ctx, Request};
 
@@ -147,7 +147,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "sintercard",
         arity: -3,
         flags: READONLY | MOVABLEKEYS,
-        keys: Keys::None,
+        keys: NUMKEYS_KEYS,
         acl: SET_READ_SLOW,
         summary: "Returns the number of members of the intersect of multiple sets.",
         since: "7.0.0",
@@ -616,7 +616,7 @@ fn sintercard(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply
                 resp3,
                 args: step_args,
             };
-            let reply = shard.exec_on(owner, vec![req], None).await.pop();
+            let reply = exec_on_owner(&shard, owner, vec![req]).await.pop();
             return reply.unwrap_or(Reply::error("ERR shard did not answer"));
         }
         let txn = Txn::lock(&shard, db, &query.keys).await;

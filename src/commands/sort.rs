@@ -16,11 +16,11 @@ use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
 use super::spec::*;
-use super::{syntax_error, wrong_type, CommandSpec, Run};
+use super::{syntax_error, wrong_type, CommandSpec, Keys, Run};
 use crate::keyspace::{Db, List, Value};
 use crate::protocol::Reply;
 use crate::pubsub::notify::class;
-use crate::router::Txn;
+use crate::router::{exec_on_owner, in_exec, Txn};
 use crate::server::client::Client;
 use crate::shard::{Ctx, Request, Shard};
 
@@ -36,7 +36,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "sort",
         arity: -2,
         flags: WRITE | DENYOOM | MOVABLEKEYS,
-        keys: KEY1,
+        keys: Keys::Parsed {
+            first: 1,
+            last: 1,
+            step: 1,
+            find: sort_keys,
+        },
         acl: &[
             "@write",
             "@set",
@@ -73,6 +78,17 @@ pub static COMMANDS: &[CommandSpec] = &[
         ..BASE
     },
 ];
+
+/// SORT's keys: the source, and the destination of a STORE option. (Keys that BY and GET
+/// patterns name depend on the data, as in Redis: they are not among them.)
+fn sort_keys(args: &[Bytes]) -> Vec<usize> {
+    let mut keys = vec![1];
+    let store = Query::parse(args.get(2..).unwrap_or_default(), false, false)
+        .ok()
+        .and_then(|q| q.store);
+    keys.extend(store.and_then(|dst| option_key(args, &[b"store"], &dst)));
+    keys
+}
 
 // ---- The query ------------------------------------------------------------------------------
 
@@ -488,6 +504,13 @@ async fn sort_generic(client: &mut Client, args: Vec<Bytes>, readonly: bool) -> 
             return Reply::error("CROSSSLOT Keys in request don't hash to the same slot");
         }
     }
+    if shard.shard_count() > 1 && q.reads_other_keys() && in_exec() {
+        // The keys a pattern names are known only from the data, after the EXEC locked its
+        // keys: they would be read unlocked, so other clients' writes could interleave.
+        return Reply::error(
+            "ERR SORT with BY or GET patterns that read other keys is not supported inside MULTI across shards",
+        );
+    }
     let owner = shard.owner_of(src);
     let one_shard = shard.shard_count() == 1
         || (!q.reads_other_keys() && q.store.as_ref().is_none_or(|d| shard.owner_of(d) == owner));
@@ -506,7 +529,7 @@ async fn sort_generic(client: &mut Client, args: Vec<Bytes>, readonly: bool) -> 
             resp3: client.resp3(),
             args: step_args,
         };
-        let reply = shard.exec_on(owner, vec![req], None).await.pop();
+        let reply = exec_on_owner(&shard, owner, vec![req]).await.pop();
         return reply.unwrap_or(Reply::error("ERR shard did not answer"));
     }
     sort_across(client, src, &q).await
@@ -578,8 +601,7 @@ async fn sort_across(client: &Client, src: &Bytes, q: &Query) -> Reply {
         args: vec![Bytes::from_static(b"sort-source-step"), src.clone()],
     };
     for attempt in 1..=LOCK_ATTEMPTS_MAX {
-        let unlocked = shard
-            .exec_on(shard.owner_of(src), vec![source_req()], None)
+        let unlocked = exec_on_owner(shard, shard.owner_of(src), vec![source_req()])
             .await
             .pop();
         let unlocked = match unlocked.map(parse_source) {

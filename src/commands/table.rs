@@ -85,6 +85,11 @@ pub enum SplitMerge {
     AllOk,
 }
 
+/// Finds the key positions of a command's arguments (args[0] is the name) by reading them, for
+/// keys no fixed range describes (after a `numkeys`, after `STREAMS`, a `STORE` option).
+/// Malformed arguments give the keys found so far (the command itself answers the error).
+pub type KeysFn = fn(&[Bytes]) -> Vec<usize>;
+
 /// Where the keys are among the arguments.
 #[derive(Clone, Copy)]
 pub enum Keys {
@@ -94,6 +99,14 @@ pub enum Keys {
         first: i32,
         last: i32,
         step: i32,
+    },
+    /// A MOVABLEKEYS command's keys, found by `find` (Redis's `getkeys_proc`). `first`,
+    /// `last`, `step` are only what `COMMAND INFO` shows (Redis's legacy key range).
+    Parsed {
+        first: i32,
+        last: i32,
+        step: i32,
+        find: KeysFn,
     },
 }
 
@@ -143,6 +156,10 @@ impl CommandSpec {
                     .map(|i| i as usize)
                     .collect()
             }
+            Keys::Parsed { find, .. } => find(args)
+                .into_iter()
+                .filter(|&i| i > 0 && i < args.len())
+                .collect(),
         }
     }
 
@@ -151,6 +168,7 @@ impl CommandSpec {
         match self.keys {
             Keys::None => None,
             Keys::Range { first, .. } => args.get(first as usize),
+            Keys::Parsed { find, .. } => find(args).first().and_then(|&i| args.get(i)),
         }
     }
 

@@ -1,8 +1,10 @@
 //! Commands whose keys live on several shards, run as transactions over the shards' key locks
 //! (see `shard::locks` for why this cannot deadlock).
 //!
-//! A coordinated command queued in a cross-shard MULTI runs its usual plan inside the EXEC
-//! (`within_exec`): there a `Txn` takes no locks (the EXEC holds every key already) and its
+//! A coordinated command queued in a cross-shard MULTI, or a keyed command that routes itself
+//! (`Run::Client`: SINTERCARD, LMPOP, ZUNION, SORT...) queued in any MULTI, runs its usual plan
+//! inside the EXEC (`within_exec`): there a `Txn` takes no locks (the EXEC holds every key
+//! already), `exec_on_owner` runs as a part of the EXEC instead of waiting for its locks, and
 //! writes are logged under the EXEC's transaction tag, one record on each shard the EXEC counted
 //! for the command (see `router::exec_steps`).
 
@@ -102,6 +104,27 @@ pub async fn within_exec<F: Future>(scope: Rc<InExec>, plan: F) -> F::Output {
     .await
 }
 
+/// The EXEC the current plan runs inside, if any.
+fn current_exec() -> Option<Rc<InExec>> {
+    IN_EXEC.with(|s| s.borrow().clone())
+}
+
+/// True while a plan runs inside an EXEC (`within_exec`).
+pub fn in_exec() -> bool {
+    IN_EXEC.with(|s| s.borrow().is_some())
+}
+
+/// Runs a self-routing command's requests on `to`, the one shard owning all its keys. Outside an
+/// EXEC they wait for other transactions' locks, as any command; inside one they run under the
+/// EXEC's locks (waiting for them would never end) and log their writes as the record the EXEC
+/// counted there for the command.
+pub async fn exec_on_owner(shard: &Shard, to: usize, reqs: Vec<Request>) -> Vec<Reply> {
+    match current_exec() {
+        Some(exec) => run_in_exec(shard, &exec, reqs.into_iter().map(|r| (to, r)).collect()).await,
+        None => shard.exec_on(to, reqs, None).await,
+    }
+}
+
 impl<'a> Txn<'a> {
     /// Locks `keys` (in `db`) on their shards, in ascending shard order.
     pub async fn lock(shard: &'a Shard, db: usize, keys: &[Bytes]) -> Txn<'a> {
@@ -112,7 +135,7 @@ impl<'a> Txn<'a> {
     /// `lock` for keys of several databases (a MULTI with SELECT inside); `db` is the one
     /// `run_for_key` uses.
     pub async fn lock_in_dbs(shard: &'a Shard, db: usize, keys: &[(usize, Bytes)]) -> Txn<'a> {
-        if let Some(exec) = IN_EXEC.with(|s| s.borrow().clone()) {
+        if let Some(exec) = current_exec() {
             // The EXEC locked every key of every queued command before running any of them.
             return Txn {
                 shard,
@@ -229,8 +252,12 @@ impl<'a> Txn<'a> {
 
 /// `run_and_finish` inside an EXEC: each shard's requests run as one part, and each shard the
 /// EXEC counted for this command logs exactly one record (empty when nothing was written there).
-/// The locks stay with the EXEC.
+/// Reads alone log nothing, and leave the records to a later call (or `InExec::log_rest`). The
+/// locks stay with the EXEC.
 async fn run_in_exec(shard: &Shard, exec: &InExec, parts: Vec<(usize, Request)>) -> Vec<Reply> {
+    if !parts.is_empty() && parts.iter().all(|(_, req)| !req.spec.is_write()) {
+        return read_in_exec(shard, exec, parts).await;
+    }
     let outside = |to: usize, req: &Request| req.spec.is_write() && !exec.shards.contains(&to);
     let counted_already = exec.logged.replace(true);
     let mut replies: Vec<Reply> = Vec::with_capacity(parts.len());
@@ -271,6 +298,22 @@ async fn run_in_exec(shard: &Shard, exec: &InExec, parts: Vec<(usize, Request)>)
         }
     }
     replies
+}
+
+/// Reads inside an EXEC, each on its shard under the EXEC's locks, in parallel.
+async fn read_in_exec(shard: &Shard, exec: &InExec, parts: Vec<(usize, Request)>) -> Vec<Reply> {
+    let step = TxnStep {
+        log_empty: false,
+        ..exec.step
+    };
+    let calls = parts.into_iter().map(|(to, req)| async move {
+        let part = shard
+            .run_part_on(to, vec![req], Some(step), WatchCheck::None)
+            .await;
+        part.and_then(|mut replies| replies.pop())
+            .unwrap_or(Reply::error("ERR shard did not answer"))
+    });
+    futures::future::join_all(calls).await
 }
 
 /// Runs a multi-key command as one part per shard (each with its own keys and their values),

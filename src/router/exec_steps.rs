@@ -1,12 +1,17 @@
-//! EXEC of a queue holding a coordinated command over several shards (SMOVE, RENAME, MSETNX,
-//! SINTERSTORE, LMOVE, BITOP, PFMERGE... whose keys span shards): such a command reads on one
-//! shard and writes on another, so the queue cannot be cut into one part per shard
-//! (`multi_exec`). It runs step by step instead, in queue order:
+//! EXEC of a queue holding a command that runs its own plan (`multi_exec::own_step`): a
+//! coordinated command over several shards (SMOVE, RENAME, MSETNX, SINTERSTORE, LMOVE, BITOP,
+//! PFMERGE... whose keys span shards), which reads on one shard and writes on another, or a keyed
+//! command that routes itself (`Run::Client` naming keys: SINTERCARD, LMPOP, ZMPOP,
+//! ZUNION/ZINTER/ZDIFF[STORE], ZINTERCARD, SORT, GEORADIUS[BYMEMBER], XREAD, XREADGROUP), on one
+//! shard or several. Such a queue cannot be cut into one part per shard (`multi_exec`). It runs
+//! step by step instead, in queue order:
 //!
 //! - a run of other data commands is one step, cut into per-shard parts run in parallel, as in
 //!   `multi_exec`;
-//! - a coordinated command is one step: its usual plan runs inside the EXEC
-//!   (`cross_shard::within_exec`), seeing the transaction's earlier writes.
+//! - a command with its own plan is one step: its usual plan runs inside the EXEC
+//!   (`cross_shard::within_exec`), seeing the transaction's earlier writes and seen by its later
+//!   commands. Inside the EXEC its `Txn` joins the EXEC's, and its one-shard requests
+//!   (`cross_shard::exec_on_owner`) run as parts of the EXEC.
 //!
 //! **Locks.** Every key of every queued command is locked once, before anything runs, in ascending
 //! shard order (`Txn::lock_in_dbs`), exactly as for any cross-shard command, and released after
@@ -18,8 +23,12 @@
 //! record names the same total count, known before the first step runs: a part step logs one
 //! record on each shard where it writes; a coordinated command that writes logs exactly one
 //! record on each shard of its keys, empty when it changed nothing there (a plan that wrote on a
-//! shard the count left out is refused). Replay applies the transaction only when all the counted
-//! records are present, so after a crash the EXEC is entirely there or entirely absent. Logging
+//! shard the count left out is refused). The keys are the table's (`CommandSpec::key_indexes`,
+//! which parses `numkeys`, STORE options... for the commands that route themselves), so the
+//! locks and the count cover every key such a command may touch; SORT with BY/GET patterns that
+//! read other keys is refused inside an EXEC over several shards (see `commands::sort`). Replay
+//! applies the transaction only when all the counted records are present, so after a crash the
+//! EXEC is entirely there or entirely absent. Logging
 //! each step as it runs (rather than once at the end) keeps the keyspace and the journal in step
 //! for everything else on the shard (other clients' records, blocked clients served, a snapshot
 //! starting between two steps).
@@ -27,18 +36,18 @@
 //! A record names the count in 16 bits: an EXEC whose steps would log more than `u16::MAX`
 //! records answers an error and runs nothing.
 //!
-//! Connection commands (SELECT, CLIENT, the keyed `Run::Client` commands such as SINTERCARD,
-//! LMPOP, XREADGROUP...) run after the data steps, with the locks released, as in `multi_exec`.
+//! Connection commands naming no key (SELECT, CLIENT, CONFIG...) run after the data steps, with
+//! the locks released, as in `multi_exec`. (Blocking commands are queued in their non-blocking
+//! forms, `commands::in_multi`: BLPOP, BRPOP, BZPOPMIN, BZPOPMAX as keyed shard steps, so data
+//! commands here; BLMPOP, BZMPOP as LMPOP, ZMPOP; XREAD, XREADGROUP as themselves, which do not
+//! block inside an EXEC.)
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
 use super::cross_shard::{within_exec, InExec, Txn};
-use super::multi_exec::{
-    check_watches, coordinated_across, cut, finish, keys_by_shard, resolve, run_parts, Assembly,
-    Plan,
-};
+use super::multi_exec::{check_watches, cut, finish, own_step, resolve, run_parts, Assembly, Plan};
 use crate::commands::table::ClientFn;
 use crate::commands::{CommandSpec, CrossShard, Run};
 use crate::protocol::Reply;
@@ -50,7 +59,8 @@ use crate::shard::Shard;
 enum Step {
     /// Data commands cut into per-shard parts.
     Parts(Plan),
-    /// A coordinated command whose keys span shards, run in database `db`.
+    /// A command with its own plan (a coordinated command whose keys span shards, or a keyed
+    /// command that routes itself), run in database `db`.
     Coordinated {
         spec: &'static CommandSpec,
         plan: ClientFn,
@@ -72,7 +82,7 @@ pub async fn exec(client: &mut Client, queued: Vec<Queued>) -> Reply {
             u16::MAX
         ));
     };
-    let keys = locked_keys(&shard, &steps);
+    let keys = locked_keys(&steps);
     let watched = client.transaction.take_watched();
     let watched_shards = watched.iter().map(|(_, k)| shard.owner_of(k)).collect();
     let txn = Txn::lock_in_dbs(&shard, client.db(), &keys).await;
@@ -109,13 +119,13 @@ pub async fn exec(client: &mut Client, queued: Vec<Queued>) -> Reply {
     finish(client, assembly).await
 }
 
-/// Cuts the queue into steps: runs of data commands between coordinated cross-shard commands.
+/// Cuts the queue into steps: runs of data commands between commands with their own plans.
 fn steps(client: &Client, queued: Vec<Queued>) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut db = client.db();
     let mut run = Vec::new();
     for q in queued {
-        if !coordinated_across(&client.shard, &q) {
+        if !own_step(client, &q) {
             run.push(q);
             continue;
         }
@@ -124,12 +134,13 @@ fn steps(client: &Client, queued: Vec<Queued>) -> Vec<Step> {
             steps.push(Step::Parts(plan));
             db = next_db;
         }
-        let Run::Keyed {
-            cross: CrossShard::Coordinated(plan),
-            ..
-        } = q.spec.run
-        else {
-            unreachable!("coordinated_across checked the command's kind");
+        let plan = match q.spec.run {
+            Run::Keyed {
+                cross: CrossShard::Coordinated(plan),
+                ..
+            }
+            | Run::Client(plan) => plan,
+            _ => unreachable!("own_step checked the command's kind"),
         };
         steps.push(Step::Coordinated {
             spec: q.spec,
@@ -145,7 +156,7 @@ fn steps(client: &Client, queued: Vec<Queued>) -> Vec<Step> {
 }
 
 /// Every (db, key) the steps name.
-fn locked_keys(shard: &Shard, steps: &[Step]) -> Vec<(usize, Bytes)> {
+fn locked_keys(steps: &[Step]) -> Vec<(usize, Bytes)> {
     let mut keys = Vec::new();
     for step in steps {
         match step {
@@ -156,7 +167,6 @@ fn locked_keys(shard: &Shard, steps: &[Step]) -> Vec<(usize, Bytes)> {
                     .flat_map(|req| req.keys().into_iter().map(move |k| (req.db, k))),
             ),
             Step::Coordinated { spec, args, db, .. } => {
-                debug_assert!(keys_by_shard(shard, spec, args).len() > 1);
                 keys.extend(
                     spec.key_indexes(args)
                         .into_iter()
@@ -180,7 +190,7 @@ fn records(shard: &Shard, step: &Step) -> usize {
     }
 }
 
-/// The shards where a coordinated command logs one record each: its keys' shards when it
+/// The shards where a command with its own plan logs one record each: its keys' shards when it
 /// writes, none when it only reads.
 fn record_shards(shard: &Shard, spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
     if !spec.is_write() {

@@ -8,5 +8,5 @@ pub mod multi_exec;
 mod pipeline;
 pub mod slot;
 
-pub use cross_shard::Txn;
+pub use cross_shard::{exec_on_owner, in_exec, Txn};
 pub use pipeline::run_pipeline;

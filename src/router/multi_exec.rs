@@ -25,13 +25,17 @@
 //!   the rest after a crash), and on one shard (or a cluster port) the transaction is fully
 //!   isolated.
 //!
-//! Connection commands (`Run::Client`: SELECT, CLIENT, CONFIG, SCAN, HELLO...) run after the
-//! data commands, in queue order, with their replies in place. A SELECT queued before data
-//! commands applies to them (its database is taken when the queue is cut).
+//! Connection commands (`Run::Client` naming no key: SELECT, CLIENT, CONFIG, SCAN, HELLO...) run
+//! after the data commands, in queue order, with their replies in place. A SELECT queued before
+//! data commands applies to them (its database is taken when the queue is cut).
 //!
-//! Coordinated cross-shard commands (SMOVE, RENAME, SINTERSTORE... over keys of several shards)
-//! read on one shard and write on another, so they do not cut into parts: a queue holding one runs
-//! step by step instead (`exec_steps`); with their keys on one shard they run as usual.
+//! Two kinds of commands do not cut into parts, and a queue holding one runs step by step
+//! instead (`exec_steps`), each such command at its place in the queue under the EXEC's locks:
+//! coordinated cross-shard commands (SMOVE, RENAME, SINTERSTORE... over keys of several shards:
+//! they read on one shard and write on another; with their keys on one shard they run as usual),
+//! and keyed commands that route themselves (`Run::Client` naming keys: SINTERCARD, LMPOP, ZMPOP,
+//! ZUNION/ZINTER/ZDIFF[STORE], ZINTERCARD, SORT, GEORADIUS, XREAD, XREADGROUP...), on any number
+//! of shards and on a cluster port too.
 //!
 //! A journal failure during EXEC turns every reply of the EXEC into the MISCONF error: the
 //! transaction is one unit, so if one of its records may be lost, all of it may be (replay drops
@@ -44,7 +48,7 @@ use bytes::Bytes;
 use super::cross_shard::Txn;
 use super::exec_steps;
 use crate::commands::table::{arity_error, MergeFn};
-use crate::commands::{CommandSpec, CrossShard, Keys, Run, SplitMerge};
+use crate::commands::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 use crate::protocol::Reply;
 use crate::server::client::Client;
 use crate::server::transaction::{crossslot, Queued};
@@ -117,7 +121,7 @@ pub fn check_queueable(shard: &Shard, spec: &CommandSpec, args: &[Bytes]) -> Res
 /// Runs a transaction's queue; a null array when a watched key was touched.
 pub async fn exec(client: &mut Client, queued: Vec<Queued>) -> Reply {
     let shard = client.shard.clone();
-    if !client.cluster_port && queued.iter().any(|q| coordinated_across(&shard, q)) {
+    if queued.iter().any(|q| own_step(client, q)) {
         return exec_steps::exec(client, queued).await;
     }
     let (
@@ -154,8 +158,24 @@ pub async fn exec(client: &mut Client, queued: Vec<Queued>) -> Reply {
     finish(client, assembly).await
 }
 
+/// A command that runs its own plan as a step of the EXEC (`exec_steps`): a coordinated
+/// command whose keys are on several shards (main port), or a keyed command that routes itself
+/// (`Run::Client` with keys: SINTERCARD, LMPOP, ZMPOP, ZUNION..., SORT, GEORADIUS, XREAD...).
+pub(super) fn own_step(client: &Client, queued: &Queued) -> bool {
+    routes_itself(queued) || !client.cluster_port && coordinated_across(&client.shard, queued)
+}
+
+/// A keyed command that needs the connection to route itself (`Run::Client` naming keys; not
+/// SSUBSCRIBE, whose "keys" are channels).
+fn routes_itself(queued: &Queued) -> bool {
+    let spec = queued.spec;
+    matches!(spec.run, Run::Client(_))
+        && spec.flags & flag::PUBSUB == 0
+        && spec.first_key(&queued.args).is_some()
+}
+
 /// A coordinated command (its own cross-shard plan) whose keys are on several shards.
-pub(super) fn coordinated_across(shard: &Shard, queued: &Queued) -> bool {
+fn coordinated_across(shard: &Shard, queued: &Queued) -> bool {
     let Run::Keyed {
         cross: CrossShard::Coordinated(_),
         ..
@@ -260,7 +280,7 @@ pub(super) fn keys_by_shard(
 ) -> BTreeMap<usize, (Vec<Bytes>, Vec<usize>)> {
     let step = match spec.keys {
         Keys::Range { step, .. } => step.max(1) as usize,
-        Keys::None => 1,
+        Keys::None | Keys::Parsed { .. } => 1,
     };
     let key_indexes = spec.key_indexes(args);
     let mut by_shard: BTreeMap<usize, (Vec<Bytes>, Vec<usize>)> = BTreeMap::new();

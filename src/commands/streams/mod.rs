@@ -32,7 +32,7 @@ use crate::keyspace::{Delta, Value};
 use crate::protocol::Reply;
 use crate::pubsub::notify::class;
 use crate::router::slot::key_slot;
-use crate::router::Txn;
+use crate::router::{exec_on_owner, in_exec, Txn};
 use crate::server::client::Client;
 use crate::shard::blocking::{OnReady, Outcome, Wait};
 use crate::shard::{Ctx, Request};
@@ -143,7 +143,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "xread",
         arity: -4,
         flags: READONLY | BLOCKING | MOVABLEKEYS,
-        keys: Keys::None,
+        keys: Keys::Parsed {
+            first: 0,
+            last: 0,
+            step: 0,
+            find: read::read_keys,
+        },
         acl: STREAM_READ_SLOW,
         summary: "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.",
         complexity: "For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data.",
@@ -154,7 +159,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "xreadgroup",
         arity: -7,
         flags: WRITE | BLOCKING | MOVABLEKEYS,
-        keys: Keys::None,
+        keys: Keys::Parsed {
+            first: 0,
+            last: 0,
+            step: 0,
+            find: read::read_keys,
+        },
         acl: STREAM_WRITE_SLOW,
         summary: "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.",
         complexity: "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.",

@@ -385,7 +385,8 @@ pub(super) fn xread(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_,
     Box::pin(async move {
         let mut query = attempt!(ReadQuery::parse(&args, false));
         attempt!(check_cluster_slots(client, &query.keys));
-        let Some(block_ms) = query.block_ms else {
+        // Inside an EXEC Redis never blocks.
+        let Some(block_ms) = query.block_ms.filter(|_| !in_exec()) else {
             return read_now(client, &query).await;
         };
         attempt!(resolve_last_ids(client, &mut query).await);
@@ -423,7 +424,7 @@ async fn read_now(client: &Client, query: &ReadQuery) -> Reply {
             );
             let shard = &shard;
             async move {
-                let reply = shard.exec_on(to, vec![req], None).await.pop();
+                let reply = exec_on_owner(shard, to, vec![req]).await.pop();
                 (
                     positions,
                     reply.unwrap_or(Reply::error("ERR shard did not answer")),
@@ -439,7 +440,7 @@ pub(super) fn xreadgroup(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFutur
         let query = attempt!(ReadQuery::parse(&args, true));
         attempt!(check_cluster_slots(client, &query.keys));
         let reply = readgroup_now(client, &query).await;
-        let Some(block_ms) = query.block_ms else {
+        let Some(block_ms) = query.block_ms.filter(|_| !in_exec()) else {
             return reply;
         };
         if reply != Reply::NilArray {
@@ -469,7 +470,9 @@ async fn readgroup_now(client: &Client, query: &ReadQuery) -> Reply {
     };
     if parts.len() == 1 {
         let (to, positions) = parts.into_iter().next().expect("one part");
-        let reply = shard.exec_on(to, vec![step(&positions)], None).await.pop();
+        let reply = exec_on_owner(&shard, to, vec![step(&positions)])
+            .await
+            .pop();
         let reply = reply.unwrap_or(Reply::error("ERR shard did not answer"));
         return merge_reads(query, vec![(positions, reply)], client.resp3());
     }
@@ -623,78 +626,28 @@ fn xreadgroup_serve_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
-/// What XREAD and XREADGROUP are queued as inside MULTI, where Redis never blocks: a step on
-/// their keys' one shard (keys on several shards are refused when queued, as other multi-key
-/// commands there). `None` for other commands.
+/// What XREAD and XREADGROUP are queued as inside MULTI, where Redis never blocks: themselves
+/// (they route themselves, so at EXEC they run at their place in the queue, on one shard or
+/// several, and do not block there: `router::in_exec`), or the error their arguments get. `None`
+/// for other commands.
 pub fn in_multi(name: &str, args: &[Bytes]) -> Option<crate::commands::InMulti> {
     let with_group = match name {
         "xread" => false,
         "xreadgroup" => true,
         _ => return None,
     };
-    Some(ReadQuery::parse(args, with_group).map(|query| {
-        let spec = if with_group {
-            &XREADGROUP_IN_MULTI
-        } else {
-            &XREAD_IN_MULTI
-        };
-        let mut step = query.step_args(spec.name, &[]);
-        for (key, id) in query.keys.iter().zip(&query.ids) {
-            step.extend([key.clone(), id.clone()]);
+    let spec = crate::commands::lookup(name.as_bytes()).expect("in the table");
+    Some(ReadQuery::parse(args, with_group).map(|_| (spec, args.to_vec())))
+}
+
+/// XREAD's and XREADGROUP's keys: the first half of the arguments after STREAMS.
+pub(super) fn read_keys(args: &[Bytes]) -> Vec<usize> {
+    let with_group = args[0].eq_ignore_ascii_case(b"xreadgroup");
+    match ReadQuery::parse(args, with_group) {
+        Ok(query) => {
+            let n = query.keys.len();
+            (args.len() - 2 * n..args.len() - n).collect()
         }
-        (spec, step)
-    }))
-}
-
-/// XREAD inside MULTI: `xread-in-multi count key id [key id ...]`. Private.
-static XREAD_IN_MULTI: CommandSpec = CommandSpec {
-    name: "xread-in-multi",
-    arity: -4,
-    flags: READONLY,
-    keys: Keys::Range {
-        first: 2,
-        last: -1,
-        step: 2,
-    },
-    acl: STREAM_READ_SLOW,
-    run: keyed(xread_in_multi),
-    ..STREAM
-};
-
-/// XREADGROUP inside MULTI: `xreadgroup-in-multi count group consumer noack key id [key id
-/// ...]`. Private.
-static XREADGROUP_IN_MULTI: CommandSpec = CommandSpec {
-    name: "xreadgroup-in-multi",
-    arity: -7,
-    flags: WRITE,
-    keys: Keys::Range {
-        first: 5,
-        last: -1,
-        step: 2,
-    },
-    acl: STREAM_WRITE_SLOW,
-    run: keyed(xreadgroup_in_multi),
-    ..STREAM
-};
-
-/// `head` then the keys of `pairs` (key id key id ...), then their IDs: a read step's layout.
-fn unpair(head: &[Bytes], pairs: &[Bytes]) -> Vec<Bytes> {
-    let mut args = head.to_vec();
-    args.extend(pairs.iter().step_by(2).cloned());
-    args.extend(pairs.iter().skip(1).step_by(2).cloned());
-    args
-}
-
-fn xread_in_multi(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match xread_step(ctx, &unpair(&args[..2], &args[2..])) {
-        Reply::Array(found) => read_reply(found, ctx.resp3),
-        error => error,
-    }
-}
-
-fn xreadgroup_in_multi(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match xreadgroup_step(ctx, &unpair(&args[..5], &args[5..])) {
-        Reply::Array(found) => read_reply(found, ctx.resp3),
-        error => error,
+        Err(_) => Vec::new(),
     }
 }

@@ -29,7 +29,7 @@ use crate::keyspace::{Db, Delta, Value};
 use crate::protocol::{format_double, Reply};
 use crate::pubsub::notify::{class, notify_removal};
 use crate::router::slot::key_slot;
-use crate::router::Txn;
+use crate::router::{exec_on_owner, Txn};
 use crate::server::client::Client;
 use crate::shard::blocking::{OnReady, Outcome, Wait};
 use crate::shard::{Ctx, Request};
@@ -56,9 +56,15 @@ const ZSET: CommandSpec = CommandSpec {
 
 /// Commands naming their keys through `numkeys` route themselves (see `numkeys_route`).
 const NUMKEYS: CommandSpec = CommandSpec {
-    keys: Keys::None,
+    keys: NUMKEYS_KEYS,
     flags: MOVABLEKEYS,
     ..ZSET
+};
+
+/// The *STORE forms of the set algebra: `destination numkeys key...`.
+const DEST_NUMKEYS: CommandSpec = CommandSpec {
+    keys: DEST_NUMKEYS_KEYS,
+    ..NUMKEYS
 };
 
 pub static COMMANDS: &[CommandSpec] = &[
@@ -350,6 +356,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         since: "7.0.0",
         complexity: "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
         run: Run::Client(bzmpop),
+        keys: Keys::Parsed {
+            first: 0,
+            last: 0,
+            step: 0,
+            find: |args| numkeys_keys(args, 2),
+        },
         ..NUMKEYS
     },
     CommandSpec {
@@ -405,7 +417,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         since: "2.0.0",
         complexity: UNION_COMPLEXITY,
         run: Run::Client(algebra_command),
-        ..NUMKEYS
+        ..DEST_NUMKEYS
     },
     CommandSpec {
         name: "zinterstore",
@@ -416,7 +428,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         since: "2.0.0",
         complexity: INTER_COMPLEXITY,
         run: Run::Client(algebra_command),
-        ..NUMKEYS
+        ..DEST_NUMKEYS
     },
     CommandSpec {
         name: "zdiffstore",
@@ -427,7 +439,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         since: "6.2.0",
         complexity: DIFF_COMPLEXITY,
         run: Run::Client(algebra_command),
-        ..NUMKEYS
+        ..DEST_NUMKEYS
     },
     CommandSpec {
         name: "zintercard",
@@ -1351,7 +1363,7 @@ where
     let owner = shard.owner_of(&keys[0]);
     if keys.iter().all(|k| shard.owner_of(k) == owner) {
         let req = step_request(step.0, step.1, client.db(), client.resp3());
-        let reply = shard.exec_on(owner, vec![req], None).await.pop();
+        let reply = exec_on_owner(&shard, owner, vec![req]).await.pop();
         return reply.unwrap_or(Reply::error("ERR shard did not answer"));
     }
     across(client).await
@@ -1617,7 +1629,15 @@ pub fn in_multi(name: &str, args: &[Bytes]) -> Option<super::InMulti> {
             count: 1,
             shape: PopShape::KeyMemberScore,
         }),
-        "bzmpop" => parse_timeout(&args[1]).and_then(|_| MultiPop::parse(&args[1..])),
+        // As ZMPOP, which routes itself: its keys may span shards.
+        "bzmpop" => {
+            return Some(parse_timeout(&args[1]).and_then(|_| {
+                MultiPop::parse(&args[1..])?;
+                let mut zmpop = args[1..].to_vec();
+                zmpop[0] = Bytes::from_static(b"zmpop");
+                Ok((super::lookup(b"zmpop").expect("in the table"), zmpop))
+            }))
+        }
         _ => return None,
     };
     Some(query.map(|q| (&MPOP_STEP, q.step_args(&q.keys))))

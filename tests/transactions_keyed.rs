@@ -1,0 +1,594 @@
+//! Keyed commands that route themselves (SINTERCARD, LMPOP, ZMPOP, ZUNION/ZINTER/ZDIFF and their
+//! STORE forms, ZINTERCARD, SORT, GEORADIUS) inside MULTI/EXEC: they run at their place in the
+//! queue, see the transaction's earlier writes and are seen by its later commands, on keys of
+//! one shard or several, on a one-shard server and on a cluster port; other clients never
+//! interleave with them; and their writes survive a SIGKILL as part of the transaction, or not at
+//! all.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use common::resp::R::{self, Array, Int, Nil};
+use common::resp::{bulk, key_per_shard, ok, Conn};
+use common::Server;
+
+const SHARDS: usize = 3;
+
+fn queued() -> R {
+    R::Status("QUEUED".into())
+}
+
+/// MULTI, the commands (each must be QUEUED), EXEC's reply.
+fn transaction(c: &mut Conn, commands: &[String]) -> R {
+    assert_eq!(c.cmd("MULTI"), ok());
+    for line in commands {
+        assert_eq!(c.cmd(line), queued(), "{line}");
+    }
+    c.cmd("EXEC")
+}
+
+fn bulks(items: &[&str]) -> R {
+    Array(items.iter().map(bulk).collect())
+}
+
+/// Keys on three different shards.
+fn spread_keys(prefix: &str) -> [String; 3] {
+    let k = key_per_shard(prefix, SHARDS);
+    [k[0].clone(), k[1].clone(), k[2].clone()]
+}
+
+/// Three keys of one slot (so one shard): a shared hash tag.
+fn same_slot_keys(prefix: &str) -> [String; 3] {
+    ["a", "b", "c"].map(|s| format!("{{{prefix}}}{s}"))
+}
+
+/// Each self-routing command runs between the writes queued around it, on keys `k`.
+fn check_queue_order(c: &mut Conn, k: &[String; 3]) {
+    let [a, b, d] = k;
+    assert_eq!(c.cmd(&format!("SADD {a}s x y")), Int(2));
+    assert_eq!(c.cmd(&format!("SADD {b}s x")), Int(1));
+    let sets = transaction(
+        c,
+        &[
+            format!("SINTERCARD 2 {a}s {b}s"),
+            format!("SADD {b}s y"),
+            format!("SINTERCARD 2 {a}s {b}s"),
+        ],
+    );
+    assert_eq!(sets, Array(vec![Int(1), Int(1), Int(2)]), "SINTERCARD");
+
+    let lists = transaction(
+        c,
+        &[
+            format!("LPUSH {a}q 1"),
+            format!("LMPOP 2 {b}q {a}q LEFT"),
+            format!("LPUSH {a}q 2"),
+            format!("LMPOP 2 {b}q {a}q LEFT COUNT 5"),
+            format!("LMPOP 2 {b}q {a}q LEFT"),
+        ],
+    );
+    let popped = |key: &str, v: &str| Array(vec![bulk(key), bulks(&[v])]);
+    assert_eq!(
+        lists,
+        Array(vec![
+            Int(1),
+            popped(&format!("{a}q"), "1"),
+            Int(1),
+            popped(&format!("{a}q"), "2"),
+            Nil,
+        ]),
+        "LMPOP"
+    );
+
+    let zpops = transaction(
+        c,
+        &[
+            format!("ZADD {a}z 1 m"),
+            format!("ZMPOP 2 {d}z {a}z MIN"),
+            format!("ZADD {a}z 2 n"),
+            format!("ZMPOP 2 {d}z {a}z MIN"),
+            format!("EXISTS {a}z"),
+        ],
+    );
+    let zpopped =
+        |m: &str, s: &str| Array(vec![bulk(format!("{a}z")), Array(vec![bulks(&[m, s])])]);
+    assert_eq!(
+        zpops,
+        Array(vec![
+            Int(1),
+            zpopped("m", "1"),
+            Int(1),
+            zpopped("n", "2"),
+            Int(0)
+        ]),
+        "ZMPOP"
+    );
+
+    let algebra = transaction(
+        c,
+        &[
+            format!("ZADD {a}u 1 p"),
+            format!("ZUNION 2 {a}u {b}u"),
+            format!("ZADD {b}u 2 p 3 q"),
+            format!("ZUNION 2 {a}u {b}u WITHSCORES"),
+            format!("ZINTER 2 {a}u {b}u"),
+            format!("ZDIFF 2 {b}u {a}u"),
+            format!("ZINTERCARD 2 {a}u {b}u"),
+            format!("ZUNIONSTORE {d}u 2 {a}u {b}u"),
+            format!("ZRANGE {d}u 0 -1 WITHSCORES"),
+            format!("ZINTERSTORE {d}u 2 {a}u {b}u"),
+            format!("ZCARD {d}u"),
+            format!("ZDIFFSTORE {d}u 2 {b}u {a}u"),
+            format!("ZRANGE {d}u 0 -1"),
+        ],
+    );
+    assert_eq!(
+        algebra,
+        Array(vec![
+            Int(1),
+            bulks(&["p"]),
+            Int(2),
+            bulks(&["p", "3", "q", "3"]),
+            bulks(&["p"]),
+            bulks(&["q"]),
+            Int(1),
+            Int(2),
+            bulks(&["p", "3", "q", "3"]),
+            Int(1),
+            Int(1),
+            Int(1),
+            bulks(&["q"]),
+        ]),
+        "set algebra"
+    );
+
+    let sorts = transaction(
+        c,
+        &[
+            format!("RPUSH {a}l 3 1"),
+            format!("SORT {a}l"),
+            format!("RPUSH {a}l 2"),
+            format!("SORT_RO {a}l DESC"),
+            format!("SORT {a}l STORE {d}l"),
+            format!("LRANGE {d}l 0 -1"),
+            format!("RPUSH {a}l 0"),
+            format!("SORT {a}l LIMIT 0 1"),
+        ],
+    );
+    assert_eq!(
+        sorts,
+        Array(vec![
+            Int(2),
+            bulks(&["1", "3"]),
+            Int(3),
+            bulks(&["3", "2", "1"]),
+            Int(3),
+            bulks(&["1", "2", "3"]),
+            Int(4),
+            bulks(&["0"]),
+        ]),
+        "SORT"
+    );
+
+    let geo = transaction(
+        c,
+        &[
+            format!("GEOADD {a}g 13.361389 38.115556 palermo"),
+            format!("GEORADIUS {a}g 15 37 200 km STORE {b}g"),
+            format!("GEOADD {a}g 15.087269 37.502669 catania"),
+            format!("GEORADIUSBYMEMBER {a}g palermo 200 km STORE {b}g"),
+            format!("ZCARD {b}g"),
+            format!("GEORADIUS {a}g 15 37 200 km ASC"),
+        ],
+    );
+    assert_eq!(
+        geo,
+        Array(vec![
+            Int(1),
+            Int(1),
+            Int(1),
+            Int(2),
+            Int(2),
+            bulks(&["catania", "palermo"]),
+        ]),
+        "GEORADIUS"
+    );
+}
+
+#[test]
+fn self_routing_commands_run_in_queue_order_with_keys_on_several_shards() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    check_queue_order(&mut c, &spread_keys("k"));
+}
+
+#[test]
+fn self_routing_commands_run_in_queue_order_with_keys_on_one_shard() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    check_queue_order(&mut c, &same_slot_keys("t"));
+}
+
+#[test]
+fn self_routing_commands_run_in_queue_order_on_a_one_shard_server() {
+    let server = Server::start(1, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    check_queue_order(&mut c, &spread_keys("k"));
+}
+
+#[test]
+fn self_routing_commands_run_in_queue_order_on_a_cluster_port() {
+    let server = Server::start(SHARDS, &["--appendonly", "no", "--cluster-enabled", "yes"]);
+    let k = key_per_shard("c", SHARDS);
+    // The keys' slot is on shard 1: its port is the base port + 1 + 1.
+    let mut c = Conn::at_port(server.port + 2);
+    check_queue_order(&mut c, &same_slot_keys(&k[1]));
+}
+
+#[test]
+fn blocking_multi_key_pops_inside_multi_run_in_queue_order_across_shards_without_blocking() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    let [a, b, d] = spread_keys("k");
+    let reply = transaction(
+        &mut c,
+        &[
+            format!("BLMPOP 0 2 {b} {a} LEFT"),
+            format!("RPUSH {a} x y"),
+            format!("BLMPOP 0 2 {b} {a} LEFT COUNT 2"),
+            format!("BZMPOP 0 2 {b}z {d} MAX"),
+            format!("ZADD {d} 1 m 2 n"),
+            format!("BZMPOP 0 2 {b}z {d} MAX"),
+        ],
+    );
+    assert_eq!(
+        reply,
+        Array(vec![
+            Nil,
+            Int(2),
+            Array(vec![bulk(&a), bulks(&["x", "y"])]),
+            Nil,
+            Int(2),
+            Array(vec![bulk(&d), Array(vec![bulks(&["n", "2"])])]),
+        ])
+    );
+}
+
+#[test]
+fn stream_reads_inside_multi_run_in_queue_order_across_shards() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    let [a, b, _] = spread_keys("k");
+    let entry = |id: &str, v: &str| Array(vec![bulk(id), bulks(&["f", v])]);
+    let stream = |key: &str, entries: Vec<R>| Array(vec![bulk(key), Array(entries)]);
+    let reply = transaction(
+        &mut c,
+        &[
+            format!("XADD {a} 1-1 f 1"),
+            format!("XREAD BLOCK 0 STREAMS {a} {b} 0 0"),
+            format!("XADD {b} 1-1 f 2"),
+            format!("XREAD STREAMS {a} {b} 0 0"),
+            format!("XGROUP CREATE {a} g 0"),
+            format!("XGROUP CREATE {b} g 0"),
+            format!("XREADGROUP GROUP g c BLOCK 0 STREAMS {a} {b} > >"),
+            format!("XREADGROUP GROUP g c STREAMS {a} {b} > >"),
+            format!("XADD {a} 2-1 f 3"),
+            format!("XREADGROUP GROUP g c BLOCK 0 STREAMS {a} {b} > >"),
+        ],
+    );
+    assert_eq!(
+        reply,
+        Array(vec![
+            bulk("1-1"),
+            Array(vec![stream(&a, vec![entry("1-1", "1")])]),
+            bulk("1-1"),
+            Array(vec![
+                stream(&a, vec![entry("1-1", "1")]),
+                stream(&b, vec![entry("1-1", "2")]),
+            ]),
+            ok(),
+            ok(),
+            Array(vec![
+                stream(&a, vec![entry("1-1", "1")]),
+                stream(&b, vec![entry("1-1", "2")]),
+            ]),
+            Nil,
+            bulk("2-1"),
+            Array(vec![stream(&a, vec![entry("2-1", "3")])]),
+        ])
+    );
+    let pending = c.cmd(&format!("XPENDING {a} g"));
+    assert_eq!(
+        pending,
+        Array(vec![
+            Int(2),
+            bulk("1-1"),
+            bulk("2-1"),
+            Array(vec![Array(vec![bulk("c"), bulk("2")])]),
+        ])
+    );
+}
+
+#[test]
+fn a_touched_watched_key_cancels_an_exec_with_a_self_routing_pop() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    let mut other = Conn::new(&server);
+    let [a, b, d] = spread_keys("k");
+    assert_eq!(c.cmd(&format!("RPUSH {a} x")), Int(1));
+    assert_eq!(c.cmd(&format!("WATCH {d}")), ok());
+    assert_eq!(other.cmd(&format!("SET {d} changed")), ok());
+    let reply = transaction(&mut c, &[format!("LMPOP 2 {b} {a} LEFT")]);
+    assert_eq!(reply, Nil);
+    assert_eq!(c.cmd(&format!("LRANGE {a} 0 -1")), bulks(&["x"]));
+}
+
+#[test]
+fn a_queued_select_applies_to_a_later_self_routing_command() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    let [a, b, _] = spread_keys("k");
+    let reply = transaction(
+        &mut c,
+        &[
+            "SELECT 3".into(),
+            format!("RPUSH {a} x"),
+            format!("LMPOP 2 {b} {a} RIGHT"),
+            format!("RPUSH {a} y"),
+        ],
+    );
+    let popped = Array(vec![bulk(&a), bulks(&["x"])]);
+    assert_eq!(reply, Array(vec![ok(), Int(1), popped, Int(1)]));
+    assert_eq!(c.cmd(&format!("LRANGE {a} 0 -1")), bulks(&["y"]));
+    assert_eq!(c.cmd("SELECT 0"), ok());
+    assert_eq!(c.cmd(&format!("EXISTS {a}")), Int(0));
+}
+
+#[test]
+fn sort_by_patterns_across_shards_is_refused_inside_multi_and_the_rest_runs() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    let [a, b, _] = spread_keys("k");
+    let reply = transaction(
+        &mut c,
+        &[
+            format!("RPUSH {a} 2 1"),
+            format!("SORT {a} BY w_*"),
+            format!("SORT {a} GET #"),
+            format!("SET {b} v"),
+        ],
+    );
+    let Array(replies) = reply else {
+        panic!("EXEC answered {reply:?}");
+    };
+    assert_eq!(replies[0], Int(2));
+    assert!(
+        matches!(&replies[1], R::Err(e) if e.contains("not supported inside MULTI")),
+        "{:?}",
+        replies[1]
+    );
+    assert_eq!(replies[2], bulks(&["1", "2"]));
+    assert_eq!(replies[3], ok());
+}
+
+#[test]
+fn command_getkeys_finds_the_keys_of_self_routing_commands() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    let keys = |c: &mut Conn, line: &str| c.cmd(&format!("COMMAND GETKEYS {line}"));
+    assert_eq!(keys(&mut c, "LMPOP 2 a b LEFT"), bulks(&["a", "b"]));
+    assert_eq!(keys(&mut c, "SINTERCARD 2 a b LIMIT 1"), bulks(&["a", "b"]));
+    assert_eq!(keys(&mut c, "ZUNIONSTORE d 2 a b"), bulks(&["d", "a", "b"]));
+    assert_eq!(keys(&mut c, "SORT s LIMIT 0 1 STORE d"), bulks(&["s", "d"]));
+    assert_eq!(
+        keys(&mut c, "GEORADIUS g 15 37 200 km STOREDIST d"),
+        bulks(&["g", "d"])
+    );
+}
+
+/// A writer keeps moving one token between two sets on different shards, one EXEC per move; a
+/// reader counts it with SISMEMBER and many SINTERCARDs in one EXEC: every count must agree with
+/// the first, and the token is always in exactly one set. SINTERCARDs run outside the EXEC's
+/// locks (or after its other commands) would see moves that happened in between.
+#[test]
+fn other_clients_never_interleave_with_a_self_routing_read() {
+    const READS: usize = 200;
+    const COUNTS_PER_READ: usize = 10;
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let [a, b, _] = spread_keys("k");
+    let mut c = Conn::new(&server);
+    assert_eq!(c.cmd(&format!("SADD {a} m")), Int(1));
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (done, a, b) = (done.clone(), a.clone(), b.clone());
+        let mut w = Conn::new(&server);
+        thread::spawn(move || {
+            let mut moves = 0;
+            while !done.load(Ordering::Relaxed) {
+                let forth = [format!("SREM {a} m"), format!("SADD {b} m")];
+                assert_eq!(transaction(&mut w, &forth), Array(vec![Int(1), Int(1)]));
+                let back = [format!("SREM {b} m"), format!("SADD {a} m")];
+                assert_eq!(transaction(&mut w, &back), Array(vec![Int(1), Int(1)]));
+                moves += 2;
+            }
+            moves
+        })
+    };
+    let mut reads = vec![format!("SISMEMBER {a} m"), format!("SISMEMBER {b} m")];
+    for _ in 0..COUNTS_PER_READ {
+        reads.extend([format!("SINTERCARD 1 {a}"), format!("SINTERCARD 1 {b}")]);
+    }
+    for _ in 0..READS {
+        let Array(seen) = transaction(&mut c, &reads) else {
+            panic!("EXEC failed");
+        };
+        assert!(
+            seen[..2] == [Int(1), Int(0)] || seen[..2] == [Int(0), Int(1)],
+            "read {seen:?}"
+        );
+        for pair in seen[2..].chunks(2) {
+            assert_eq!(pair, &seen[..2], "read {seen:?}");
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    assert!(writer.join().unwrap() > 0);
+}
+
+/// A writer keeps pushing the same value to two lists on different shards, one EXEC per value;
+/// a reader takes LLEN and then pops both lists with LMPOP, many times, in one EXEC: it pops as
+/// many as LLEN said, each pair of pops gets the same value or nothing twice, and values come out
+/// in order. Pops run outside the EXEC's locks (or after its LLEN) would see other pushes.
+#[test]
+fn other_clients_never_interleave_with_self_routing_pops() {
+    const READS: usize = 200;
+    const PAIRS_PER_READ: usize = 10;
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let [a, b, _] = spread_keys("k");
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (done, a, b) = (done.clone(), a.clone(), b.clone());
+        let mut w = Conn::new(&server);
+        thread::spawn(move || {
+            let mut pushed = 0;
+            while !done.load(Ordering::Relaxed) {
+                let push = [format!("RPUSH {a} {pushed}"), format!("RPUSH {b} {pushed}")];
+                let reply = transaction(&mut w, &push);
+                assert!(matches!(reply, Array(ref r) if r.len() == 2), "{reply:?}");
+                pushed += 1;
+            }
+            pushed
+        })
+    };
+    let mut c = Conn::new(&server);
+    let mut pops = vec![format!("LLEN {a}")];
+    for _ in 0..PAIRS_PER_READ {
+        pops.extend([format!("LMPOP 1 {a} LEFT"), format!("LMPOP 1 {b} LEFT")]);
+    }
+    let (mut last, mut popped) = (-1, 0);
+    for _ in 0..READS {
+        let Array(seen) = transaction(&mut c, &pops) else {
+            panic!("EXEC failed");
+        };
+        let Int(length) = seen[0] else {
+            panic!("LLEN answered {:?}", seen[0]);
+        };
+        let pairs = &seen[1..];
+        let nonempty = pairs.chunks(2).filter(|p| p[0] != Nil).count();
+        assert_eq!(nonempty, (length as usize).min(PAIRS_PER_READ), "{seen:?}");
+        for pair in pairs.chunks(2) {
+            match pair {
+                [Nil, Nil] => {}
+                [Array(x), Array(y)] => {
+                    assert_eq!(x[1], y[1], "half a push seen: {seen:?}");
+                    let v: i64 = match &x[1] {
+                        Array(values) => match &values[0] {
+                            R::Bulk(v) => String::from_utf8_lossy(v).parse().unwrap(),
+                            other => panic!("popped {other:?}"),
+                        },
+                        other => panic!("popped {other:?}"),
+                    };
+                    assert!(v > last, "popped {v} after {last}");
+                    (last, popped) = (v, popped + 1);
+                }
+                _ => panic!("half a push seen: {seen:?}"),
+            }
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    assert!(writer.join().unwrap() > 0);
+    assert!(popped > 0, "nothing popped");
+}
+
+/// EXECs each pop one element with LMPOP (its keys on two shards), one with ZMPOP, and count
+/// the round with INCR, all on different shards, while the server is killed (several times):
+/// after each restart the three agree (no EXEC half there), and every acknowledged EXEC is there.
+#[test]
+fn self_routing_pops_in_an_exec_survive_a_sigkill_all_or_nothing() {
+    const ELEMENTS: usize = 20_000;
+    const KILLS: usize = 4;
+    let mut server = Server::start(SHARDS, &["--appendonly", "yes"]);
+    let [counter, list, zset] = spread_keys("k");
+    let empty = spread_keys("e")[1].clone();
+    {
+        let mut c = Conn::new(&server);
+        for chunk in (0..ELEMENTS).collect::<Vec<_>>().chunks(500) {
+            let mut push = vec!["RPUSH".to_string(), list.clone()];
+            let mut zadd = vec!["ZADD".to_string(), zset.clone()];
+            for i in chunk {
+                push.push(i.to_string());
+                zadd.extend([i.to_string(), format!("m{i}")]);
+            }
+            assert!(matches!(c.call(&push), Int(_)));
+            assert!(matches!(c.call(&zadd), Int(_)));
+        }
+    }
+    let mut rounds_before = 0;
+    for kill in 0..KILLS {
+        let acked = Arc::new(AtomicUsize::new(0));
+        let popper = {
+            let (acked, url) = (acked.clone(), server.url());
+            let keys = (empty.clone(), list.clone(), zset.clone(), counter.clone());
+            thread::spawn(move || pop_rounds(&url, keys, &acked))
+        };
+        thread::sleep(Duration::from_millis(150 + 50 * kill as u64));
+        server.kill9();
+        popper.join().unwrap();
+        let acked = acked.load(Ordering::SeqCst);
+        assert!(acked > 0, "no EXEC was acknowledged before kill {kill}");
+        server.restart();
+        let mut c = Conn::new(&server);
+        let Int(left) = c.cmd(&format!("LLEN {list}")) else {
+            panic!("LLEN");
+        };
+        let Int(zleft) = c.cmd(&format!("ZCARD {zset}")) else {
+            panic!("ZCARD");
+        };
+        let rounds = match c.cmd(&format!("GET {counter}")) {
+            R::Bulk(n) => String::from_utf8(n).unwrap().parse::<usize>().unwrap(),
+            Nil => 0,
+            other => panic!("GET {other:?}"),
+        };
+        assert_eq!(ELEMENTS - left as usize, rounds, "list pops vs rounds");
+        assert_eq!(ELEMENTS - zleft as usize, rounds, "zset pops vs rounds");
+        let new_rounds = rounds - rounds_before;
+        assert!(
+            new_rounds == acked || new_rounds == acked + 1,
+            "{new_rounds} new rounds after {acked} acknowledged"
+        );
+        // The pops took the elements in order: the next one is the first not popped.
+        let next = rounds.to_string();
+        assert_eq!(c.cmd(&format!("LRANGE {list} 0 0")), bulks(&[&next]));
+        rounds_before = rounds;
+    }
+}
+
+/// EXECs of `LMPOP 2 empty list LEFT`, `ZMPOP 1 zset MIN`, `INCR counter` until the connection
+/// fails, counting the acknowledged ones.
+fn pop_rounds(url: &str, keys: (String, String, String, String), acked: &AtomicUsize) {
+    let (empty, list, zset, counter) = keys;
+    let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+    loop {
+        let reply: redis::RedisResult<redis::Value> = redis::pipe()
+            .atomic()
+            .cmd("LMPOP")
+            .arg(2)
+            .arg(&empty)
+            .arg(&list)
+            .arg("LEFT")
+            .cmd("ZMPOP")
+            .arg(1)
+            .arg(&zset)
+            .arg("MIN")
+            .cmd("INCR")
+            .arg(&counter)
+            .query(&mut con);
+        if reply.is_err() {
+            return;
+        }
+        acked.fetch_add(1, Ordering::SeqCst);
+    }
+}
