@@ -87,7 +87,7 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
         config,
         slots,
         keyspaces: (0..shards)
-            .map(|i| Keyspace::new(config.databases, slots.range(i)))
+            .map(|i| replay_keyspace(config, slots, i))
             .collect(),
         seeds: (0..shards)
             .map(|_| SnapshotSeed {
@@ -154,7 +154,6 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
         for db in &mut ks.dbs {
             db.remove_expired(now, usize::MAX);
         }
-        ks.take_changes();
     }
     for (index, journal) in journals.iter_mut().enumerate() {
         if journal.is_none() {
@@ -184,6 +183,15 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
         epoch: epochs.last().copied().unwrap_or(0) + 1,
         old_layout,
     })
+}
+
+/// An empty keyspace for shard `index` that records no changes: replay writes nothing to the
+/// journal, and recorded changes (every key written, every delta) would grow with the journal.
+/// The shard turns recording on when it starts with a journal.
+fn replay_keyspace(config: &Config, slots: &SlotMap, index: usize) -> Keyspace {
+    let mut keyspace = Keyspace::new(config.databases, slots.range(index));
+    keyspace.set_track_changes(false);
+    keyspace
 }
 
 /// First reading of one shard directory: its newest valid snapshot, and its journal after it,
@@ -280,6 +288,9 @@ impl Rebuild<'_> {
         for (plan, reader) in plans.iter().zip(readers.iter_mut()) {
             for run in plan.runs.iter().filter(|r| r.epoch == epoch) {
                 reader.read(run, |record| self.apply_record(plan.index, epoch, record))?;
+            }
+            if plan.runs.iter().all(|r| r.epoch <= epoch) {
+                reader.close();
             }
         }
         Ok(())

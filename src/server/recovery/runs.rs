@@ -101,6 +101,11 @@ impl RunReader {
         }
     }
 
+    /// Lets go of the journal (and the segment in memory): for a directory with no run left.
+    pub fn close(&mut self) {
+        self.reader = None;
+    }
+
     /// Calls `each` with every record of `run`, in LSN order.
     pub fn read(
         &mut self,
