@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 use common::{int, run, Server};
 
@@ -13,8 +14,8 @@ use common::{int, run, Server};
 const STRING_KEYS: usize = 240;
 const MSET_KEYS: usize = 90;
 const HASH_KEYS: usize = 8;
-/// Values this long make the runs cross the tests' 1 MB journal segments.
-const VALUE_PAD_BYTES: usize = 600;
+/// Values this long make the journals span several of the tests' 1 MB segments.
+const VALUE_PAD_BYTES: usize = 2000;
 
 /// What the server must hold.
 #[derive(Default)]
@@ -44,7 +45,7 @@ fn value(round: usize, i: usize) -> String {
 
 /// One run's writes: every kind of record the replay must order against the other runs'.
 fn write_round(con: &mut redis::Connection, model: &mut Model, round: usize) {
-    for i in (0..STRING_KEYS).filter(|i| (i + round) % 3 != 0) {
+    for i in (0..STRING_KEYS).filter(|i| !(i + round).is_multiple_of(3)) {
         let (key, value) = (format!("k:{i}"), value(round, i));
         run(con, &["SET", &key, &value]);
         model.strings.insert(key, value);
@@ -105,10 +106,26 @@ fn write_round(con: &mut redis::Connection, model: &mut Model, round: usize) {
     }
 }
 
+/// Journal segment files in every shard directory under `dir`.
+fn journal_segments(dir: &Path) -> usize {
+    let files_in = |d: PathBuf| {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|f| f.unwrap().file_name())
+    };
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .flat_map(files_in)
+        .filter(|name| name.to_string_lossy().ends_with(".seg"))
+        .count()
+}
+
 #[test]
 fn many_runs_with_shards_changes_replay_to_every_last_write() {
     // No automatic snapshots: the journals keep every run (a shards change still snapshots).
-    let layouts = [3, 3, 2, 2, 4, 4, 3, 3];
+    let layouts = [3, 3, 3, 2, 2, 4, 4, 4, 3];
     let mut server = Server::start(layouts[0], &["--auto-aof-rewrite-percentage", "0"]);
     let mut model = Model::default();
     for (round, &shards) in layouts.iter().enumerate() {
@@ -126,6 +143,9 @@ fn many_runs_with_shards_changes_replay_to_every_last_write() {
     }
     server.restart();
     model.check(&mut server.client(), "after the last restart");
+    // Else this test would not read runs back across segment boundaries.
+    let segments = journal_segments(&server.dir);
+    assert!(segments > server.shards, "{segments} journal segments");
     assert!(
         server.log().contains("records/s"),
         "the load line is logged: {}",

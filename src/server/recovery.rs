@@ -11,18 +11,19 @@
 //! after its LSN follow. A cross-shard transaction is applied only when all of its parts are found
 //! (a part inside a snapshot counts: the snapshot lists it).
 //!
+//! So once every shard of the current layout has published a snapshot of this run, everything
+//! from earlier runs in any directory is superseded: recovery finding data of an earlier layout
+//! hands it to `shard::relayout`, which takes those snapshots and then deletes the rest.
+//!
 //! Memory: the journals are read twice, so that they never are in memory whole. The first reading
 //! (`runs::scan`) checks every record (CRC, LSN sequence, torn tail or corruption) and keeps only
 //! where each run lies in each directory's journal (`RunSpan`: first and last LSN) and which
 //! transaction parts exist (`TxnCensus`: keys and counts). The replay then reads each run back
-//! (`RunReader`) in epoch order and applies its records one at a time. What recovery holds is the
-//! keyspace being rebuilt, the directories' snapshots until applied, one journal segment per
-//! directory (`journal-segment-size`), and that bookkeeping: a few words per run and per
-//! cross-shard transaction.
-//!
-//! So once every shard of the current layout has published a snapshot of this run, everything
-//! from earlier runs in any directory is superseded: recovery finding data of an earlier layout
-//! hands it to `shard::relayout`, which takes those snapshots and then deletes the rest.
+//! (`RunReader`) in epoch order and applies its records one at a time, recording no changes in
+//! the keyspaces (those would grow with the journal). What recovery holds is the keyspace being
+//! rebuilt, the directories' snapshots until applied, one journal segment
+//! (`journal-segment-size`, 64 MB by default) per directory with runs left to replay, and that
+//! bookkeeping: a few words per run and per cross-shard transaction.
 
 mod runs;
 mod txns;

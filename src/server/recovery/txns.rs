@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use crate::snapshot::TxnKey;
 
-/// Parts found per transaction: keys and counts only, no payloads (about 40 bytes a
-/// transaction while the journals are read).
+/// Parts found per transaction: keys and counts only, no payloads (some 35 to 75 bytes a
+/// transaction, with the hash table's slack, while recovery runs).
 #[derive(Default)]
 pub struct TxnCensus {
     found: HashMap<TxnKey, Parts>,
