@@ -200,11 +200,7 @@ pub fn encode_txn_part(tag: TxnTag, effects: &[Located], out: &mut Vec<u8>) {
 }
 
 pub fn decode_txn_part(mut payload: Bytes) -> Option<(TxnTag, Vec<Located>)> {
-    let tag = TxnTag {
-        origin: take_u16(&mut payload)?,
-        seq: take_u64(&mut payload)?,
-        parts: take_u16(&mut payload)?,
-    };
+    let tag = take_txn_tag(&mut payload)?;
     let count = take_u32(&mut payload)?;
     let mut effects = Vec::new();
     for _ in 0..count {
@@ -216,6 +212,19 @@ pub fn decode_txn_part(mut payload: Bytes) -> Option<(TxnTag, Vec<Located>)> {
         effects.push(Located { slot, db, effect });
     }
     Some((tag, effects))
+}
+
+/// Only the transaction a `TXN_PART` payload is a part of, its effects left undecoded.
+pub fn decode_txn_tag(mut payload: Bytes) -> Option<TxnTag> {
+    take_txn_tag(&mut payload)
+}
+
+fn take_txn_tag(payload: &mut Bytes) -> Option<TxnTag> {
+    Some(TxnTag {
+        origin: take_u16(payload)?,
+        seq: take_u64(payload)?,
+        parts: take_u16(payload)?,
+    })
 }
 
 pub fn decode_epoch(mut payload: Bytes) -> Option<u64> {

@@ -14,19 +14,34 @@
 //! So once every shard of the current layout has published a snapshot of this run, everything
 //! from earlier runs in any directory is superseded: recovery finding data of an earlier layout
 //! hands it to `shard::relayout`, which takes those snapshots and then deletes the rest.
+//!
+//! Memory: the journals are read twice, so that they never are in memory whole. The first reading
+//! (`runs::scan`) checks every record (CRC, LSN sequence, torn tail or corruption) and keeps only
+//! where each run lies in each directory's journal (`RunSpan`: first and last LSN) and which
+//! transaction parts exist (`TxnCensus`: keys and counts). The replay then reads each run back
+//! (`RunReader`) in epoch order and applies its records one at a time, recording no changes in
+//! the keyspaces (those would grow with the journal). What recovery holds is the keyspace being
+//! rebuilt, the directories' snapshots until applied, one journal segment
+//! (`journal-segment-size`, 64 MB by default) per directory with runs left to replay, and that
+//! bookkeeping: a few words per run and per cross-shard transaction.
 
-use std::collections::{BTreeMap, HashMap};
+mod runs;
+mod txns;
+
+use std::collections::{BTreeSet, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::journal::effect::{self, decode_epoch, decode_txn_part, Effect, Located};
+use crate::journal::effect::{self, decode_txn_part, Effect, Located};
 use crate::journal::{JournalReader, Record, Recovery};
 use crate::keyspace::Keyspace;
 use crate::router::slot::{key_slot, SlotMap};
 use crate::shard::{now_ms, relayout, OldLayout};
 use crate::snapshot::{format, Loaded, TxnKey};
+use runs::{RunReader, RunSpan};
+use txns::TxnCensus;
 
 /// What recovery hands to the shards.
 pub struct Recovered {
@@ -56,30 +71,38 @@ pub fn shard_dir(dir: &Path, shard: usize) -> PathBuf {
     dir.join(format!("shard-{shard}"))
 }
 
-/// One shard directory's contribution: its snapshot and its records after it, by run.
-struct DirData {
+/// One shard directory as the first reading found it: its snapshot (until applied) and where
+/// its runs lie in its journal.
+struct DirPlan {
     index: usize,
+    path: PathBuf,
     snapshot: Option<Loaded>,
-    /// epoch -> records of that run.
-    runs: BTreeMap<u64, Vec<Record>>,
+    /// The snapshot's run, kept once the snapshot itself is applied and dropped.
+    snapshot_epoch: Option<u64>,
+    runs: Vec<RunSpan>,
 }
 
 pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
     let shards = config.shards;
-    let mut keyspaces: Vec<Keyspace> = (0..shards)
-        .map(|i| Keyspace::new(config.databases, slots.range(i)))
-        .collect();
-    let mut seeds: Vec<SnapshotSeed> = (0..shards)
-        .map(|_| SnapshotSeed {
-            may_trim: true,
-            txns: Vec::new(),
-        })
-        .collect();
+    let mut rebuild = Rebuild {
+        config,
+        slots,
+        keyspaces: (0..shards)
+            .map(|i| replay_keyspace(config, slots, i))
+            .collect(),
+        seeds: (0..shards)
+            .map(|_| SnapshotSeed {
+                may_trim: true,
+                txns: Vec::new(),
+            })
+            .collect(),
+        incomplete: HashSet::new(),
+    };
     if !config.appendonly {
         return Ok(Recovered {
-            keyspaces,
+            keyspaces: rebuild.keyspaces,
             journals: (0..shards).map(|_| None).collect(),
-            snapshot_seeds: seeds,
+            snapshot_seeds: rebuild.seeds,
             epoch: 1,
             old_layout: None,
         });
@@ -87,69 +110,51 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
     relayout::remove_superseded_dirs(&config.dir);
     let started = Instant::now();
     let mut journals: Vec<Option<Recovery>> = (0..shards).map(|_| None).collect();
-    let mut dirs = Vec::new();
+    let mut plans = Vec::new();
     let mut orphan_dirs = Vec::new();
+    let mut census = TxnCensus::default();
     let (mut records, mut bytes) = (0u64, 0u64);
     for (index, dir) in existing_shard_dirs(&config.dir)? {
-        let (data, recovery, read) = read_dir(config, index, &dir)?;
+        let (plan, recovery, read) = read_dir(config, index, &dir, &mut census)?;
         records += read.0;
         bytes += read.1;
         if index < shards {
             journals[index] = Some(recovery);
         } else {
-            // A journal of a shard that no longer exists: nobody reopens it, so cut it here.
+            // A journal of a shard that no longer exists: nobody reopens it, so cut it here (the
+            // replay reads only records before the cut).
             if let Some(torn) = &recovery.torn_tail {
                 torn.cut().map_err(|e| e.to_string())?;
             }
             orphan_dirs.push(dir);
         }
-        dirs.push(data);
+        plans.push(plan);
     }
-    let complete = complete_transactions(&dirs);
-    let epochs: std::collections::BTreeSet<u64> = dirs
+    for plan in &plans {
+        for txn in plan.snapshot.iter().flat_map(|s| &s.header.txns) {
+            census.count_listed(txn);
+        }
+    }
+    rebuild.incomplete = census.into_incomplete();
+    let epochs: BTreeSet<u64> = plans
         .iter()
-        .flat_map(|d| {
-            d.runs
-                .keys()
-                .copied()
-                .chain(d.snapshot.iter().map(|s| s.header.epoch))
-        })
+        .flat_map(|p| p.runs.iter().map(|r| r.epoch).chain(p.snapshot_epoch))
         .collect();
+    let mut readers: Vec<RunReader> = plans.iter().map(|p| RunReader::new(&p.path)).collect();
     for &epoch in &epochs {
-        for data in dirs
-            .iter()
-            .filter(|d| d.snapshot.as_ref().is_some_and(|s| s.header.epoch == epoch))
-        {
-            let snapshot = data.snapshot.as_ref().expect("filtered");
-            apply_snapshot(config, &mut keyspaces, slots, snapshot)?;
-            if let Some(seed) = seeds.get_mut(data.index) {
-                seed.may_trim &= contains(&slots.range(data.index), &snapshot.header.slots);
-                seed.txns.extend(&snapshot.header.txns);
-            }
-        }
-        for data in &dirs {
-            for record in data.runs.get(&epoch).into_iter().flatten() {
-                let (txn, effects) = decode(record, epoch, &complete)?;
-                if let (Some(seed), Some(txn)) = (seeds.get_mut(data.index), txn) {
-                    seed.txns.push(txn);
-                }
-                for located in effects {
-                    if let Some(seed) = seeds.get_mut(data.index) {
-                        seed.may_trim &=
-                            contains(&slots.range(data.index), &effect_slots(&located));
-                    }
-                    check_db(config, located.db)?;
-                    apply(&mut keyspaces, slots, located)?;
-                }
-            }
-        }
+        rebuild.replay_run(epoch, &mut plans, &mut readers)?;
     }
+    drop(readers);
+    let Rebuild {
+        mut keyspaces,
+        seeds,
+        ..
+    } = rebuild;
     let now = now_ms();
     for ks in &mut keyspaces {
         for db in &mut ks.dbs {
             db.remove_expired(now, usize::MAX);
         }
-        ks.take_changes();
     }
     for (index, journal) in journals.iter_mut().enumerate() {
         if journal.is_none() {
@@ -181,40 +186,32 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
     })
 }
 
-/// Reads one shard directory: its newest valid snapshot and its journal after it. Returns the
-/// data, where the journal continues, and (records, bytes) read.
+/// An empty keyspace for shard `index` that records no changes: replay writes nothing to the
+/// journal, and recorded changes (every key written, every delta) would grow with the journal.
+/// The shard turns recording on when it starts with a journal.
+fn replay_keyspace(config: &Config, slots: &SlotMap, index: usize) -> Keyspace {
+    let mut keyspace = Keyspace::new(config.databases, slots.range(index));
+    keyspace.set_track_changes(false);
+    keyspace
+}
+
+/// First reading of one shard directory: its newest valid snapshot, and its journal after it,
+/// checked, with its runs located and its transaction parts counted into `census`. Returns the
+/// plan, where the journal continues, and (records, bytes) read.
 fn read_dir(
     config: &Config,
     index: usize,
     dir: &Path,
-) -> Result<(DirData, Recovery, (u64, u64)), String> {
+    census: &mut TxnCensus,
+) -> Result<(DirPlan, Recovery, (u64, u64)), String> {
     let (snapshot, damaged) = newest_snapshot(dir)?;
     let from_lsn = snapshot.as_ref().map_or(1, |s| s.header.lsn + 1);
     let mut reader = JournalReader::open(dir, from_lsn).map_err(|e| match &damaged {
         Some(bad) => format!("{bad}; the older snapshot cannot be used either: {e}"),
         None => e.to_string(),
     })?;
-    let (mut records, mut bytes) = snapshot
-        .as_ref()
-        .map_or((0, 0), |s| (s.entries.len() as u64, s.bytes));
-    let mut epoch = snapshot.as_ref().map_or(0, |s| s.header.epoch);
-    let mut runs: BTreeMap<u64, Vec<Record>> = BTreeMap::new();
-    for record in &mut reader {
-        let record = record.map_err(|e| e.to_string())?;
-        records += 1;
-        bytes += record.payload.len() as u64;
-        if record.kind == effect::EPOCH {
-            epoch = decode_epoch(record.payload.clone()).ok_or_else(|| {
-                format!(
-                    "journal {}: bad EPOCH record at LSN {}",
-                    dir.display(),
-                    record.lsn
-                )
-            })?;
-        } else {
-            runs.entry(epoch).or_default().push(record);
-        }
-    }
+    let snapshot_epoch = snapshot.as_ref().map(|s| s.header.epoch);
+    let scanned = runs::scan(dir, &mut reader, snapshot_epoch.unwrap_or(0), census)?;
     let recovery = reader.finish().map_err(|e| {
         format!(
             "{e}; run `keel check-journal {}` to inspect (and --repair to truncate)",
@@ -224,12 +221,21 @@ fn read_dir(
     if let Some(torn) = &recovery.torn_tail {
         log::warn!("{torn}");
     }
-    let data = DirData {
+    let (snapshot_records, snapshot_bytes) = snapshot
+        .as_ref()
+        .map_or((0, 0), |s| (s.entries.len() as u64, s.bytes));
+    let read = (
+        snapshot_records + scanned.records,
+        snapshot_bytes + scanned.bytes,
+    );
+    let plan = DirPlan {
         index,
+        path: dir.to_path_buf(),
         snapshot,
-        runs,
+        snapshot_epoch,
+        runs: scanned.runs,
     };
-    Ok((data, recovery, (records, bytes)))
+    Ok((plan, recovery, read))
 }
 
 /// The newest snapshot in `dir` whose file is whole, and the error of a newer damaged one (it
@@ -255,48 +261,85 @@ fn newest_snapshot(dir: &Path) -> Result<(Option<Loaded>, Option<String>), Strin
     Ok((None, None))
 }
 
-/// Puts a snapshot's keys in place: its slot range is emptied first in every database.
-fn apply_snapshot(
-    config: &Config,
-    keyspaces: &mut [Keyspace],
-    slots: &SlotMap,
-    snapshot: &Loaded,
-) -> Result<(), String> {
-    for ks in keyspaces.iter_mut() {
-        for db in &mut ks.dbs {
-            db.clear_slots(snapshot.header.slots.clone());
-        }
-    }
-    for entry in &snapshot.entries {
-        check_db(config, entry.db)?;
-        let Effect::Put { key, .. } = &entry.effect else {
-            return Err(format!(
-                "{}: an entry is not a key",
-                snapshot.path.display()
-            ));
-        };
-        let located = Located {
-            slot: key_slot(key),
-            db: entry.db,
-            effect: clone_put(&entry.effect),
-        };
-        apply(keyspaces, slots, located)?;
-    }
-    Ok(())
+/// The keyspaces being rebuilt, and what the replay learns for the shards' snapshots.
+struct Rebuild<'a> {
+    config: &'a Config,
+    slots: &'a SlotMap,
+    keyspaces: Vec<Keyspace>,
+    seeds: Vec<SnapshotSeed>,
+    /// Transactions whose parts are skipped (`TxnCensus::into_incomplete`).
+    incomplete: HashSet<TxnKey>,
 }
 
-fn clone_put(effect: &Effect) -> Effect {
-    match effect {
-        Effect::Put {
-            key,
-            value,
-            expire_at_ms,
-        } => Effect::Put {
-            key: key.clone(),
-            value: value.clone(),
-            expire_at_ms: *expire_at_ms,
-        },
-        _ => unreachable!("snapshot entries are PUTs"),
+impl Rebuild<'_> {
+    /// Replays run `epoch`: the snapshots taken in it, then every directory's records of it.
+    fn replay_run(
+        &mut self,
+        epoch: u64,
+        plans: &mut [DirPlan],
+        readers: &mut [RunReader],
+    ) -> Result<(), String> {
+        for plan in plans.iter_mut() {
+            if plan.snapshot_epoch == Some(epoch) {
+                if let Some(snapshot) = plan.snapshot.take() {
+                    self.apply_snapshot(plan.index, snapshot)?;
+                }
+            }
+        }
+        for (plan, reader) in plans.iter().zip(readers.iter_mut()) {
+            for run in plan.runs.iter().filter(|r| r.epoch == epoch) {
+                reader.read(run, |record| self.apply_record(plan.index, epoch, record))?;
+            }
+            if plan.runs.iter().all(|r| r.epoch <= epoch) {
+                reader.close();
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a snapshot's keys in place: its slot range is emptied first in every database.
+    fn apply_snapshot(&mut self, index: usize, snapshot: Loaded) -> Result<(), String> {
+        if let Some(seed) = self.seeds.get_mut(index) {
+            seed.may_trim &= contains(&self.slots.range(index), &snapshot.header.slots);
+            seed.txns.extend(&snapshot.header.txns);
+        }
+        for ks in self.keyspaces.iter_mut() {
+            for db in &mut ks.dbs {
+                db.clear_slots(snapshot.header.slots.clone());
+            }
+        }
+        for entry in snapshot.entries {
+            check_db(self.config, entry.db)?;
+            let Effect::Put { key, .. } = &entry.effect else {
+                return Err(format!(
+                    "{}: an entry is not a key",
+                    snapshot.path.display()
+                ));
+            };
+            let located = Located {
+                slot: key_slot(key),
+                db: entry.db,
+                effect: entry.effect,
+            };
+            apply(&mut self.keyspaces, self.slots, located)?;
+        }
+        Ok(())
+    }
+
+    /// Applies one journal record of directory `index`, read in run `epoch`.
+    fn apply_record(&mut self, index: usize, epoch: u64, record: Record) -> Result<(), String> {
+        let (txn, effects) = decode(&record, epoch, &self.incomplete)?;
+        if let (Some(seed), Some(txn)) = (self.seeds.get_mut(index), txn) {
+            seed.txns.push(txn);
+        }
+        for located in effects {
+            if let Some(seed) = self.seeds.get_mut(index) {
+                seed.may_trim &= contains(&self.slots.range(index), &effect_slots(&located));
+            }
+            check_db(self.config, located.db)?;
+            apply(&mut self.keyspaces, self.slots, located)?;
+        }
+        Ok(())
     }
 }
 
@@ -341,46 +384,12 @@ fn existing_shard_dirs(dir: &Path) -> Result<Vec<(usize, PathBuf)>, String> {
     Ok(dirs)
 }
 
-/// The cross-shard transactions (epoch, origin, seq) whose every part is in the journals or
-/// the snapshots.
-fn complete_transactions(dirs: &[DirData]) -> HashMap<TxnKey, bool> {
-    let mut found: HashMap<TxnKey, (u16, u16)> = HashMap::new();
-    for data in dirs {
-        for (&epoch, run) in &data.runs {
-            for record in run.iter().filter(|r| r.kind == effect::TXN_PART) {
-                if let Some((tag, _)) = decode_txn_part(record.payload.clone()) {
-                    let entry = found
-                        .entry((epoch, tag.origin, tag.seq))
-                        .or_insert((0, tag.parts));
-                    entry.0 += 1;
-                }
-            }
-        }
-    }
-    for txn in dirs
-        .iter()
-        .flat_map(|d| d.snapshot.iter().flat_map(|s| &s.header.txns))
-    {
-        if let Some(entry) = found.get_mut(txn) {
-            entry.0 += 1;
-        }
-    }
-    let complete: HashMap<TxnKey, bool> = found
-        .into_iter()
-        .map(|(k, (n, parts))| (k, n >= parts))
-        .collect();
-    let dropped = complete.values().filter(|c| !**c).count();
-    if dropped > 0 {
-        log::warn!("{dropped} cross-shard transactions were not complete in the journals (never acknowledged); not applied");
-    }
-    complete
-}
-
-/// A record's effects (none for an incomplete transaction), and the transaction it is a part of.
+/// A record's effects (none for a part of an incomplete transaction), and the transaction it is
+/// a part of.
 fn decode(
     record: &Record,
     epoch: u64,
-    complete: &HashMap<TxnKey, bool>,
+    incomplete: &HashSet<TxnKey>,
 ) -> Result<(Option<TxnKey>, Vec<Located>), String> {
     let bad = || {
         format!(
@@ -391,11 +400,10 @@ fn decode(
     if record.kind == effect::TXN_PART {
         let (tag, effects) = decode_txn_part(record.payload.clone()).ok_or_else(bad)?;
         let key = (epoch, tag.origin, tag.seq);
-        let is_complete = complete.get(&key) == Some(&true);
-        return Ok(if is_complete {
-            (Some(key), effects)
-        } else {
+        return Ok(if incomplete.contains(&key) {
             (None, Vec::new())
+        } else {
+            (Some(key), effects)
         });
     }
     let effect = Effect::decode(record.kind, record.payload.clone()).ok_or_else(bad)?;
@@ -408,7 +416,6 @@ fn decode(
         }],
     ))
 }
-
 /// Applies one effect. Expired keys are kept until every record is applied (`purge_expired`):
 /// a later delta may change them, as it did when it was logged.
 fn apply(keyspaces: &mut [Keyspace], slots: &SlotMap, located: Located) -> Result<(), String> {
