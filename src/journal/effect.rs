@@ -314,18 +314,12 @@ fn decode_value(mut payload: Bytes) -> Option<Value> {
             if !payload.is_empty() {
                 return None;
             }
-            Value::Hash(Box::new(Hash::from_pairs(
-                tag == VALUE_HASH_LISTPACK,
-                pairs,
-            )))
+            Value::Hash(Hash::from_pairs(tag == VALUE_HASH_LISTPACK, pairs))
         }
         VALUE_SET => Value::Set(Box::new(decode_set_members(payload)?)),
         VALUE_ZSET_LISTPACK | VALUE_ZSET_SKIPLIST => {
             let entries = decode_zset_entries(payload)?;
-            Value::ZSet(Box::new(ZSet::from_entries(
-                tag == VALUE_ZSET_LISTPACK,
-                entries,
-            )))
+            Value::ZSet(ZSet::from_entries(tag == VALUE_ZSET_LISTPACK, entries))
         }
         VALUE_LIST => Value::List(Box::new(decode_list(payload)?)),
         VALUE_STREAM => Value::Stream(Box::new(Stream::decode(payload)?)),
@@ -605,13 +599,13 @@ mod tests {
             },
             Effect::Put {
                 key: Bytes::from("h"),
-                value: Value::Hash(Box::new(Hash::from_pairs(
+                value: Value::Hash(Hash::from_pairs(
                     true,
                     vec![
                         (Bytes::from("f"), Bytes::from("v")),
                         (Bytes::from(""), Bytes::from("a\0b")),
                     ],
-                ))),
+                )),
                 expire_at_ms: None,
             },
             Effect::Flush { slots: 10..20 },
@@ -695,7 +689,7 @@ mod tests {
         let table = Hash::from_pairs(false, vec![(Bytes::from("k"), Bytes::from(vec![7u8; 300]))]);
         for hash in [listpack, table, Hash::default()] {
             let mut out = Vec::new();
-            encode_value(&Value::Hash(Box::new(hash.clone())), &mut out);
+            encode_value(&Value::Hash(hash.clone()), &mut out);
             let Some(Value::Hash(decoded)) = decode_value(Bytes::from(out)) else {
                 panic!("hash did not decode");
             };
@@ -708,7 +702,7 @@ mod tests {
             if hash.is_listpack() {
                 assert_eq!(order(&decoded), order(&hash));
             }
-            assert_eq!(*decoded, hash);
+            assert_eq!(decoded, hash);
         }
     }
 
@@ -730,12 +724,12 @@ mod tests {
         );
         for zset in [small, big] {
             let mut out = Vec::new();
-            encode_value(&Value::ZSet(Box::new(zset.clone())), &mut out);
+            encode_value(&Value::ZSet(zset.clone()), &mut out);
             let Some(Value::ZSet(decoded)) = decode_value(Bytes::from(out.clone())) else {
                 panic!("sorted set did not decode");
             };
             assert_eq!(decoded.encoding(), zset.encoding());
-            assert_eq!(*decoded, zset);
+            assert_eq!(decoded, zset);
             let bits = |z: &ZSet| {
                 z.iter()
                     .map(|(m, s)| (Bytes::copy_from_slice(m), s.to_bits()))
@@ -801,7 +795,7 @@ mod tests {
     fn truncated_hashes_do_not_decode() {
         let hash = Hash::from_pairs(true, vec![(Bytes::from("f"), Bytes::from("v"))]);
         let mut out = Vec::new();
-        encode_value(&Value::Hash(Box::new(hash)), &mut out);
+        encode_value(&Value::Hash(hash), &mut out);
         for len in 1..out.len() {
             assert_eq!(decode_value(Bytes::copy_from_slice(&out[..len])), None);
         }

@@ -46,9 +46,9 @@ impl Delta {
     /// only removes (it changes nothing at a missing key).
     pub fn empty_value(&self) -> Option<Value> {
         match self {
-            Delta::HashSet(_) => Some(Value::Hash(Box::default())),
+            Delta::HashSet(_) => Some(Value::Hash(super::Hash::default())),
             Delta::SetAdd(_) => Some(Value::Set(Box::default())),
-            Delta::ZSetAdd(_) => Some(Value::ZSet(Box::default())),
+            Delta::ZSetAdd(_) => Some(Value::ZSet(super::ZSet::default())),
             Delta::List(edit) if edit.adds() => Some(Value::List(Box::<List>::default())),
             Delta::Stream(StreamOp::Add { .. } | StreamOp::CreateGroup { .. }) => {
                 Some(Value::Stream(Box::default()))

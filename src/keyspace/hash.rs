@@ -24,8 +24,10 @@ const TABLE_ENTRY_OVERHEAD_BYTES: usize = 96;
 pub enum Hash {
     /// `listpack`: field, value, field, value... in insertion order; new fields go at the end.
     Packed(Listpack),
-    /// `hashtable`.
-    Table(HashMap<Bytes, Bytes, KeyHasher>),
+    /// `hashtable`. Boxed, one allocation more for a big hash, so that a `Hash` is as small as
+    /// a listpack and `Value` holds it inline: a small hash then costs one allocation, not two.
+    #[allow(clippy::box_collection)]
+    Table(Box<HashMap<Bytes, Bytes, KeyHasher>>),
 }
 
 impl Default for Hash {
@@ -73,7 +75,10 @@ impl Hash {
         let mut hash = if listpack {
             Hash::default()
         } else {
-            Hash::Table(HashMap::with_capacity_and_hasher(pairs.len(), KeyHasher))
+            Hash::Table(Box::new(HashMap::with_capacity_and_hasher(
+                pairs.len(),
+                KeyHasher,
+            )))
         };
         for (field, value) in pairs {
             hash.insert(&field, &value);
@@ -175,7 +180,7 @@ impl Hash {
                     Bytes::copy_from_slice(p.value),
                 )
             }));
-            *self = Hash::Table(map);
+            *self = Hash::Table(Box::new(map));
         }
     }
 

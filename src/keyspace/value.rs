@@ -33,12 +33,12 @@ pub enum Value {
     /// set once it was changed in place (APPEND, SETRANGE), because Redis then reports `raw`
     /// whatever its length.
     Str { bytes: StrBytes, raw: bool },
-    /// A hash (field → value; boxed, like sets).
-    Hash(Box<Hash>),
+    /// A hash (field → value), inline: a small one is a single allocation, its listpack.
+    Hash(Hash),
     /// A set (boxed, so that strings, the common case, stay small).
     Set(Box<SetMembers>),
-    /// A sorted set (boxed, like sets).
-    ZSet(Box<ZSet>),
+    /// A sorted set, inline like hashes.
+    ZSet(ZSet),
     /// A list (boxed, like sets).
     List(Box<List>),
     /// A stream (boxed: its counters and groups make it large).
@@ -71,7 +71,7 @@ impl Value {
     /// segment, a message), so that they do not keep that whole buffer alive.
     pub fn detached(self) -> Value {
         match self {
-            Value::ZSet(zset) => Value::ZSet(Box::new(zset.detached())),
+            Value::ZSet(zset) => Value::ZSet(zset.detached()),
             other => other,
         }
     }

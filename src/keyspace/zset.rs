@@ -206,7 +206,7 @@ impl ZSet {
     /// Approximate bytes of memory, for `MEMORY USAGE`.
     pub fn memory_bytes(&self) -> usize {
         match self {
-            ZSet::Listpack(packed) => 16 + packed.bytes.capacity(),
+            ZSet::Listpack(packed) => 16 + packed.bytes.len(),
             ZSet::Indexed(_) => {
                 64 + self
                     .iter()
@@ -229,10 +229,10 @@ impl ZSet {
 
 /// The `listpack` encoding: entries sorted by `order`, each its member's length (one byte: members
 /// are at most `LISTPACK_VALUE_BYTES_MAX` long), the member, and the score's 8 bytes, all in one
-/// allocation.
+/// allocation of exactly their size (a boxed slice, so that `Value` holds a sorted set inline).
 #[derive(Clone, Debug, Default)]
 pub struct Packed {
-    bytes: Vec<u8>,
+    bytes: Box<[u8]>,
     len: u8,
 }
 
@@ -271,16 +271,25 @@ impl Packed {
         let entry = std::iter::once(member.len() as u8)
             .chain(member.iter().copied())
             .chain(score.to_le_bytes());
-        self.bytes.splice(at..at, entry);
-        self.bytes.shrink_to_fit();
+        self.edit(|bytes| {
+            bytes.splice(at..at, entry);
+        });
         self.len += 1;
     }
 
     fn remove_at(&mut self, at: usize) {
         let end = at + 1 + self.bytes[at] as usize + SCORE_BYTES;
-        self.bytes.drain(at..end);
-        self.bytes.shrink_to_fit();
+        self.edit(|bytes| {
+            bytes.drain(at..end);
+        });
         self.len -= 1;
+    }
+
+    /// Changes the bytes as a `Vec`, then puts them back in an allocation of their exact size.
+    fn edit(&mut self, change: impl FnOnce(&mut Vec<u8>)) {
+        let mut bytes = std::mem::take(&mut self.bytes).into_vec();
+        change(&mut bytes);
+        self.bytes = bytes.into_boxed_slice();
     }
 }
 

@@ -577,7 +577,7 @@ pub(super) fn store(ctx: &mut Ctx, dst: &[u8], entries: Vec<(Bytes, f64)>, event
         db.remove(dst);
     } else {
         let zset = ZSet::from_entries(true, entries);
-        db.insert(dst, Value::ZSet(Box::new(zset)), None);
+        db.insert(dst, Value::ZSet(zset), None);
     }
     match len {
         0 if existed => ctx.notify(class::GENERIC, "del", dst),

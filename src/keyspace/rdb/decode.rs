@@ -109,7 +109,7 @@ fn hash(pairs: Vec<(Bytes, Bytes)>) -> Result<Value> {
     if hash.len() != count {
         return Err(Malformed);
     }
-    Ok(Value::Hash(Box::new(hash)))
+    Ok(Value::Hash(hash))
 }
 
 /// A count (at least 1) of members, each followed by its score.
@@ -157,5 +157,5 @@ fn zset(entries: Vec<(Bytes, f64)>) -> Result<Value> {
     if zset.len() != count {
         return Err(Malformed);
     }
-    Ok(Value::ZSet(Box::new(zset)))
+    Ok(Value::ZSet(zset))
 }
