@@ -689,16 +689,18 @@ fn other_clients_never_interleave_with_self_routing_pops() {
     assert!(popped > 0, "nothing popped");
 }
 
-/// EXECs each pop one element with LMPOP (its keys on two shards), one with ZMPOP, and count
-/// the round with INCR, all on different shards, while the server is killed (several times):
-/// after each restart the three agree (no EXEC half there), and every acknowledged EXEC is there.
+/// EXECs each pop one element with LMPOP and one with BLPOP (its keys on two shards), one with
+/// ZMPOP and one with BZPOPMIN (its keys on two shards), and count the round with INCR, all on
+/// different shards, while the server is killed (several times): after each restart the three
+/// agree (no EXEC half there), and every acknowledged EXEC is there.
 #[test]
 fn self_routing_pops_in_an_exec_survive_a_sigkill_all_or_nothing() {
     const ELEMENTS: usize = 20_000;
     const KILLS: usize = 4;
     let mut server = Server::start(SHARDS, &["--appendonly", "yes"]);
     let [counter, list, zset] = spread_keys("k");
-    let empty = spread_keys("e")[1].clone();
+    // `far` is on neither the list's shard nor the sorted set's.
+    let [far, empty, _] = spread_keys("e");
     {
         let mut c = Conn::new(&server);
         for chunk in (0..ELEMENTS).collect::<Vec<_>>().chunks(500) {
@@ -717,7 +719,13 @@ fn self_routing_pops_in_an_exec_survive_a_sigkill_all_or_nothing() {
         let acked = Arc::new(AtomicUsize::new(0));
         let popper = {
             let (acked, url) = (acked.clone(), server.url());
-            let keys = (empty.clone(), list.clone(), zset.clone(), counter.clone());
+            let keys = PopKeys {
+                empty: empty.clone(),
+                far: far.clone(),
+                list: list.clone(),
+                zset: zset.clone(),
+                counter: counter.clone(),
+            };
             thread::spawn(move || pop_rounds(&url, keys, &acked))
         };
         thread::sleep(Duration::from_millis(150 + 50 * kill as u64));
@@ -738,24 +746,40 @@ fn self_routing_pops_in_an_exec_survive_a_sigkill_all_or_nothing() {
             Nil => 0,
             other => panic!("GET {other:?}"),
         };
-        assert_eq!(ELEMENTS - left as usize, rounds, "list pops vs rounds");
-        assert_eq!(ELEMENTS - zleft as usize, rounds, "zset pops vs rounds");
+        assert_eq!(ELEMENTS - left as usize, 2 * rounds, "list pops vs rounds");
+        assert_eq!(ELEMENTS - zleft as usize, 2 * rounds, "zset pops vs rounds");
         let new_rounds = rounds - rounds_before;
         assert!(
             new_rounds == acked || new_rounds == acked + 1,
             "{new_rounds} new rounds after {acked} acknowledged"
         );
         // The pops took the elements in order: the next one is the first not popped.
-        let next = rounds.to_string();
+        let next = (2 * rounds).to_string();
         assert_eq!(c.cmd(&format!("LRANGE {list} 0 0")), bulks(&[&next]));
         rounds_before = rounds;
     }
 }
 
-/// EXECs of `LMPOP 2 empty list LEFT`, `ZMPOP 1 zset MIN`, `INCR counter` until the connection
-/// fails, counting the acknowledged ones.
-fn pop_rounds(url: &str, keys: (String, String, String, String), acked: &AtomicUsize) {
-    let (empty, list, zset, counter) = keys;
+/// The keys of `pop_rounds`.
+struct PopKeys {
+    empty: String,
+    far: String,
+    list: String,
+    zset: String,
+    counter: String,
+}
+
+/// EXECs of `LMPOP 2 empty list LEFT`, `BLPOP far list 0`, `ZMPOP 1 zset MIN`,
+/// `BZPOPMIN far zset 0`, `INCR counter` until the connection fails, counting the acknowledged
+/// ones.
+fn pop_rounds(url: &str, keys: PopKeys, acked: &AtomicUsize) {
+    let PopKeys {
+        empty,
+        far,
+        list,
+        zset,
+        counter,
+    } = keys;
     let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
     loop {
         let reply: redis::RedisResult<redis::Value> = redis::pipe()
@@ -765,10 +789,18 @@ fn pop_rounds(url: &str, keys: (String, String, String, String), acked: &AtomicU
             .arg(&empty)
             .arg(&list)
             .arg("LEFT")
+            .cmd("BLPOP")
+            .arg(&far)
+            .arg(&list)
+            .arg(0)
             .cmd("ZMPOP")
             .arg(1)
             .arg(&zset)
             .arg("MIN")
+            .cmd("BZPOPMIN")
+            .arg(&far)
+            .arg(&zset)
+            .arg(0)
             .cmd("INCR")
             .arg(&counter)
             .query(&mut con);
