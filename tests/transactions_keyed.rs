@@ -1,5 +1,6 @@
 //! Keyed commands that route themselves (SINTERCARD, LMPOP, ZMPOP, ZUNION/ZINTER/ZDIFF and their
-//! STORE forms, ZINTERCARD, SORT, GEORADIUS) inside MULTI/EXEC: they run at their place in the
+//! STORE forms, ZINTERCARD, SORT, GEORADIUS), and the blocking pops queued as pop steps (BLPOP,
+//! BRPOP, BZPOPMIN, BZPOPMAX), inside MULTI/EXEC: they run at their place in the
 //! queue, see the transaction's earlier writes and are seen by its later commands, on keys of
 //! one shard or several, on a one-shard server and on a cluster port; other clients never
 //! interleave with them; and their writes survive a SIGKILL as part of the transaction, or not at
@@ -682,6 +683,53 @@ fn other_clients_never_interleave_with_self_routing_pops() {
                 }
                 _ => panic!("half a push seen: {seen:?}"),
             }
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    assert!(writer.join().unwrap() > 0);
+    assert!(popped > 0, "nothing popped");
+}
+
+/// An EXEC of cross-shard BLPOPs, one from each of two lists a writer pushes to together (in its
+/// own EXEC), sees both pushes of a round or neither.
+#[test]
+fn other_clients_never_interleave_with_cross_shard_blpops() {
+    const READS: usize = 200;
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let [a, b, empty] = spread_keys("k");
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (done, a, b) = (done.clone(), a.clone(), b.clone());
+        let mut w = Conn::new(&server);
+        thread::spawn(move || {
+            let mut pushed = 0;
+            while !done.load(Ordering::Relaxed) {
+                let push = [format!("RPUSH {a} {pushed}"), format!("RPUSH {b} {pushed}")];
+                let reply = transaction(&mut w, &push);
+                assert!(matches!(reply, Array(ref r) if r.len() == 2), "{reply:?}");
+                pushed += 1;
+            }
+            pushed
+        })
+    };
+    let mut c = Conn::new(&server);
+    let pops = [
+        format!("BLPOP {empty} {a} 0"),
+        format!("BLPOP {empty} {b} 0"),
+    ];
+    let mut popped = 0;
+    for _ in 0..READS {
+        match transaction(&mut c, &pops) {
+            Array(pair) if pair == [Nil, Nil] => {}
+            Array(pair) => {
+                let [Array(x), Array(y)] = &pair[..] else {
+                    panic!("half a push seen: {pair:?}");
+                };
+                assert_eq!((&x[0], &y[0]), (&bulk(&a), &bulk(&b)));
+                assert_eq!(x[1], y[1], "half a push seen: {pair:?}");
+                popped += 1;
+            }
+            other => panic!("EXEC answered {other:?}"),
         }
     }
     done.store(true, Ordering::Relaxed);
