@@ -1,5 +1,6 @@
 //! Keyed commands that route themselves (SINTERCARD, LMPOP, ZMPOP, ZUNION/ZINTER/ZDIFF and their
-//! STORE forms, ZINTERCARD, SORT, GEORADIUS) inside MULTI/EXEC: they run at their place in the
+//! STORE forms, ZINTERCARD, SORT, GEORADIUS), and the blocking pops queued as pop steps (BLPOP,
+//! BRPOP, BZPOPMIN, BZPOPMAX), inside MULTI/EXEC: they run at their place in the
 //! queue, see the transaction's earlier writes and are seen by its later commands, on keys of
 //! one shard or several, on a one-shard server and on a cluster port; other clients never
 //! interleave with them; and their writes survive a SIGKILL as part of the transaction, or not at
@@ -13,7 +14,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::resp::R::{self, Array, Int, Nil};
-use common::resp::{bulk, key_per_shard, ok, Conn};
+use common::resp::{bulk, key_per_shard, ok, Conn, WRONGTYPE};
 use common::Server;
 
 const SHARDS: usize = 3;
@@ -256,6 +257,192 @@ fn blocking_multi_key_pops_inside_multi_run_in_queue_order_across_shards_without
             Array(vec![bulk(&d), Array(vec![bulks(&["n", "2"])])]),
         ])
     );
+}
+
+/// BLPOP, BRPOP, BZPOPMIN and BZPOPMAX inside MULTI run at once, at their place in the queue, as
+/// in Redis: each pops from the first non-empty of its keys in argument order, answers a null
+/// array when every key is empty, and WRONGTYPE for a key of another type met before a non-empty
+/// one. `l` and `z` are the list and sorted-set keys (the third one of each becomes a string).
+/// The expected replies are Redis 7.0.15's for the same queue.
+fn check_blocking_pops_in_queue_order(c: &mut Conn, l: &[String; 3], z: &[String; 3]) {
+    let [a, b, s] = l.each_ref().map(String::as_str);
+    let lists = transaction(
+        c,
+        &[
+            format!("BLPOP {a} {b} 0"),
+            format!("LPUSH {b} x"),
+            format!("BLPOP {a} {b} 0"),
+            format!("RPUSH {a} 1 2"),
+            format!("RPUSH {b} 3"),
+            format!("BRPOP {b} {a} 0"),
+            format!("BLPOP {b} {a} 0"),
+            format!("SET {s} v"),
+            format!("BLPOP {a} {s} {b} 0"),
+            format!("BLPOP {a} {s} {b} 0"),
+            format!("EXISTS {a} {b}"),
+        ],
+    );
+    assert_eq!(
+        lists,
+        Array(vec![
+            Nil,
+            Int(1),
+            bulks(&[b, "x"]),
+            Int(2),
+            Int(1),
+            bulks(&[b, "3"]),
+            bulks(&[a, "1"]),
+            ok(),
+            bulks(&[a, "2"]),
+            R::Err(WRONGTYPE.into()),
+            Int(0),
+        ]),
+        "BLPOP/BRPOP"
+    );
+
+    let [y, w, t] = z.each_ref().map(String::as_str);
+    let zsets = transaction(
+        c,
+        &[
+            format!("BZPOPMIN {y} {w} 0"),
+            format!("ZADD {w} 1 m 2 n 3 o"),
+            format!("BZPOPMIN {y} {w} 0"),
+            format!("BZPOPMAX {y} {w} 0"),
+            format!("ZADD {y} 5 p"),
+            format!("BZPOPMAX {w} {y} 0"),
+            format!("BZPOPMIN {w} {y} 0"),
+            format!("SET {t} v"),
+            format!("BZPOPMAX {y} {t} {w} 0"),
+            format!("EXISTS {y} {w}"),
+        ],
+    );
+    assert_eq!(
+        zsets,
+        Array(vec![
+            Nil,
+            Int(3),
+            bulks(&[w, "m", "1"]),
+            bulks(&[w, "o", "3"]),
+            Int(1),
+            bulks(&[w, "n", "2"]),
+            bulks(&[y, "p", "5"]),
+            ok(),
+            R::Err(WRONGTYPE.into()),
+            Int(0),
+        ]),
+        "BZPOPMIN/BZPOPMAX"
+    );
+}
+
+#[test]
+fn blocking_pops_inside_multi_run_in_queue_order_with_keys_on_several_shards() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    check_blocking_pops_in_queue_order(&mut c, &spread_keys("l"), &spread_keys("z"));
+}
+
+#[test]
+fn blocking_pops_inside_multi_run_in_queue_order_with_keys_on_one_shard() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    check_blocking_pops_in_queue_order(&mut c, &same_slot_keys("l"), &same_slot_keys("z"));
+}
+
+#[test]
+fn blocking_pops_inside_multi_run_in_queue_order_on_a_cluster_port() {
+    let server = Server::start(SHARDS, &["--appendonly", "no", "--cluster-enabled", "yes"]);
+    let k = key_per_shard("c", SHARDS);
+    // The keys' slot is on shard 1: its port is the base port + 1 + 1.
+    let mut c = Conn::at_port(server.port + 2);
+    let lists = same_slot_keys(&k[1]);
+    let zsets = lists.clone().map(|key| format!("{key}z"));
+    check_blocking_pops_in_queue_order(&mut c, &lists, &zsets);
+}
+
+#[test]
+fn blocking_pops_inside_multi_with_keys_of_several_slots_are_refused_on_a_cluster_port() {
+    let server = Server::start(SHARDS, &["--appendonly", "no", "--cluster-enabled", "yes"]);
+    let k = key_per_shard("c", SHARDS);
+    let mut c = Conn::at_port(server.port + 2);
+    let crossslot = R::Err("CROSSSLOT Keys in request don't hash to the same slot".into());
+    for pop in ["BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX"] {
+        assert_eq!(c.cmd("MULTI"), ok());
+        let line = format!("{pop} {{{}}}a {{{}}}b 0", k[1], k[2]);
+        assert_eq!(c.cmd(&line), crossslot, "{pop}");
+        assert_eq!(
+            c.cmd("EXEC"),
+            R::Err("EXECABORT Transaction discarded because of previous errors.".into())
+        );
+    }
+}
+
+/// A connection speaking RESP `protocol`, its HELLO reply read.
+fn raw_speaking(server_port: u16, protocol: &str) -> common::Raw {
+    let mut raw = common::Raw::connect(server_port);
+    raw.send(&common::resp(&["HELLO", protocol]));
+    raw.send(&common::resp(&["ECHO", "hello-read"]));
+    let mut seen = Vec::new();
+    while !seen.ends_with(b"hello-read\r\n") {
+        seen.extend(raw.read_exact(1));
+    }
+    raw
+}
+
+/// MULTI, `commands`, EXEC on `raw`: the EXEC reply's bytes, which must be `expected_len` long.
+fn raw_transaction(raw: &mut common::Raw, commands: &[Vec<&str>], expected_len: usize) -> String {
+    raw.send(&common::resp(&["MULTI"]));
+    for command in commands {
+        raw.send(&common::resp(command));
+    }
+    raw.send(&common::resp(&["EXEC"]));
+    let acks = "+OK\r\n".len() + commands.len() * "+QUEUED\r\n".len();
+    let acked = raw.read_exact(acks);
+    assert!(
+        !acked.contains(&b'-'),
+        "{}",
+        String::from_utf8_lossy(&acked)
+    );
+    String::from_utf8(raw.read_exact(expected_len)).unwrap()
+}
+
+/// The bytes EXEC answers for blocking pops on empty keys and one pop of a sorted set, in RESP2
+/// and RESP3: a null array (`*-1` / `_`) for each empty pop, the score a bulk string in RESP2 and
+/// a double in RESP3 (Redis 7.0.15's bytes, checked against the installed `redis-server` when
+/// there is one).
+#[test]
+fn blocking_pops_inside_multi_across_shards_answer_as_redis_in_resp2_and_resp3() {
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let reference = common::reference::Reference::start();
+    let [a, b, _] = spread_keys("l");
+    let [y, w, _] = spread_keys("z");
+    let commands = [
+        vec!["BLPOP", &a, &b, "0"],
+        vec!["BRPOP", &b, &a, "0"],
+        vec!["BZPOPMIN", &y, &w, "0"],
+        vec!["BZPOPMAX", &w, &y, "0"],
+        vec!["ZADD", &w, "1.5", "m"],
+        vec!["BZPOPMIN", &y, &w, "0"],
+    ];
+    let popped = format!("*3\r\n${}\r\n{w}\r\n$1\r\nm\r\n", w.len());
+    let expected = [
+        (
+            "2",
+            format!("*6\r\n{}:1\r\n{popped}$3\r\n1.5\r\n", "*-1\r\n".repeat(4)),
+        ),
+        (
+            "3",
+            format!("*6\r\n{}:1\r\n{popped},1.5\r\n", "_\r\n".repeat(4)),
+        ),
+    ];
+    for (protocol, bytes) in expected {
+        let mut ports = vec![server.port];
+        ports.extend(reference.as_ref().map(|r| r.port));
+        for port in ports {
+            let mut raw = raw_speaking(port, protocol);
+            let reply = raw_transaction(&mut raw, &commands, bytes.len());
+            assert_eq!(reply, bytes, "RESP{protocol} on port {port}");
+        }
+    }
 }
 
 #[test]
@@ -503,16 +690,65 @@ fn other_clients_never_interleave_with_self_routing_pops() {
     assert!(popped > 0, "nothing popped");
 }
 
-/// EXECs each pop one element with LMPOP (its keys on two shards), one with ZMPOP, and count
-/// the round with INCR, all on different shards, while the server is killed (several times):
-/// after each restart the three agree (no EXEC half there), and every acknowledged EXEC is there.
+/// An EXEC of cross-shard BLPOPs, one from each of two lists a writer pushes to together (in its
+/// own EXEC), sees both pushes of a round or neither.
+#[test]
+fn other_clients_never_interleave_with_cross_shard_blpops() {
+    const READS: usize = 200;
+    let server = Server::start(SHARDS, &["--appendonly", "no"]);
+    let [a, b, empty] = spread_keys("k");
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (done, a, b) = (done.clone(), a.clone(), b.clone());
+        let mut w = Conn::new(&server);
+        thread::spawn(move || {
+            let mut pushed = 0;
+            while !done.load(Ordering::Relaxed) {
+                let push = [format!("RPUSH {a} {pushed}"), format!("RPUSH {b} {pushed}")];
+                let reply = transaction(&mut w, &push);
+                assert!(matches!(reply, Array(ref r) if r.len() == 2), "{reply:?}");
+                pushed += 1;
+            }
+            pushed
+        })
+    };
+    let mut c = Conn::new(&server);
+    let pops = [
+        format!("BLPOP {empty} {a} 0"),
+        format!("BLPOP {empty} {b} 0"),
+    ];
+    let mut popped = 0;
+    for _ in 0..READS {
+        match transaction(&mut c, &pops) {
+            Array(pair) if pair == [Nil, Nil] => {}
+            Array(pair) => {
+                let [Array(x), Array(y)] = &pair[..] else {
+                    panic!("half a push seen: {pair:?}");
+                };
+                assert_eq!((&x[0], &y[0]), (&bulk(&a), &bulk(&b)));
+                assert_eq!(x[1], y[1], "half a push seen: {pair:?}");
+                popped += 1;
+            }
+            other => panic!("EXEC answered {other:?}"),
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    assert!(writer.join().unwrap() > 0);
+    assert!(popped > 0, "nothing popped");
+}
+
+/// EXECs each pop one element with LMPOP and one with BLPOP (its keys on two shards), one with
+/// ZMPOP and one with BZPOPMIN (its keys on two shards), and count the round with INCR, all on
+/// different shards, while the server is killed (several times): after each restart the three
+/// agree (no EXEC half there), and every acknowledged EXEC is there.
 #[test]
 fn self_routing_pops_in_an_exec_survive_a_sigkill_all_or_nothing() {
     const ELEMENTS: usize = 20_000;
     const KILLS: usize = 4;
     let mut server = Server::start(SHARDS, &["--appendonly", "yes"]);
     let [counter, list, zset] = spread_keys("k");
-    let empty = spread_keys("e")[1].clone();
+    // `far` is on neither the list's shard nor the sorted set's.
+    let [far, empty, _] = spread_keys("e");
     {
         let mut c = Conn::new(&server);
         for chunk in (0..ELEMENTS).collect::<Vec<_>>().chunks(500) {
@@ -531,7 +767,13 @@ fn self_routing_pops_in_an_exec_survive_a_sigkill_all_or_nothing() {
         let acked = Arc::new(AtomicUsize::new(0));
         let popper = {
             let (acked, url) = (acked.clone(), server.url());
-            let keys = (empty.clone(), list.clone(), zset.clone(), counter.clone());
+            let keys = PopKeys {
+                empty: empty.clone(),
+                far: far.clone(),
+                list: list.clone(),
+                zset: zset.clone(),
+                counter: counter.clone(),
+            };
             thread::spawn(move || pop_rounds(&url, keys, &acked))
         };
         thread::sleep(Duration::from_millis(150 + 50 * kill as u64));
@@ -552,24 +794,40 @@ fn self_routing_pops_in_an_exec_survive_a_sigkill_all_or_nothing() {
             Nil => 0,
             other => panic!("GET {other:?}"),
         };
-        assert_eq!(ELEMENTS - left as usize, rounds, "list pops vs rounds");
-        assert_eq!(ELEMENTS - zleft as usize, rounds, "zset pops vs rounds");
+        assert_eq!(ELEMENTS - left as usize, 2 * rounds, "list pops vs rounds");
+        assert_eq!(ELEMENTS - zleft as usize, 2 * rounds, "zset pops vs rounds");
         let new_rounds = rounds - rounds_before;
         assert!(
             new_rounds == acked || new_rounds == acked + 1,
             "{new_rounds} new rounds after {acked} acknowledged"
         );
         // The pops took the elements in order: the next one is the first not popped.
-        let next = rounds.to_string();
+        let next = (2 * rounds).to_string();
         assert_eq!(c.cmd(&format!("LRANGE {list} 0 0")), bulks(&[&next]));
         rounds_before = rounds;
     }
 }
 
-/// EXECs of `LMPOP 2 empty list LEFT`, `ZMPOP 1 zset MIN`, `INCR counter` until the connection
-/// fails, counting the acknowledged ones.
-fn pop_rounds(url: &str, keys: (String, String, String, String), acked: &AtomicUsize) {
-    let (empty, list, zset, counter) = keys;
+/// The keys of `pop_rounds`.
+struct PopKeys {
+    empty: String,
+    far: String,
+    list: String,
+    zset: String,
+    counter: String,
+}
+
+/// EXECs of `LMPOP 2 empty list LEFT`, `BLPOP far list 0`, `ZMPOP 1 zset MIN`,
+/// `BZPOPMIN far zset 0`, `INCR counter` until the connection fails, counting the acknowledged
+/// ones.
+fn pop_rounds(url: &str, keys: PopKeys, acked: &AtomicUsize) {
+    let PopKeys {
+        empty,
+        far,
+        list,
+        zset,
+        counter,
+    } = keys;
     let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
     loop {
         let reply: redis::RedisResult<redis::Value> = redis::pipe()
@@ -579,10 +837,18 @@ fn pop_rounds(url: &str, keys: (String, String, String, String), acked: &AtomicU
             .arg(&empty)
             .arg(&list)
             .arg("LEFT")
+            .cmd("BLPOP")
+            .arg(&far)
+            .arg(&list)
+            .arg(0)
             .cmd("ZMPOP")
             .arg(1)
             .arg(&zset)
             .arg("MIN")
+            .cmd("BZPOPMIN")
+            .arg(&far)
+            .arg(&zset)
+            .arg(0)
             .cmd("INCR")
             .arg(&counter)
             .query(&mut con);

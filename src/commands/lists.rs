@@ -932,6 +932,9 @@ impl Shape {
 /// key...`. WRONGTYPE for a key of another type met before a non-empty list. When it runs to
 /// serve a blocked client (`shard::blocking`), it claims that client before changing anything
 /// and changes nothing if the claim fails.
+///
+/// BLPOP and BRPOP are queued in MULTI as this step (`in_multi`); when their keys span shards,
+/// the EXEC runs its coordinated plan (`pop_step_across`) at its place in the queue.
 static POP_STEP: CommandSpec = CommandSpec {
     name: "list-pop-step",
     arity: -5,
@@ -942,9 +945,16 @@ static POP_STEP: CommandSpec = CommandSpec {
         step: 1,
     },
     acl: LIST_WRITE_FAST,
-    run: keyed(pop_step),
+    run: coordinated(pop_step, pop_step_across),
     ..LIST
 };
+
+/// The pop step's arguments before its keys: side, count, reply shape.
+fn parse_pop_step(args: &[Bytes]) -> Option<(Side, usize, Shape)> {
+    let side = Side::parse(&args[1]).ok()?;
+    let count = parse_pop_count(&args[2]).ok()?;
+    Some((side, count, Shape::parse(&args[3])?))
+}
 
 fn pop_step_args(side: Side, count: usize, shape: Shape, keys: &[Bytes]) -> Vec<Bytes> {
     let mut args = vec![
@@ -958,11 +968,7 @@ fn pop_step_args(side: Side, count: usize, shape: Shape, keys: &[Bytes]) -> Vec<
 }
 
 fn pop_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let (Ok(side), Ok(count), Some(shape)) = (
-        Side::parse(&args[1]),
-        parse_pop_count(&args[2]),
-        Shape::parse(&args[3]),
-    ) else {
+    let Some((side, count, shape)) = parse_pop_step(args) else {
         return syntax_error();
     };
     let now = ctx.now_ms;
@@ -978,6 +984,17 @@ fn pop_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return shape.reply(key, popped.unwrap_or_default());
     }
     shape.nothing()
+}
+
+/// The pop step over keys of several shards (a BLPOP or BRPOP queued in MULTI): the pop from the
+/// first non-empty key in argument order, under the EXEC's locks, as LMPOP pops.
+fn pop_step_across(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
+    Box::pin(async move {
+        let Some((side, count, shape)) = parse_pop_step(&args) else {
+            return syntax_error();
+        };
+        pop_first(client, side, count, shape, &args[4..]).await
+    })
 }
 
 /// A pop from the first non-empty of `keys`, wherever they live: on their one shard, or as a

@@ -1,6 +1,6 @@
 //! EXEC of a queue holding a command that runs its own plan (`multi_exec::own_step`): a
 //! coordinated command over several shards (SMOVE, RENAME, MSETNX, SINTERSTORE, LMOVE, BITOP,
-//! PFMERGE... whose keys span shards), which reads on one shard and writes on another, or a keyed
+//! PFMERGE, the pop steps of BLPOP and BZPOPMIN... whose keys span shards), which reads on one shard and writes on another, or a keyed
 //! command that routes itself (`Run::Client` naming keys: SINTERCARD, LMPOP, ZMPOP,
 //! ZUNION/ZINTER/ZDIFF[STORE], ZINTERCARD, SORT, GEORADIUS[BYMEMBER], XREAD, XREADGROUP), on one
 //! shard or several. Such a queue cannot be cut into one part per shard (`multi_exec`). It runs
@@ -38,9 +38,10 @@
 //!
 //! Connection commands naming no key (SELECT, CLIENT, CONFIG...) run after the data steps, with
 //! the locks released, as in `multi_exec`. (Blocking commands are queued in their non-blocking
-//! forms, `commands::in_multi`: BLPOP, BRPOP, BZPOPMIN, BZPOPMAX as keyed shard steps, so data
-//! commands here; BLMPOP, BZMPOP as LMPOP, ZMPOP; XREAD, XREADGROUP as themselves, which do not
-//! block inside an EXEC.)
+//! forms, `commands::in_multi`: BLPOP, BRPOP, BZPOPMIN, BZPOPMAX as their pop steps, data
+//! commands on one shard and coordinated ones, run as their own step, over keys of several;
+//! BLMPOP, BZMPOP as LMPOP, ZMPOP; XREAD, XREADGROUP as themselves, which do not block inside an
+//! EXEC.)
 
 use std::collections::BTreeMap;
 

@@ -31,8 +31,9 @@
 //!
 //! Two kinds of commands do not cut into parts, and a queue holding one runs step by step
 //! instead (`exec_steps`), each such command at its place in the queue under the EXEC's locks:
-//! coordinated cross-shard commands (SMOVE, RENAME, SINTERSTORE... over keys of several shards:
-//! they read on one shard and write on another; with their keys on one shard they run as usual),
+//! coordinated cross-shard commands (SMOVE, RENAME, SINTERSTORE, BLPOP's pop step... over keys of
+//! several shards: they read on one shard and write on another; with their keys on one shard they
+//! run as usual),
 //! and keyed commands that route themselves (`Run::Client` naming keys: SINTERCARD, LMPOP, ZMPOP,
 //! ZUNION/ZINTER/ZDIFF[STORE], ZINTERCARD, SORT, GEORADIUS, XREAD, XREADGROUP...), on any number
 //! of shards and on a cluster port too.

@@ -168,15 +168,22 @@ fn check(
         )));
     }
     if client.cluster_port {
-        let mut slots = spec
+        // Every key in one slot, the transaction's, as Redis checks at queue time: the pipeline
+        // checks a keyed command's own keys, but not those of a command that routes itself
+        // (LMPOP...) or of a blocking one queued as its keyed step (BLPOP...).
+        let slots: Vec<u16> = spec
             .key_indexes(args)
             .into_iter()
-            .map(|i| key_slot(&args[i]));
-        let first = slots.next();
-        if first.is_some_and(|slot| queue.slot.is_some_and(|s| s != slot)) {
+            .map(|i| key_slot(&args[i]))
+            .collect();
+        let Some(&first) = slots.first() else {
+            return Ok(None);
+        };
+        let slot = queue.slot.unwrap_or(first);
+        if slots.iter().any(|&s| s != slot) {
             return Err(crossslot());
         }
-        return Ok(first);
+        return Ok(Some(first));
     }
     multi_exec::check_queueable(&client.shard, spec, args)?;
     Ok(None)

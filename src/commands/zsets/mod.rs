@@ -1441,6 +1441,21 @@ impl MultiPop {
         })
     }
 
+    /// The query a pop step's arguments (`step_args`) carry.
+    fn from_step_args(args: &[Bytes]) -> Option<MultiPop> {
+        let shape = if args[3].as_ref() == PopShape::KeyMemberScore.name() {
+            PopShape::KeyMemberScore
+        } else {
+            PopShape::KeyPairs
+        };
+        Some(MultiPop {
+            keys: args[4..].to_vec(),
+            max: args[1].as_ref() == b"max",
+            count: parse_pop_count(&args[2]).ok()?,
+            shape,
+        })
+    }
+
     /// `zset-mpop-step min|max count shape key...`.
     fn step_args(&self, keys: &[Bytes]) -> Vec<Bytes> {
         let mut args = vec![
@@ -1458,6 +1473,9 @@ impl MultiPop {
 /// Replies as `shape` says, or a null array when every key is empty. When it runs to serve a
 /// blocked client (`shard::blocking`), it claims that client before changing anything, and
 /// changes nothing if the claim fails.
+///
+/// BZPOPMIN and BZPOPMAX are queued in MULTI as this step (`in_multi`); when their keys span
+/// shards, the EXEC runs its coordinated plan (`mpop_step_across`) at its place in the queue.
 static MPOP_STEP: CommandSpec = CommandSpec {
     name: "zset-mpop-step",
     arity: -5,
@@ -1468,33 +1486,38 @@ static MPOP_STEP: CommandSpec = CommandSpec {
         step: 1,
     },
     acl: WRITE_SLOW,
-    run: keyed(mpop_step),
+    run: coordinated(mpop_step, mpop_step_across),
     ..ZSET
 };
 
 fn mpop_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let max = args[1].as_ref() == b"max";
-    let Ok(count) = parse_i64(&args[2]) else {
+    let Some(query) = MultiPop::from_step_args(args) else {
         return syntax_error();
     };
-    let shape = if args[3].as_ref() == PopShape::KeyMemberScore.name() {
-        PopShape::KeyMemberScore
-    } else {
-        PopShape::KeyPairs
-    };
     let now = ctx.now_ms;
-    for key in &args[4..] {
+    for key in &query.keys {
         if attempt!(read_zset(ctx.db(), key, now)).is_none() {
             continue;
         }
         if !ctx.shard.blocking.claim() {
             return Reply::NilArray;
         }
-        let popped = pop(ctx.db(), key, count as usize, max, now);
-        notify_removal(ctx, class::ZSET, pop_event(max), key);
-        return shape.reply(key, popped);
+        let popped = pop(ctx.db(), key, query.count, query.max, now);
+        notify_removal(ctx, class::ZSET, pop_event(query.max), key);
+        return query.shape.reply(key, popped);
     }
     Reply::NilArray
+}
+
+/// The pop step over keys of several shards (a BZPOPMIN or BZPOPMAX queued in MULTI): the pop
+/// from the first non-empty key in argument order, under the EXEC's locks, as ZMPOP pops.
+fn mpop_step_across(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
+    Box::pin(async move {
+        let Some(query) = MultiPop::from_step_args(&args) else {
+            return syntax_error();
+        };
+        pop_first(client, &query).await
+    })
 }
 
 /// The cardinality of a sorted set, or WRONGTYPE: ZCARD as a private step.
