@@ -231,7 +231,7 @@ fn set_deadline(ctx: &mut Ctx, args: &[Bytes], time: TimeArg) -> Result<Reply, R
     let Some(entry) = db.get(key, now) else {
         return Ok(Reply::Int(0));
     };
-    let current = entry.expire_at_ms.map(|at| at as i64);
+    let current = entry.expire_at_ms().map(|at| at as i64);
     if !conditions.allow(current, when) {
         return Ok(Reply::Int(0));
     }
@@ -251,7 +251,7 @@ fn deadline_reply(ctx: &mut Ctx, key: &[u8], show: fn(u64, u64) -> u64) -> Reply
     let now = ctx.now_ms;
     match ctx.db().get(key, now) {
         None => Reply::Int(-2),
-        Some(entry) => match entry.expire_at_ms {
+        Some(entry) => match entry.expire_at_ms() {
             None => Reply::Int(-1),
             Some(at) => Reply::Int(show(at, now) as i64),
         },
@@ -280,7 +280,7 @@ fn pexpiretime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
     let db = ctx.db();
-    let has_ttl = matches!(db.get(&args[1], now), Some(e) if e.expire_at_ms.is_some());
+    let has_ttl = matches!(db.get(&args[1], now), Some(e) if e.expire_at_ms().is_some());
     if has_ttl {
         db.set_expire(&args[1], None, now);
         ctx.notify(class::GENERIC, "persist", &args[1]);

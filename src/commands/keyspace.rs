@@ -590,7 +590,8 @@ fn rename_here(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
         return Reply::Int(0);
     }
     let entry = db.remove(src).expect("the source was just found");
-    db.insert(dst, entry.value, entry.expire_at_ms);
+    let (value, expire_at_ms) = entry.into_parts();
+    db.insert(dst, value, expire_at_ms);
     ctx.notify(class::GENERIC, "rename_from", src);
     ctx.notify(class::GENERIC, "rename_to", dst);
     if nx {
@@ -648,7 +649,8 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if !opts.replace && target_db.contains(dst, now) {
         return Reply::Int(0);
     }
-    target_db.insert(dst, entry.value, entry.expire_at_ms);
+    let (value, expire_at_ms) = entry.into_parts();
+    target_db.insert(dst, value, expire_at_ms);
     notify_key(ctx.shard, target, class::GENERIC, "copy_to", dst);
     Reply::Int(1)
 }
@@ -667,7 +669,8 @@ fn move_key(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Int(0);
     }
     let entry = ctx.db().remove(key).expect("the key was just found");
-    ctx.keyspace.dbs[target].insert(key, entry.value, entry.expire_at_ms);
+    let (value, expire_at_ms) = entry.into_parts();
+    ctx.keyspace.dbs[target].insert(key, value, expire_at_ms);
     ctx.notify(class::GENERIC, "move_from", key);
     notify_key(ctx.shard, target, class::GENERIC, "move_to", key);
     Reply::Int(1)
@@ -738,7 +741,7 @@ fn dump_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             Effect::Put {
                 key: key.clone(),
                 value: entry.value.clone(),
-                expire_at_ms: entry.expire_at_ms,
+                expire_at_ms: entry.expire_at_ms(),
             }
             .encode(&mut encoded);
             Reply::Bulk(Bytes::from(encoded))

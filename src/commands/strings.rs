@@ -459,7 +459,7 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     } else {
         None
     };
-    let existing_ttl = ctx.db().get(key, now).map(|e| e.expire_at_ms);
+    let existing_ttl = ctx.db().get(key, now).map(|e| e.expire_at_ms());
     let applies = !(opts.nx && existing_ttl.is_some() || opts.xx && existing_ttl.is_none());
     if applies {
         let ttl = if opts.keepttl {

@@ -195,7 +195,7 @@ fn watch_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (db, now) = (ctx.db, ctx.now_ms);
     for key in &args[2..] {
         let (existed, deadline_ms) = match ctx.keyspace.dbs[db].get(key, now) {
-            Some(entry) => (true, entry.expire_at_ms),
+            Some(entry) => (true, entry.expire_at_ms()),
             None => (false, None),
         };
         ctx.shard

@@ -109,7 +109,7 @@ impl Shard {
                             key_slot(&key),
                             Effect::Put {
                                 value: entry.value.clone(),
-                                expire_at_ms: entry.expire_at_ms,
+                                expire_at_ms: entry.expire_at_ms(),
                                 key,
                             },
                         ),
@@ -187,7 +187,7 @@ impl CommandLog<'_> {
         debug_assert!(!self.in_txn);
         self.journal
             .append_with(key_slot(key), db as u8, effect::PUT, |out| {
-                effect::encode_put(key, &entry.value, entry.expire_at_ms, out)
+                effect::encode_put(key, &entry.value, entry.expire_at_ms(), out)
             });
         self.keys_written.push(KeyMark::new(db, key));
     }

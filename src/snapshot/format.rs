@@ -96,7 +96,7 @@ pub fn encode_entry(db: u8, key: &[u8], entry: &Entry, out: &mut Vec<u8>) -> usi
     out.push(db);
     let len_at = out.len();
     out.extend_from_slice(&[0; 4]);
-    effect::encode_put(key, &entry.value, entry.expire_at_ms, out);
+    effect::encode_put(key, &entry.value, entry.expire_at_ms(), out);
     let len = (out.len() - len_at - 4) as u32;
     out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
     out.len() - start
@@ -216,10 +216,7 @@ mod tests {
         };
         let mut out = Vec::new();
         header.encode(&mut out);
-        let entry = Entry {
-            value: Value::Int(5),
-            expire_at_ms: Some(99),
-        };
+        let entry = Entry::new(Value::Int(5), Some(99));
         encode_entry(3, &Bytes::from("k"), &entry, &mut out);
         let crc = crc32c::crc32c(&out);
         out.extend(trailer(1, crc));

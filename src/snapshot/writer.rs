@@ -66,7 +66,7 @@ impl SnapshotRun {
         for (db, keys) in keyspace.dbs.iter().enumerate() {
             for (key, entry) in keys.slot_entries(slot) {
                 // Expired keys are left out: replay would drop them anyway (absolute deadlines).
-                if entry.expire_at_ms.is_some_and(|at| at <= now_ms) {
+                if entry.expire_at_ms().is_some_and(|at| at <= now_ms) {
                     continue;
                 }
                 format::encode_entry(db as u8, key, entry, &mut self.buffer);
