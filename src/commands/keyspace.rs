@@ -10,7 +10,7 @@ use super::{parse_i64, syntax_error, CommandSpec, Keys, Run, SplitMerge};
 use crate::journal::effect::{self, Effect};
 use crate::keyspace::pattern::glob_match;
 use crate::protocol::Reply;
-use crate::pubsub::notify::{class, notify_key};
+use crate::pubsub::notify::class;
 use crate::router::slot::SLOT_COUNT;
 use crate::router::Txn;
 use crate::server::client::Client;
@@ -649,7 +649,7 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Int(0);
     }
     target_db.insert(dst, entry.value, entry.expire_at_ms);
-    notify_key(ctx.shard, target, class::GENERIC, "copy_to", dst);
+    ctx.notify_in(target, class::GENERIC, "copy_to", dst);
     Reply::Int(1)
 }
 
@@ -669,7 +669,7 @@ fn move_key(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let entry = ctx.db().remove(key).expect("the key was just found");
     ctx.keyspace.dbs[target].insert(key, entry.value, entry.expire_at_ms);
     ctx.notify(class::GENERIC, "move_from", key);
-    notify_key(ctx.shard, target, class::GENERIC, "move_to", key);
+    ctx.notify_in(target, class::GENERIC, "move_to", key);
     Reply::Int(1)
 }
 
