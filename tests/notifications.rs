@@ -637,6 +637,10 @@ fn new_and_keymiss_publish_what_redis_publishes() {
         "RENAME {t}a {t}b",
         "SET {t}a 1",
         "RENAME {t}a {t}c",
+        "SET {t}a 1",
+        "RENAME {t}a {t}c",
+        "COPY {t}c {t}e",
+        "COPY {t}c {t}e REPLACE",
         "COPY {t}c {t}e",
         "COPY {t}none {t}e",
         "MOVE {t}e 1",
@@ -648,6 +652,22 @@ fn new_and_keymiss_publish_what_redis_publishes() {
         "PFCOUNT {t}np",
         "XADD {t}x 1-1 f v",
         "XRANGE {t}nx - +",
+        "SORT {t}nl STORE {t}sd",
+        "SORT {t}l STORE {t}sd",
+        "SORT_RO {t}nl",
+        "SINTERCARD 2 {t}s2 {t}ns",
+        "ZUNION 2 {t}nz {t}z",
+        "HRANDFIELD {t}nh",
+        "GETEX {t}none",
+        "TOUCH {t}none {t}gs",
+        "DUMP {t}none",
+        "PTTL {t}none",
+        "GETRANGE {t}none 0 1",
+        "BITCOUNT {t}none",
+        "GEOPOS {t}none a",
+        "XINFO STREAM {t}none",
+        "ZRANGESTORE {t}zr {t}nz 0 -1",
+        "SDIFFSTORE {t}d {t}ns {t}s2",
     ];
     for command in commands {
         let words: Vec<&str> = command.split(' ').collect();
@@ -679,10 +699,25 @@ fn cross_shard_new_and_keymiss_publish_what_redis_publishes() {
         vec!["RENAME", &k[0], &k[1]],
         vec!["RENAMENX", &k[1], &k[2]],
         vec!["COPY", &k[2], &k[0]],
+        vec!["COPY", &k[2], &k[0], "REPLACE"],
+        vec!["COPY", &k[2], &k[0]],
+        vec!["RENAME", &k[0], &k[2]],
+        vec!["RENAME", &n[0], &k[1]],
+        vec!["COPY", &n[0], &k[1]],
         vec!["SADD", &k[1], "a"],
         vec!["SUNIONSTORE", &n[0], &k[1], &n[2]],
         vec!["SINTER", &k[1], &n[2]],
         vec!["MSETNX", &n[1], "1", &n[2], "2"],
+        vec!["COPY", &n[0], &k[1], "DB", "1"],
+        vec!["SUNION", &n[0], &k[1], &n[2]],
+        vec!["SINTERCARD", "2", &n[0], &k[1]],
+        vec!["ZADD", &k[0], "1", "a"],
+        vec!["ZUNIONSTORE", &k[2], "2", &k[0], &n[1]],
+        vec!["ZUNION", "2", &n[0], &n[1]],
+        vec!["LMOVE", &n[0], &n[1], "LEFT", "LEFT"],
+        vec!["PFMERGE", &k[2], &n[0], &n[1]],
+        vec!["PFCOUNT", &k[2], &n[0]],
+        vec!["BITOP", "OR", &k[0], &n[1], &n[2]],
     ];
     for command in &commands {
         let (keel_reply, keel_events) = keel.events_any_shard(command, &sentinels);
@@ -709,7 +744,12 @@ fn with_the_journal_on_new_and_keymiss_arrive_in_order() {
         }
         expect_events(
             &mut sub,
-            &[("new", &key), ("set", &key), ("del", &key), ("keymiss", &key)],
+            &[
+                ("new", &key),
+                ("set", &key),
+                ("del", &key),
+                ("keymiss", &key),
+            ],
         );
     }
 }

@@ -13,8 +13,8 @@
 
 use bytes::Bytes;
 
-use crate::commands::CommandSpec;
 use crate::commands::spec::READONLY;
+use crate::commands::CommandSpec;
 
 /// When a command's misses are known: before it runs (a write, which may create or delete the
 /// keys it reads) or after (a read, which changes nothing, so that the misses follow the

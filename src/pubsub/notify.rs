@@ -105,10 +105,10 @@ impl CommandEvents {
 /// (MGET of a missing key twice announces it twice, as Redis does).
 fn announce_misses(ctx: &mut Ctx, args: &[Bytes], keys: &[usize]) {
     let now = ctx.now_ms;
-    for &i in keys {
-        if !ctx.db().contains(&args[i], now) {
+    for key in keys.iter().filter_map(|&i| args.get(i)) {
+        if !ctx.db().contains(key, now) {
             publish_expired(ctx.shard, ctx.keyspace);
-            notify_key(ctx.shard, ctx.db, KEY_MISS, "keymiss", &args[i]);
+            notify_key(ctx.shard, ctx.db, KEY_MISS, "keymiss", key);
         }
     }
 }
