@@ -435,11 +435,12 @@ fn new_precedes_the_event_of_the_command_that_adds_the_key() {
     set_flags(&mut c, "E$hlszgn");
     let mut sub = keyevent_subscriber(&server);
     for key in key_per_shard("n", SHARDS) {
+        // Hash tags keep every key on `key`'s shard, whose events come in order.
         let (h, l, s, z) = (
-            format!("{key}:h"),
-            format!("{key}:l"),
-            format!("{key}:s"),
-            format!("{key}:z"),
+            format!("{{{key}}}:h"),
+            format!("{{{key}}}:l"),
+            format!("{{{key}}}:s"),
+            format!("{{{key}}}:z"),
         );
         for command in [
             vec!["SET", &key, "1"],
@@ -652,6 +653,11 @@ fn new_and_keymiss_publish_what_redis_publishes() {
         "PFCOUNT {t}np",
         "XADD {t}x 1-1 f v",
         "XRANGE {t}nx - +",
+        "XREAD STREAMS {t}x {t}nx 0 0",
+        "XREAD STREAMS {t}nx {t}x $ $",
+        "XGROUP CREATE {t}x g 0",
+        "XREADGROUP GROUP g c STREAMS {t}x {t}nx > >",
+        "XREADGROUP GROUP g c STREAMS {t}nx {t}ny > >",
         "SORT {t}nl STORE {t}sd",
         "SORT {t}l STORE {t}sd",
         "SORT_RO {t}nl",

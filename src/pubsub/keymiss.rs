@@ -22,6 +22,8 @@ use crate::commands::CommandSpec;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Phase {
     Before,
+    /// Before, announcing only the first miss: the command refuses at it (XREADGROUP's NOGROUP).
+    BeforeFirstMiss,
     After,
 }
 
@@ -36,10 +38,16 @@ pub fn read_keys(spec: &CommandSpec, args: &[Bytes]) -> Option<(Phase, Vec<usize
         | "memory|usage" | "exists-step" | "dump-step" | "msetnx" | "list-peek-step"
         | "list-len-step" | "zset-card-step" => return None,
         "sort-ro-step" | "sort-source-step" => return Some((Phase::After, first())),
-        // `xread-step count key... id...`: the keys are the first half after the count.
+        // `xread-step count key... id...`: the keys are the first half after the count. Redis's
+        // XREAD looks each key up twice (to resolve its ID, then to read), announcing two misses.
         "xread-step" => {
-            let streams = args.len().saturating_sub(2) / 2;
-            return Some((Phase::After, (2..2 + streams).collect()));
+            let streams = 2..2 + args.len().saturating_sub(2) / 2;
+            return Some((Phase::After, streams.clone().chain(streams).collect()));
+        }
+        // `xreadgroup-step count group consumer noack key... id...`.
+        "xreadgroup-step" => {
+            let streams = 5..5 + args.len().saturating_sub(5) / 2;
+            return Some((Phase::BeforeFirstMiss, streams.collect()));
         }
         "getdel" | "getex" | "getset" | "copy" | "sort-step" | "georadius"
         | "georadiusbymember" => first(),

@@ -75,7 +75,8 @@ impl CommandEvents {
         let mut misses_after = Vec::new();
         if flags & KEY_MISS != 0 {
             match keymiss::read_keys(spec, args) {
-                Some((Phase::Before, keys)) => announce_misses(ctx, args, &keys),
+                Some((Phase::Before, keys)) => announce_misses(ctx, args, &keys, false),
+                Some((Phase::BeforeFirstMiss, keys)) => announce_misses(ctx, args, &keys, true),
                 Some((Phase::After, keys)) => misses_after = keys,
                 None => {}
             }
@@ -89,7 +90,7 @@ impl CommandEvents {
     /// Called after the command ran: announces a read's misses and the keys added that no event
     /// of the command announced yet, and stops noting added keys.
     pub fn end(self, ctx: &mut Ctx, args: &[Bytes]) {
-        announce_misses(ctx, args, &self.misses_after);
+        announce_misses(ctx, args, &self.misses_after, false);
         if self.created {
             publish_expired(ctx.shard, ctx.keyspace);
             publish_created(ctx.shard, ctx.keyspace);
@@ -102,13 +103,17 @@ impl CommandEvents {
 }
 
 /// Publishes `keymiss` for each of `keys` (argument indexes) that is missing, once per mention
-/// (MGET of a missing key twice announces it twice, as Redis does).
-fn announce_misses(ctx: &mut Ctx, args: &[Bytes], keys: &[usize]) {
+/// (MGET of a missing key twice announces it twice, as Redis does); only the first if
+/// `first_only`.
+fn announce_misses(ctx: &mut Ctx, args: &[Bytes], keys: &[usize], first_only: bool) {
     let now = ctx.now_ms;
     for key in keys.iter().filter_map(|&i| args.get(i)) {
         if !ctx.db().contains(key, now) {
             publish_expired(ctx.shard, ctx.keyspace);
             notify_key(ctx.shard, ctx.db, KEY_MISS, "keymiss", key);
+            if first_only {
+                return;
+            }
         }
     }
 }
