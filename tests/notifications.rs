@@ -674,6 +674,13 @@ fn new_and_keymiss_publish_what_redis_publishes() {
         "XINFO STREAM {t}none",
         "ZRANGESTORE {t}zr {t}nz 0 -1",
         "SDIFFSTORE {t}d {t}ns {t}s2",
+        "GEOSEARCHSTORE {t}gd {t}none FROMLONLAT 0 0 BYRADIUS 1 km",
+        "GEORADIUS {t}none 0 0 1 km STORE {t}gd",
+        "GEOADD {t}geo 0 0 a",
+        "GEORADIUS {t}geo 0 0 1 km STORE {t}gd",
+        "GEORADIUS {t}geo 0 0 1 km",
+        "GEORADIUS {t}none 0 0 1 km",
+        "GEORADIUSBYMEMBER {t}none a 1 km",
     ];
     for command in commands {
         let words: Vec<&str> = command.split(' ').collect();
