@@ -35,6 +35,11 @@ fn flags_read_back_as_redis_canonical_letters() {
         ("Kgx$lmn", "g$lxnKm"),
         ("Ag$", "A"),
         ("Egn", "gnE"),
+        ("An", "A"),
+        ("Anm", "Am"),
+        ("KEAnm", "AKEm"),
+        ("nmgE", "gnEm"),
+        ("mK", "Km"),
         ("", ""),
     ] {
         assert_eq!(set_flags(&mut c, set), R::Status("OK".into()));
@@ -197,8 +202,12 @@ struct Side {
 
 impl Side {
     fn at_port(port: u16) -> Side {
+        Side::with_flags(port, "EA")
+    }
+
+    fn with_flags(port: u16, flags: &str) -> Side {
         let mut conn = Conn::at_port(port);
-        set_flags(&mut conn, "EA");
+        set_flags(&mut conn, flags);
         let mut sub = Conn::at_port(port);
         sub.cmd("PSUBSCRIBE __keyevent@0__:*");
         Side { conn, sub }
@@ -414,5 +423,346 @@ fn with_the_journal_on_events_arrive_in_write_order() {
             c.read();
         }
         expect_events(&mut sub, &[("set", &key), ("append", &key), ("del", &key)]);
+    }
+}
+
+/// `new` is published when a key is added to a database, before the command's own event, and
+/// not when a key is overwritten or changed; on every shard.
+#[test]
+fn new_precedes_the_event_of_the_command_that_adds_the_key() {
+    let server = server();
+    let mut c = Conn::new(&server);
+    set_flags(&mut c, "E$hlszgn");
+    let mut sub = keyevent_subscriber(&server);
+    for key in key_per_shard("n", SHARDS) {
+        // Hash tags keep every key on `key`'s shard, whose events come in order.
+        let (h, l, s, z) = (
+            format!("{{{key}}}:h"),
+            format!("{{{key}}}:l"),
+            format!("{{{key}}}:s"),
+            format!("{{{key}}}:z"),
+        );
+        for command in [
+            vec!["SET", &key, "1"],
+            vec!["SET", &key, "2"],
+            vec!["APPEND", &key, "x"],
+            vec!["HSET", &h, "f", "v"],
+            vec!["HSET", &h, "g", "v"],
+            vec!["LPUSH", &l, "a"],
+            vec!["LPUSH", &l, "b"],
+            vec!["SADD", &s, "a"],
+            vec!["SADD", &s, "b"],
+            vec!["ZADD", &z, "1", "a"],
+            vec!["ZADD", &z, "2", "b"],
+        ] {
+            c.call(&command);
+        }
+        expect_events(
+            &mut sub,
+            &[
+                ("new", &key),
+                ("set", &key),
+                ("set", &key),
+                ("append", &key),
+                ("new", &h),
+                ("hset", &h),
+                ("hset", &h),
+                ("new", &l),
+                ("lpush", &l),
+                ("lpush", &l),
+                ("new", &s),
+                ("sadd", &s),
+                ("sadd", &s),
+                ("new", &z),
+                ("zadd", &z),
+                ("zadd", &z),
+            ],
+        );
+    }
+}
+
+/// A key created by a cross-shard MSET or RENAME is announced `new` (by the shard that now holds
+/// it), each before its own event; an MSET overwriting a key announces no `new` for it.
+#[test]
+fn cross_shard_mset_and_rename_announce_their_new_keys() {
+    let server = server();
+    let mut c = Conn::new(&server);
+    let k = key_per_shard("x", SHARDS);
+    c.call(&["SET", &k[2], "old"]);
+    set_flags(&mut c, "Egn$");
+    let mut sub = keyevent_subscriber(&server);
+    c.call(&["MSET", &k[0], "1", &k[1], "2", &k[2], "3"]);
+    let events: Vec<_> = (0..5).map(|_| next_event(&mut sub)).collect();
+    // Events of different shards have no order; each key's own events do.
+    let first_of = |events: &[(String, String)], event: &str, key: &str| {
+        events
+            .iter()
+            .position(|e| *e == (event.to_string(), key.to_string()))
+            .unwrap_or_else(|| panic!("no {event} {key} in {events:?}"))
+    };
+    for key in &k[..2] {
+        assert!(first_of(&events, "new", key) < first_of(&events, "set", key));
+    }
+    first_of(&events, "set", &k[2]);
+    let sentinel = format!("{}:sentinel", k[2]);
+    c.call(&["SET", &sentinel, "1"]);
+    expect_events(&mut sub, &[("new", &sentinel), ("set", &sentinel)]);
+
+    c.call(&["DEL", &k[1]]);
+    expect_events(&mut sub, &[("del", &k[1])]);
+    c.call(&["RENAME", &k[0], &k[1]]);
+    let events: Vec<_> = (0..3).map(|_| next_event(&mut sub)).collect();
+    assert!(first_of(&events, "new", &k[1]) < first_of(&events, "rename_to", &k[1]));
+    first_of(&events, "rename_from", &k[0]);
+}
+
+/// `keymiss` is published for each missing key a read looks up (EXISTS included, as Redis
+/// does), not for a write's lookups nor for keys that exist.
+#[test]
+fn keymiss_is_published_by_reads_of_missing_keys_only() {
+    let server = server();
+    let mut c = Conn::new(&server);
+    set_flags(&mut c, "Em");
+    let mut sub = keyevent_subscriber(&server);
+    for key in key_per_shard("m", SHARDS) {
+        let other = format!("{key}:other");
+        c.call(&["SET", &other, "v"]);
+        for command in [
+            vec!["GET", &key],
+            vec!["GET", &other],
+            vec!["HGET", &key, "f"],
+            vec!["LRANGE", &key, "0", "-1"],
+            vec!["SMEMBERS", &key],
+            vec!["ZSCORE", &key, "a"],
+            vec!["EXISTS", &key],
+            vec!["MGET", &key, &other, &key],
+            // Writes: no keymiss.
+            vec!["DEL", &key],
+            vec!["LPUSHX", &key, "a"],
+            vec!["HDEL", &key, "f"],
+            vec!["INCR", &key],
+            vec!["DEL", &key],
+            vec!["STRLEN", &key],
+        ] {
+            c.call(&command);
+        }
+        let expected = [
+            ("keymiss", &key),
+            ("keymiss", &key),
+            ("keymiss", &key),
+            ("keymiss", &key),
+            ("keymiss", &key),
+            ("keymiss", &key),
+            ("keymiss", &key),
+            ("keymiss", &key),
+            ("keymiss", &key),
+        ];
+        expect_events(&mut sub, &expected.map(|(e, k)| (e, k.as_str())));
+    }
+}
+
+/// Neither `new` nor `keymiss` is published unless asked for by its own letter: `A` includes
+/// neither.
+#[test]
+fn new_and_keymiss_are_off_unless_named() {
+    let server = server();
+    let mut c = Conn::new(&server);
+    let mut sub = keyevent_subscriber(&server);
+    for flags in ["EA", "E$g", "En", "Em"] {
+        set_flags(&mut c, flags);
+        for key in key_per_shard(&format!("off{flags}"), SHARDS) {
+            c.call(&["GET", &key]);
+            c.call(&["SET", &key, "v"]);
+            c.call(&["DEL", &key]);
+            let expected: &[(&str, &str)] = match flags {
+                "En" => &[("new", &key)],
+                "Em" => &[("keymiss", &key)],
+                _ => &[("set", &key), ("del", &key)],
+            };
+            expect_events(&mut sub, expected);
+            // Nothing else came: the next event is the sentinel's, on the same shard.
+            set_flags(&mut c, "E$");
+            c.call(&["SET", &key, "sentinel"]);
+            expect_events(&mut sub, &[("set", &key)]);
+            set_flags(&mut c, flags);
+        }
+    }
+}
+
+/// `new` and `keymiss` match redis-server's for the same commands: which commands publish them,
+/// and their order among the commands' own events.
+#[test]
+fn new_and_keymiss_publish_what_redis_publishes() {
+    let Some(reference) = common::reference::Reference::start() else {
+        return;
+    };
+    let server = server();
+    let mut keel = Side::with_flags(server.port, "EAnm");
+    let mut redis = Side::with_flags(reference.port, "EAnm");
+    let commands: &[&str] = &[
+        "SET {t}a 1",
+        "SET {t}a 2",
+        "GET {t}a",
+        "GET {t}none",
+        "MGET {t}a {t}none {t}no2 {t}none",
+        "EXISTS {t}none {t}a",
+        "TYPE {t}none",
+        "TTL {t}none",
+        "STRLEN {t}none",
+        "OBJECT ENCODING {t}none",
+        "GETDEL {t}none",
+        "SET {t}g v GET",
+        "SET {t}g w GET",
+        "GETSET {t}gs v",
+        "INCR {t}i",
+        "APPEND {t}ap x",
+        "MSET {t}m1 1 {t}m2 2 {t}a 3",
+        "MSETNX {t}q1 1 {t}q2 2",
+        "HSET {t}h f v g w",
+        "HGET {t}nh f",
+        "HGETALL {t}nh",
+        "HINCRBY {t}h2 f 1",
+        "LPUSH {t}l a b",
+        "LRANGE {t}nl 0 -1",
+        "LPOP {t}nl",
+        "LMOVE {t}l {t}l2 LEFT LEFT",
+        "SADD {t}s a",
+        "SMEMBERS {t}ns",
+        "SINTER {t}s {t}ns",
+        "SUNIONSTORE {t}d {t}s {t}ns",
+        "SMOVE {t}s {t}s2 a",
+        "ZADD {t}z 1 a",
+        "ZSCORE {t}nz a",
+        "ZRANGE {t}nz 0 -1",
+        "ZUNIONSTORE {t}zd 2 {t}z {t}nz",
+        "RENAME {t}a {t}b",
+        "SET {t}a 1",
+        "RENAME {t}a {t}c",
+        "SET {t}a 1",
+        "RENAME {t}a {t}c",
+        "COPY {t}c {t}e",
+        "COPY {t}c {t}e REPLACE",
+        "COPY {t}c {t}e",
+        "COPY {t}none {t}e",
+        "MOVE {t}e 1",
+        "DEL {t}none",
+        "EXPIRE {t}none 10",
+        "SORT {t}nl",
+        "BITOP OR {t}bo {t}nb",
+        "PFMERGE {t}pf {t}np",
+        "PFCOUNT {t}np",
+        "XADD {t}x 1-1 f v",
+        "XRANGE {t}nx - +",
+        "XREAD STREAMS {t}x {t}nx 0 0",
+        "XREAD STREAMS {t}nx {t}x $ $",
+        "XGROUP CREATE {t}x g 0",
+        "XREADGROUP GROUP g c STREAMS {t}x {t}nx > >",
+        "XREADGROUP GROUP g c STREAMS {t}nx {t}ny > >",
+        "SORT {t}nl STORE {t}sd",
+        "SORT {t}l STORE {t}sd",
+        "SORT_RO {t}nl",
+        "SINTERCARD 2 {t}s2 {t}ns",
+        "ZUNION 2 {t}nz {t}z",
+        "HRANDFIELD {t}nh",
+        "GETEX {t}none",
+        "TOUCH {t}none {t}gs",
+        "DUMP {t}none",
+        "PTTL {t}none",
+        "GETRANGE {t}none 0 1",
+        "BITCOUNT {t}none",
+        "GEOPOS {t}none a",
+        "XINFO STREAM {t}none",
+        "ZRANGESTORE {t}zr {t}nz 0 -1",
+        "SDIFFSTORE {t}d {t}ns {t}s2",
+        "GEOSEARCHSTORE {t}gd {t}none FROMLONLAT 0 0 BYRADIUS 1 km",
+        "GEORADIUS {t}none 0 0 1 km STORE {t}gd",
+        "GEOADD {t}geo 0 0 a",
+        "GEORADIUS {t}geo 0 0 1 km STORE {t}gd",
+        "GEORADIUS {t}geo 0 0 1 km",
+        "GEORADIUS {t}none 0 0 1 km",
+        "GEORADIUSBYMEMBER {t}none a 1 km",
+    ];
+    for command in commands {
+        let words: Vec<&str> = command.split(' ').collect();
+        let (keel_reply, keel_events) = keel.events_one_shard(&words, "{t}sentinel");
+        let (redis_reply, redis_events) = redis.events_one_shard(&words, "{t}sentinel");
+        assert_eq!(keel_reply, redis_reply, "reply of {command}");
+        assert_eq!(keel_events, redis_events, "events of {command}");
+    }
+}
+
+/// Cross-shard commands publish `new` and `keymiss` as Redis does, each from its key's shard.
+#[test]
+fn cross_shard_new_and_keymiss_publish_what_redis_publishes() {
+    let Some(reference) = common::reference::Reference::start() else {
+        return;
+    };
+    let server = server();
+    let mut keel = Side::with_flags(server.port, "EAnm");
+    let mut redis = Side::with_flags(reference.port, "EAnm");
+    let k = key_per_shard("k", SHARDS);
+    let n = key_per_shard("none", SHARDS);
+    let sentinels = key_per_shard("sentinel", SHARDS);
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["MSET", &k[0], "1", &k[1], "2"],
+        vec!["MSET", &k[0], "1", &k[1], "2", &k[2], "3"],
+        vec!["MGET", &k[0], &n[1], &n[2], &n[1]],
+        vec!["EXISTS", &n[0], &k[1], &n[2]],
+        vec!["DEL", &k[1], &k[2]],
+        vec!["RENAME", &k[0], &k[1]],
+        vec!["RENAMENX", &k[1], &k[2]],
+        vec!["COPY", &k[2], &k[0]],
+        vec!["COPY", &k[2], &k[0], "REPLACE"],
+        vec!["COPY", &k[2], &k[0]],
+        vec!["RENAME", &k[0], &k[2]],
+        vec!["RENAME", &n[0], &k[1]],
+        vec!["COPY", &n[0], &k[1]],
+        vec!["SADD", &k[1], "a"],
+        vec!["SUNIONSTORE", &n[0], &k[1], &n[2]],
+        vec!["SINTER", &k[1], &n[2]],
+        vec!["MSETNX", &n[1], "1", &n[2], "2"],
+        vec!["COPY", &n[0], &k[1], "DB", "1"],
+        vec!["SUNION", &n[0], &k[1], &n[2]],
+        vec!["SINTERCARD", "2", &n[0], &k[1]],
+        vec!["ZADD", &k[0], "1", "a"],
+        vec!["ZUNIONSTORE", &k[2], "2", &k[0], &n[1]],
+        vec!["ZUNION", "2", &n[0], &n[1]],
+        vec!["LMOVE", &n[0], &n[1], "LEFT", "LEFT"],
+        vec!["PFMERGE", &k[2], &n[0], &n[1]],
+        vec!["PFCOUNT", &k[2], &n[0]],
+        vec!["BITOP", "OR", &k[0], &n[1], &n[2]],
+    ];
+    for command in &commands {
+        let (keel_reply, keel_events) = keel.events_any_shard(command, &sentinels);
+        let (redis_reply, redis_events) = redis.events_any_shard(command, &sentinels);
+        assert_eq!(keel_reply, redis_reply, "reply of {command:?}");
+        assert_eq!(keel_events, redis_events, "events of {command:?}");
+    }
+}
+
+/// Under `appendfsync always` `new` is held with the write it announces, and arrives in order
+/// with the command's own events; a read's `keymiss` follows.
+#[test]
+fn with_the_journal_on_new_and_keymiss_arrive_in_order() {
+    let server = Server::start(SHARDS, &[]);
+    let mut c = Conn::new(&server);
+    set_flags(&mut c, "E$gnm");
+    let mut sub = keyevent_subscriber(&server);
+    for key in key_per_shard("durable", SHARDS) {
+        c.send(&["SET", &key, "v"]);
+        c.send(&["DEL", &key]);
+        c.send(&["GET", &key]);
+        for _ in 0..3 {
+            c.read();
+        }
+        expect_events(
+            &mut sub,
+            &[
+                ("new", &key),
+                ("set", &key),
+                ("del", &key),
+                ("keymiss", &key),
+            ],
+        );
     }
 }

@@ -10,7 +10,7 @@ use super::{parse_i64, syntax_error, CommandSpec, Keys, Run, SplitMerge};
 use crate::journal::effect::{self, Effect};
 use crate::keyspace::pattern::glob_match;
 use crate::protocol::Reply;
-use crate::pubsub::notify::{class, notify_key};
+use crate::pubsub::notify::class;
 use crate::router::slot::SLOT_COUNT;
 use crate::router::Txn;
 use crate::server::client::Client;
@@ -590,6 +590,8 @@ fn rename_here(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
         return Reply::Int(0);
     }
     let entry = db.remove(src).expect("the source was just found");
+    // Redis deletes a destination and adds the key anew (announced `new`).
+    db.remove(dst);
     let (value, expire_at_ms) = entry.into_parts();
     db.insert(dst, value, expire_at_ms);
     ctx.notify(class::GENERIC, "rename_from", src);
@@ -649,9 +651,11 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if !opts.replace && target_db.contains(dst, now) {
         return Reply::Int(0);
     }
+    // Redis deletes a destination and adds the key anew (announced `new`).
+    target_db.remove(dst);
     let (value, expire_at_ms) = entry.into_parts();
     target_db.insert(dst, value, expire_at_ms);
-    notify_key(ctx.shard, target, class::GENERIC, "copy_to", dst);
+    ctx.notify_in(target, class::GENERIC, "copy_to", dst);
     Reply::Int(1)
 }
 
@@ -672,13 +676,22 @@ fn move_key(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (value, expire_at_ms) = entry.into_parts();
     ctx.keyspace.dbs[target].insert(key, value, expire_at_ms);
     ctx.notify(class::GENERIC, "move_from", key);
-    notify_key(ctx.shard, target, class::GENERIC, "move_to", key);
+    ctx.notify_in(target, class::GENERIC, "move_to", key);
     Reply::Int(1)
 }
 
 /// Reads the entry of `key` for a move to another shard: `dump-step key`. Replies the entry
 /// encoded as a journal PUT effect (value and absolute expiry), or nil when the key does not exist.
-static DUMP_STEP: CommandSpec = CommandSpec {
+/// RENAME's source lookup announces no `keymiss`.
+static DUMP_STEP: CommandSpec = DUMP_STEP_SPEC;
+
+/// The same for COPY, whose source lookup announces a `keymiss` (`copy-dump-step key`).
+static COPY_DUMP_STEP: CommandSpec = CommandSpec {
+    name: "copy-dump-step",
+    ..DUMP_STEP_SPEC
+};
+
+const DUMP_STEP_SPEC: CommandSpec = CommandSpec {
     name: "dump-step",
     arity: 2,
     flags: READONLY,
@@ -763,6 +776,8 @@ fn put_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if args[3].as_ref() == b"nx" && db.contains(key, now) {
         return Reply::Int(0);
     }
+    // Redis deletes a destination and adds the key anew (announced `new`).
+    db.remove(key);
     db.insert(key, value.detached(), expire_at_ms);
     let event = String::from_utf8_lossy(&args[4]).into_owned();
     ctx.notify(class::GENERIC, &event, key);
@@ -835,8 +850,12 @@ async fn relocate_across(client: &Client, args: &[Bytes], how: Relocation) -> Re
             }
         }
     }
-    let dump = vec![Bytes::from_static(b"dump-step"), src.clone()];
-    let entry = match txn.run_for_key(src, &DUMP_STEP, dump, resp3).await {
+    let dump_step = match how {
+        Relocation::Copy { .. } => &COPY_DUMP_STEP,
+        _ => &DUMP_STEP,
+    };
+    let dump = vec![Bytes::from_static(dump_step.name.as_bytes()), src.clone()];
+    let entry = match txn.run_for_key(src, dump_step, dump, resp3).await {
         Reply::Bulk(entry) => entry,
         missing => {
             txn.finish().await;
@@ -908,8 +927,8 @@ async fn copy_to_other_db(client: &Client, args: &[Bytes], opts: CopyOptions) ->
     let target = opts.db.expect("only called with a DB option");
     let keys = [(client.db(), src.clone()), (target, dst.clone())];
     let txn = Txn::lock_in_dbs(shard, client.db(), &keys).await;
-    let dump = vec![Bytes::from_static(b"dump-step"), src.clone()];
-    let entry = match txn.run_for_key(src, &DUMP_STEP, dump, resp3).await {
+    let dump = vec![Bytes::from_static(b"copy-dump-step"), src.clone()];
+    let entry = match txn.run_for_key(src, &COPY_DUMP_STEP, dump, resp3).await {
         Reply::Bulk(entry) => entry,
         other => {
             txn.finish().await;

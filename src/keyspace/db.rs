@@ -92,6 +92,9 @@ pub struct Db {
     /// Keys removed by expiry since the shard last took them, kept only while `expired`
     /// keyspace events are on (`set_notify_expired`).
     expired: Option<Vec<Bytes>>,
+    /// Keys added to the database since the shard last took them, kept only while a command runs
+    /// with `new` keyspace events on (`set_notify_created`).
+    created: Option<Vec<Bytes>>,
 }
 
 impl Db {
@@ -104,6 +107,7 @@ impl Db {
             expiry_index: BTreeSet::new(),
             len: 0,
             expired: None,
+            created: None,
         }
     }
 
@@ -240,7 +244,12 @@ impl Db {
             .map_mut(&key)
             .insert(key.clone(), Entry::new(value, expire_at_ms));
         match old.map(|old| old.expire_at_ms()) {
-            None => self.len += 1,
+            None => {
+                self.len += 1;
+                if let Some(created) = &mut self.created {
+                    created.push(Bytes::copy_from_slice(&key));
+                }
+            }
             Some(Some(at)) if Some(at) != expire_at_ms => {
                 self.expiry_index.remove(&(at, key));
             }
@@ -392,6 +401,23 @@ impl Db {
     /// The keys that expired since the last call, oldest first.
     pub fn take_expired(&mut self) -> Vec<Bytes> {
         self.expired
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Starts (or stops) keeping the keys added to the database, for `new` keyspace events.
+    pub fn set_notify_created(&mut self, on: bool) {
+        self.created = on.then(Vec::new);
+    }
+
+    pub fn notifies_created(&self) -> bool {
+        self.created.is_some()
+    }
+
+    /// The keys added since the last call, oldest first.
+    pub fn take_created(&mut self) -> Vec<Bytes> {
+        self.created
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default()

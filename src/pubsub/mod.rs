@@ -10,6 +10,7 @@
 mod fanout;
 mod frame;
 mod interest;
+mod keymiss;
 pub mod notify;
 mod registry;
 mod session;

@@ -3,6 +3,11 @@
 //! publishes `__keyspace@<db>__:<key>` → event and `__keyevent@<db>__:<event>` → key to
 //! subscribers on every shard. Expiry (lazy and active) publishes `expired` by itself.
 //!
+//! `new` (a key added to a database) and `keymiss` (a read of a missing key) come from the
+//! keyspace and the command table rather than from each command: the databases note the keys
+//! they add while a command runs with `new` on, and `keymiss::read_keys` says which lookups
+//! announce a miss (`CommandEvents`). Neither costs more than a flag check while off.
+//!
 //! With `appendfsync always`, an event waits for the write it announces to be durable: a
 //! subscriber must never hear of a change that a crash could take back. Events are held while a
 //! command runs and released by `Shard::log_changes` with the LSN the command's records got, in
@@ -15,8 +20,10 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::keymiss::{self, Phase};
 use super::Kind;
-use crate::config::pubsub::notify::{EXPIRED, GENERIC, KEYEVENT, KEYSPACE};
+use crate::commands::CommandSpec;
+use crate::config::pubsub::notify::{EXPIRED, GENERIC, KEYEVENT, KEYSPACE, KEY_MISS, NEW};
 use crate::journal::{FsyncMode, Lsn};
 use crate::keyspace::Keyspace;
 use crate::shard::{Ctx, Shard};
@@ -25,14 +32,101 @@ pub use crate::config::pubsub::notify as class;
 
 impl Ctx<'_> {
     /// Publishes keyspace event `event` (of `class`, a `class::*` bit) for `key` in this command's
-    /// database, if `notify-keyspace-events` asks for it. Keys that expired during the command are
-    /// announced first, as Redis announces them when it finds them.
+    /// database, if `notify-keyspace-events` asks for it. Keys that expired or were added during
+    /// the command are announced first, as Redis announces them when it finds or adds them.
     pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
+        self.notify_in(self.db, class, event, key);
+    }
+
+    /// `notify` for a key of database `db` (MOVE's and COPY's destination).
+    pub fn notify_in(&mut self, db: usize, class: u32, event: &str, key: &[u8]) {
         if !enabled(self.shard, class) {
             return;
         }
         publish_expired(self.shard, self.keyspace);
-        notify_key(self.shard, self.db, class, event, key);
+        publish_created(self.shard, self.keyspace);
+        notify_key(self.shard, db, class, event, key);
+    }
+}
+
+/// The `new` and `keymiss` events of one command, from before it runs to after.
+pub struct CommandEvents {
+    /// The databases note the keys added (`new` is on).
+    created: bool,
+    /// The keys (argument indexes) whose misses are announced after the command.
+    misses_after: Vec<usize>,
+}
+
+impl CommandEvents {
+    /// Called before a command runs: `None` (after one flag check) unless `new` or `keymiss`
+    /// events are on. Announces the misses of a write's reads, which it may be about to create.
+    pub fn begin(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes]) -> Option<CommandEvents> {
+        let flags = ctx.shard.config.borrow().notify_keyspace_events;
+        if flags & (NEW | KEY_MISS) == 0 || flags & (KEYSPACE | KEYEVENT) == 0 {
+            return None;
+        }
+        let created = flags & NEW != 0;
+        if created {
+            ctx.keyspace
+                .dbs
+                .iter_mut()
+                .for_each(|db| db.set_notify_created(true));
+        }
+        let mut misses_after = Vec::new();
+        if flags & KEY_MISS != 0 {
+            match keymiss::read_keys(spec, args) {
+                Some((Phase::Before, keys)) => announce_misses(ctx, args, &keys, false),
+                Some((Phase::BeforeFirstMiss, keys)) => announce_misses(ctx, args, &keys, true),
+                Some((Phase::After, keys)) => misses_after = keys,
+                None => {}
+            }
+        }
+        Some(CommandEvents {
+            created,
+            misses_after,
+        })
+    }
+
+    /// Called after the command ran: announces a read's misses and the keys added that no event
+    /// of the command announced yet, and stops noting added keys.
+    pub fn end(self, ctx: &mut Ctx, args: &[Bytes]) {
+        announce_misses(ctx, args, &self.misses_after, false);
+        if self.created {
+            publish_expired(ctx.shard, ctx.keyspace);
+            publish_created(ctx.shard, ctx.keyspace);
+            ctx.keyspace
+                .dbs
+                .iter_mut()
+                .for_each(|db| db.set_notify_created(false));
+        }
+    }
+}
+
+/// Publishes `keymiss` for each of `keys` (argument indexes) that is missing, once per mention
+/// (MGET of a missing key twice announces it twice, as Redis does); only the first if
+/// `first_only`.
+fn announce_misses(ctx: &mut Ctx, args: &[Bytes], keys: &[usize], first_only: bool) {
+    let now = ctx.now_ms;
+    for key in keys.iter().filter_map(|&i| args.get(i)) {
+        if !ctx.db().contains(key, now) {
+            publish_expired(ctx.shard, ctx.keyspace);
+            notify_key(ctx.shard, ctx.db, KEY_MISS, "keymiss", key);
+            if first_only {
+                return;
+            }
+        }
+    }
+}
+
+/// Publishes `new` for the keys added since the last call, in every database.
+fn publish_created(shard: &Shard, keyspace: &mut Keyspace) {
+    for (db_index, db) in keyspace.dbs.iter_mut().enumerate() {
+        if !db.notifies_created() {
+            return;
+        }
+        for key in db.take_created() {
+            notify_key(shard, db_index, NEW, "new", &key);
+        }
     }
 }
 
@@ -98,7 +192,9 @@ pub fn release(shard: &Shard, lsn: Lsn) {
         .as_ref()
         .is_some_and(|j| j.fsync_mode() == FsyncMode::Always);
     let lsn = if always { lsn } else { 0 };
-    if lsn == 0 && held.waiting.borrow().is_empty() {
+    // Nothing waits while no drain runs (the drain stops only once `waiting` is empty); a batch
+    // the drain has taken but not yet published still waits, so `waiting` alone cannot tell.
+    if lsn == 0 && !held.draining.get() {
         return publish(shard, &events);
     }
     held.waiting.borrow_mut().push_back((lsn, events));

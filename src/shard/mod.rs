@@ -35,6 +35,7 @@ use crate::journal::effect::TxnTag;
 use crate::journal::{Journal, Lsn};
 use crate::keyspace::{Db, Keyspace};
 use crate::protocol::Reply;
+use crate::pubsub::notify::CommandEvents;
 use crate::pubsub::PubSub;
 use crate::runtime::mesh::Senders;
 use crate::server::client::{ClientHandle, ClientRegistry};
@@ -275,7 +276,11 @@ impl Shard {
             now_ms,
         };
         let started = self.config.borrow().times_commands().then(Instant::now);
+        let events = CommandEvents::begin(&mut ctx, spec, args);
         let reply = exec(&mut ctx, args);
+        if let Some(events) = events {
+            events.end(&mut ctx, args);
+        }
         crate::pubsub::notify::publish_expired(self, ctx.keyspace);
         if spec.is_write() && self.blocking.has_waiters() {
             let keys = spec.key_indexes(args);
