@@ -4,12 +4,12 @@
 //! move back, as in Redis.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 
 use bytes::Bytes;
 
 use super::db::KeyHasher;
 use super::listpack::Listpack;
+use super::scan::{scan_position, scan_step};
 
 /// A hash with more fields than this is a `hashtable` (Redis 7's compiled-in
 /// `hash-max-listpack-entries`; its sample redis.conf says 128).
@@ -187,24 +187,11 @@ impl Hash {
         }
     }
 
-    /// One step of HSCAN over a `hashtable`: the cursor is a position in the order of the fields'
-    /// hashes (1 and up; 0 starts). Returns at least `count` fields from `cursor` on (all those
-    /// sharing the last one's position too) and the next cursor, 0 when done. A field present for
-    /// the whole iteration is returned, whatever changes in between. Each call costs O(N log N).
+    /// One step of HSCAN over a `hashtable` (see `keyspace::scan`): about `count` (field, value)
+    /// pairs from `cursor` on, and the next cursor, 0 when done.
     pub fn scan(&self, cursor: u64, count: usize) -> (Vec<Pair<'_>>, u64) {
-        let mut found: Vec<(u64, &[u8], &[u8])> = self
-            .iter()
-            .map(|(f, v)| (scan_position(f), f, v))
-            .filter(|(pos, _, _)| *pos >= cursor)
-            .collect();
-        found.sort_unstable_by_key(|(pos, _, _)| *pos);
-        let mut end = count.min(found.len());
-        while end > 0 && end < found.len() && found[end].0 == found[end - 1].0 {
-            end += 1;
-        }
-        let next = found.get(end).map_or(0, |(pos, _, _)| *pos);
-        found.truncate(end);
-        (found.into_iter().map(|(_, f, v)| (f, v)).collect(), next)
+        let pairs = self.iter().map(|(f, v)| (scan_position(f), (f, v)));
+        scan_step(pairs, cursor, count)
     }
 
     /// Approximate bytes of memory, for `MEMORY USAGE`.
@@ -219,11 +206,6 @@ impl Hash {
             }
         }
     }
-}
-
-/// A field's HSCAN position: its hash, never 0 (the cursor that starts an iteration).
-fn scan_position(field: &[u8]) -> u64 {
-    KeyHasher.hash_one(field).max(1)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod list;
 mod listpack;
 pub mod pattern;
 pub mod rdb;
+pub mod scan;
 mod stored_key;
 mod str_bytes;
 pub mod stream;
@@ -18,7 +19,7 @@ pub mod zset;
 pub use db::{Change, Db, Entry, KeyHasher};
 pub use delta::Delta;
 pub use list::{List, ListEdit};
-pub use value::{parse_canonical_i64, Hash, SetMembers, Value, ZSet};
+pub use value::{parse_canonical_i64, set_encoding, Hash, SetMembers, Value, ZSet};
 
 use std::ops::Range;
 

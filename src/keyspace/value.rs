@@ -168,7 +168,7 @@ impl Value {
 /// The name Redis 7.2 would report for a set with these members, from its contents. Redis never
 /// converts back down (a set that grew to `hashtable` stays so after SREM); Keel reports what the
 /// contents would be created as, a documented difference.
-fn set_encoding(members: &SetMembers) -> &'static str {
+pub fn set_encoding(members: &SetMembers) -> &'static str {
     let len = members.len();
     if len <= SET_INTSET_ENTRIES_MAX && members.iter().all(|m| parse_canonical_i64(m).is_some()) {
         "intset"
