@@ -15,7 +15,6 @@ use super::{
     CommandSpec, Keys, Run,
 };
 use crate::keyspace::pattern::glob_match;
-use crate::keyspace::scan::{scan_position, scan_step};
 use crate::keyspace::{set_encoding, Db, Delta, SetMembers, Value};
 use crate::protocol::Reply;
 use crate::pubsub::notify::{class, notify_removal};
@@ -804,9 +803,9 @@ fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(cursor) = parse_cursor(&args[2]) else {
         return Reply::error("ERR invalid cursor");
     };
-    let Some(set) = attempt!(read_set(ctx.db(), key, now)) else {
+    if attempt!(read_set(ctx.db(), key, now)).is_none() {
         return scan_reply(0, Vec::new());
-    };
+    }
     let (mut pattern, mut count): (Option<&Bytes>, usize) = (None, SCAN_COUNT_DEFAULT);
     for pair in args[3..].chunks(2) {
         let [name, value] = pair else {
@@ -822,15 +821,16 @@ fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             _ => return syntax_error(),
         }
     }
+    let keyspace = &mut *ctx.keyspace;
+    let entry = keyspace.dbs[ctx.db].peek(key);
+    let set = entry.and_then(|e| e.value.as_set()).expect("read above");
     let (members, next) = if set_encoding(set) == "hashtable" {
-        let positioned = set.iter().map(|m| (scan_position(m), m));
-        scan_step(positioned, cursor, count)
+        keyspace.scans.step(ctx.db, key, set, cursor, count)
     } else {
-        (set.iter().collect(), 0)
+        (set.iter().cloned().collect(), 0)
     };
-    let matches =
-        |m: &&Bytes| pattern.is_none_or(|p| p.as_ref() == b"*" || glob_match(p, m, false));
-    scan_reply(next, bulks(members.into_iter().filter(matches).cloned()))
+    let matches = |m: &Bytes| pattern.is_none_or(|p| p.as_ref() == b"*" || glob_match(p, m, false));
+    scan_reply(next, bulks(members.into_iter().filter(matches)))
 }
 
 /// An unsigned decimal as Redis's strtoul-based cursor parser takes it.

@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::db::KeyHasher;
 use super::listpack::Listpack;
-use super::scan::{scan_position, scan_step};
+use super::scan::Scannable;
 
 /// A hash with more fields than this is a `hashtable` (Redis 7's compiled-in
 /// `hash-max-listpack-entries`; its sample redis.conf says 128).
@@ -40,9 +40,6 @@ impl PartialEq for Hash {
         self.len() == other.len() && self.iter().all(|(f, v)| other.get(f) == Some(v))
     }
 }
-
-/// A field and its value.
-pub type Pair<'a> = (&'a [u8], &'a [u8]);
 
 /// A listpack field/value pair: where the field starts, the field and the value's start and bytes.
 struct PackedPair<'a> {
@@ -187,13 +184,6 @@ impl Hash {
         }
     }
 
-    /// One step of HSCAN over a `hashtable` (see `keyspace::scan`): about `count` (field, value)
-    /// pairs from `cursor` on, and the next cursor, 0 when done.
-    pub fn scan(&self, cursor: u64, count: usize) -> (Vec<Pair<'_>>, u64) {
-        let pairs = self.iter().map(|(f, v)| (scan_position(f), (f, v)));
-        scan_step(pairs, cursor, count)
-    }
-
     /// Approximate bytes of memory, for `MEMORY USAGE`.
     pub fn memory_bytes(&self) -> usize {
         match self {
@@ -208,13 +198,19 @@ impl Hash {
     }
 }
 
+impl Scannable for Hash {
+    fn scan_elements(&self) -> Box<dyn Iterator<Item = &[u8]> + '_> {
+        Box::new(self.iter().map(|(f, _)| f))
+    }
+
+    fn scan_contains(&self, field: &[u8]) -> bool {
+        self.get(field).is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn b(text: &str) -> Bytes {
-        Bytes::copy_from_slice(text.as_bytes())
-    }
 
     #[test]
     fn small_hashes_are_listpacks_until_a_limit_is_passed() {
@@ -234,24 +230,5 @@ mod tests {
         long.insert(b"f", &[b'x'; LISTPACK_VALUE_BYTES_MAX + 1]);
         assert_eq!(long.encoding(), "hashtable");
         assert_eq!(long.len(), 1);
-    }
-
-    #[test]
-    fn table_scan_visits_every_field_once_across_steps() {
-        let pairs = (0..1000).map(|i| (b(&format!("f{i}")), b("v"))).collect();
-        let hash = Hash::from_pairs(false, pairs);
-        let (mut seen, mut cursor) = (Vec::new(), 0);
-        loop {
-            let (fields, next) = hash.scan(cursor, 10);
-            seen.extend(fields.into_iter().map(|(f, _)| f.to_vec()));
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        let returned = seen.len();
-        seen.sort();
-        seen.dedup();
-        assert_eq!((returned, seen.len()), (1000, 1000));
     }
 }

@@ -29,6 +29,8 @@ pub type DbChanges = (usize, Vec<Change>);
 /// All the databases (`SELECT`able) of one shard, covering the shard's slots only.
 pub struct Keyspace {
     pub dbs: Vec<Db>,
+    /// Snapshots that make SSCAN/HSCAN/ZSCAN steps cheap (see `scan`).
+    pub scans: scan::ScanSnapshots,
     /// SWAPDBs since the shard last took the changes.
     swaps: Vec<(usize, usize)>,
 }
@@ -37,6 +39,7 @@ impl Keyspace {
     pub fn new(databases: usize, slots: Range<u16>) -> Keyspace {
         Keyspace {
             dbs: (0..databases).map(|_| Db::new(slots.clone())).collect(),
+            scans: scan::ScanSnapshots::default(),
             swaps: Vec::new(),
         }
     }

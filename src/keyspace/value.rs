@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 pub use super::hash::Hash;
 pub use super::list::List;
+use super::scan::Scannable;
 use super::str_bytes::StrBytes;
 use super::stream::Stream;
 pub use super::zset::ZSet;
@@ -193,6 +194,16 @@ pub fn parse_canonical_i64(bytes: &[u8]) -> Option<i64> {
         [b'+', ..] | [b'0', _, ..] | [b'-', b'0', ..]
     );
     canonical.then_some(n)
+}
+
+impl Scannable for SetMembers {
+    fn scan_elements(&self) -> Box<dyn Iterator<Item = &[u8]> + '_> {
+        Box::new(self.iter().map(|m| &m[..]))
+    }
+
+    fn scan_contains(&self, member: &[u8]) -> bool {
+        self.contains(member)
+    }
 }
 
 #[cfg(test)]

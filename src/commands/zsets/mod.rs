@@ -24,7 +24,6 @@ use super::{
     CommandSpec, Keys, Run,
 };
 use crate::keyspace::pattern::glob_match;
-use crate::keyspace::scan::{scan_position, scan_step};
 use crate::keyspace::zset::{self, ZSet};
 use crate::keyspace::{Db, Delta, Value};
 use crate::protocol::{format_double, Reply};
@@ -1659,9 +1658,9 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(cursor) = parse_cursor(&args[2]) else {
         return Reply::error("ERR invalid cursor");
     };
-    let Some(zset) = attempt!(read_zset(ctx.db(), key, now)) else {
+    if attempt!(read_zset(ctx.db(), key, now)).is_none() {
         return scan_reply(0, Vec::new());
-    };
+    }
     let (mut pattern, mut count): (Option<&Bytes>, usize) = (None, SCAN_COUNT_DEFAULT);
     for pair in args[3..].chunks(2) {
         let [name, value] = pair else {
@@ -1677,17 +1676,26 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             _ => return syntax_error(),
         }
     }
-    let (entries, next) = if zset.is_listpack() {
-        (zset.iter().collect(), 0)
+    let keyspace = &mut *ctx.keyspace;
+    let entry = keyspace.dbs[ctx.db].peek(key);
+    let zset = entry.and_then(|e| e.value.as_zset()).expect("read above");
+    let (entries, next): (Vec<(Bytes, f64)>, u64) = if zset.is_listpack() {
+        (zset.iter().map(|(m, s)| (owned(m), s)).collect(), 0)
     } else {
-        let positioned = zset.iter().map(|(m, s)| (scan_position(m), (m, s)));
-        scan_step(positioned, cursor, count)
+        let (members, next) = keyspace.scans.step(ctx.db, key, zset, cursor, count);
+        let with_scores = members.into_iter().map(|m| {
+            let score = zset
+                .score(&m)
+                .expect("a step returns members the set holds");
+            (m, score)
+        });
+        (with_scores.collect(), next)
     };
     let matches = |m: &[u8]| pattern.is_none_or(|p| p.as_ref() == b"*" || glob_match(p, m, false));
     let items = entries
         .into_iter()
         .filter(|(m, _)| matches(m))
-        .flat_map(|(m, s)| [Reply::Bulk(owned(m)), Reply::bulk_str(&format_double(s))])
+        .flat_map(|(m, s)| [Reply::Bulk(m), Reply::bulk_str(&format_double(s))])
         .collect();
     scan_reply(next, items)
 }
