@@ -467,24 +467,40 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(opts) => opts,
         Err(e) => return e,
     };
-    let empty = scan_reply(0, Vec::new());
-    with_hash(ctx, args, empty, |hash| {
-        let (pairs, next) = if hash.is_listpack() {
-            (hash.iter().collect(), 0)
-        } else {
-            hash.scan(cursor, opts.count)
-        };
-        let items = pairs
-            .into_iter()
-            .filter(|(f, _)| {
-                opts.pattern
-                    .as_ref()
-                    .is_none_or(|p| glob_match(p, f, false))
-            })
-            .flat_map(|(f, v)| [Reply::bulk(f), Reply::bulk(v)])
-            .collect();
-        scan_reply(next, items)
-    })
+    match read_hash(ctx, &args[1]) {
+        Err(e) => return e,
+        Ok(None) => return scan_reply(0, Vec::new()),
+        Ok(Some(_)) => {}
+    }
+    let (key, keyspace) = (&args[1], &mut *ctx.keyspace);
+    let hash = match keyspace.dbs[ctx.db].peek(key).map(|e| &e.value) {
+        Some(Value::Hash(hash)) => &**hash,
+        _ => unreachable!("read above"),
+    };
+    let mut next_cursor = 0;
+    let pairs: Vec<(Bytes, &[u8])> = if hash.is_listpack() {
+        hash.iter()
+            .map(|(f, v)| (Bytes::copy_from_slice(f), v))
+            .collect()
+    } else {
+        let (fields, next) = keyspace.scans.step(ctx.db, key, hash, cursor, opts.count);
+        next_cursor = next;
+        let with_values = fields.into_iter().map(|f| {
+            let value = hash.get(&f).expect("a step returns fields the hash holds");
+            (f, value)
+        });
+        with_values.collect()
+    };
+    let items = pairs
+        .into_iter()
+        .filter(|(f, _)| {
+            opts.pattern
+                .as_ref()
+                .is_none_or(|p| glob_match(p, f, false))
+        })
+        .flat_map(|(f, v)| [Reply::Bulk(f), Reply::bulk(v)])
+        .collect();
+    scan_reply(next_cursor, items)
 }
 
 fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {

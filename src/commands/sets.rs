@@ -15,7 +15,7 @@ use super::{
     CommandSpec, Keys, Run,
 };
 use crate::keyspace::pattern::glob_match;
-use crate::keyspace::{Db, Delta, SetMembers, Value};
+use crate::keyspace::{set_encoding, Db, Delta, SetMembers, Value};
 use crate::protocol::Reply;
 use crate::pubsub::notify::{class, notify_removal};
 use crate::router::slot::key_slot;
@@ -791,24 +791,29 @@ fn smove_across(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Rep
     })
 }
 
-/// SSCAN returns every matching member at once with cursor 0, as Redis does for its small
-/// encodings: a complete iteration in one call meets every SCAN guarantee.
+/// Redis's default COUNT for SSCAN.
+const SCAN_COUNT_DEFAULT: usize = 10;
+
+/// SSCAN key cursor [MATCH pattern] [COUNT count]. An `intset` or `listpack` set is returned
+/// whole with cursor 0, as Redis does; a `hashtable` is walked about COUNT members a step in the
+/// order of `keyspace::scan`. MATCH filters after the walk, so a step may return fewer members
+/// than COUNT (or none) with a non-zero cursor.
 fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, now) = (&args[1], ctx.now_ms);
-    if parse_cursor(&args[2]).is_none() {
+    let Some(cursor) = parse_cursor(&args[2]) else {
         return Reply::error("ERR invalid cursor");
-    }
-    let Some(set) = attempt!(read_set(ctx.db(), key, now)) else {
-        return scan_reply(Vec::new());
     };
-    let mut pattern: Option<&Bytes> = None;
+    if attempt!(read_set(ctx.db(), key, now)).is_none() {
+        return scan_reply(0, Vec::new());
+    }
+    let (mut pattern, mut count): (Option<&Bytes>, usize) = (None, SCAN_COUNT_DEFAULT);
     for pair in args[3..].chunks(2) {
         let [name, value] = pair else {
             return syntax_error();
         };
         match name.to_ascii_uppercase().as_slice() {
             b"COUNT" => match parse_i64(value) {
-                Ok(n) if n >= 1 => {}
+                Ok(n) if n >= 1 => count = n as usize,
                 Ok(_) => return syntax_error(),
                 Err(e) => return e,
             },
@@ -816,9 +821,16 @@ fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             _ => return syntax_error(),
         }
     }
-    let matches =
-        |m: &&Bytes| pattern.is_none_or(|p| p.as_ref() == b"*" || glob_match(p, m, false));
-    scan_reply(bulks(set.iter().filter(matches).cloned()))
+    let keyspace = &mut *ctx.keyspace;
+    let entry = keyspace.dbs[ctx.db].peek(key);
+    let set = entry.and_then(|e| e.value.as_set()).expect("read above");
+    let (members, next) = if set_encoding(set) == "hashtable" {
+        keyspace.scans.step(ctx.db, key, set, cursor, count)
+    } else {
+        (set.iter().cloned().collect(), 0)
+    };
+    let matches = |m: &Bytes| pattern.is_none_or(|p| p.as_ref() == b"*" || glob_match(p, m, false));
+    scan_reply(next, bulks(members.into_iter().filter(matches)))
 }
 
 /// An unsigned decimal as Redis's strtoul-based cursor parser takes it.
@@ -829,9 +841,9 @@ fn parse_cursor(arg: &[u8]) -> Option<u64> {
     std::str::from_utf8(arg).ok()?.parse::<u64>().ok()
 }
 
-fn scan_reply(members: Vec<Reply>) -> Reply {
+fn scan_reply(cursor: u64, members: Vec<Reply>) -> Reply {
     Reply::Array(vec![
-        Reply::Bulk(Bytes::from_static(b"0")),
+        Reply::Bulk(Bytes::from(cursor.to_string())),
         Reply::Array(members),
     ])
 }

@@ -4,12 +4,12 @@
 //! move back, as in Redis.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 
 use bytes::Bytes;
 
 use super::db::KeyHasher;
 use super::listpack::Listpack;
+use super::scan::Scannable;
 
 /// A hash with more fields than this is a `hashtable` (Redis 7's compiled-in
 /// `hash-max-listpack-entries`; its sample redis.conf says 128).
@@ -42,9 +42,6 @@ impl PartialEq for Hash {
         self.len() == other.len() && self.iter().all(|(f, v)| other.get(f) == Some(v))
     }
 }
-
-/// A field and its value.
-pub type Pair<'a> = (&'a [u8], &'a [u8]);
 
 /// A listpack field/value pair: where the field starts, the field and the value's start and bytes.
 struct PackedPair<'a> {
@@ -192,26 +189,6 @@ impl Hash {
         }
     }
 
-    /// One step of HSCAN over a `hashtable`: the cursor is a position in the order of the fields'
-    /// hashes (1 and up; 0 starts). Returns at least `count` fields from `cursor` on (all those
-    /// sharing the last one's position too) and the next cursor, 0 when done. A field present for
-    /// the whole iteration is returned, whatever changes in between. Each call costs O(N log N).
-    pub fn scan(&self, cursor: u64, count: usize) -> (Vec<Pair<'_>>, u64) {
-        let mut found: Vec<(u64, &[u8], &[u8])> = self
-            .iter()
-            .map(|(f, v)| (scan_position(f), f, v))
-            .filter(|(pos, _, _)| *pos >= cursor)
-            .collect();
-        found.sort_unstable_by_key(|(pos, _, _)| *pos);
-        let mut end = count.min(found.len());
-        while end > 0 && end < found.len() && found[end].0 == found[end - 1].0 {
-            end += 1;
-        }
-        let next = found.get(end).map_or(0, |(pos, _, _)| *pos);
-        found.truncate(end);
-        (found.into_iter().map(|(_, f, v)| (f, v)).collect(), next)
-    }
-
     /// Approximate bytes of memory, for `MEMORY USAGE`.
     pub fn memory_bytes(&self) -> usize {
         match self {
@@ -226,18 +203,19 @@ impl Hash {
     }
 }
 
-/// A field's HSCAN position: its hash, never 0 (the cursor that starts an iteration).
-fn scan_position(field: &[u8]) -> u64 {
-    KeyHasher.hash_one(field).max(1)
+impl Scannable for Hash {
+    fn scan_elements(&self) -> Box<dyn Iterator<Item = &[u8]> + '_> {
+        Box::new(self.iter().map(|(f, _)| f))
+    }
+
+    fn scan_contains(&self, field: &[u8]) -> bool {
+        self.get(field).is_some()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn b(text: &str) -> Bytes {
-        Bytes::copy_from_slice(text.as_bytes())
-    }
 
     #[test]
     fn small_hashes_are_listpacks_until_a_limit_is_passed() {
@@ -257,24 +235,5 @@ mod tests {
         long.insert(b"f", &[b'x'; LISTPACK_VALUE_BYTES_MAX + 1]);
         assert_eq!(long.encoding(), "hashtable");
         assert_eq!(long.len(), 1);
-    }
-
-    #[test]
-    fn table_scan_visits_every_field_once_across_steps() {
-        let pairs = (0..1000).map(|i| (b(&format!("f{i}")), b("v"))).collect();
-        let hash = Hash::from_pairs(false, pairs);
-        let (mut seen, mut cursor) = (Vec::new(), 0);
-        loop {
-            let (fields, next) = hash.scan(cursor, 10);
-            seen.extend(fields.into_iter().map(|(f, _)| f.to_vec()));
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        let returned = seen.len();
-        seen.sort();
-        seen.dedup();
-        assert_eq!((returned, seen.len()), (1000, 1000));
     }
 }

@@ -8,6 +8,7 @@ pub mod list;
 mod listpack;
 pub mod pattern;
 pub mod rdb;
+pub mod scan;
 mod stored_key;
 mod str_bytes;
 pub mod stream;
@@ -18,7 +19,7 @@ pub mod zset;
 pub use db::{Change, Db, Entry, KeyHasher};
 pub use delta::Delta;
 pub use list::{List, ListEdit};
-pub use value::{parse_canonical_i64, Hash, SetMembers, Value, ZSet};
+pub use value::{parse_canonical_i64, set_encoding, Hash, SetMembers, Value, ZSet};
 
 use std::ops::Range;
 
@@ -28,6 +29,8 @@ pub type DbChanges = (usize, Vec<Change>);
 /// All the databases (`SELECT`able) of one shard, covering the shard's slots only.
 pub struct Keyspace {
     pub dbs: Vec<Db>,
+    /// Snapshots that make SSCAN/HSCAN/ZSCAN steps cheap (see `scan`).
+    pub scans: scan::ScanSnapshots,
     /// SWAPDBs since the shard last took the changes.
     swaps: Vec<(usize, usize)>,
 }
@@ -36,6 +39,7 @@ impl Keyspace {
     pub fn new(databases: usize, slots: Range<u16>) -> Keyspace {
         Keyspace {
             dbs: (0..databases).map(|_| Db::new(slots.clone())).collect(),
+            scans: scan::ScanSnapshots::default(),
             swaps: Vec::new(),
         }
     }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 pub use super::hash::Hash;
 pub use super::list::List;
+use super::scan::Scannable;
 use super::str_bytes::StrBytes;
 use super::stream::Stream;
 pub use super::zset::ZSet;
@@ -168,7 +169,7 @@ impl Value {
 /// The name Redis 7.2 would report for a set with these members, from its contents. Redis never
 /// converts back down (a set that grew to `hashtable` stays so after SREM); Keel reports what the
 /// contents would be created as, a documented difference.
-fn set_encoding(members: &SetMembers) -> &'static str {
+pub fn set_encoding(members: &SetMembers) -> &'static str {
     let len = members.len();
     if len <= SET_INTSET_ENTRIES_MAX && members.iter().all(|m| parse_canonical_i64(m).is_some()) {
         "intset"
@@ -193,6 +194,16 @@ pub fn parse_canonical_i64(bytes: &[u8]) -> Option<i64> {
         [b'+', ..] | [b'0', _, ..] | [b'-', b'0', ..]
     );
     canonical.then_some(n)
+}
+
+impl Scannable for SetMembers {
+    fn scan_elements(&self) -> Box<dyn Iterator<Item = &[u8]> + '_> {
+        Box::new(self.iter().map(|m| &m[..]))
+    }
+
+    fn scan_contains(&self, member: &[u8]) -> bool {
+        self.contains(member)
+    }
 }
 
 #[cfg(test)]

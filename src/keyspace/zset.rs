@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 
 use super::db::KeyHasher;
+use super::scan::Scannable;
 
 /// A sorted set with more members than this is a `skiplist` (`zset-max-listpack-entries`).
 pub const LISTPACK_ENTRIES_MAX: usize = 128;
@@ -527,6 +528,16 @@ impl<'a> Iterator for TreeIter<'a> {
             next = if self.rev { m.right } else { m.left };
         }
         Some((&n.member[..], n.score))
+    }
+}
+
+impl Scannable for ZSet {
+    fn scan_elements(&self) -> Box<dyn Iterator<Item = &[u8]> + '_> {
+        Box::new(self.iter().map(|(m, _)| m))
+    }
+
+    fn scan_contains(&self, member: &[u8]) -> bool {
+        self.score(member).is_some()
     }
 }
 

@@ -1669,22 +1669,29 @@ pub fn in_multi(name: &str, args: &[Bytes]) -> Option<super::InMulti> {
 // ---------------------------------------------------------------------------------------------
 // ZSCAN
 
-/// ZSCAN returns every matching member at once with cursor 0, as Redis does for its small
-/// encodings: a complete iteration in one call meets every SCAN guarantee. Scores are bulk
-/// strings in both protocols, as in Redis.
+/// Redis's default COUNT for ZSCAN.
+const SCAN_COUNT_DEFAULT: usize = 10;
+
+/// ZSCAN key cursor [MATCH pattern] [COUNT count]. A `listpack` sorted set is returned whole with
+/// cursor 0, as Redis does; a `skiplist` is walked about COUNT members a step in the order of
+/// `keyspace::scan` (by member, so a member whose score changes mid-iteration is still returned).
+/// MATCH filters after the walk. Scores are bulk strings in both protocols, as in Redis.
 fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, now) = (&args[1], ctx.now_ms);
-    if parse_cursor(&args[2]).is_none() {
+    let Some(cursor) = parse_cursor(&args[2]) else {
         return Reply::error("ERR invalid cursor");
+    };
+    if attempt!(read_zset(ctx.db(), key, now)).is_none() {
+        return scan_reply(0, Vec::new());
     }
-    let mut pattern: Option<&Bytes> = None;
+    let (mut pattern, mut count): (Option<&Bytes>, usize) = (None, SCAN_COUNT_DEFAULT);
     for pair in args[3..].chunks(2) {
         let [name, value] = pair else {
             return syntax_error();
         };
         match name.to_ascii_uppercase().as_slice() {
             b"COUNT" => match parse_i64(value) {
-                Ok(n) if n >= 1 => {}
+                Ok(n) if n >= 1 => count = n as usize,
                 Ok(_) => return syntax_error(),
                 Err(e) => return e,
             },
@@ -1692,16 +1699,28 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             _ => return syntax_error(),
         }
     }
-    let Some(zset) = attempt!(read_zset(ctx.db(), key, now)) else {
-        return scan_reply(Vec::new());
+    let keyspace = &mut *ctx.keyspace;
+    let entry = keyspace.dbs[ctx.db].peek(key);
+    let zset = entry.and_then(|e| e.value.as_zset()).expect("read above");
+    let (entries, next): (Vec<(Bytes, f64)>, u64) = if zset.is_listpack() {
+        (zset.iter().map(|(m, s)| (owned(m), s)).collect(), 0)
+    } else {
+        let (members, next) = keyspace.scans.step(ctx.db, key, zset, cursor, count);
+        let with_scores = members.into_iter().map(|m| {
+            let score = zset
+                .score(&m)
+                .expect("a step returns members the set holds");
+            (m, score)
+        });
+        (with_scores.collect(), next)
     };
     let matches = |m: &[u8]| pattern.is_none_or(|p| p.as_ref() == b"*" || glob_match(p, m, false));
-    let items = zset
-        .iter()
+    let items = entries
+        .into_iter()
         .filter(|(m, _)| matches(m))
-        .flat_map(|(m, s)| [Reply::Bulk(owned(m)), Reply::bulk_str(&format_double(s))])
+        .flat_map(|(m, s)| [Reply::Bulk(m), Reply::bulk_str(&format_double(s))])
         .collect();
-    scan_reply(items)
+    scan_reply(next, items)
 }
 
 /// An unsigned decimal as Redis's strtoul-based cursor parser takes it.
@@ -1712,9 +1731,9 @@ fn parse_cursor(arg: &[u8]) -> Option<u64> {
     std::str::from_utf8(arg).ok()?.parse::<u64>().ok()
 }
 
-fn scan_reply(items: Vec<Reply>) -> Reply {
+fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
     Reply::Array(vec![
-        Reply::Bulk(Bytes::from_static(b"0")),
+        Reply::Bulk(Bytes::from(cursor.to_string())),
         Reply::Array(items),
     ])
 }
