@@ -474,7 +474,7 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let (key, keyspace) = (&args[1], &mut *ctx.keyspace);
     let hash = match keyspace.dbs[ctx.db].peek(key).map(|e| &e.value) {
-        Some(Value::Hash(hash)) => &**hash,
+        Some(Value::Hash(hash)) => hash,
         _ => unreachable!("read above"),
     };
     let mut next_cursor = 0;
