@@ -745,6 +745,13 @@ static RADIUS_STEP: CommandSpec = CommandSpec {
     name: "geo-radius-step",
     arity: -5,
     flags: READONLY,
+    // The key follows the command's own name: `[step, GEORADIUS, key, ...]`. (No-dirty-reads
+    // waits and routing read the key from here.)
+    keys: Keys::Range {
+        first: 2,
+        last: 2,
+        step: 1,
+    },
     acl: GEO_READ,
     run: keyed(georadius_step),
     ..GEO

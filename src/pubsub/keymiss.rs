@@ -44,8 +44,6 @@ pub fn read_keys(spec: &CommandSpec, args: &[Bytes]) -> Option<(Phase, Vec<usize
             let streams = 2..2 + args.len().saturating_sub(2) / 2;
             return Some((Phase::After, streams.clone().chain(streams).collect()));
         }
-        // `geo-radius-step GEORADIUS key ...` carries the command's own arguments.
-        "geo-radius-step" => return Some((Phase::After, vec![2])),
         // `xreadgroup-step count group consumer noack key... id...`.
         "xreadgroup-step" => {
             let streams = 5..5 + args.len().saturating_sub(5) / 2;
