@@ -55,6 +55,36 @@ fn positions_are_redis_geohash_scores_and_decode_like_redis() {
     );
 }
 
+/// Redis 7's RESP3 shapes: coordinates are doubles, distances stay bulk strings.
+#[test]
+fn resp3_sends_coordinates_as_doubles_and_distances_as_bulk_strings() {
+    let (_server, mut c) = server_with("g");
+    assert!(matches!(c.cmd("HELLO 3"), R::Map(_)));
+    let double = |text: &str| R::Double(text.into());
+    assert_eq!(
+        c.cmd("GEOPOS g Palermo nowhere"),
+        R::Array(vec![
+            R::Array(vec![
+                double("13.36138933897018433"),
+                double("38.11555639549629859")
+            ]),
+            Nil
+        ])
+    );
+    assert_eq!(c.cmd("GEODIST g Palermo Catania"), bulk("166274.1516"));
+    assert_eq!(
+        c.cmd("GEOSEARCH g FROMMEMBER Palermo BYRADIUS 1 km WITHDIST WITHCOORD"),
+        R::Array(vec![R::Array(vec![
+            bulk("Palermo"),
+            bulk("0.0000"),
+            R::Array(vec![
+                double("13.36138933897018433"),
+                double("38.11555639549629859")
+            ])
+        ])])
+    );
+}
+
 #[test]
 fn geoadd_and_geodist_errors_match_redis() {
     let (_server, mut c) = server_with("g");

@@ -293,11 +293,11 @@ fn distance_reply(meters: f64, unit: f64) -> Reply {
     Reply::Bulk(Bytes::from(format!("{:.4}", meters / unit)))
 }
 
-/// A coordinate as Redis writes it (`%.17Lf` without trailing zeros).
+/// A coordinate as Redis writes it (`%.17Lf` without trailing zeros; a double in RESP3).
 fn coordinate_reply(value: f64) -> Reply {
     let text = format!("{value:.17}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
-    Reply::Bulk(Bytes::copy_from_slice(text.as_bytes()))
+    Reply::DoubleText(text.to_string())
 }
 
 fn position_reply((lon, lat): (f64, f64)) -> Reply {

@@ -20,6 +20,9 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     Set(Vec<Reply>),
     Double(f64),
+    /// A double as text Redis formats its own way (geo coordinates: `%.17Lf` without trailing
+    /// zeros): `,` in RESP3, a bulk string in RESP2, like `Double`.
+    DoubleText(String),
     /// Verbatim text (`=` in RESP3, bulk string in RESP2), e.g. `INFO`, `CLIENT INFO`.
     Verbatim(String),
     /// The null array (`*-1` in RESP2, `_` in RESP3): EXEC of a transaction a WATCH aborted.
@@ -88,14 +91,8 @@ impl Reply {
                     v.encode(out, resp3);
                 }
             }
-            Reply::Double(d) => {
-                let text = format_double(*d);
-                if resp3 {
-                    line(out, b',', text.as_bytes());
-                } else {
-                    bulk(out, text.as_bytes());
-                }
-            }
+            Reply::Double(d) => double(out, &format_double(*d), resp3),
+            Reply::DoubleText(text) => double(out, text, resp3),
             Reply::Verbatim(text) => {
                 if resp3 {
                     header(out, b'=', text.len() + 4);
@@ -112,6 +109,14 @@ impl Reply {
 
 /// Formats a double as Redis does in replies: shortest round-trip form, `inf`/`-inf`/`nan`, and
 /// exponent notation for very large or small magnitudes (like `%.17g`).
+fn double(out: &mut Vec<u8>, text: &str, resp3: bool) {
+    if resp3 {
+        line(out, b',', text.as_bytes());
+    } else {
+        bulk(out, text.as_bytes());
+    }
+}
+
 pub fn format_double(d: f64) -> String {
     if d.is_nan() {
         return "nan".into();

@@ -22,6 +22,8 @@ pub enum R {
     Map(Vec<(R, R)>),
     /// A RESP3 push (`>`): pub/sub messages.
     Push(Vec<R>),
+    /// A RESP3 double (`,`), as the text the server sent.
+    Double(String),
 }
 
 pub fn ok() -> R {
@@ -108,6 +110,7 @@ impl Conn {
             "-" => R::Err(rest.into()),
             ":" => R::Int(rest.parse().unwrap()),
             "_" => R::Nil,
+            "," => R::Double(rest.into()),
             "$" | "*" if rest == "-1" => R::Nil,
             "$" => {
                 let mut data = vec![0; count() + 2];
