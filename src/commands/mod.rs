@@ -31,6 +31,7 @@ mod latency;
 mod lists;
 mod persistence;
 mod pubsub;
+mod replication;
 mod server;
 mod sets;
 mod slowlog;
@@ -58,6 +59,7 @@ pub fn in_multi(spec: &CommandSpec, args: &[Bytes]) -> Option<InMulti> {
     lists::in_multi(spec.name, args)
         .or_else(|| streams::in_multi(spec.name, args))
         .or_else(|| zsets::in_multi(spec.name, args))
+        .or_else(|| replication::in_multi(spec.name, args))
 }
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
@@ -79,6 +81,7 @@ static FAMILIES: &[&[CommandSpec]] = &[
     expire::COMMANDS,
     connection::COMMANDS,
     server::COMMANDS,
+    replication::COMMANDS,
     persistence::COMMANDS,
     cluster::COMMANDS,
     client::COMMANDS,

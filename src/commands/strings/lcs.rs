@@ -66,7 +66,12 @@ pub(super) fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let a = attempt!(read_string(ctx, &args[1]).map_err(|_| Reply::error(NOT_STRINGS)));
     let b = attempt!(read_string(ctx, &args[2]).map_err(|_| Reply::error(NOT_STRINGS)));
     let bulk_max = ctx.shard.config.borrow().proto_max_bulk_len;
-    answer(args, &a.unwrap_or_default(), &b.unwrap_or_default(), bulk_max)
+    answer(
+        args,
+        &a.unwrap_or_default(),
+        &b.unwrap_or_default(),
+        bulk_max,
+    )
 }
 
 /// LCS with its keys on two shards: read both under the transaction's locks, then compute.
