@@ -463,3 +463,83 @@ fn subscribers_are_pubsub_clients_for_client_list_and_kill() {
     assert_eq!(subscriber.read_to_close(), "");
     assert_eq!(call(&mut plain, &["PING"]), "+PONG\r\n");
 }
+
+// ---- CLIENT REPLY ---------------------------------------------------------------------------
+
+/// Keys named `{prefix}N`, one per shard of a 3-shard node, so a pipeline crosses shards.
+fn keys_on_shards(prefix: &str) -> Vec<String> {
+    let slot = |k: &str| redis::cluster_routing::get_slot(k.as_bytes()) as usize;
+    (0..3)
+        .map(|shard| {
+            (0..)
+                .map(|i| format!("{prefix}{i}"))
+                .find(|k| slot(k) * 3 / 16384 == shard)
+                .unwrap()
+        })
+        .collect()
+}
+
+/// One pipeline over keys of every shard: SKIP hides exactly the next reply, OFF hides every
+/// reply until ON, whose own +OK is written; the commands still run.
+#[test]
+fn client_reply_skip_off_on_in_one_pipeline_across_shards() {
+    let server = start();
+    let mut raw = server.raw();
+    let k = keys_on_shards("reply");
+    let mut pipeline = Vec::new();
+    for args in [
+        vec!["SET", &k[0], "a"],
+        vec!["CLIENT", "REPLY", "SKIP"],
+        vec!["SET", &k[1], "b"],
+        vec!["GET", &k[1]],
+        vec!["CLIENT", "REPLY", "OFF"],
+        vec!["GET", &k[0]],
+        vec!["INCR", &k[2]],
+        vec!["CLIENT", "REPLY", "SKIP"],
+        vec!["NOSUCHCOMMAND"],
+        vec!["INCR", &k[2]],
+        vec!["CLIENT", "REPLY", "ON"],
+        vec!["GET", &k[2]],
+    ] {
+        pipeline.extend(resp(&args));
+    }
+    raw.send(&pipeline);
+    let mut replies = Vec::new();
+    for _ in 0..4 {
+        replies.push(read_reply(&mut raw));
+    }
+    assert_eq!(
+        replies,
+        ["+OK\r\n", "$1\r\nb\r\n", "+OK\r\n", "$1\r\n2\r\n"]
+    );
+    // Nothing else was written before the next command's reply.
+    assert_eq!(call(&mut raw, &["PING"]), "+PONG\r\n");
+}
+
+/// The mode lasts across separate writes until ON (or RESET); a bad mode is a syntax error, and a
+/// CLIENT REPLY queued in MULTI changes nothing.
+#[test]
+fn client_reply_off_lasts_across_requests_until_on() {
+    let server = start();
+    let mut raw = server.raw();
+    assert_eq!(
+        call(&mut raw, &["CLIENT", "REPLY", "maybe"]),
+        "-ERR syntax error\r\n"
+    );
+    raw.send(&resp(&["CLIENT", "REPLY", "OFF"]));
+    raw.send(&resp(&["SET", "k", "1"]));
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    raw.send(&resp(&["INCR", "k"]));
+    assert_eq!(call(&mut raw, &["CLIENT", "REPLY", "ON"]), "+OK\r\n");
+    assert_eq!(call(&mut raw, &["GET", "k"]), "$1\r\n2\r\n");
+    raw.send(&resp(&["CLIENT", "REPLY", "SKIP"]));
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    raw.send(&resp(&["GET", "k"]));
+    assert_eq!(call(&mut raw, &["ECHO", "x"]), "$1\r\nx\r\n");
+    raw.send(&resp(&["CLIENT", "REPLY", "OFF"]));
+    assert_eq!(call(&mut raw, &["RESET"]), "+RESET\r\n");
+    assert_eq!(call(&mut raw, &["MULTI"]), "+OK\r\n");
+    assert_eq!(call(&mut raw, &["CLIENT", "REPLY", "OFF"]), "+QUEUED\r\n");
+    assert_eq!(call(&mut raw, &["EXEC"]), "*1\r\n+OK\r\n");
+    assert_eq!(call(&mut raw, &["PING"]), "+PONG\r\n");
+}

@@ -506,3 +506,99 @@ fn shutdown_makes_the_process_exit_cleanly() {
     let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut con);
     assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
 }
+
+// ---- WAIT, ROLE -----------------------------------------------------------------------------
+
+/// Keel has no replicas: ROLE is a primary at offset 0 with none; WAIT 0 answers 0 at once, and
+/// asking for replicas waits for the timeout (on a timer: the shard serves others meanwhile).
+#[test]
+fn role_and_wait_answer_as_a_primary_without_replicas() {
+    let server = start();
+    let mut con = server.client();
+    let role: Value = redis::cmd("ROLE").query(&mut con).unwrap();
+    assert_eq!(
+        role,
+        Value::Array(vec![
+            Value::BulkString(b"master".to_vec()),
+            Value::Int(0),
+            Value::Array(vec![]),
+        ])
+    );
+    let _: () = con.set("k", "v").unwrap();
+    let started = std::time::Instant::now();
+    let acked: i64 = redis::cmd("WAIT").arg(0).arg(0).query(&mut con).unwrap();
+    assert_eq!(acked, 0);
+    assert!(started.elapsed() < Duration::from_millis(200));
+
+    let mut other = server.client();
+    let waiter = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let acked: i64 = redis::cmd("WAIT").arg(1).arg(300).query(&mut con).unwrap();
+        (acked, started.elapsed())
+    });
+    // Other clients, on any shard, are served while WAIT waits.
+    std::thread::sleep(Duration::from_millis(50));
+    for i in 0..20 {
+        let _: () = other.set(format!("key{i}"), i).unwrap();
+    }
+    let (acked, waited) = waiter.join().unwrap();
+    assert_eq!(acked, 0);
+    assert!(waited >= Duration::from_millis(300), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+
+    let mut con = server.client();
+    for (args, expected) in [
+        (
+            vec!["x", "0"],
+            "ERR value is not an integer or out of range",
+        ),
+        (
+            vec!["0", "x"],
+            "ERR timeout is not an integer or out of range",
+        ),
+        (vec!["0", "-1"], "ERR timeout is negative"),
+    ] {
+        let result: redis::RedisResult<Value> = redis::cmd("WAIT").arg(&args).query(&mut con);
+        assert_eq!(error_of(result), expected);
+    }
+}
+
+/// WAIT with a timeout of 0 and too few replicas blocks as in Redis (forever), until CLIENT
+/// UNBLOCK; inside MULTI it answers at once.
+#[test]
+fn wait_forever_ends_with_client_unblock_and_does_not_block_in_multi() {
+    let server = start();
+    let mut con = server.client();
+    let id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut con).unwrap();
+    let waiter = std::thread::spawn(move || {
+        let acked: redis::RedisResult<i64> = redis::cmd("WAIT").arg(2).arg(0).query(&mut con);
+        (acked, con)
+    });
+    let mut admin = server.client();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let n: i64 = redis::cmd("CLIENT")
+            .arg("UNBLOCK")
+            .arg(id)
+            .query(&mut admin)
+            .unwrap();
+        if n == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "WAIT never blocked");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (acked, _con) = waiter.join().unwrap();
+    assert_eq!(acked.unwrap(), 0);
+    let mut raw = server.raw();
+    let mut multi = common::resp(&["MULTI"]);
+    multi.extend(common::resp(&["WAIT", "1", "0"]));
+    multi.extend(common::resp(&["WAIT", "1", "x"]));
+    multi.extend(common::resp(&["EXEC"]));
+    raw.send(&multi);
+    let expected = "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:0\r\n-ERR timeout is not an integer or out of range\r\n";
+    assert_eq!(
+        String::from_utf8_lossy(&raw.read_exact(expected.len())),
+        expected
+    );
+}

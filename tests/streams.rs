@@ -578,3 +578,119 @@ fn streams_groups_and_pels_survive_a_restart() {
         err("ERR The ID specified in XADD is equal or smaller than the target stream top item")
     );
 }
+
+// ---- XSETID ---------------------------------------------------------------------------------
+
+#[test]
+fn xsetid_refuses_as_redis_7_0_does() {
+    let server = Server::start(3, &["--appendonly", "no"]);
+    let mut c = Conn::new(&server);
+    assert_eq!(c.cmd("XADD s 5-1 a b"), bulk("5-1"));
+    assert_eq!(
+        c.cmd("XSETID s 1-1"),
+        err("ERR The ID specified in XSETID is smaller than the target stream top item")
+    );
+    assert_eq!(c.cmd("XSETID nokey 1-1"), err("ERR no such key"));
+    assert_eq!(
+        c.cmd("XSETID s 5-1 ENTRIESADDED -1"),
+        err("ERR entries_added must be positive")
+    );
+    assert_eq!(
+        c.cmd("XSETID s 5-1 ENTRIESADDED 0"),
+        err("ERR The entries_added specified in XSETID is smaller than the target stream length")
+    );
+    assert_eq!(
+        c.cmd("XSETID s 5-1 MAXDELETEDID 6-0"),
+        err("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id")
+    );
+    assert_eq!(c.cmd("XSETID s 5-1 ENTRIESADDED"), err(SYNTAX));
+    assert_eq!(c.cmd("XSETID s 5-1 BOGUS 1"), err(SYNTAX));
+    assert_eq!(c.cmd("XSETID s 5-1 ENTRIESADDED x"), err(NOT_INTEGER));
+    assert_eq!(
+        c.cmd("XSETID s +"),
+        err("ERR Invalid stream ID specified as stream command argument")
+    );
+    assert_eq!(c.cmd("SET str x"), ok());
+    assert_eq!(c.cmd("XSETID str 9-0"), err(WRONGTYPE));
+    // Nothing above changed the stream.
+    let info = c.cmd("XINFO STREAM s");
+    assert_eq!(field(&info, "last-generated-id"), bulk("5-1"));
+    assert_eq!(field(&info, "entries-added"), Int(1));
+    assert_eq!(field(&info, "max-deleted-entry-id"), bulk("0-0"));
+}
+
+/// XSETID moves the ID that XADD must exceed (`*` and `ms-*` too), and sets the counters XINFO
+/// shows.
+#[test]
+fn xsetid_moves_the_last_id_that_xadd_builds_on() {
+    let server = server();
+    let mut c = Conn::new(&server);
+    assert_eq!(c.cmd("XADD s 5-1 a b"), bulk("5-1"));
+    assert_eq!(c.cmd("XSETID s 7-3"), ok());
+    assert_eq!(
+        c.cmd("XADD s 7-3 a b"),
+        err("ERR The ID specified in XADD is equal or smaller than the target stream top item")
+    );
+    assert_eq!(c.cmd("XADD s 7-* a b"), bulk("7-4"));
+    // An ID in the future: `*` cannot use the clock and takes the next sequence.
+    let future = "99999999999999";
+    assert_eq!(
+        c.cmd(&format!(
+            "XSETID s {future}-5 ENTRIESADDED 40 MAXDELETEDID 6-0"
+        )),
+        ok()
+    );
+    assert_eq!(c.cmd("XADD s * a b"), bulk(format!("{future}-6")));
+    let info = c.cmd("XINFO STREAM s");
+    assert_eq!(
+        field(&info, "last-generated-id"),
+        bulk(format!("{future}-6"))
+    );
+    assert_eq!(field(&info, "entries-added"), Int(41));
+    assert_eq!(field(&info, "max-deleted-entry-id"), bulk("6-0"));
+    // An empty stream may go below its old last ID.
+    assert_eq!(c.cmd("XADD e 9-0 a b"), bulk("9-0"));
+    assert_eq!(c.cmd("XDEL e 9-0"), Int(1));
+    assert_eq!(c.cmd("XSETID e 3"), ok());
+    assert_eq!(c.cmd("XADD e 4-0 a b"), bulk("4-0"));
+}
+
+/// XSETID is journalled: after SIGKILL and a restart the stream keeps the IDs and counters set.
+#[test]
+fn xsetid_survives_sigkill_and_restart() {
+    let mut server = Server::start(SHARDS, &["--appendonly", "yes"]);
+    let mut c = Conn::new(&server);
+    let keys = key_per_shard("xs", SHARDS);
+    for (i, key) in keys.iter().enumerate() {
+        assert_eq!(c.call(&["XADD", key, "1-1", "f", "v"]), bulk("1-1"));
+        let id = format!("{}-{}", 100 + i, i);
+        let reply = c.call(&[
+            "XSETID",
+            key,
+            &id,
+            "ENTRIESADDED",
+            "7",
+            "MAXDELETEDID",
+            "1-5",
+        ]);
+        assert_eq!(reply, ok());
+    }
+    drop(c);
+    server.kill9();
+    server.restart();
+    let mut c = Conn::new(&server);
+    for (i, key) in keys.iter().enumerate() {
+        let info = c.call(&["XINFO", "STREAM", key]);
+        assert_eq!(
+            field(&info, "last-generated-id"),
+            bulk(format!("{}-{}", 100 + i, i))
+        );
+        assert_eq!(field(&info, "entries-added"), Int(7));
+        assert_eq!(field(&info, "max-deleted-entry-id"), bulk("1-5"));
+        assert_eq!(field(&info, "length"), Int(1));
+        assert_eq!(
+            c.call(&["XADD", key, &format!("{}-*", 100 + i), "f", "v"]),
+            bulk(format!("{}-{}", 100 + i, i + 1))
+        );
+    }
+}

@@ -611,3 +611,148 @@ fn mset_across_shards_is_atomic_under_concurrent_mget() {
     };
     assert_ne!(last[0], bulk("init"), "no writer got through");
 }
+
+// ---- LCS ------------------------------------------------------------------------------------
+
+fn int_pair(a: i64, b: i64) -> R {
+    R::Array(vec![Int(a), Int(b)])
+}
+
+/// The LCS docs' examples, with the keys on one shard (hash tag) and on two shards.
+#[test]
+fn lcs_answers_the_docs_examples_with_keys_on_one_or_two_shards() {
+    let server = server();
+    let mut c = Conn::new(&server);
+    let keys = key_per_shard("lcs", SHARDS);
+    for (k1, k2) in [("{t}1", "{t}2"), (keys[0].as_str(), keys[2].as_str())] {
+        assert_eq!(c.call(&["SET", k1, "ohmytext"]), ok());
+        assert_eq!(c.call(&["SET", k2, "mynewtext"]), ok());
+        assert_eq!(c.call(&["LCS", k1, k2]), bulk("mytext"));
+        assert_eq!(c.call(&["LCS", k1, k2, "LEN"]), Int(6));
+        let idx = R::Array(vec![
+            bulk("matches"),
+            R::Array(vec![
+                R::Array(vec![int_pair(4, 7), int_pair(5, 8)]),
+                R::Array(vec![int_pair(2, 3), int_pair(0, 1)]),
+            ]),
+            bulk("len"),
+            Int(6),
+        ]);
+        assert_eq!(c.call(&["LCS", k1, k2, "IDX"]), idx);
+        let long_only = R::Array(vec![
+            bulk("matches"),
+            R::Array(vec![R::Array(vec![int_pair(4, 7), int_pair(5, 8), Int(4)])]),
+            bulk("len"),
+            Int(6),
+        ]);
+        let reply = c.call(&["LCS", k1, k2, "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"]);
+        assert_eq!(reply, long_only);
+        // Missing keys are empty strings.
+        assert_eq!(c.call(&["LCS", k1, "nokey"]), bulk(""));
+        assert_eq!(c.call(&["LCS", "nokey", k2, "LEN"]), Int(0));
+    }
+}
+
+#[test]
+fn lcs_refuses_other_types_and_bad_options_as_redis_does() {
+    let server = server();
+    let mut c = Conn::new(&server);
+    let keys = key_per_shard("lcs", SHARDS);
+    assert_eq!(c.call(&["SET", &keys[0], "abc"]), ok());
+    assert_eq!(c.call(&["RPUSH", &keys[1], "x"]), Int(1));
+    assert_eq!(c.call(&["RPUSH", "{t}l", "x"]), Int(1));
+    assert_eq!(c.call(&["SET", "{t}s", "abc"]), ok());
+    let not_strings = err("ERR The specified keys must contain string values");
+    assert_eq!(c.call(&["LCS", &keys[0], &keys[1]]), not_strings);
+    assert_eq!(c.call(&["LCS", "{t}s", "{t}l"]), not_strings);
+    // The type is checked before the options.
+    assert_eq!(c.call(&["LCS", &keys[1], "nokey", "BOGUS"]), not_strings);
+    assert_eq!(c.call(&["LCS", &keys[0], &keys[2], "BOGUS"]), err(SYNTAX));
+    assert_eq!(
+        c.call(&["LCS", &keys[0], &keys[2], "MINMATCHLEN"]),
+        err(SYNTAX)
+    );
+    assert_eq!(
+        c.call(&["LCS", &keys[0], &keys[2], "MINMATCHLEN", "x"]),
+        err(NOT_INTEGER)
+    );
+    assert_eq!(
+        c.call(&["LCS", &keys[0], &keys[2], "LEN", "IDX"]),
+        err("ERR If you want both the length and indexes, please just use IDX.")
+    );
+    assert_eq!(c.cmd("LCS a"), arity("lcs"));
+}
+
+#[test]
+fn lcs_inside_multi_reads_keys_of_several_shards() {
+    let server = server();
+    let mut c = Conn::new(&server);
+    let keys = key_per_shard("lcs", SHARDS);
+    assert_eq!(c.call(&["SET", &keys[0], "ABCBDAB"]), ok());
+    assert_eq!(c.cmd("MULTI"), ok());
+    assert_eq!(
+        c.call(&["SET", &keys[1], "BDCABA"]),
+        R::Status("QUEUED".into())
+    );
+    assert_eq!(
+        c.call(&["LCS", &keys[0], &keys[1]]),
+        R::Status("QUEUED".into())
+    );
+    assert_eq!(
+        c.call(&["LCS", &keys[1], &keys[2], "LEN"]),
+        R::Status("QUEUED".into())
+    );
+    assert_eq!(c.cmd("EXEC"), R::Array(vec![ok(), bulk("BDAB"), Int(0)]));
+}
+
+/// A table over `LCS_TABLE_BYTES_MAX` (64 MiB: 4 bytes a cell) is refused, not built; one under it
+/// is answered.
+#[test]
+fn lcs_refuses_a_table_over_its_memory_limit() {
+    let server = server();
+    let mut c = Conn::new(&server);
+    let keys = key_per_shard("lcs", SHARDS);
+    // 4097 × 4097 cells × 4 bytes is just over 64 MiB.
+    assert_eq!(c.call(&["SETRANGE", &keys[0], "4095", "x"]), Int(4096));
+    assert_eq!(c.call(&["SETRANGE", &keys[1], "4095", "x"]), Int(4096));
+    let reply = c.call(&["LCS", &keys[0], &keys[1], "LEN"]);
+    assert!(
+        matches!(&reply, R::Err(e) if e.starts_with("ERR Insufficient memory")),
+        "{reply:?}"
+    );
+    assert_eq!(c.call(&["SETRANGE", &keys[2], "999", "x"]), Int(1000));
+    assert_eq!(c.call(&["LCS", &keys[0], &keys[2], "LEN"]), Int(1000));
+}
+
+/// LCS's replies, byte for byte, as redis-server gives them (skipped where it is not installed).
+#[test]
+fn lcs_replies_match_redis_server() {
+    let Some(reference) = common::reference::Reference::start() else {
+        return;
+    };
+    let server = server();
+    let (mut keel, mut redis) = (Conn::new(&server), Conn::at_port(reference.port));
+    let keys = key_per_shard("lcs", SHARDS);
+    let (a, b, d) = (&keys[0], &keys[1], &keys[2]);
+    let script = [
+        format!("SET {a} ohmytext"),
+        format!("SET {b} mynewtext"),
+        format!("SET {d} ABCBDAB"),
+        "SET e BDCABA".to_string(),
+        "SET f xxaaxxbbyyaaxx".to_string(),
+        "SET g aayyxxbbxxaazz".to_string(),
+        format!("LCS {a} {b} IDX MINMATCHLEN 2 WITHMATCHLEN"),
+        format!("LCS {d} e IDX WITHMATCHLEN"),
+        format!("LCS {d} e"),
+        "LCS f g".to_string(),
+        "LCS f g IDX".to_string(),
+        "LCS f g IDX MINMATCHLEN -3 WITHMATCHLEN".to_string(),
+        "LCS f g idx minmatchlen 3 minmatchlen 0".to_string(),
+        format!("LCS {a} nokey IDX"),
+        format!("LCS {b} f LEN"),
+        "LCS f f IDX".to_string(),
+    ];
+    for line in &script {
+        assert_eq!(keel.cmd(line), redis.cmd(line), "{line}");
+    }
+}

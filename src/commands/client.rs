@@ -93,6 +93,15 @@ static SUBCOMMANDS: &[CommandSpec] = &[
         "Sets information specific to the client or connection.",
         Run::Client(setinfo),
     ),
+    CommandSpec {
+        since: "3.2.0",
+        ..sub(
+            "client|reply",
+            3,
+            "Instructs the server whether to reply to commands.",
+            Run::Client(reply),
+        )
+    },
     sub(
         "client|no-evict",
         3,
@@ -199,6 +208,16 @@ fn on_off(arg: &[u8]) -> Option<bool> {
     }
 }
 
+/// CLIENT REPLY ON|OFF|SKIP: checks the mode and answers +OK; the connection applies the mode as
+/// it writes the pipeline's replies in order (`server::reply_mode`), and does not write this +OK
+/// for OFF and SKIP.
+fn reply(_client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
+    done(match crate::server::reply_mode::switch_of(&args) {
+        Some(_) => Reply::ok(),
+        None => syntax_error(),
+    })
+}
+
 fn no_evict(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
     done(match on_off(&args[2]) {
         Some(on) => {
@@ -249,6 +268,8 @@ const HELP: &[&str] = &[
     "      Return clients of specified type.",
     "    * ID <client-id> [<client-id> ...]",
     "      Return clients with the specified IDs.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
     "SETINFO <option> <value>",

@@ -31,6 +31,7 @@ mod latency;
 mod lists;
 mod persistence;
 mod pubsub;
+mod replication;
 mod server;
 mod sets;
 mod slowlog;
@@ -52,12 +53,13 @@ use table::{arity_error, unknown_command_error, unknown_subcommand_error};
 /// that answers as Redis does there, or the error its arguments get.
 pub type InMulti = Result<(&'static CommandSpec, Vec<Bytes>), Reply>;
 
-/// The non-blocking form of blocking command `spec` for a MULTI queue (`server::transaction`);
-/// `None` when its family has none.
+/// The non-blocking form of blocking command `spec` (or of WAIT, which waits without the flag)
+/// for a MULTI queue (`server::transaction`); `None` when its family has none.
 pub fn in_multi(spec: &CommandSpec, args: &[Bytes]) -> Option<InMulti> {
     lists::in_multi(spec.name, args)
         .or_else(|| streams::in_multi(spec.name, args))
         .or_else(|| zsets::in_multi(spec.name, args))
+        .or_else(|| replication::in_multi(spec.name, args))
 }
 pub use table::{flag, CommandSpec, CrossShard, Keys, Run, SplitMerge};
 
@@ -79,6 +81,7 @@ static FAMILIES: &[&[CommandSpec]] = &[
     expire::COMMANDS,
     connection::COMMANDS,
     server::COMMANDS,
+    replication::COMMANDS,
     persistence::COMMANDS,
     cluster::COMMANDS,
     client::COMMANDS,

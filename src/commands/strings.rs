@@ -1,5 +1,6 @@
 //! String commands (Redis's t_string.c).
 
+mod lcs;
 pub(super) mod long_double;
 
 use std::collections::BTreeMap;
@@ -240,6 +241,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         summary: "Returns a substring from a string value.",
         complexity: GETRANGE_COMPLEXITY,
         run: keyed(getrange),
+        ..STRING
+    },
+    CommandSpec {
+        name: "lcs",
+        arity: -3,
+        flags: READONLY,
+        keys: TWO_KEYS,
+        acl: STRING_READ_SLOW,
+        summary: "Finds the longest common substring.",
+        since: "7.0.0",
+        complexity: "O(N*M) where N and M are the lengths of s1 and s2, respectively",
+        run: coordinated(lcs::lcs, lcs::lcs_across),
         ..STRING
     },
 ];

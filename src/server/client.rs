@@ -9,6 +9,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::outbox::Outbox;
+use super::reply_mode::ReplyMode;
 use crate::pubsub::{Kind, Subscriptions};
 use crate::runtime::net::shutdown_fd;
 use crate::shard::Shard;
@@ -29,6 +30,8 @@ pub struct ClientInfo {
     pub multi: i64,
     /// Keys WATCHed (`watch=`).
     pub watch: usize,
+    /// CLIENT REPLY's mode: which replies are written.
+    pub reply_mode: ReplyMode,
 }
 
 /// A client as its shard's registry knows it.
@@ -164,6 +167,7 @@ impl ClientRegistry {
                 no_touch: false,
                 multi: -1,
                 watch: 0,
+                reply_mode: ReplyMode::default(),
             }),
             killed: Cell::new(false),
             outbox: Outbox::default(),

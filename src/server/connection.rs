@@ -8,6 +8,7 @@ use bytes::BytesMut;
 
 use super::client::{Client, ClientHandle, MovedClient, Steering};
 use super::outbox::{self, Input};
+use super::reply_mode;
 use crate::protocol::{parse_request, ParseLimits, Reply};
 use crate::router;
 use crate::runtime;
@@ -135,12 +136,24 @@ async fn serve_client(client: &mut Client, stream: &mut Stream) -> Result<Option
             let mut stats = client.shard.stats.borrow_mut();
             stats.net_input_bytes += n as u64;
         }
+        let switches = reply_mode::switches_of(&requests);
         let replies = router::run_pipeline(client, requests).await;
         // HELLO's own reply is already in the protocol it selects, as in Redis. Encoding the whole
         // batch in the protocol current after it differs only for pipelines that switch mid-way.
         let resp3 = client.resp3();
-        for reply in &replies {
-            reply.encode(&mut output, resp3);
+        let mut mode = client.info().reply_mode;
+        if mode.is_on() && switches.is_none() {
+            for reply in &replies {
+                reply.encode(&mut output, resp3);
+            }
+        } else {
+            for (i, reply) in replies.iter().enumerate() {
+                let switch = switches.as_ref().and_then(|s| s.get(i).copied().flatten());
+                if mode.pass(switch, reply) {
+                    reply.encode(&mut output, resp3);
+                }
+            }
+            client.info().reply_mode = mode;
         }
         if let Some(e) = &protocol_error {
             Reply::error(e.reply_text()).encode(&mut output, resp3);

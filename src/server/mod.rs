@@ -5,6 +5,7 @@ mod connection;
 pub mod logging;
 pub mod outbox;
 mod recovery;
+pub mod reply_mode;
 pub mod transaction;
 
 use std::net::SocketAddr;

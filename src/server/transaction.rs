@@ -195,14 +195,20 @@ fn check(
 /// answers its "nothing now" reply itself. One that waits on the connection (`Run::Client`) is
 /// queued as the non-blocking step its family gives (`commands::in_multi`), or as the error its
 /// arguments get, answered at EXEC as Redis answers it there; a family without one is refused.
+/// A connection command that waits without being flagged blocking (WAIT) may give such a step
+/// too; without one it is queued as is.
 fn non_blocking_form(
     spec: &'static CommandSpec,
     args: Vec<Bytes>,
 ) -> Result<(&'static CommandSpec, Vec<Bytes>), Reply> {
-    if spec.flags & flag::BLOCKING == 0 || !matches!(spec.run, Run::Client(_)) {
+    if !matches!(spec.run, Run::Client(_)) {
         return Ok((spec, args));
     }
-    match crate::commands::in_multi(spec, &args) {
+    let form = crate::commands::in_multi(spec, &args);
+    if form.is_none() && spec.flags & flag::BLOCKING == 0 {
+        return Ok((spec, args));
+    }
+    match form {
         Some(Ok(form)) => Ok(form),
         Some(Err(Reply::Error(text))) => Ok((
             &QUEUED_ERROR,

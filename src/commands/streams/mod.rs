@@ -1,5 +1,5 @@
 //! Stream commands (Redis 7.0's t_stream.c): XADD XLEN XRANGE XREVRANGE XDEL XTRIM XREAD
-//! XREADGROUP XGROUP XACK XPENDING XCLAIM XAUTOCLAIM XINFO.
+//! XREADGROUP XGROUP XACK XPENDING XCLAIM XAUTOCLAIM XINFO XSETID.
 //!
 //! Every change is a `StreamOp` applied through `Db::apply`, so the journal logs what changed
 //! (the entry appended with its generated ID, the IDs delivered with their times), never the
@@ -13,11 +13,12 @@
 //! when the command blocks). Inside MULTI they run at once as one-shard steps (`in_multi`).
 //!
 //! Here: the command table, IDs, XADD/XTRIM and XLEN/XRANGE/XDEL; `read`: XREAD and XREADGROUP;
-//! `groups`: consumer groups (XGROUP, XACK, XPENDING, XCLAIM, XAUTOCLAIM); `info`: XINFO.
+//! `groups`: consumer groups (XGROUP, XACK, XPENDING, XCLAIM, XAUTOCLAIM); `info`: XINFO; `setid`: XSETID.
 
 mod groups;
 mod info;
 mod read;
+mod setid;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -43,6 +44,7 @@ use groups::{
 use info::{xinfo_consumers, xinfo_groups, xinfo_help, xinfo_stream};
 pub use read::in_multi;
 use read::{xread, xreadgroup};
+use setid::xsetid;
 
 const STREAM_READ_FAST: &[&str] = &["@read", "@stream", "@fast"];
 const STREAM_READ_SLOW: &[&str] = &["@read", "@stream", "@slow"];
@@ -210,6 +212,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         since: "6.2.0",
         complexity: "O(1) if COUNT is small.",
         run: keyed(xautoclaim),
+        ..STREAM
+    },
+    CommandSpec {
+        name: "xsetid",
+        arity: -3,
+        flags: WRITE | DENYOOM | FAST,
+        acl: STREAM_WRITE_FAST,
+        summary: "An internal command for replicating stream values.",
+        run: keyed(xsetid),
         ..STREAM
     },
     container(
