@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use common::collection_scan::{self, Family};
 use common::resp::R::{self, Int, Nil};
 use common::resp::{arity, bulk, err, key_per_shard, ok, Conn, NOT_INTEGER, SYNTAX, WRONGTYPE};
 use common::Server;
@@ -484,96 +485,32 @@ fn hash_reads_count_keyspace_hits_and_misses_and_writes_do_not() {
     assert_eq!((after.0 - before.0, after.1 - before.1), (2, 1));
 }
 
-/// Runs `{cmd} key cursor {options}` from cursor 0 until it comes back, calling `between` with the
-/// step number after each step. Returns the names returned (every `stride`-th item: members, or
-/// fields/members of pairs), the most items one step returned, and the number of steps.
-fn iterate_scan(
-    c: &mut Conn,
-    cmd: &str,
-    options: &str,
-    stride: usize,
-    mut between: impl FnMut(&mut Conn, usize),
-) -> (Vec<String>, usize, usize) {
-    let (mut names, mut longest, mut steps, mut cursor) = (Vec::new(), 0, 0, "0".to_string());
-    loop {
-        let R::Array(reply) = c.cmd(format!("{cmd} {cursor} {options}").trim_end()) else {
-            panic!("not an array");
-        };
-        let [R::Bulk(next), R::Array(items)] = &reply[..] else {
-            panic!("not a scan reply: {reply:?}");
-        };
-        longest = longest.max(items.len() / stride);
-        names.extend(items.iter().step_by(stride).map(|item| match item {
-            R::Bulk(b) => String::from_utf8(b.clone()).unwrap(),
-            other => panic!("not a name: {other:?}"),
-        }));
-        steps += 1;
-        between(c, steps);
-        cursor = String::from_utf8(next.clone()).unwrap();
-        if cursor == "0" {
-            return (names, longest, steps);
-        }
-        assert!(steps < 10_000, "the iteration ends");
-    }
-}
+const HSCAN: Family = Family {
+    scan: "HSCAN",
+    add: "HSET k m{i} v{i}",
+    remove: "HDEL k m{i}",
+    stride: 2,
+    encoding: "hashtable",
+};
 
 #[test]
-fn hscan_on_a_big_hash_returns_about_count_per_step_and_every_element() {
+fn hscan_on_a_big_collection_returns_about_count_per_step_and_every_element() {
     let server = server();
-    let mut c = Conn::new(&server);
-    for i in 0..1000 {
-        c.cmd(&format!("HSET k m{i} v{i}", i = i));
-    }
-    assert_eq!(c.cmd("OBJECT ENCODING k"), bulk("hashtable"));
-    let (names, longest, steps) = iterate_scan(&mut c, "HSCAN k", "COUNT 10", 2, |_, _| {});
-    let unique: BTreeSet<&String> = names.iter().collect();
-    assert_eq!(unique.len(), 1000);
-    assert!(longest <= 20, "a step returned {longest} elements");
-    assert!(steps >= 50, "only {steps} steps");
+    collection_scan::returns_about_count_per_step_and_every_element(
+        &mut Conn::new(&server),
+        &HSCAN,
+    );
 }
 
 #[test]
 fn hscan_returns_every_element_present_throughout_while_others_come_and_go() {
     let server = server();
-    let mut c = Conn::new(&server);
-    for i in 0..600 {
-        c.cmd(&format!("HSET k m{i} v{i}", i = i));
-    }
-    // Each step removes one of the first 100 and adds 20 new ones: the table grows and rehashes.
-    let (names, _, _) = iterate_scan(&mut c, "HSCAN k", "COUNT 10", 2, |c, step| {
-        if step <= 100 {
-            c.cmd(&format!("HDEL k m{i}", i = step - 1));
-        }
-        for j in 0..20 {
-            c.cmd(&format!("HSET k m{i} v{i}", i = 10_000 + step * 20 + j));
-        }
-    });
-    let seen: BTreeSet<&String> = names.iter().collect();
-    for i in 100..600 {
-        assert!(seen.contains(&format!("m{i}")), "m{i} was never returned");
-    }
+    collection_scan::returns_every_element_present_throughout(&mut Conn::new(&server), &HSCAN);
 }
 
 #[test]
 fn hscan_match_filters_each_step_and_a_bad_cursor_is_an_error() {
     let server = server();
     let mut c = Conn::new(&server);
-    for i in 0..1000 {
-        c.cmd(&format!("HSET k m{i} v{i}", i = i));
-    }
-    let (names, longest, steps) =
-        iterate_scan(&mut c, "HSCAN k", "MATCH m1?? COUNT 10", 2, |_, _| {});
-    let unique: BTreeSet<String> = names.into_iter().collect();
-    let expected: BTreeSet<String> = (100..200).map(|i| format!("m{i}")).collect();
-    assert_eq!(unique, expected);
-    assert!(longest <= 20 && steps >= 50, "{longest} {steps}");
-    assert_eq!(c.cmd("HSCAN k x"), err("ERR invalid cursor"));
-    assert_eq!(
-        c.cmd("HSCAN k 18446744073709551616"),
-        err("ERR invalid cursor")
-    );
-    let R::Array(reply) = c.cmd("HSCAN k 18446744073709551615 COUNT 10") else {
-        panic!("array");
-    };
-    assert_eq!(reply.len(), 2);
+    collection_scan::match_filters_each_step_and_a_bad_cursor_is_an_error(&mut c, &HSCAN);
 }

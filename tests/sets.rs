@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use common::collection_scan::{self, Family};
 use common::resp::R::{self, Int, Nil};
 use common::resp::{bulk, err, key_per_shard, Conn, SYNTAX, WRONGTYPE};
 use common::Server;
@@ -472,96 +473,32 @@ fn smove_across_shards_is_atomic_for_concurrent_sunion_and_sintercard() {
     assert_eq!(c.cmd(&format!("EXISTS {a}")), Int(0));
 }
 
-/// Runs `{cmd} key cursor {options}` from cursor 0 until it comes back, calling `between` with the
-/// step number after each step. Returns the names returned (every `stride`-th item: members, or
-/// fields/members of pairs), the most items one step returned, and the number of steps.
-fn iterate_scan(
-    c: &mut Conn,
-    cmd: &str,
-    options: &str,
-    stride: usize,
-    mut between: impl FnMut(&mut Conn, usize),
-) -> (Vec<String>, usize, usize) {
-    let (mut names, mut longest, mut steps, mut cursor) = (Vec::new(), 0, 0, "0".to_string());
-    loop {
-        let R::Array(reply) = c.cmd(format!("{cmd} {cursor} {options}").trim_end()) else {
-            panic!("not an array");
-        };
-        let [R::Bulk(next), R::Array(items)] = &reply[..] else {
-            panic!("not a scan reply: {reply:?}");
-        };
-        longest = longest.max(items.len() / stride);
-        names.extend(items.iter().step_by(stride).map(|item| match item {
-            R::Bulk(b) => String::from_utf8(b.clone()).unwrap(),
-            other => panic!("not a name: {other:?}"),
-        }));
-        steps += 1;
-        between(c, steps);
-        cursor = String::from_utf8(next.clone()).unwrap();
-        if cursor == "0" {
-            return (names, longest, steps);
-        }
-        assert!(steps < 10_000, "the iteration ends");
-    }
-}
+const SSCAN: Family = Family {
+    scan: "SSCAN",
+    add: "SADD k m{i}",
+    remove: "SREM k m{i}",
+    stride: 1,
+    encoding: "hashtable",
+};
 
 #[test]
-fn sscan_on_a_big_set_returns_about_count_per_step_and_every_element() {
+fn sscan_on_a_big_collection_returns_about_count_per_step_and_every_element() {
     let server = server();
-    let mut c = Conn::new(&server);
-    for i in 0..1000 {
-        c.cmd(&format!("SADD k m{i}", i = i));
-    }
-    assert_eq!(c.cmd("OBJECT ENCODING k"), bulk("hashtable"));
-    let (names, longest, steps) = iterate_scan(&mut c, "SSCAN k", "COUNT 10", 1, |_, _| {});
-    let unique: BTreeSet<&String> = names.iter().collect();
-    assert_eq!(unique.len(), 1000);
-    assert!(longest <= 20, "a step returned {longest} elements");
-    assert!(steps >= 50, "only {steps} steps");
+    collection_scan::returns_about_count_per_step_and_every_element(
+        &mut Conn::new(&server),
+        &SSCAN,
+    );
 }
 
 #[test]
 fn sscan_returns_every_element_present_throughout_while_others_come_and_go() {
     let server = server();
-    let mut c = Conn::new(&server);
-    for i in 0..600 {
-        c.cmd(&format!("SADD k m{i}", i = i));
-    }
-    // Each step removes one of the first 100 and adds 20 new ones: the table grows and rehashes.
-    let (names, _, _) = iterate_scan(&mut c, "SSCAN k", "COUNT 10", 1, |c, step| {
-        if step <= 100 {
-            c.cmd(&format!("SREM k m{i}", i = step - 1));
-        }
-        for j in 0..20 {
-            c.cmd(&format!("SADD k m{i}", i = 10_000 + step * 20 + j));
-        }
-    });
-    let seen: BTreeSet<&String> = names.iter().collect();
-    for i in 100..600 {
-        assert!(seen.contains(&format!("m{i}")), "m{i} was never returned");
-    }
+    collection_scan::returns_every_element_present_throughout(&mut Conn::new(&server), &SSCAN);
 }
 
 #[test]
 fn sscan_match_filters_each_step_and_a_bad_cursor_is_an_error() {
     let server = server();
     let mut c = Conn::new(&server);
-    for i in 0..1000 {
-        c.cmd(&format!("SADD k m{i}", i = i));
-    }
-    let (names, longest, steps) =
-        iterate_scan(&mut c, "SSCAN k", "MATCH m1?? COUNT 10", 1, |_, _| {});
-    let unique: BTreeSet<String> = names.into_iter().collect();
-    let expected: BTreeSet<String> = (100..200).map(|i| format!("m{i}")).collect();
-    assert_eq!(unique, expected);
-    assert!(longest <= 20 && steps >= 50, "{longest} {steps}");
-    assert_eq!(c.cmd("SSCAN k x"), err("ERR invalid cursor"));
-    assert_eq!(
-        c.cmd("SSCAN k 18446744073709551616"),
-        err("ERR invalid cursor")
-    );
-    let R::Array(reply) = c.cmd("SSCAN k 18446744073709551615 COUNT 10") else {
-        panic!("array");
-    };
-    assert_eq!(reply.len(), 2);
+    collection_scan::match_filters_each_step_and_a_bad_cursor_is_an_error(&mut c, &SSCAN);
 }

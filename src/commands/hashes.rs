@@ -4,11 +4,10 @@
 use bytes::Bytes;
 use rand::Rng;
 
-use super::keyspace::parse_cursor;
+use super::scan_args::{parse_cursor, scan_reply, ScanOptions};
 use super::spec::*;
 use super::strings::long_double::LongDouble;
 use super::{parse_i64, parse_random_count, syntax_error, wrong_type, CommandSpec};
-use crate::keyspace::pattern::glob_match;
 use crate::keyspace::{parse_canonical_i64, Delta, Hash, Value};
 use crate::protocol::Reply;
 use crate::pubsub::notify::{class, notify_removal};
@@ -19,9 +18,6 @@ const HASH_READ_SLOW: &[&str] = &["@read", "@hash", "@slow"];
 const HASH_WRITE: &[&str] = &["@write", "@hash", "@fast"];
 
 const WHOLE_HASH: &str = "O(N) where N is the size of the hash.";
-
-/// Redis's default COUNT for HSCAN.
-const SCAN_COUNT_DEFAULT: usize = 10;
 
 /// A hash command's table entry; the fields that differ are spelled out per command.
 const HASH: CommandSpec = CommandSpec {
@@ -427,51 +423,17 @@ fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 // ---- HSCAN ----------------------------------------------------------------------------------
 
-struct ScanOptions {
-    count: usize,
-    pattern: Option<Bytes>,
-}
-
-fn parse_scan_options(args: &[Bytes]) -> Result<ScanOptions, Reply> {
-    let mut opts = ScanOptions {
-        count: SCAN_COUNT_DEFAULT,
-        pattern: None,
-    };
-    for pair in args.chunks(2) {
-        let [name, value] = pair else {
-            return Err(syntax_error());
-        };
-        match name.to_ascii_uppercase().as_slice() {
-            b"COUNT" => {
-                let count = parse_i64(value)?;
-                if count < 1 {
-                    return Err(syntax_error());
-                }
-                opts.count = count as usize;
-            }
-            b"MATCH" => opts.pattern = (value.as_ref() != b"*").then(|| value.clone()),
-            _ => return Err(syntax_error()),
-        }
-    }
-    Ok(opts)
-}
-
 /// HSCAN key cursor [MATCH pattern] [COUNT count]. A listpack hash is returned whole with cursor
 /// 0, as Redis does; a hashtable is walked by `Hash::scan`. MATCH filters after the walk, so a
 /// step may return fewer fields than COUNT (or none) with a non-zero cursor.
 fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let Some(cursor) = parse_cursor(&args[2]) else {
-        return Reply::error("ERR invalid cursor");
-    };
-    let opts = match parse_scan_options(&args[3..]) {
-        Ok(opts) => opts,
-        Err(e) => return e,
-    };
+    let cursor = attempt!(parse_cursor(&args[2]));
     match read_hash(ctx, &args[1]) {
         Err(e) => return e,
         Ok(None) => return scan_reply(0, Vec::new()),
         Ok(Some(_)) => {}
     }
+    let opts = attempt!(ScanOptions::parse(&args[3..], false));
     let (key, keyspace) = (&args[1], &mut *ctx.keyspace);
     let hash = match keyspace.dbs[ctx.db].peek(key).map(|e| &e.value) {
         Some(Value::Hash(hash)) => hash,
@@ -493,21 +455,10 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let items = pairs
         .into_iter()
-        .filter(|(f, _)| {
-            opts.pattern
-                .as_ref()
-                .is_none_or(|p| glob_match(p, f, false))
-        })
+        .filter(|(f, _)| opts.matches(f))
         .flat_map(|(f, v)| [Reply::Bulk(f), Reply::bulk(v)])
         .collect();
     scan_reply(next_cursor, items)
-}
-
-fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
-    Reply::Array(vec![
-        Reply::Bulk(Bytes::from(cursor.to_string())),
-        Reply::Array(items),
-    ])
 }
 
 // ---- HRANDFIELD -----------------------------------------------------------------------------

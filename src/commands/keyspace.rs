@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
+use super::scan_args::{parse_cursor, scan_reply, ScanOptions};
 use super::spec::*;
 use super::{parse_i64, syntax_error, CommandSpec, Keys, Run, SplitMerge};
 use crate::journal::effect::{self, Effect};
@@ -423,9 +424,6 @@ fn no_such_key() -> Reply {
 
 // ---- SCAN ----------------------------------------------------------------------------------
 
-/// Redis's default COUNT for SCAN.
-const SCAN_COUNT_DEFAULT: i64 = 10;
-
 /// One shard's step of a SCAN: `scan-step slot count pattern type` (empty type: any). Replies
 /// `[next slot, [keys]]`.
 static SCAN_STEP: CommandSpec = CommandSpec {
@@ -436,40 +434,6 @@ static SCAN_STEP: CommandSpec = CommandSpec {
     run: Run::Local(scan_step),
     ..BASE
 };
-
-/// SCAN's options, checked before any shard is asked.
-struct ScanOptions {
-    count: i64,
-    pattern: Bytes,
-    type_name: Bytes,
-}
-
-impl ScanOptions {
-    fn parse(args: &[Bytes]) -> Result<ScanOptions, Reply> {
-        let mut opts = ScanOptions {
-            count: SCAN_COUNT_DEFAULT,
-            pattern: Bytes::from_static(b"*"),
-            type_name: Bytes::new(),
-        };
-        for pair in args.chunks(2) {
-            let [name, value] = pair else {
-                return Err(syntax_error());
-            };
-            match name.to_ascii_uppercase().as_slice() {
-                b"COUNT" => {
-                    opts.count = parse_i64(value)?;
-                    if opts.count < 1 {
-                        return Err(syntax_error());
-                    }
-                }
-                b"MATCH" => opts.pattern = value.clone(),
-                b"TYPE" => opts.type_name = value.clone(),
-                _ => return Err(syntax_error()),
-            }
-        }
-        Ok(opts)
-    }
-}
 
 /// The cursor is the next hash slot to visit: 0 starts, and 0 comes back once every slot was
 /// visited. Each call walks whole slots of one shard (see `Db::scan`), so a key present for the
@@ -484,8 +448,8 @@ fn scan(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
 }
 
 async fn scan_from(client: &Client, args: &[Bytes]) -> Result<Reply, Reply> {
-    let cursor = parse_cursor(&args[1]).ok_or_else(|| Reply::error("ERR invalid cursor"))?;
-    let opts = ScanOptions::parse(&args[2..])?;
+    let cursor = parse_cursor(&args[1])?;
+    let opts = ScanOptions::parse(&args[2..], true)?;
     let shard = &client.shard;
     // On a cluster shard port only this shard's slots exist.
     let slots = if client.cluster_port {
@@ -509,8 +473,8 @@ async fn scan_from(client: &Client, args: &[Bytes]) -> Result<Reply, Reply> {
             Bytes::from_static(b"scan-step"),
             Bytes::from(slot.to_string()),
             Bytes::from(opts.count.to_string()),
-            opts.pattern,
-            opts.type_name,
+            opts.pattern.unwrap_or_else(|| Bytes::from_static(b"*")),
+            opts.type_name.unwrap_or_default(),
         ],
     };
     let owner = shard.node.slots.owner(slot as u16);
@@ -527,22 +491,6 @@ async fn scan_from(client: &Client, args: &[Bytes]) -> Result<Reply, Reply> {
         next as u64
     };
     Ok(scan_reply(next, keys))
-}
-
-/// An unsigned decimal as Redis's strtoul-based parser takes it: a leading `+` and leading zeros
-/// are fine, and the empty string is 0.
-pub(super) fn parse_cursor(arg: &[u8]) -> Option<u64> {
-    if arg.is_empty() {
-        return Some(0);
-    }
-    std::str::from_utf8(arg).ok()?.parse::<u64>().ok()
-}
-
-fn scan_reply(cursor: u64, keys: Vec<Reply>) -> Reply {
-    Reply::Array(vec![
-        Reply::Bulk(Bytes::from(cursor.to_string())),
-        Reply::Array(keys),
-    ])
 }
 
 fn scan_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

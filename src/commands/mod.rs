@@ -32,6 +32,7 @@ mod lists;
 mod persistence;
 mod pubsub;
 mod replication;
+mod scan_args;
 mod server;
 mod sets;
 mod slowlog;

@@ -9,12 +9,12 @@ use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 use rand::seq::{IteratorRandom, SliceRandom};
 
+use super::scan_args::{parse_cursor, scan_reply, ScanOptions};
 use super::spec::*;
 use super::{
     parse_i64, parse_numkeys, parse_pop_count, parse_random_count, syntax_error, wrong_type,
     CommandSpec, Keys, Run,
 };
-use crate::keyspace::pattern::glob_match;
 use crate::keyspace::{set_encoding, Db, Delta, SetMembers, Value};
 use crate::protocol::Reply;
 use crate::pubsub::notify::{class, notify_removal};
@@ -791,59 +791,24 @@ fn smove_across(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Rep
     })
 }
 
-/// Redis's default COUNT for SSCAN.
-const SCAN_COUNT_DEFAULT: usize = 10;
-
 /// SSCAN key cursor [MATCH pattern] [COUNT count]. An `intset` or `listpack` set is returned
 /// whole with cursor 0, as Redis does; a `hashtable` is walked about COUNT members a step in the
 /// order of `keyspace::scan`. MATCH filters after the walk, so a step may return fewer members
 /// than COUNT (or none) with a non-zero cursor.
 fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, now) = (&args[1], ctx.now_ms);
-    let Some(cursor) = parse_cursor(&args[2]) else {
-        return Reply::error("ERR invalid cursor");
-    };
+    let cursor = attempt!(parse_cursor(&args[2]));
     if attempt!(read_set(ctx.db(), key, now)).is_none() {
         return scan_reply(0, Vec::new());
     }
-    let (mut pattern, mut count): (Option<&Bytes>, usize) = (None, SCAN_COUNT_DEFAULT);
-    for pair in args[3..].chunks(2) {
-        let [name, value] = pair else {
-            return syntax_error();
-        };
-        match name.to_ascii_uppercase().as_slice() {
-            b"COUNT" => match parse_i64(value) {
-                Ok(n) if n >= 1 => count = n as usize,
-                Ok(_) => return syntax_error(),
-                Err(e) => return e,
-            },
-            b"MATCH" => pattern = Some(value),
-            _ => return syntax_error(),
-        }
-    }
+    let opts = attempt!(ScanOptions::parse(&args[3..], false));
     let keyspace = &mut *ctx.keyspace;
     let entry = keyspace.dbs[ctx.db].peek(key);
     let set = entry.and_then(|e| e.value.as_set()).expect("read above");
     let (members, next) = if set_encoding(set) == "hashtable" {
-        keyspace.scans.step(ctx.db, key, set, cursor, count)
+        keyspace.scans.step(ctx.db, key, set, cursor, opts.count)
     } else {
         (set.iter().cloned().collect(), 0)
     };
-    let matches = |m: &Bytes| pattern.is_none_or(|p| p.as_ref() == b"*" || glob_match(p, m, false));
-    scan_reply(next, bulks(members.into_iter().filter(matches)))
-}
-
-/// An unsigned decimal as Redis's strtoul-based cursor parser takes it.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
-    if arg.is_empty() {
-        return Some(0);
-    }
-    std::str::from_utf8(arg).ok()?.parse::<u64>().ok()
-}
-
-fn scan_reply(cursor: u64, members: Vec<Reply>) -> Reply {
-    Reply::Array(vec![
-        Reply::Bulk(Bytes::from(cursor.to_string())),
-        Reply::Array(members),
-    ])
+    scan_reply(next, bulks(members.into_iter().filter(|m| opts.matches(m))))
 }

@@ -2,6 +2,7 @@
 //! directory, and talking to it over real sockets.
 #![allow(dead_code)] // Each test binary uses a different part of this helper.
 
+pub mod collection_scan;
 pub mod reference;
 pub mod resp;
 

@@ -18,12 +18,12 @@ use futures::future::LocalBoxFuture;
 use rand::seq::{IteratorRandom, SliceRandom};
 
 use super::lists::{cluster_refusal, parse_timeout};
+use super::scan_args::{parse_cursor, scan_reply, ScanOptions};
 use super::spec::*;
 use super::{
     parse_i64, parse_numkeys, parse_pop_count, parse_random_count, syntax_error, wrong_type,
     CommandSpec, Keys, Run,
 };
-use crate::keyspace::pattern::glob_match;
 use crate::keyspace::zset::{self, ZSet};
 use crate::keyspace::{Db, Delta, Value};
 use crate::protocol::{format_double, Reply};
@@ -1669,43 +1669,24 @@ pub fn in_multi(name: &str, args: &[Bytes]) -> Option<super::InMulti> {
 // ---------------------------------------------------------------------------------------------
 // ZSCAN
 
-/// Redis's default COUNT for ZSCAN.
-const SCAN_COUNT_DEFAULT: usize = 10;
-
 /// ZSCAN key cursor [MATCH pattern] [COUNT count]. A `listpack` sorted set is returned whole with
 /// cursor 0, as Redis does; a `skiplist` is walked about COUNT members a step in the order of
 /// `keyspace::scan` (by member, so a member whose score changes mid-iteration is still returned).
 /// MATCH filters after the walk. Scores are bulk strings in both protocols, as in Redis.
 fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (key, now) = (&args[1], ctx.now_ms);
-    let Some(cursor) = parse_cursor(&args[2]) else {
-        return Reply::error("ERR invalid cursor");
-    };
+    let cursor = attempt!(parse_cursor(&args[2]));
     if attempt!(read_zset(ctx.db(), key, now)).is_none() {
         return scan_reply(0, Vec::new());
     }
-    let (mut pattern, mut count): (Option<&Bytes>, usize) = (None, SCAN_COUNT_DEFAULT);
-    for pair in args[3..].chunks(2) {
-        let [name, value] = pair else {
-            return syntax_error();
-        };
-        match name.to_ascii_uppercase().as_slice() {
-            b"COUNT" => match parse_i64(value) {
-                Ok(n) if n >= 1 => count = n as usize,
-                Ok(_) => return syntax_error(),
-                Err(e) => return e,
-            },
-            b"MATCH" => pattern = Some(value),
-            _ => return syntax_error(),
-        }
-    }
+    let opts = attempt!(ScanOptions::parse(&args[3..], false));
     let keyspace = &mut *ctx.keyspace;
     let entry = keyspace.dbs[ctx.db].peek(key);
     let zset = entry.and_then(|e| e.value.as_zset()).expect("read above");
     let (entries, next): (Vec<(Bytes, f64)>, u64) = if zset.is_listpack() {
         (zset.iter().map(|(m, s)| (owned(m), s)).collect(), 0)
     } else {
-        let (members, next) = keyspace.scans.step(ctx.db, key, zset, cursor, count);
+        let (members, next) = keyspace.scans.step(ctx.db, key, zset, cursor, opts.count);
         let with_scores = members.into_iter().map(|m| {
             let score = zset
                 .score(&m)
@@ -1714,26 +1695,10 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         });
         (with_scores.collect(), next)
     };
-    let matches = |m: &[u8]| pattern.is_none_or(|p| p.as_ref() == b"*" || glob_match(p, m, false));
     let items = entries
         .into_iter()
-        .filter(|(m, _)| matches(m))
+        .filter(|(m, _)| opts.matches(m))
         .flat_map(|(m, s)| [Reply::Bulk(m), Reply::bulk_str(&format_double(s))])
         .collect();
     scan_reply(next, items)
-}
-
-/// An unsigned decimal as Redis's strtoul-based cursor parser takes it.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
-    if arg.is_empty() {
-        return Some(0);
-    }
-    std::str::from_utf8(arg).ok()?.parse::<u64>().ok()
-}
-
-fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
-    Reply::Array(vec![
-        Reply::Bulk(Bytes::from(cursor.to_string())),
-        Reply::Array(items),
-    ])
 }
