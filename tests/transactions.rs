@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::resp::R::{self, Array, Int, Nil};
-use common::resp::{bulk, err, key_per_shard, ok, Conn, WRONGTYPE};
+use common::resp::{bulk, err, key_per_shard, ok, queued, transaction, Conn, WRONGTYPE};
 use common::Server;
 
 const SHARDS: usize = 3;
@@ -17,19 +17,6 @@ const EXECABORT: &str = "EXECABORT Transaction discarded because of previous err
 
 fn server() -> Server {
     Server::start(SHARDS, &["--appendonly", "no"])
-}
-
-fn queued() -> R {
-    R::Status("QUEUED".into())
-}
-
-/// MULTI, the commands (each must be QUEUED), EXEC's reply.
-fn transaction(c: &mut Conn, commands: &[String]) -> R {
-    assert_eq!(c.cmd("MULTI"), ok());
-    for line in commands {
-        assert_eq!(c.cmd(line), queued(), "{line}");
-    }
-    c.cmd("EXEC")
 }
 
 /// EXEC's reply bytes on a raw socket (the test client cannot parse RESP2's null array).

@@ -10,23 +10,10 @@ use std::sync::Arc;
 use std::thread;
 
 use common::resp::R::{self, Array, Int, Nil};
-use common::resp::{bulk, key_per_shard, ok, Conn};
+use common::resp::{bulk, key_per_shard, ok, queued, transaction, Conn};
 use common::Server;
 
 const SHARDS: usize = 3;
-
-fn queued() -> R {
-    R::Status("QUEUED".into())
-}
-
-/// MULTI, the commands (each must be QUEUED), EXEC's reply.
-fn transaction(c: &mut Conn, commands: &[String]) -> R {
-    assert_eq!(c.cmd("MULTI"), ok());
-    for line in commands {
-        assert_eq!(c.cmd(line), queued(), "{line}");
-    }
-    c.cmd("EXEC")
-}
 
 #[test]
 fn coordinated_commands_run_in_order_and_see_the_transactions_earlier_writes() {

@@ -14,23 +14,10 @@ use std::thread;
 use std::time::Duration;
 
 use common::resp::R::{self, Array, Int, Nil};
-use common::resp::{bulk, key_per_shard, ok, Conn, WRONGTYPE};
+use common::resp::{bulk, key_per_shard, ok, transaction, Conn, WRONGTYPE};
 use common::Server;
 
 const SHARDS: usize = 3;
-
-fn queued() -> R {
-    R::Status("QUEUED".into())
-}
-
-/// MULTI, the commands (each must be QUEUED), EXEC's reply.
-fn transaction(c: &mut Conn, commands: &[String]) -> R {
-    assert_eq!(c.cmd("MULTI"), ok());
-    for line in commands {
-        assert_eq!(c.cmd(line), queued(), "{line}");
-    }
-    c.cmd("EXEC")
-}
 
 fn bulks(items: &[&str]) -> R {
     Array(items.iter().map(bulk).collect())
@@ -625,6 +612,28 @@ fn other_clients_never_interleave_with_a_self_routing_read() {
     assert!(writer.join().unwrap() > 0);
 }
 
+/// A thread that pushes 0, 1, 2... to both `a` and `b`, one EXEC per value, until `done`; it
+/// returns how many values it pushed.
+fn push_pairs_until(
+    server: &Server,
+    a: &str,
+    b: &str,
+    done: &Arc<AtomicBool>,
+) -> thread::JoinHandle<usize> {
+    let (done, a, b) = (done.clone(), a.to_string(), b.to_string());
+    let mut w = Conn::new(server);
+    thread::spawn(move || {
+        let mut pushed = 0;
+        while !done.load(Ordering::Relaxed) {
+            let push = [format!("RPUSH {a} {pushed}"), format!("RPUSH {b} {pushed}")];
+            let reply = transaction(&mut w, &push);
+            assert!(matches!(reply, Array(ref r) if r.len() == 2), "{reply:?}");
+            pushed += 1;
+        }
+        pushed
+    })
+}
+
 /// A writer keeps pushing the same value to two lists on different shards, one EXEC per value;
 /// a reader takes LLEN and then pops both lists with LMPOP, many times, in one EXEC: it pops as
 /// many as LLEN said, each pair of pops gets the same value or nothing twice, and values come out
@@ -636,20 +645,7 @@ fn other_clients_never_interleave_with_self_routing_pops() {
     let server = Server::start(SHARDS, &["--appendonly", "no"]);
     let [a, b, _] = spread_keys("k");
     let done = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (done, a, b) = (done.clone(), a.clone(), b.clone());
-        let mut w = Conn::new(&server);
-        thread::spawn(move || {
-            let mut pushed = 0;
-            while !done.load(Ordering::Relaxed) {
-                let push = [format!("RPUSH {a} {pushed}"), format!("RPUSH {b} {pushed}")];
-                let reply = transaction(&mut w, &push);
-                assert!(matches!(reply, Array(ref r) if r.len() == 2), "{reply:?}");
-                pushed += 1;
-            }
-            pushed
-        })
-    };
+    let writer = push_pairs_until(&server, &a, &b, &done);
     let mut c = Conn::new(&server);
     let mut pops = vec![format!("LLEN {a}")];
     for _ in 0..PAIRS_PER_READ {
@@ -698,20 +694,7 @@ fn other_clients_never_interleave_with_cross_shard_blpops() {
     let server = Server::start(SHARDS, &["--appendonly", "no"]);
     let [a, b, empty] = spread_keys("k");
     let done = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (done, a, b) = (done.clone(), a.clone(), b.clone());
-        let mut w = Conn::new(&server);
-        thread::spawn(move || {
-            let mut pushed = 0;
-            while !done.load(Ordering::Relaxed) {
-                let push = [format!("RPUSH {a} {pushed}"), format!("RPUSH {b} {pushed}")];
-                let reply = transaction(&mut w, &push);
-                assert!(matches!(reply, Array(ref r) if r.len() == 2), "{reply:?}");
-                pushed += 1;
-            }
-            pushed
-        })
-    };
+    let writer = push_pairs_until(&server, &a, &b, &done);
     let mut c = Conn::new(&server);
     let pops = [
         format!("BLPOP {empty} {a} 0"),

@@ -30,6 +30,19 @@ pub fn ok() -> R {
     R::Status("OK".into())
 }
 
+pub fn queued() -> R {
+    R::Status("QUEUED".into())
+}
+
+/// MULTI, the commands (each must be QUEUED), EXEC's reply.
+pub fn transaction(c: &mut Conn, commands: &[String]) -> R {
+    assert_eq!(c.cmd("MULTI"), ok());
+    for line in commands {
+        assert_eq!(c.cmd(line), queued(), "{line}");
+    }
+    c.cmd("EXEC")
+}
+
 pub fn bulk(text: impl AsRef<[u8]>) -> R {
     R::Bulk(text.as_ref().to_vec())
 }
