@@ -258,6 +258,22 @@ impl Side {
     }
 }
 
+/// Runs each of `commands` (keys on several shards) on Keel and on Redis, and checks that both give
+/// the same reply and publish the same events.
+fn assert_same_events_any_shard(
+    keel: &mut Side,
+    redis: &mut Side,
+    commands: &[Vec<&str>],
+    sentinels: &[String],
+) {
+    for command in commands {
+        let (keel_reply, keel_events) = keel.events_any_shard(command, sentinels);
+        let (redis_reply, redis_events) = redis.events_any_shard(command, sentinels);
+        assert_eq!(keel_reply, redis_reply, "reply of {command:?}");
+        assert_eq!(keel_events, redis_events, "events of {command:?}");
+    }
+}
+
 /// Lists, streams, bitmaps and HyperLogLogs publish the events redis-server publishes for the same
 /// commands (names, keys, order, and none where Redis sends none).
 #[test]
@@ -398,12 +414,7 @@ fn cross_shard_commands_publish_what_redis_publishes() {
         vec!["PFADD", &k[0], "a"],
         vec!["PFMERGE", &k[1], &k[0], &k[2]],
     ];
-    for command in &commands {
-        let (keel_reply, keel_events) = keel.events_any_shard(command, &sentinels);
-        let (redis_reply, redis_events) = redis.events_any_shard(command, &sentinels);
-        assert_eq!(keel_reply, redis_reply, "reply of {command:?}");
-        assert_eq!(keel_events, redis_events, "events of {command:?}");
-    }
+    assert_same_events_any_shard(&mut keel, &mut redis, &commands, &sentinels);
 }
 
 /// Under `appendfsync always` an event is held until the write it announces is durable (so a
@@ -732,12 +743,7 @@ fn cross_shard_new_and_keymiss_publish_what_redis_publishes() {
         vec!["PFCOUNT", &k[2], &n[0]],
         vec!["BITOP", "OR", &k[0], &n[1], &n[2]],
     ];
-    for command in &commands {
-        let (keel_reply, keel_events) = keel.events_any_shard(command, &sentinels);
-        let (redis_reply, redis_events) = redis.events_any_shard(command, &sentinels);
-        assert_eq!(keel_reply, redis_reply, "reply of {command:?}");
-        assert_eq!(keel_events, redis_events, "events of {command:?}");
-    }
+    assert_same_events_any_shard(&mut keel, &mut redis, &commands, &sentinels);
 }
 
 /// Under `appendfsync always` `new` is held with the write it announces, and arrives in order
