@@ -410,9 +410,7 @@ impl Tree {
     }
 
     fn insert(&mut self, member: Bytes, score: f64) {
-        let (l, r) = self.split(self.root, &|n: &Node| {
-            order(n.score, &n.member, score, &member).is_lt()
-        });
+        let key = member.clone();
         let node = Node {
             member,
             score,
@@ -435,24 +433,64 @@ impl Tree {
                 (self.nodes.len() - 1) as u32
             }
         };
-        let l = self.merge(l, t);
-        self.root = self.merge(l, r);
+        self.root = self.insert_at(self.root, t, score, &key);
+    }
+
+    /// Puts node `n` (holding `score`, `member`) into the subtree `t`; returns the subtree's new
+    /// root. It descends by key while the nodes outrank `n`, then splits only the subtree below
+    /// around `n`: one pass, where splitting the whole tree and merging twice took three.
+    fn insert_at(&mut self, t: u32, n: u32, score: f64, member: &[u8]) -> u32 {
+        if t == NIL {
+            return n;
+        }
+        if self.node(n).priority > self.node(t).priority {
+            let (l, r) = self.split(t, &|x: &Node| {
+                order(x.score, &x.member, score, member).is_lt()
+            });
+            let node = &mut self.nodes[n as usize];
+            (node.left, node.right) = (l, r);
+            self.update(n);
+            return n;
+        }
+        let node = self.node(t);
+        if order(node.score, &node.member, score, member).is_lt() {
+            let right = self.insert_at(node.right, n, score, member);
+            self.nodes[t as usize].right = right;
+        } else {
+            let left = self.insert_at(node.left, n, score, member);
+            self.nodes[t as usize].left = left;
+        }
+        self.nodes[t as usize].size += 1;
+        t
     }
 
     fn remove(&mut self, score: f64, member: &[u8]) {
-        let (l, rest) = self.split(self.root, &|n: &Node| {
-            order(n.score, &n.member, score, member).is_lt()
-        });
-        let (found, r) = self.split(rest, &|n: &Node| {
-            order(n.score, &n.member, score, member).is_le()
-        });
-        assert!(
-            found != NIL && self.size(found) == 1,
-            "a sorted set's tree and map disagree"
-        );
-        self.nodes[found as usize].member = Bytes::new();
-        self.free.push(found);
-        self.root = self.merge(l, r);
+        self.root = self.remove_at(self.root, score, member);
+    }
+
+    /// Takes the node of (`score`, `member`) out of the subtree `t`, which must hold it; returns
+    /// the subtree's new root (the node's children merged in its place).
+    fn remove_at(&mut self, t: u32, score: f64, member: &[u8]) -> u32 {
+        assert!(t != NIL, "a sorted set's tree and map disagree");
+        let node = self.node(t);
+        match order(node.score, &node.member, score, member) {
+            Ordering::Equal => {
+                let (l, r) = (node.left, node.right);
+                self.nodes[t as usize].member = Bytes::new();
+                self.free.push(t);
+                return self.merge(l, r);
+            }
+            Ordering::Less => {
+                let right = self.remove_at(node.right, score, member);
+                self.nodes[t as usize].right = right;
+            }
+            Ordering::Greater => {
+                let left = self.remove_at(node.left, score, member);
+                self.nodes[t as usize].left = left;
+            }
+        }
+        self.nodes[t as usize].size -= 1;
+        t
     }
 
     fn count_while(&self, before: &impl Fn(f64, &[u8]) -> bool) -> usize {
