@@ -372,10 +372,7 @@ fn redis_payloads_restore_into_keel_with_redis_encodings_and_ttls() {
     let Some(reference) = Reference::start() else {
         return;
     };
-    let mut redis = redis::Client::open(format!("redis://127.0.0.1:{}", reference.port))
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut redis = reference.client();
     let server = Server::start(3, &["--appendonly", "no"]);
     let mut keel = server.client();
     build(&mut redis);
@@ -398,10 +395,7 @@ fn keel_payloads_restore_into_redis() {
     let Some(reference) = Reference::start() else {
         return;
     };
-    let mut redis = redis::Client::open(format!("redis://127.0.0.1:{}", reference.port))
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut redis = reference.client();
     // Redis checks every payload deeply (each listpack entry, each stream's PELs), not just its
     // shape.
     run(

@@ -98,10 +98,7 @@ fn replies_match_redis_with_pattern_keys_on_other_shards() {
     let Some(reference) = Reference::start() else {
         return;
     };
-    let mut redis = redis::Client::open(format!("redis://127.0.0.1:{}", reference.port))
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut redis = reference.client();
     let server = Server::start(3, &["--appendonly", "no"]);
     let mut keel = server.client();
     setup(&mut redis);

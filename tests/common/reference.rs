@@ -43,6 +43,14 @@ impl Reference {
         }
         Some(reference)
     }
+
+    /// A `redis` crate connection to it.
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}", self.port))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
 }
 
 impl Drop for Reference {
