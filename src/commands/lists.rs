@@ -1018,27 +1018,15 @@ async fn pop_first(
         let reply = exec_on_owner(shard, owner, vec![req]).await.pop();
         return reply.unwrap_or(Reply::error("ERR shard did not answer"));
     }
-    let txn = Txn::lock(shard, db, keys).await;
-    for key in keys {
-        let args = vec![step_name(&LEN_STEP), key.clone()];
-        match txn.run_for_key(key, &LEN_STEP, args, resp3).await {
-            Reply::Int(0) => continue,
-            Reply::Int(_) => {
-                let args = pop_step_args(side, count, shape, std::slice::from_ref(key));
-                let write = step_request(&POP_STEP, args, db, resp3);
-                let mut replies = txn.run_and_finish(vec![(shard.owner_of(key), write)]).await;
-                return replies
-                    .pop()
-                    .unwrap_or(Reply::error("ERR shard did not answer"));
-            }
-            other => {
-                txn.finish().await;
-                return other;
-            }
-        }
-    }
-    txn.finish().await;
-    shape.nothing()
+    let pop = |key: &Bytes| {
+        let args = pop_step_args(side, count, shape, std::slice::from_ref(key));
+        step_request(&POP_STEP, args, db, resp3)
+    };
+    Txn::lock(shard, db, keys)
+        .await
+        .pop_first_nonempty(keys, &LEN_STEP, pop, resp3)
+        .await
+        .unwrap_or_else(|| shape.nothing())
 }
 
 /// LMPOP's and BLMPOP's arguments after the timeout: `numkeys key... LEFT|RIGHT [COUNT count]`.

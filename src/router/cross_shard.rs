@@ -212,6 +212,40 @@ impl<'a> Txn<'a> {
             .unwrap_or(Reply::error("ERR shard did not answer"))
     }
 
+    /// The multi-key pops (LMPOP, ZMPOP and their blocking forms) over keys of several shards:
+    /// asks each of `keys` in order for its length with `len` (a `[name, key]` read step), and
+    /// pops the first non-empty one with `pop(key)` as the transaction's last step. Ends the
+    /// transaction; `None` when every key was empty, an error from a `len` step as it came.
+    pub async fn pop_first_nonempty(
+        self,
+        keys: &[Bytes],
+        len: &'static CommandSpec,
+        pop: impl Fn(&Bytes) -> Request,
+        resp3: bool,
+    ) -> Option<Reply> {
+        for key in keys {
+            let args = vec![Bytes::from_static(len.name.as_bytes()), key.clone()];
+            match self.run_for_key(key, len, args, resp3).await {
+                Reply::Int(0) => continue,
+                Reply::Int(_) => {
+                    let owner = self.shard.owner_of(key);
+                    let mut replies = self.run_and_finish(vec![(owner, pop(key))]).await;
+                    return Some(
+                        replies
+                            .pop()
+                            .unwrap_or(Reply::error("ERR shard did not answer")),
+                    );
+                }
+                error => {
+                    self.finish().await;
+                    return Some(error);
+                }
+            }
+        }
+        self.finish().await;
+        None
+    }
+
     /// Runs one request per shard in parallel, then releases every shard's locks. Ends the
     /// transaction.
     ///

@@ -1550,31 +1550,19 @@ async fn pop_first(client: &Client, query: &MultiPop) -> Reply {
 /// ZMPOP across shards: every key locked, the first non-empty one (in argument order) popped.
 async fn mpop_across(client: &Client, query: &MultiPop) -> Reply {
     let (shard, db, resp3) = (&client.shard, client.db(), client.resp3());
-    let txn = Txn::lock(shard, db, &query.keys).await;
-    for key in &query.keys {
-        let args = vec![Bytes::from_static(b"zset-card-step"), key.clone()];
-        match txn.run_for_key(key, &CARD_STEP, args, resp3).await {
-            Reply::Int(0) => continue,
-            Reply::Int(_) => {
-                let pop = step_request(
-                    &MPOP_STEP,
-                    query.step_args(std::slice::from_ref(key)),
-                    db,
-                    resp3,
-                );
-                let mut replies = txn.run_and_finish(vec![(shard.owner_of(key), pop)]).await;
-                return replies
-                    .pop()
-                    .unwrap_or(Reply::error("ERR shard did not answer"));
-            }
-            error => {
-                txn.finish().await;
-                return error;
-            }
-        }
-    }
-    txn.finish().await;
-    Reply::NilArray
+    let pop = |key: &Bytes| {
+        step_request(
+            &MPOP_STEP,
+            query.step_args(std::slice::from_ref(key)),
+            db,
+            resp3,
+        )
+    };
+    Txn::lock(shard, db, &query.keys)
+        .await
+        .pop_first_nonempty(&query.keys, &CARD_STEP, pop, resp3)
+        .await
+        .unwrap_or(Reply::NilArray)
 }
 
 /// BZPOPMIN/BZPOPMAX/BZMPOP: pops at once if a key has members; otherwise waits (through
