@@ -23,7 +23,7 @@ use super::{
 use crate::keyspace::{Db, Delta, List, ListEdit};
 use crate::protocol::Reply;
 use crate::pubsub::notify::{class, notify_removal};
-use crate::router::slot::key_slot;
+use crate::router::cluster_refusal;
 use crate::router::{exec_on_owner, Txn};
 use crate::server::client::Client;
 use crate::shard::blocking::{OnReady, Outcome, Wait};
@@ -1066,7 +1066,7 @@ impl MpopArgs {
 fn lmpop(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
     Box::pin(async move {
         let query = attempt!(MpopArgs::parse(&args[1..]));
-        if let Some(refusal) = cluster_refusal(client, &query.keys) {
+        if let Some(refusal) = cluster_refusal(client, query.keys.iter().map(|k| &k[..])) {
             return refusal;
         }
         pop_first(
@@ -1078,30 +1078,6 @@ fn lmpop(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
         )
         .await
     })
-}
-
-/// On a cluster shard port, every key must be in one slot owned by this shard: the error
-/// otherwise (the pipeline checks this for keyed commands; these commands route themselves).
-pub(super) fn cluster_refusal(client: &Client, keys: &[Bytes]) -> Option<Reply> {
-    if !client.cluster_port {
-        return None;
-    }
-    let slot = key_slot(&keys[0]);
-    if keys.iter().any(|k| key_slot(k) != slot) {
-        return Some(Reply::error(
-            "CROSSSLOT Keys in request don't hash to the same slot",
-        ));
-    }
-    let owner = client.shard.node.slots.owner(slot);
-    if owner == client.shard.id {
-        return None;
-    }
-    let config = client.shard.config.borrow();
-    Some(Reply::error(format!(
-        "MOVED {slot} {}:{}",
-        config.announce_ip(),
-        config.shard_port(owner)
-    )))
 }
 
 // ---- Blocking commands ----------------------------------------------------------------------
@@ -1232,7 +1208,7 @@ impl BlockingPop {
     async fn run(self, client: &Client) -> Reply {
         let deadline = self.timeout.map(|t| Instant::now() + t);
         let keys: Vec<Bytes> = self.waits.iter().map(|(k, _)| k.clone()).collect();
-        if let Some(refusal) = cluster_refusal(client, &keys) {
+        if let Some(refusal) = cluster_refusal(client, keys.iter().map(|k| &k[..])) {
             return refusal;
         }
         loop {

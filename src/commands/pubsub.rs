@@ -10,7 +10,7 @@ use super::spec::*;
 use super::{CommandSpec, Run};
 use crate::protocol::Reply;
 use crate::pubsub::{self, Kind};
-use crate::router::slot::key_slot;
+use crate::router::cluster_refusal;
 use crate::server::client::Client;
 use crate::shard::Ctx;
 
@@ -214,28 +214,10 @@ fn leave(client: &mut Client, kind: Kind, args: Vec<Bytes>) -> LocalBoxFuture<'_
 
 /// On a cluster shard port, shard channels must share one slot, owned by this shard.
 fn check_cluster_slot(client: &Client, channels: &[Bytes]) -> Result<(), Reply> {
-    let Some(first) = channels.first() else {
-        return Ok(());
-    };
-    if !client.cluster_port {
-        return Ok(());
+    match cluster_refusal(client, channels.iter().map(|c| &c[..])) {
+        Some(refusal) => Err(refusal),
+        None => Ok(()),
     }
-    let slot = key_slot(first);
-    if channels.iter().any(|c| key_slot(c) != slot) {
-        return Err(Reply::error(
-            "CROSSSLOT Keys in request don't hash to the same slot",
-        ));
-    }
-    let owner = client.shard.node.slots.owner(slot);
-    if owner == client.shard.id {
-        return Ok(());
-    }
-    let config = client.shard.config.borrow();
-    Err(Reply::error(format!(
-        "MOVED {slot} {}:{}",
-        config.announce_ip(),
-        config.shard_port(owner)
-    )))
 }
 
 fn publish(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

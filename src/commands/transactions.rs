@@ -11,10 +11,9 @@ use futures::future::LocalBoxFuture;
 use super::spec::*;
 use super::{CommandSpec, Run};
 use crate::protocol::Reply;
-use crate::router::multi_exec;
-use crate::router::slot::key_slot;
+use crate::router::{cluster_refusal, multi_exec};
 use crate::server::client::Client;
-use crate::server::transaction::{crossslot, Ending, WATCHED_KEYS_MAX};
+use crate::server::transaction::{Ending, WATCHED_KEYS_MAX};
 use crate::shard::{Ctx, Request};
 
 const TRANSACTION_FAST: &[&str] = &["@fast", "@transaction"];
@@ -123,7 +122,8 @@ fn watch(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
         if client.transaction.in_multi() {
             return Reply::error("ERR WATCH inside MULTI is not allowed");
         }
-        if let Err(refused) = check_cluster_keys(client, &args[1..]) {
+        // On a cluster port, WATCHed keys must be of one slot served here, as for any keyed command.
+        if let Some(refused) = cluster_refusal(client, args[1..].iter().map(|k| &k[..])) {
             return refused;
         }
         let db = client.db();
@@ -158,27 +158,6 @@ fn watch(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Reply> {
         futures::future::join_all(calls).await;
         Reply::ok()
     })
-}
-
-/// On a cluster port, WATCHed keys must be of one slot served here (as for any keyed command).
-fn check_cluster_keys(client: &Client, keys: &[Bytes]) -> Result<(), Reply> {
-    if !client.cluster_port {
-        return Ok(());
-    }
-    let slot = key_slot(&keys[0]);
-    if keys.iter().any(|k| key_slot(k) != slot) {
-        return Err(crossslot());
-    }
-    let owner = client.shard.node.slots.owner(slot);
-    if owner == client.shard.id {
-        return Ok(());
-    }
-    let config = client.shard.config.borrow();
-    Err(Reply::error(format!(
-        "MOVED {slot} {}:{}",
-        config.announce_ip(),
-        config.shard_port(owner)
-    )))
 }
 
 fn watch_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

@@ -9,4 +9,4 @@ mod pipeline;
 pub mod slot;
 
 pub use cross_shard::{exec_on_owner, in_exec, Txn};
-pub use pipeline::run_pipeline;
+pub use pipeline::{cluster_refusal, run_pipeline};

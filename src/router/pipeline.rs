@@ -15,6 +15,7 @@ use crate::commands::{self, CommandSpec, Run};
 use crate::protocol::Reply;
 use crate::server::client::Client;
 use crate::server::transaction;
+use crate::server::transaction::crossslot;
 use crate::shard::{now_ms as clock_ms, Request};
 
 enum Route {
@@ -179,24 +180,34 @@ fn to_owner(client: &Client, owner: usize) -> Route {
 
 /// On a cluster shard port the client must have routed already: every key in one slot, owned here.
 fn route_in_cluster(client: &Client, spec: &'static CommandSpec, args: &[Bytes]) -> Route {
-    let mut slots = spec
-        .key_indexes(args)
-        .into_iter()
-        .map(|i| key_slot(&args[i]));
-    let Some(slot) = slots.next() else {
-        return Route::Here;
-    };
+    let keys = spec.key_indexes(args).into_iter().map(|i| &args[i][..]);
+    match cluster_refusal(client, keys) {
+        Some(refusal) => Route::Refuse(refusal),
+        None => Route::Here,
+    }
+}
+
+/// What Redis Cluster answers on a cluster shard port when `keys` are not all in one slot that
+/// this shard owns: CROSSSLOT or MOVED. `None` when they are, when there are none, and on the
+/// main port.
+pub fn cluster_refusal<'a>(
+    client: &Client,
+    keys: impl IntoIterator<Item = &'a [u8]>,
+) -> Option<Reply> {
+    if !client.cluster_port {
+        return None;
+    }
+    let mut slots = keys.into_iter().map(key_slot);
+    let slot = slots.next()?;
     if slots.any(|s| s != slot) {
-        return Route::Refuse(Reply::error(
-            "CROSSSLOT Keys in request don't hash to the same slot",
-        ));
+        return Some(crossslot());
     }
     let owner = client.shard.node.slots.owner(slot);
     if owner == client.shard.id {
-        return Route::Here;
+        return None;
     }
     let config = client.shard.config.borrow();
-    Route::Refuse(Reply::error(format!(
+    Some(Reply::error(format!(
         "MOVED {slot} {}:{}",
         config.announce_ip(),
         config.shard_port(owner)

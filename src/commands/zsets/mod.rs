@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 use rand::seq::{IteratorRandom, SliceRandom};
 
-use super::lists::{cluster_refusal, parse_timeout};
+use super::lists::parse_timeout;
 use super::scan_args::{parse_cursor, scan_reply, ScanOptions};
 use super::spec::*;
 use super::{
@@ -28,6 +28,7 @@ use crate::keyspace::zset::{self, ZSet};
 use crate::keyspace::{Db, Delta, Value};
 use crate::protocol::{format_double, Reply};
 use crate::pubsub::notify::{class, notify_removal};
+use crate::router::cluster_refusal;
 use crate::router::slot::key_slot;
 use crate::router::{exec_on_owner, Txn};
 use crate::server::client::Client;
@@ -1569,7 +1570,7 @@ async fn mpop_across(client: &Client, query: &MultiPop) -> Reply {
 /// `shard::blocking`) until a key's shard serves this client with the same pop, the timeout
 /// passes (a null array), or `CLIENT UNBLOCK`.
 async fn blocking_pop(client: &Client, query: MultiPop, timeout: Option<Duration>) -> Reply {
-    if let Some(refusal) = cluster_refusal(client, &query.keys) {
+    if let Some(refusal) = cluster_refusal(client, query.keys.iter().map(|k| &k[..])) {
         return refusal;
     }
     let deadline = timeout.map(|t| Instant::now() + t);
