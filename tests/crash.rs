@@ -531,10 +531,7 @@ fn check_no_strangers(server: &Server, models: &[Model]) {
 
 #[test]
 fn every_acknowledged_write_survives_sigkill_and_in_flight_writes_are_all_or_nothing() {
-    let cycles: usize = std::env::var("KEEL_CRASH_CYCLES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(6);
+    let cycles: usize = common::crash_cycles(6);
     let mut server = Server::start(SHARD_LAYOUTS[0], &[]);
     let mut models: Vec<Model> = (0..WRITERS).map(|_| Model::new()).collect();
     let mut rng = StdRng::seed_from_u64(0x6b65656c);

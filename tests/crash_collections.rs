@@ -352,10 +352,7 @@ fn observe(con: &mut redis::Connection) -> Model {
 
 #[test]
 fn acknowledged_collection_changes_survive_sigkill_and_in_flight_ones_are_all_or_nothing() {
-    let cycles: usize = std::env::var("KEEL_CRASH_CYCLES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4);
+    let cycles: usize = common::crash_cycles(4);
     let mut server = Server::start(3, &[]);
     let mut model = Model::default();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x636f6c6c);
@@ -578,10 +575,7 @@ mod streams {
 
     #[test]
     fn acknowledged_stream_entries_deliveries_and_acks_survive_sigkill() {
-        let cycles: usize = std::env::var("KEEL_CRASH_CYCLES")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(4);
+        let cycles: usize = common::crash_cycles(4);
         let mut server = Server::start(3, &[]);
         {
             let mut con = server.client();
@@ -738,10 +732,7 @@ fn observe_accounts(con: &mut redis::Connection) -> Accounts {
 
 #[test]
 fn acknowledged_cross_shard_transactions_survive_sigkill_and_in_flight_ones_are_all_or_nothing() {
-    let cycles: usize = std::env::var("KEEL_CRASH_CYCLES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4);
+    let cycles: usize = common::crash_cycles(4);
     let mut server = Server::start(3, &[]);
     let mut state = Accounts::start();
     {
@@ -966,10 +957,7 @@ mod bitmaps_and_hll {
 
     #[test]
     fn acknowledged_bitmap_and_hll_writes_survive_sigkill_and_in_flight_ones_are_all_or_nothing() {
-        let cycles: usize = std::env::var("KEEL_CRASH_CYCLES")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(4);
+        let cycles: usize = common::crash_cycles(4);
         let mut server = Server::start(3, &[]);
         let mut model = Model::default();
         let mut rng = rand::rngs::StdRng::seed_from_u64(0x6269_7473);

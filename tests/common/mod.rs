@@ -287,3 +287,12 @@ pub fn wait_bgsave_done(con: &mut redis::Connection) {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Kill cycles a crash test runs: `KEEL_CRASH_CYCLES` (hundreds in a long local run), else
+/// `default` (a CI-sized few).
+pub fn crash_cycles(default: usize) -> usize {
+    std::env::var("KEEL_CRASH_CYCLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
