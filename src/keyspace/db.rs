@@ -1,7 +1,7 @@
 //! One database of one shard: a hash map per hash slot (so that slots can be counted, listed,
 //! scanned and moved whole) and an index of expiry deadlines for the active expiry cycle.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::hash::BuildHasher;
 use std::ops::Range;
 
@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::delta::{Delta, WrongType};
 use super::pattern::glob_match;
+use super::slot_table::{self, SlotTable};
 use super::stored_key::StoredKey;
 use super::Value;
 use crate::router::slot::key_slot;
@@ -26,8 +27,6 @@ impl BuildHasher for KeyHasher {
         SEED.get_or_init(ahash::RandomState::new).build_hasher()
     }
 }
-
-type SlotMap = HashMap<StoredKey, Entry, KeyHasher>;
 
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -80,7 +79,7 @@ pub enum Change {
 }
 
 pub struct Db {
-    slots: Vec<SlotMap>,
+    slots: Vec<SlotTable>,
     /// Changes since the shard last took them (`take_changes`), in order.
     changes: Vec<Change>,
     /// Whether changes are recorded at all (not without a journal).
@@ -100,7 +99,7 @@ pub struct Db {
 impl Db {
     pub fn new(slots: Range<u16>) -> Db {
         Db {
-            slots: slots.clone().map(|_| SlotMap::default()).collect(),
+            slots: slots.clone().map(|_| SlotTable::default()).collect(),
             first_slot: slots.start,
             changes: Vec::new(),
             track_changes: true,
@@ -111,11 +110,11 @@ impl Db {
         }
     }
 
-    fn map(&self, key: &[u8]) -> &SlotMap {
+    fn map(&self, key: &[u8]) -> &SlotTable {
         &self.slots[self.slot_index(key_slot(key))]
     }
 
-    fn map_mut(&mut self, key: &[u8]) -> &mut SlotMap {
+    fn map_mut(&mut self, key: &[u8]) -> &mut SlotTable {
         let index = self.slot_index(key_slot(key));
         &mut self.slots[index]
     }
@@ -129,21 +128,23 @@ impl Db {
         index
     }
 
-    /// Prefetches the header of `key`'s slot map (16384 of them: 512 KB, rarely in cache), so that
-    /// a command about to run on it waits for one cache miss fewer. A batch warms all its keys
-    /// first, and their fetches overlap instead of coming one after another. (Looking each key up
-    /// in a first pass, to bring in the table's control bytes and bucket too, measured slower.) A
-    /// key of another shard is left alone.
-    pub fn warm(&self, key: &[u8]) {
+    /// Prefetches the header of `key`'s slot table (16384 of them, rarely all in cache): the first
+    /// of a batch's two warming passes. A batch warms all its keys before running any command, so
+    /// that their cache misses overlap instead of coming one after another. A key of another
+    /// shard is left alone (by both passes).
+    pub fn warm_slot(&self, key: &[u8]) {
         let slot = key_slot(key);
         if self.owns_slot(slot) {
-            let map = &self.slots[self.slot_index(slot)];
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: prefetching only hints the cache; any address is allowed.
-            unsafe {
-                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch::<_MM_HINT_T0>(map as *const SlotMap as *const i8);
-            }
+            slot_table::prefetch(&self.slots[self.slot_index(slot)]);
+        }
+    }
+
+    /// Prefetches `key`'s tag group and home bucket: the second warming pass, once `warm_slot`
+    /// brought in the header that says where they are.
+    pub fn warm_bucket(&self, key: &[u8]) {
+        let slot = key_slot(key);
+        if self.owns_slot(slot) {
+            self.slots[self.slot_index(slot)].prefetch(key);
         }
     }
 
@@ -324,7 +325,7 @@ impl Db {
     }
 
     pub fn clear(&mut self) {
-        self.slots.iter_mut().for_each(SlotMap::clear);
+        self.slots.iter_mut().for_each(SlotTable::clear);
         self.expiry_index.clear();
         self.len = 0;
         self.record(Change::Flush);
@@ -338,11 +339,11 @@ impl Db {
     }
 
     /// Removes and returns one slot's whole map, keeping the count and expiry index right.
-    fn take_slot(&mut self, slot: u16) -> SlotMap {
+    fn take_slot(&mut self, slot: u16) -> SlotTable {
         let index = self.slot_index(slot);
         let map = std::mem::take(&mut self.slots[index]);
         self.len -= map.len();
-        for (key, entry) in &map {
+        for (key, entry) in map.iter() {
             if let Some(at) = entry.expire_at_ms() {
                 self.expiry_index.remove(&(at, key.clone()));
             }
@@ -357,7 +358,7 @@ impl Db {
             let mine = self.take_slot(slot);
             let theirs = other.take_slot(slot);
             for (db, map) in [(&mut *self, theirs), (&mut *other, mine)] {
-                for (key, entry) in map {
+                for (key, entry) in map.into_entries() {
                     db.insert_unrecorded(key, entry);
                 }
             }
@@ -453,7 +454,9 @@ impl Db {
         let map = self
             .owns_slot(slot)
             .then(|| &self.slots[self.slot_index(slot)]);
-        map.into_iter().flatten().map(|(k, e)| (&k[..], e))
+        map.into_iter()
+            .flat_map(|m| m.iter())
+            .map(|(k, e)| (&k[..], e))
     }
 
     /// Every live key matching `pattern`.
@@ -484,7 +487,7 @@ impl Db {
         let mut visited = 0;
         let mut keys = Vec::new();
         while slot < range.end && visited < count {
-            for (k, e) in &self.slots[self.slot_index(slot)] {
+            for (k, e) in self.slots[self.slot_index(slot)].iter() {
                 visited += 1;
                 if !is_expired(e, now_ms) && filter(k, e) {
                     keys.push(Bytes::copy_from_slice(k));

@@ -9,6 +9,7 @@ mod listpack;
 pub mod pattern;
 pub mod rdb;
 pub mod scan;
+mod slot_table;
 mod stored_key;
 mod str_bytes;
 pub mod stream;

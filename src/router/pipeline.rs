@@ -126,19 +126,18 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
     replies
 }
 
-/// Warms (`Db::warm`) the first argument of each request, the key of most commands, when several
-/// requests came at once; a first argument that is not a key costs one useless prefetch.
+/// Warms (`Db::warm_slot`, then `Db::warm_bucket`) the first argument of each request, the key of
+/// most commands, when several
+/// requests came at once; a first argument that is not a key costs useless prefetches.
 fn warm_keys(client: &Client, requests: &[Vec<Bytes>]) {
     if requests.len() < 2 {
         return;
     }
     let keyspace = client.shard.keyspace.borrow();
     let db = &keyspace.dbs[client.db()];
-    for args in requests {
-        if let Some(key) = args.get(1) {
-            db.warm(key);
-        }
-    }
+    let keys = || requests.iter().filter_map(|args| args.get(1));
+    keys().for_each(|key| db.warm_slot(key));
+    keys().for_each(|key| db.warm_bucket(key));
 }
 
 fn route(client: &Client, spec: &'static CommandSpec, args: &[Bytes]) -> Route {
