@@ -40,7 +40,7 @@ impl Listpack {
     pub fn push(&mut self, element: &[u8]) {
         self.bytes.push(element_len(element));
         self.bytes.extend_from_slice(element);
-        self.bytes.shrink_to_fit();
+        self.fit();
     }
 
     /// Replaces the element that starts at `offset` with `element`.
@@ -48,7 +48,16 @@ impl Listpack {
         let old_end = offset + 1 + self.bytes[offset] as usize;
         let new = std::iter::once(element_len(element)).chain(element.iter().copied());
         self.bytes.splice(offset..old_end, new);
-        self.bytes.shrink_to_fit();
+        self.fit();
+    }
+
+    /// Moves the bytes into an allocation of exactly their size. (Not `shrink_to_fit`: allocators
+    /// shrink a block in place when the new size is at least half the old, so a listpack that just
+    /// grew would keep the doubled capacity's block.)
+    fn fit(&mut self) {
+        if self.bytes.capacity() != self.bytes.len() {
+            self.bytes = self.bytes.as_slice().to_vec();
+        }
     }
 
     /// Removes `count` elements starting with the one at `offset`.
@@ -58,7 +67,7 @@ impl Listpack {
             end += 1 + self.bytes[end] as usize;
         }
         self.bytes.drain(offset..end);
-        self.bytes.shrink_to_fit();
+        self.fit();
     }
 }
 

@@ -26,8 +26,6 @@ pub const LISTPACK_VALUE_BYTES_MAX: usize = 64;
 /// Approximate bookkeeping bytes per member of a `skiplist`, for `MEMORY USAGE`: its allocation,
 /// a tree node and a hash table entry.
 const INDEXED_ENTRY_OVERHEAD_BYTES: usize = 120;
-/// Bytes of a score in a packed entry.
-const SCORE_BYTES: usize = 8;
 
 /// The order of a sorted set: by score, ties by member bytes. Scores are never NaN.
 pub fn order(a_score: f64, a_member: &[u8], b_score: f64, b_member: &[u8]) -> Ordering {
@@ -228,30 +226,92 @@ impl ZSet {
     }
 }
 
-/// The `listpack` encoding: entries sorted by `order`, each its member's length (one byte: members
-/// are at most `LISTPACK_VALUE_BYTES_MAX` long), the member, and the score's 8 bytes, all in one
-/// allocation of exactly their size (a boxed slice, so that `Value` holds a sorted set inline).
+/// The `listpack` encoding: entries sorted by `order`, all in one allocation of exactly their size
+/// (a boxed slice, so that `Value` holds a sorted set inline). An entry is a head byte, the member,
+/// then the score in as few bytes as hold it exactly (`ScoreForm`); the head byte is
+/// `form * HEAD_FORM_STRIDE + member length` (members are at most `LISTPACK_VALUE_BYTES_MAX` long).
+/// Like Redis's listpack, which keeps integral scores as small integers, this makes a typical small
+/// sorted set half the size it is with 8-byte scores.
 #[derive(Clone, Debug, Default)]
 pub struct Packed {
     bytes: Box<[u8]>,
     len: u8,
 }
 
-const _: () = assert!(LISTPACK_VALUE_BYTES_MAX <= u8::MAX as usize);
 const _: () = assert!(LISTPACK_ENTRIES_MAX <= u8::MAX as usize);
+const HEAD_FORM_STRIDE: usize = LISTPACK_VALUE_BYTES_MAX + 1;
+const _: () = assert!(3 * HEAD_FORM_STRIDE <= u8::MAX as usize + 1);
+
+/// How a packed entry stores its score.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum ScoreForm {
+    /// An integer from -128 to 127 (not -0), in one byte.
+    Byte,
+    /// A value an `f32` holds exactly, in four bytes.
+    Single,
+    /// Any other value, in eight.
+    Double,
+}
+
+impl ScoreForm {
+    const ALL: [ScoreForm; 3] = [ScoreForm::Byte, ScoreForm::Single, ScoreForm::Double];
+
+    fn of(score: f64) -> ScoreForm {
+        let byte = score as i8;
+        if byte as f64 == score && !(score == 0.0 && score.is_sign_negative()) {
+            ScoreForm::Byte
+        } else if score as f32 as f64 == score {
+            ScoreForm::Single
+        } else {
+            ScoreForm::Double
+        }
+    }
+
+    fn byte_len(self) -> usize {
+        match self {
+            ScoreForm::Byte => 1,
+            ScoreForm::Single => 4,
+            ScoreForm::Double => 8,
+        }
+    }
+
+    fn encode(self, score: f64, out: &mut Vec<u8>) {
+        match self {
+            ScoreForm::Byte => out.push(score as i8 as u8),
+            ScoreForm::Single => out.extend_from_slice(&(score as f32).to_le_bytes()),
+            ScoreForm::Double => out.extend_from_slice(&score.to_le_bytes()),
+        }
+    }
+
+    fn decode(self, bytes: &[u8]) -> f64 {
+        match self {
+            ScoreForm::Byte => bytes[0] as i8 as f64,
+            ScoreForm::Single => f32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) as f64,
+            ScoreForm::Double => f64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")),
+        }
+    }
+}
+
+/// An entry's member length and score form, from its head byte.
+fn split_head(head: u8) -> (usize, ScoreForm) {
+    let head = head as usize;
+    (
+        head % HEAD_FORM_STRIDE,
+        ScoreForm::ALL[head / HEAD_FORM_STRIDE],
+    )
+}
 
 impl Packed {
     /// Every entry in order: (offset, member, score).
     fn entries(&self) -> impl Iterator<Item = (usize, &[u8], f64)> + '_ {
         let mut at = 0;
         std::iter::from_fn(move || {
-            let len = *self.bytes.get(at)? as usize;
+            let (len, form) = split_head(*self.bytes.get(at)?);
             let member = &self.bytes[at + 1..at + 1 + len];
             let score_at = at + 1 + len;
-            let score_bytes = self.bytes[score_at..score_at + SCORE_BYTES].try_into();
-            let score = f64::from_le_bytes(score_bytes.expect("8 bytes"));
+            let score = form.decode(&self.bytes[score_at..]);
             let entry = (at, member, score);
-            at = score_at + SCORE_BYTES;
+            at = score_at + form.byte_len();
             Some(entry)
         })
     }
@@ -269,9 +329,11 @@ impl Packed {
             .entries()
             .find(|(_, m, s)| order(*s, m, score, member).is_ge())
             .map_or(self.bytes.len(), |(at, _, _)| at);
-        let entry = std::iter::once(member.len() as u8)
-            .chain(member.iter().copied())
-            .chain(score.to_le_bytes());
+        let form = ScoreForm::of(score);
+        let mut entry = Vec::with_capacity(1 + member.len() + form.byte_len());
+        entry.push((form as usize * HEAD_FORM_STRIDE + member.len()) as u8);
+        entry.extend_from_slice(member);
+        form.encode(score, &mut entry);
         self.edit(|bytes| {
             bytes.splice(at..at, entry);
         });
@@ -279,18 +341,21 @@ impl Packed {
     }
 
     fn remove_at(&mut self, at: usize) {
-        let end = at + 1 + self.bytes[at] as usize + SCORE_BYTES;
+        let (len, form) = split_head(self.bytes[at]);
+        let end = at + 1 + len + form.byte_len();
         self.edit(|bytes| {
             bytes.drain(at..end);
         });
         self.len -= 1;
     }
 
-    /// Changes the bytes as a `Vec`, then puts them back in an allocation of their exact size.
+    /// Changes the bytes as a `Vec`, then copies them into an allocation of their exact size.
+    /// (Not `into_boxed_slice`: allocators shrink a block in place when the new size is at least
+    /// half the old, so an entry just added would keep the doubled capacity's block.)
     fn edit(&mut self, change: impl FnOnce(&mut Vec<u8>)) {
         let mut bytes = std::mem::take(&mut self.bytes).into_vec();
         change(&mut bytes);
-        self.bytes = bytes.into_boxed_slice();
+        self.bytes = Box::from(bytes.as_slice());
     }
 }
 
@@ -629,12 +694,44 @@ mod tests {
         for i in 0..100 {
             zset.insert(b(&format!("member{i:02}")), i as f64);
         }
-        // Per entry: 1 length byte, 8 member bytes, 8 score bytes.
-        assert_eq!(zset.memory_bytes(), 16 + 100 * 17);
+        // Per entry: 1 head byte, 8 member bytes, 1 score byte (small integers).
+        assert_eq!(zset.memory_bytes(), 16 + 100 * 10);
         let ZSet::Listpack(packed) = &zset else {
             panic!("listpack expected");
         };
-        assert_eq!(packed.bytes.len(), 100 * 17);
+        assert_eq!(packed.bytes.len(), 100 * 10);
+    }
+
+    #[test]
+    fn packed_scores_read_back_exactly_in_every_form() {
+        let scores = [
+            0.0,
+            -0.0,
+            127.0,
+            -128.0,
+            128.0,
+            1.5,
+            -2.25,
+            0.1,
+            1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            16_777_217.0,
+        ];
+        let mut zset = ZSet::default();
+        for (i, &score) in scores.iter().enumerate() {
+            zset.insert(b(&format!("m{i}")), score);
+        }
+        assert!(matches!(zset, ZSet::Listpack(_)));
+        for (i, &score) in scores.iter().enumerate() {
+            let stored = zset.score(format!("m{i}").as_bytes()).expect("member");
+            // (-0 is stored as 0: see `insert`.)
+            assert_eq!(stored.to_bits(), (score + 0.0).to_bits(), "score {score}");
+        }
+        let forms: Vec<ScoreForm> = [0.0, -0.0, 1.5, 0.1].map(ScoreForm::of).to_vec();
+        use ScoreForm::*;
+        assert_eq!(forms, [Byte, Single, Single, Double]);
     }
 
     #[test]
