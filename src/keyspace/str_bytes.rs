@@ -1,8 +1,11 @@
-//! A string value's bytes: short ones (many values) inline in the hash table's bucket, longer
-//! ones as a shared `Bytes` behind one pointer. GET then copies a short value out of the bucket
-//! without another cache miss or a reference count, SET of one allocates nothing, and the value
-//! stays small enough for a key, value and deadline to share one cache line. Long values keep what
-//! `Bytes` gives them: a reply shares them instead of copying, and APPEND grows them in place.
+//! A string value's bytes, in three forms by size:
+//! - short ones (many values) inline in the hash table's bucket: GET copies one out without
+//!   another cache miss or a reference count, SET of one allocates nothing, and the value stays
+//!   small enough for a key, value and deadline to share one cache line;
+//! - medium ones in one exact-size allocation: one allocation to make and free, no reference
+//!   count, and a reply copies them (cheaper than sharing at that size);
+//! - long ones, and any grown in place (APPEND, SETRANGE), as a shared `Bytes` behind one pointer:
+//!   a reply shares them instead of copying, and APPEND grows them with amortised reallocation.
 
 use std::ops::Deref;
 
@@ -10,6 +13,8 @@ use bytes::Bytes;
 
 /// Up to this many bytes are stored inline (the enum stays 24 bytes).
 const INLINE_BYTES_MAX: usize = 22;
+/// Values from a client up to this many bytes are `Boxed`; longer ones `Shared`.
+const BOXED_BYTES_MAX: usize = 512;
 
 #[derive(Clone)]
 pub enum StrBytes {
@@ -17,6 +22,7 @@ pub enum StrBytes {
         len: u8,
         bytes: [u8; INLINE_BYTES_MAX],
     },
+    Boxed(Box<[u8]>),
     Shared(Box<Bytes>),
 }
 
@@ -25,6 +31,7 @@ impl StrBytes {
     pub fn new(bytes: &[u8]) -> StrBytes {
         match inline(bytes) {
             Some(short) => short,
+            None if bytes.len() <= BOXED_BYTES_MAX => StrBytes::Boxed(bytes.into()),
             None => StrBytes::Shared(Box::new(Bytes::copy_from_slice(bytes))),
         }
     }
@@ -40,7 +47,7 @@ impl StrBytes {
     /// The bytes as a `Bytes`: a copy of short ones, a shared handle on long ones.
     pub fn to_bytes(&self) -> Bytes {
         match self {
-            StrBytes::Inline { .. } => Bytes::copy_from_slice(self),
+            StrBytes::Inline { .. } | StrBytes::Boxed(_) => Bytes::copy_from_slice(self),
             StrBytes::Shared(bytes) => Bytes::clone(bytes),
         }
     }
@@ -49,6 +56,7 @@ impl StrBytes {
     pub fn into_vec(self) -> Vec<u8> {
         match self {
             StrBytes::Inline { .. } => self.to_vec(),
+            StrBytes::Boxed(bytes) => bytes.into_vec(),
             StrBytes::Shared(bytes) => Vec::from(*bytes),
         }
     }
@@ -77,6 +85,7 @@ impl Deref for StrBytes {
     fn deref(&self) -> &[u8] {
         match self {
             StrBytes::Inline { len, bytes } => &bytes[..*len as usize],
+            StrBytes::Boxed(bytes) => bytes,
             StrBytes::Shared(bytes) => bytes,
         }
     }
@@ -99,19 +108,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn short_bytes_are_inline_and_long_ones_shared() {
+    fn every_form_reads_back_its_bytes() {
         assert_eq!(std::mem::size_of::<StrBytes>(), 24);
-        for len in [0, 1, INLINE_BYTES_MAX, INLINE_BYTES_MAX + 1, 1000] {
+        let lens = [0, 1, INLINE_BYTES_MAX, INLINE_BYTES_MAX + 1];
+        for len in lens
+            .into_iter()
+            .chain([BOXED_BYTES_MAX, BOXED_BYTES_MAX + 1])
+        {
             let vec: Vec<u8> = (0..len).map(|i| i as u8).collect();
-            for bytes in [StrBytes::new(&vec), StrBytes::from_vec(vec.clone())] {
+            let new = StrBytes::new(&vec);
+            let expected_form = match len {
+                0..=INLINE_BYTES_MAX => "inline",
+                ..=BOXED_BYTES_MAX => "boxed",
+                _ => "shared",
+            };
+            assert_eq!(form(&new), expected_form, "{len} bytes");
+            let from_vec = StrBytes::from_vec(vec.clone());
+            let expected_form = if len <= INLINE_BYTES_MAX {
+                "inline"
+            } else {
+                "shared"
+            };
+            assert_eq!(form(&from_vec), expected_form, "{len} bytes");
+            for bytes in [new, from_vec] {
                 assert_eq!(&*bytes, &vec[..]);
                 assert_eq!(bytes.to_bytes(), vec);
-                assert_eq!(
-                    matches!(bytes, StrBytes::Inline { .. }),
-                    len <= INLINE_BYTES_MAX
-                );
                 assert_eq!(bytes.into_vec(), vec);
             }
+        }
+    }
+
+    fn form(bytes: &StrBytes) -> &'static str {
+        match bytes {
+            StrBytes::Inline { .. } => "inline",
+            StrBytes::Boxed(_) => "boxed",
+            StrBytes::Shared(_) => "shared",
         }
     }
 }

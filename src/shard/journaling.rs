@@ -7,11 +7,12 @@
 //!   other keys answer at once.
 //! - Keyspace-wide reads (KEYS, DBSIZE, ...) wait for everything appended so far.
 
+use std::cell::RefMut;
 use std::collections::HashSet;
 
 use bytes::Bytes;
 
-use super::unsynced::KeyMark;
+use super::unsynced::{KeyMark, UnsyncedWrites};
 use super::Shard;
 use crate::journal::effect::{self, encode_txn_part, Effect, Located, TxnTag};
 use crate::journal::{FsyncMode, Journal, JournalError, Lsn};
@@ -66,8 +67,7 @@ impl Shard {
             journal,
             in_txn: txn.is_some(),
             effects: Vec::new(),
-            keys_written: Vec::new(),
-            keyspace_wide: false,
+            marks: (journal.fsync_mode() == FsyncMode::Always).then(|| self.unsynced.borrow_mut()),
         };
         for (db, other) in swaps {
             log.emit(Located {
@@ -137,14 +137,8 @@ impl Shard {
             None => journal.appended_lsn(),
         };
         journal.end_unit(unit);
-        if journal.fsync_mode() == FsyncMode::Always {
-            let mut unsynced = self.unsynced.borrow_mut();
-            for &key in &log.keys_written {
-                unsynced.note_key(key, lsn);
-            }
-            if log.keyspace_wide {
-                unsynced.note_keyspace_wide(lsn);
-            }
+        if let Some(mut marks) = log.marks {
+            marks.commit(lsn, journal.durable_lsn());
         }
         lsn
     }
@@ -157,19 +151,20 @@ struct CommandLog<'a> {
     /// each is appended as it comes.
     in_txn: bool,
     effects: Vec<Located>,
-    /// (db, key) of every key written, and whether a write changed every key (FLUSH, SWAPDB):
-    /// for the no-dirty-reads marks.
-    keys_written: Vec<KeyMark>,
-    keyspace_wide: bool,
+    /// Where every key written is staged for a no-dirty-reads mark, committed with the command's
+    /// LSN (under `appendfsync always` only: otherwise replies never wait).
+    marks: Option<RefMut<'a, UnsyncedWrites>>,
 }
 
 impl CommandLog<'_> {
     fn emit(&mut self, located: Located) {
-        match &located.effect {
-            Effect::Put { key, .. } | Effect::Del { key } | Effect::Delta { key, .. } => self
-                .keys_written
-                .push(KeyMark::new(located.db as usize, key)),
-            Effect::Flush { .. } | Effect::SwapDb { .. } => self.keyspace_wide = true,
+        if let Some(marks) = &mut self.marks {
+            match &located.effect {
+                Effect::Put { key, .. } | Effect::Del { key } | Effect::Delta { key, .. } => {
+                    marks.stage_key(KeyMark::new(located.db as usize, key))
+                }
+                Effect::Flush { .. } | Effect::SwapDb { .. } => marks.stage_keyspace_wide(),
+            }
         }
         if self.in_txn {
             self.effects.push(located);
@@ -189,7 +184,9 @@ impl CommandLog<'_> {
             .append_with(key_slot(key), db as u8, effect::PUT, |out| {
                 effect::encode_put(key, &entry.value, entry.expire_at_ms(), out)
             });
-        self.keys_written.push(KeyMark::new(db, key));
+        if let Some(marks) = &mut self.marks {
+            marks.stage_key(KeyMark::new(db, key));
+        }
     }
 }
 
