@@ -117,10 +117,12 @@ mod tests {
         {
             let vec: Vec<u8> = (0..len).map(|i| i as u8).collect();
             let new = StrBytes::new(&vec);
-            let expected_form = match len {
-                0..=INLINE_BYTES_MAX => "inline",
-                ..=BOXED_BYTES_MAX => "boxed",
-                _ => "shared",
+            let expected_form = if len <= INLINE_BYTES_MAX {
+                "inline"
+            } else if len <= BOXED_BYTES_MAX {
+                "boxed"
+            } else {
+                "shared"
             };
             assert_eq!(form(&new), expected_form, "{len} bytes");
             let from_vec = StrBytes::from_vec(vec.clone());
