@@ -472,7 +472,12 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     } else {
         None
     };
-    let existing_ttl = ctx.db().get(key, now).map(|e| e.expire_at_ms());
+    // Plain SET needs nothing of the old value: `store` replaces it in its one lookup.
+    let existing_ttl = if opts.nx || opts.xx || opts.keepttl {
+        ctx.db().get(key, now).map(|e| e.expire_at_ms())
+    } else {
+        None
+    };
     let applies = !(opts.nx && existing_ttl.is_some() || opts.xx && existing_ttl.is_none());
     if applies {
         let ttl = if opts.keepttl {
@@ -501,7 +506,7 @@ fn store(ctx: &mut Ctx, key: &[u8], value: Value, ttl: Option<u64>) {
         Some(at) if at <= now => {
             ctx.db().remove(key);
         }
-        _ => ctx.db().insert(key, value, ttl),
+        _ => ctx.db().overwrite(key, value, ttl, now),
     }
 }
 

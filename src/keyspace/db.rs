@@ -236,6 +236,25 @@ impl Db {
 
     /// Stores `value` under `key`, replacing any value and TTL it had.
     pub fn insert(&mut self, key: &[u8], value: Value, expire_at_ms: Option<u64>) {
+        self.replace(key, value, expire_at_ms);
+    }
+
+    /// `insert` without a lookup first (SET's one lookup). An old value already past its deadline
+    /// counts as expired, and the key as created, as a lookup before `insert` would have found.
+    pub fn overwrite(&mut self, key: &[u8], value: Value, expire_at_ms: Option<u64>, now_ms: u64) {
+        if self
+            .replace(key, value, expire_at_ms)
+            .is_some_and(|old| old.is_due(now_ms))
+        {
+            self.note_expired(key);
+            if let Some(created) = &mut self.created {
+                created.push(Bytes::copy_from_slice(key));
+            }
+        }
+    }
+
+    /// `insert`, returning the entry it replaced.
+    fn replace(&mut self, key: &[u8], value: Value, expire_at_ms: Option<u64>) -> Option<Entry> {
         self.record_key(key);
         let key = StoredKey::new(key);
         if let Some(at) = expire_at_ms {
@@ -244,7 +263,7 @@ impl Db {
         let old = self
             .map_mut(&key)
             .insert(key.clone(), Entry::new(value, expire_at_ms));
-        match old.map(|old| old.expire_at_ms()) {
+        match old.as_ref().map(|old| old.expire_at_ms()) {
             None => {
                 self.len += 1;
                 if let Some(created) = &mut self.created {
@@ -256,6 +275,7 @@ impl Db {
             }
             Some(_) => {}
         }
+        old
     }
 
     /// Applies `delta` to the collection at `key` and records it for the journal. A missing key is
