@@ -191,6 +191,16 @@ fn expired_is_published_for_lazy_and_active_expiry() {
         assert_eq!(c.call(&["GET", key]), R::Nil);
         expect_events(&mut sub, &[("expired", key)]);
     }
+    // A plain SET over a key past its deadline finds it expired too.
+    for key in &keys {
+        c.call(&["SET", key, "1", "PX", "20"]);
+    }
+    std::thread::sleep(Duration::from_millis(60));
+    for key in &keys {
+        c.call(&["SET", key, "2"]);
+        expect_events(&mut sub, &[("expired", key)]);
+        assert_eq!(c.call(&["PTTL", key]), R::Int(-1));
+    }
 }
 
 /// A server (Keel or the reference Redis) with a writer and a keyevent subscriber, for comparing
