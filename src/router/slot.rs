@@ -20,8 +20,11 @@ fn hash_tag(key: &[u8]) -> &[u8] {
     key
 }
 
-const fn crc16_table() -> [u16; 256] {
-    let mut table = [0u16; 256];
+/// `TABLES[0][x]`: the CRC of byte `x` (one step of the byte-at-a-time CRC);
+/// `TABLES[1][x]`: the CRC of byte `x` followed by a zero byte. With both, two bytes take two
+/// independent lookups instead of two dependent ones: half the latency per key.
+const fn crc16_tables() -> [[u16; 256]; 2] {
+    let mut tables = [[0u16; 256]; 2];
     let mut i = 0;
     while i < 256 {
         let mut crc = (i as u16) << 8;
@@ -34,17 +37,30 @@ const fn crc16_table() -> [u16; 256] {
             };
             bit += 1;
         }
-        table[i] = crc;
+        tables[0][i] = crc;
         i += 1;
     }
-    table
+    let mut i = 0;
+    while i < 256 {
+        let once = tables[0][i];
+        tables[1][i] = (once << 8) ^ tables[0][(once >> 8) as usize];
+        i += 1;
+    }
+    tables
 }
 
-static CRC16_TABLE: [u16; 256] = crc16_table();
+static CRC16_TABLES: [[u16; 256]; 2] = crc16_tables();
 
 fn crc16(bytes: &[u8]) -> u16 {
-    bytes.iter().fold(0u16, |crc, &b| {
-        (crc << 8) ^ CRC16_TABLE[(((crc >> 8) as u8) ^ b) as usize]
+    let [one, two] = &CRC16_TABLES;
+    let mut pairs = bytes.chunks_exact(2);
+    let crc = pairs.by_ref().fold(0u16, |crc, pair| {
+        let high = ((crc >> 8) as u8 ^ pair[0]) as usize;
+        let low = (crc as u8 ^ pair[1]) as usize;
+        two[high] ^ one[low]
+    });
+    pairs.remainder().iter().fold(crc, |crc, &b| {
+        (crc << 8) ^ one[((crc >> 8) as u8 ^ b) as usize]
     })
 }
 
@@ -104,6 +120,24 @@ mod tests {
     fn slots_match_redis_cluster_spec() {
         // Values from the Redis Cluster specification and `CLUSTER KEYSLOT`.
         assert_eq!(crc16(b"123456789"), 0x31C3);
+        // Two bytes at a time agrees with the bit-by-bit definition, at every length.
+        let bitwise = |bytes: &[u8]| {
+            bytes.iter().fold(0u16, |mut crc, &b| {
+                crc ^= (b as u16) << 8;
+                for _ in 0..8 {
+                    crc = if crc & 0x8000 != 0 {
+                        (crc << 1) ^ 0x1021
+                    } else {
+                        crc << 1
+                    };
+                }
+                crc
+            })
+        };
+        let bytes: Vec<u8> = (0..200u32).map(|i| (i * 7919 % 251) as u8).collect();
+        for len in 0..bytes.len() {
+            assert_eq!(crc16(&bytes[..len]), bitwise(&bytes[..len]), "{len} bytes");
+        }
         assert_eq!(key_slot(b"foo"), 12182);
         assert_eq!(key_slot(b"bar"), 5061);
         assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
