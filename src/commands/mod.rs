@@ -103,11 +103,11 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
 /// Longest command name we look up; longer names are unknown.
 const NAME_BYTES_MAX: usize = 64;
 
-type Index = HashMap<&'static str, &'static CommandSpec, ahash::RandomState>;
+type Index = HashMap<&'static [u8], &'static CommandSpec, ahash::RandomState>;
 
 fn index() -> &'static Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
-    INDEX.get_or_init(|| all().map(|c| (c.name, c)).collect())
+    INDEX.get_or_init(|| all().map(|c| (c.name.as_bytes(), c)).collect())
 }
 
 /// True for names of commands in the table (not the private steps commands send to shards).
@@ -129,8 +129,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     for (dst, src) in lower.iter_mut().zip(name) {
         *dst = src.to_ascii_lowercase();
     }
-    let lower = std::str::from_utf8(&lower[..name.len()]).ok()?;
-    index().get(lower).copied()
+    index().get(&lower[..name.len()]).copied()
 }
 
 /// The table entry that runs `args` (the subcommand's, for commands that have them), with arity

@@ -68,16 +68,25 @@ fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
 /// Parses a length as Redis's `string2ll` does: canonical decimal only, so `+1`, `01`, `-0` and
 /// ` 1` are refused.
 fn parse_int(bytes: &[u8]) -> Option<i64> {
-    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
-    let canonical = match digits {
-        [b'0'] => digits.len() == bytes.len(),
-        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
-        _ => false,
+    let (negative, digits) = match bytes.strip_prefix(b"-") {
+        Some(digits) => (true, digits),
+        None => (false, bytes),
     };
-    if !canonical {
-        return None;
+    match digits {
+        [b'0'] if !negative => return Some(0),
+        [b'1'..=b'9', ..] => {}
+        _ => return None,
     }
-    std::str::from_utf8(bytes).ok()?.parse().ok()
+    // Accumulated on the sign's side, so that i64::MIN parses too.
+    digits.iter().try_fold(0i64, |n, &b| {
+        let digit = b.is_ascii_digit().then_some((b - b'0') as i64)?;
+        let n = n.checked_mul(10)?;
+        if negative {
+            n.checked_sub(digit)
+        } else {
+            n.checked_add(digit)
+        }
+    })
 }
 
 fn parse_multibulk(
@@ -254,6 +263,34 @@ mod tests {
 
     fn parse(input: &[u8]) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         parse_request(&mut BytesMut::from(input), LIMITS)
+    }
+
+    #[test]
+    fn lengths_are_canonical_decimal_i64s() {
+        let cases: [(&[u8], Option<i64>); 14] = [
+            (b"0", Some(0)),
+            (b"7", Some(7)),
+            (b"-1", Some(-1)),
+            (b"1234567890", Some(1_234_567_890)),
+            (b"9223372036854775807", Some(i64::MAX)),
+            (b"-9223372036854775808", Some(i64::MIN)),
+            (b"9223372036854775808", None),
+            (b"-9223372036854775809", None),
+            (b"-0", None),
+            (b"01", None),
+            (b"", None),
+            (b"-", None),
+            (b"+1", None),
+            (b"12a", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                parse_int(text),
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
+        }
     }
 
     #[test]
