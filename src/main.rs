@@ -4,8 +4,9 @@
 //! `protocol` (RESP) → `router` (which shard owns the keys) → `shard` (the owner's executor) →
 //! `commands` (what the command does) → `keyspace` (the data).
 
-/// mimalloc: every command allocates a few small buffers (arguments, keys, values, journal
-/// records); glibc's malloc spent a quarter of the server's time in them under durable writes.
+/// mimalloc (version 2: see Cargo.toml): every command allocates a few small buffers (arguments,
+/// keys, values, journal records); glibc's malloc spent a quarter of the server's time in them
+/// under durable writes.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
