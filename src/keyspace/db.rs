@@ -1,5 +1,6 @@
-//! One database of one shard: a hash map per hash slot (so that slots can be counted, listed,
-//! scanned and moved whole) and an index of expiry deadlines for the active expiry cycle.
+//! One database of one shard: a table per hash slot (`slot_table.rs`), so that slots can be
+//! counted, listed, scanned and moved whole, and an index of expiry deadlines for the active
+//! expiry cycle.
 
 use std::collections::BTreeSet;
 use std::hash::BuildHasher;
@@ -247,9 +248,7 @@ impl Db {
             .is_some_and(|old| old.is_due(now_ms))
         {
             self.note_expired(key);
-            if let Some(created) = &mut self.created {
-                created.push(Bytes::copy_from_slice(key));
-            }
+            self.note_created(key);
         }
     }
 
@@ -266,9 +265,7 @@ impl Db {
         match old.as_ref().map(|old| old.expire_at_ms()) {
             None => {
                 self.len += 1;
-                if let Some(created) = &mut self.created {
-                    created.push(Bytes::copy_from_slice(&key));
-                }
+                self.note_created(&key);
             }
             Some(Some(at)) if Some(at) != expire_at_ms => {
                 self.expiry_index.remove(&(at, key));
@@ -442,6 +439,12 @@ impl Db {
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default()
+    }
+
+    fn note_created(&mut self, key: &[u8]) {
+        if let Some(created) = &mut self.created {
+            created.push(Bytes::copy_from_slice(key));
+        }
     }
 
     fn note_expired(&mut self, key: &[u8]) {
