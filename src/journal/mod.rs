@@ -4,6 +4,7 @@
 //! - `record`: one write's effect, framed and checksummed.
 //! - `batch`: what one flush writes, on fresh blocks.
 //! - `segment`: the preallocated files batches go into.
+//! - `staged`: the encoded records waiting for the disk.
 //! - `writer`: `Journal`, the group-commit writer and its flusher task.
 //! - `reader`: recovery, `JournalReader`.
 //! - `check`: `keel check-journal DIR [--repair]`.
@@ -14,6 +15,7 @@ pub mod effect;
 mod reader;
 mod record;
 mod segment;
+mod staged;
 mod writer;
 
 #[cfg(test)]

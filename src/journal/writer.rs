@@ -15,6 +15,7 @@ use super::record::{self, Lsn};
 use super::segment::{
     self, ActiveSegment, PreparedSegment, SEGMENT_BYTES_DEFAULT, SEGMENT_HEADER_BYTES,
 };
+use super::staged::Staged;
 use super::JournalError;
 use crate::runtime::file::BLOCK_BYTES;
 use futures_lite::future;
@@ -111,7 +112,7 @@ struct Inner {
 struct State {
     next_lsn: Lsn,
     /// Encoded records after `lsn_written`, oldest first.
-    staged: Vec<u8>,
+    staged: Staged,
     staged_records: u64,
     waiters: Vec<Rc<Waiter>>,
     /// Byte ranges of `staged` holding a unit of several records (`begin_unit`), oldest first:
@@ -175,7 +176,7 @@ impl Journal {
         };
         let state = State {
             next_lsn,
-            staged: Vec::new(),
+            staged: Staged::default(),
             staged_records: 0,
             waiters: Vec::new(),
             units: VecDeque::new(),
@@ -232,7 +233,7 @@ impl Journal {
         assert!(!state.closing, "append to a closed journal");
         let lsn = state.next_lsn;
         state.next_lsn += 1;
-        record::encode_with(&mut state.staged, lsn, slot, db, kind, write_payload);
+        record::encode_with(state.staged.appender(), lsn, slot, db, kind, write_payload);
         state.staged_records += 1;
         state.stats.lsn_appended = lsn;
         if let Some(waker) = state.flusher_waker.take() {
@@ -639,7 +640,7 @@ impl Flusher {
             state.stats.lsn_written + 1,
             "batch out of LSN order"
         );
-        state.staged.drain(..batch.body_bytes);
+        state.staged.take_front(batch.body_bytes);
         state.drop_units_before(batch.body_bytes);
         self.submitted_bytes -= batch.body_bytes;
         state.staged_records -= batch.record_count as u64;
