@@ -74,8 +74,8 @@ impl Entry {
 /// element-level change to a key's collection, or that the whole database was emptied.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
-    Key(Bytes),
-    Delta { key: Bytes, delta: Delta },
+    Key(StoredKey),
+    Delta { key: StoredKey, delta: Delta },
     Flush,
 }
 
@@ -201,7 +201,12 @@ impl Db {
 
     /// The entry as stored, expired or not: for logging a key's final state.
     pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
-        self.map(key).get(key)
+        self.peek_in_slot(key_slot(key), key)
+    }
+
+    /// `peek` for a caller that knows the key's hash slot already.
+    pub fn peek_in_slot(&self, slot: u16, key: &[u8]) -> Option<&Entry> {
+        self.slots[self.slot_index(slot)].get(key)
     }
 
     pub fn set_track_changes(&mut self, on: bool) {
@@ -212,7 +217,7 @@ impl Db {
     /// Records that `key` changed (its final state is logged).
     fn record_key(&mut self, key: &[u8]) {
         if self.track_changes {
-            self.record(Change::Key(Bytes::copy_from_slice(key)));
+            self.record(Change::Key(StoredKey::new(key)));
         }
     }
 
@@ -223,8 +228,8 @@ impl Db {
     }
 
     /// The changes made since the last call, oldest first.
-    pub fn take_changes(&mut self) -> Vec<Change> {
-        std::mem::take(&mut self.changes)
+    pub fn drain_changes(&mut self) -> std::vec::Drain<'_, Change> {
+        self.changes.drain(..)
     }
 
     pub fn has_changes(&self) -> bool {
@@ -294,7 +299,7 @@ impl Db {
         if entry.value.is_empty_collection() {
             self.remove(key);
         } else if self.track_changes {
-            let key = Bytes::copy_from_slice(key);
+            let key = StoredKey::new(key);
             self.record(Change::Delta { key, delta });
         }
         Ok(())

@@ -20,12 +20,13 @@ pub mod zset;
 pub use db::{Change, Db, Entry, KeyHasher};
 pub use delta::Delta;
 pub use list::{List, ListEdit};
+pub use stored_key::StoredKey;
 pub use value::{parse_canonical_i64, set_encoding, Hash, SetMembers, Value, ZSet};
 
 use std::ops::Range;
 
-/// One database's changes: its index and what changed, in order.
-pub type DbChanges = (usize, Vec<Change>);
+/// A change and the index of the database it was made in.
+pub type DbChange = (usize, Change);
 
 /// All the databases (`SELECT`able) of one shard, covering the shard's slots only.
 pub struct Keyspace {
@@ -61,16 +62,14 @@ impl Keyspace {
         !self.swaps.is_empty() || self.dbs.iter().any(Db::has_changes)
     }
 
-    /// Every change since the last call: swaps, then each database's changes.
-    pub fn take_changes(&mut self) -> (Vec<(usize, usize)>, Vec<DbChanges>) {
-        let swaps = std::mem::take(&mut self.swaps);
-        let changes = self
-            .dbs
-            .iter_mut()
-            .enumerate()
-            .filter(|(_, db)| db.has_changes())
-            .map(|(i, db)| (i, db.take_changes()))
-            .collect();
-        (swaps, changes)
+    /// Every change since the last call: returns the swaps, and moves each database's changes
+    /// (database by database, each in order) into `out`, which is emptied first. Its capacity,
+    /// and the databases', is kept, so logging a write allocates nothing here.
+    pub fn take_changes(&mut self, out: &mut Vec<DbChange>) -> Vec<(usize, usize)> {
+        out.clear();
+        for (i, db) in self.dbs.iter_mut().enumerate() {
+            out.extend(db.drain_changes().map(|change| (i, change)));
+        }
+        std::mem::take(&mut self.swaps)
     }
 }

@@ -16,7 +16,7 @@ use super::unsynced::{KeyMark, UnsyncedWrites};
 use super::Shard;
 use crate::journal::effect::{self, encode_txn_part, Effect, Located, TxnTag};
 use crate::journal::{FsyncMode, Journal, JournalError, Lsn};
-use crate::keyspace::{Change, Entry, Keyspace};
+use crate::keyspace::{Change, DbChange, Entry, Keyspace, StoredKey};
 use crate::protocol::Reply;
 use crate::router::slot::key_slot;
 
@@ -49,11 +49,26 @@ impl Shard {
         if !keyspace.has_changes() && txn.is_none() {
             return 0;
         }
-        let (swaps, changes) = keyspace.take_changes();
+        // The shard's one change buffer, taken for the call and put back: it keeps its capacity.
+        let mut changes = self.changes.take();
+        let swaps = keyspace.take_changes(&mut changes);
+        let lsn = self.log_taken_changes(keyspace, &swaps, &mut changes, txn);
+        changes.clear();
+        self.changes.replace(changes);
+        lsn
+    }
+
+    fn log_taken_changes(
+        &self,
+        keyspace: &Keyspace,
+        swaps: &[(usize, usize)],
+        changes: &mut Vec<DbChange>,
+        txn: Option<TxnTag>,
+    ) -> Lsn {
         if !self.watches.borrow().is_empty() {
             // WATCH's "key touched" signal: every write of every command passes here.
             let watches = &mut self.watches.borrow_mut();
-            watches.touch(keyspace, &swaps, &changes);
+            watches.touch(keyspace, swaps, changes);
         }
         let Some(journal) = &self.journal else {
             return 0;
@@ -69,7 +84,7 @@ impl Shard {
             effects: Vec::new(),
             marks: (journal.fsync_mode() == FsyncMode::Always).then(|| self.unsynced.borrow_mut()),
         };
-        for (db, other) in swaps {
+        for &(db, other) in swaps {
             log.emit(Located {
                 slot: range.start,
                 db: db as u8,
@@ -79,51 +94,65 @@ impl Shard {
                 },
             });
         }
-        for (db, list) in changes {
-            // A key logged whole carries every delta the command made to it.
-            let whole: HashSet<Bytes> = match list.iter().any(|c| matches!(c, Change::Delta { .. }))
-            {
-                true => list
-                    .iter()
-                    .filter_map(|c| match c {
-                        Change::Key(key) => Some(key.clone()),
-                        _ => None,
-                    })
-                    .collect(),
-                false => HashSet::new(),
-            };
-            for change in list {
-                let (slot, effect) = match change {
-                    Change::Flush => (
-                        range.start,
-                        Effect::Flush {
-                            slots: range.clone(),
-                        },
-                    ),
-                    Change::Key(key) => match keyspace.dbs[db].peek(&key) {
+        // A key logged whole carries every delta the command made to it.
+        let whole: HashSet<(usize, StoredKey)> = match changes
+            .iter()
+            .any(|(_, c)| matches!(c, Change::Delta { .. }))
+        {
+            true => changes
+                .iter()
+                .filter_map(|(db, c)| match c {
+                    Change::Key(key) => Some((*db, key.clone())),
+                    _ => None,
+                })
+                .collect(),
+            false => HashSet::new(),
+        };
+        for (db, change) in changes.drain(..) {
+            let (slot, effect) = match change {
+                Change::Flush => (
+                    range.start,
+                    Effect::Flush {
+                        slots: range.clone(),
+                    },
+                ),
+                Change::Key(key) => {
+                    let slot = key_slot(&key);
+                    match keyspace.dbs[db].peek_in_slot(slot, &key) {
                         Some(entry) if !log.in_txn => {
-                            log.put_in_place(db, &key, entry);
+                            log.put_in_place(db, slot, &key, entry);
                             continue;
                         }
                         Some(entry) => (
-                            key_slot(&key),
+                            slot,
                             Effect::Put {
                                 value: entry.value.clone(),
                                 expire_at_ms: entry.expire_at_ms(),
-                                key,
+                                key: Bytes::copy_from_slice(&key),
                             },
                         ),
-                        None => (key_slot(&key), Effect::Del { key }),
+                        None => (
+                            slot,
+                            Effect::Del {
+                                key: Bytes::copy_from_slice(&key),
+                            },
+                        ),
+                    }
+                }
+                Change::Delta { key, .. } if whole.contains(&(db, key.clone())) => continue,
+                Change::Delta { key, delta } => (
+                    key_slot(&key),
+                    Effect::Delta {
+                        key: Bytes::copy_from_slice(&key),
+                        delta,
                     },
-                    Change::Delta { key, .. } if whole.contains(&key) => continue,
-                    Change::Delta { key, delta } => (key_slot(&key), Effect::Delta { key, delta }),
-                };
-                log.emit(Located {
-                    slot,
-                    db: db as u8,
-                    effect,
-                });
-            }
+                ),
+            };
+            log.emit(Located {
+                slot,
+                db: db as u8,
+                effect,
+            });
         }
         let lsn = match txn {
             Some(tag) => {
@@ -178,10 +207,10 @@ impl CommandLog<'_> {
 
     /// Appends a PUT of `key` encoded straight from its stored entry, without cloning the value
     /// into an `Effect` (outside a transaction only).
-    fn put_in_place(&mut self, db: usize, key: &[u8], entry: &Entry) {
+    fn put_in_place(&mut self, db: usize, slot: u16, key: &[u8], entry: &Entry) {
         debug_assert!(!self.in_txn);
         self.journal
-            .append_with(key_slot(key), db as u8, effect::PUT, |out| {
+            .append_with(slot, db as u8, effect::PUT, |out| {
                 effect::encode_put(key, &entry.value, entry.expire_at_ms(), out)
             });
         if let Some(marks) = &mut self.marks {

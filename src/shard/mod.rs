@@ -33,7 +33,7 @@ use crate::commands::{CommandSpec, Run};
 use crate::config::Config;
 use crate::journal::effect::TxnTag;
 use crate::journal::{Journal, Lsn};
-use crate::keyspace::{Db, Keyspace};
+use crate::keyspace::{Db, DbChange, Keyspace};
 use crate::protocol::Reply;
 use crate::pubsub::notify::CommandEvents;
 use crate::pubsub::PubSub;
@@ -61,6 +61,8 @@ pub struct Shard {
     pub journal: Option<Journal>,
     /// Keys with a write that may not be durable yet (no dirty reads).
     unsynced: RefCell<unsynced::UnsyncedWrites>,
+    /// What the last command changed, being logged (reused, so that logging allocates nothing).
+    changes: RefCell<Vec<DbChange>>,
     /// Snapshot in progress and the last ones' outcome.
     pub snapshots: Snapshots,
     pub pubsub: PubSub,
@@ -175,6 +177,7 @@ impl Shard {
             keyspace: RefCell::new(keyspace),
             journal,
             unsynced: RefCell::default(),
+            changes: RefCell::default(),
             config: RefCell::new(config),
             node,
             locks: LockTable::default(),

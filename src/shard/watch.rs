@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use crate::keyspace::{Change, DbChanges, Keyspace};
+use crate::keyspace::{Change, DbChange, Keyspace};
 
 #[derive(Default)]
 pub struct WatchTable {
@@ -97,13 +97,11 @@ impl WatchTable {
     }
 
     /// Marks the watchers of what one command (or one transaction's part) changed.
-    pub fn touch(&mut self, keyspace: &Keyspace, swaps: &[(usize, usize)], changes: &[DbChanges]) {
-        for (db, list) in changes {
-            for change in list {
-                match change {
-                    Change::Key(key) | Change::Delta { key, .. } => self.touch_key(*db, key),
-                    Change::Flush => self.touch_db(*db, |w| w.existed),
-                }
+    pub fn touch(&mut self, keyspace: &Keyspace, swaps: &[(usize, usize)], changes: &[DbChange]) {
+        for (db, change) in changes {
+            match change {
+                Change::Key(key) | Change::Delta { key, .. } => self.touch_key(*db, key),
+                Change::Flush => self.touch_db(*db, |w| w.existed),
             }
         }
         for &(a, b) in swaps {
@@ -119,8 +117,8 @@ impl WatchTable {
         }
     }
 
-    fn touch_key(&mut self, db: usize, key: &Bytes) {
-        let Some(ids) = self.watchers.get(&(db, key.clone())) else {
+    fn touch_key(&mut self, db: usize, key: &[u8]) {
+        let Some(ids) = self.watchers.get(&(db, Bytes::copy_from_slice(key))) else {
             return;
         };
         for id in ids {
@@ -142,6 +140,7 @@ impl WatchTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keyspace::StoredKey;
 
     #[test]
     fn a_changed_key_marks_only_its_watchers() {
@@ -149,7 +148,7 @@ mod tests {
         table.watch(1, 0, Bytes::from("a"), true, None);
         table.watch(2, 0, Bytes::from("b"), true, None);
         let keyspace = Keyspace::new(1, 0..16384);
-        table.touch(&keyspace, &[], &[(0, vec![Change::Key(Bytes::from("a"))])]);
+        table.touch(&keyspace, &[], &[(0, Change::Key(StoredKey::new(b"a")))]);
         assert!(table.check_and_forget(1, 0));
         assert!(!table.check_and_forget(2, 0));
         assert!(table.is_empty());
@@ -161,7 +160,7 @@ mod tests {
         table.watch(1, 0, Bytes::from("a"), true, None);
         table.watch(2, 0, Bytes::from("missing"), false, None);
         let keyspace = Keyspace::new(1, 0..16384);
-        table.touch(&keyspace, &[], &[(0, vec![Change::Flush])]);
+        table.touch(&keyspace, &[], &[(0, Change::Flush)]);
         assert!(table.check_and_forget(1, 0));
         assert!(!table.check_and_forget(2, 0));
     }
