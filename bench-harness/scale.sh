@@ -14,7 +14,10 @@
 #   LOAD_CORES [per point: the cores the shards leave, at most LOAD_CORES_MAX [8]]
 #                   load threads, pinned to the last LOAD_CORES cores
 #   DURATION [10]   seconds per measurement      CLIENTS [50]  connections per load thread
-#   PIPELINE [16]   requests in flight per conn  RATIO [1:10]  SET:GET
+#   PIPELINE [16]   requests in flight per client  RATIO [1:10]  SET:GET
+#   PIPELINE_PER_SHARD [no]  yes: in cluster mode, a client keeps PIPELINE x shards in flight,
+#                   so that each of its shard connections still has about PIPELINE (a client's
+#                   pipeline is spread over all its shard connections)
 #   KEY_MAX [1000000]  key range                 SHARDS ["1 2 4 ..."]  shard counts to try
 #   MODES ["cluster main"]                       APPENDONLY [no]  keel --appendonly
 #   PORT [7400]     keel's main port (cluster shard i listens on PORT+1+i)
@@ -29,6 +32,7 @@ LOAD_CORES_MAX=${LOAD_CORES_MAX:-8}
 DURATION=${DURATION:-10}
 CLIENTS=${CLIENTS:-50}
 PIPELINE=${PIPELINE:-16}
+PIPELINE_PER_SHARD=${PIPELINE_PER_SHARD:-no}
 RATIO=${RATIO:-1:10}
 KEY_MAX=${KEY_MAX:-1000000}
 MODES=${MODES:-cluster main}
@@ -60,7 +64,7 @@ fi
 mkdir -p "$OUT"
 echo "host: $NPROC cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
 echo "keel: $KEEL_BIN   keel-bench: $KEEL_BENCH   out: $OUT"
-echo "load: ${LOAD_CORES:-up to $LOAD_CORES_MAX} thread(s) on the last cores x $CLIENTS conns, pipeline $PIPELINE, SET:GET $RATIO, ${DURATION}s per point; shards:$SHARDS"
+echo "load: ${LOAD_CORES:-up to $LOAD_CORES_MAX} thread(s) on the last cores x $CLIENTS clients, pipeline $PIPELINE (x shards in cluster mode: $PIPELINE_PER_SHARD), SET:GET $RATIO, ${DURATION}s per point; shards:$SHARDS"
 
 # True when a RESP server on $1 answers PING (bash's /dev/tcp; no redis-cli needed).
 pong() {
@@ -115,11 +119,14 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # measure SHARDS MODE -> prints "ops p50 p99 load_threads"
 measure() {
-    local shards=$1 mode=$2 target=$PORT extra=() load
+    local shards=$1 mode=$2 target=$PORT extra=() load pipeline=$PIPELINE
     load=$(load_cores "$shards")
-    if [ "$mode" = cluster ]; then target=$(( PORT + 1 )); extra=(--cluster-mode); fi
+    if [ "$mode" = cluster ]; then
+        target=$(( PORT + 1 )); extra=(--cluster-mode)
+        [ "$PIPELINE_PER_SHARD" = yes ] && pipeline=$(( PIPELINE * shards ))
+    fi
     pin "$(( NPROC - load ))-$(( NPROC - 1 ))" timeout $(( DURATION + 60 )) "$KEEL_BENCH" -s 127.0.0.1 -p "$target" \
-        "${extra[@]}" -t "$load" -c "$CLIENTS" --pipeline "$PIPELINE" --ratio "$RATIO" \
+        "${extra[@]}" -t "$load" -c "$CLIENTS" --pipeline "$pipeline" --ratio "$RATIO" \
         --key-maximum "$KEY_MAX" --test-time "$DURATION" --distinct-client-seed \
         --hide-histogram --quiet --print-percentiles 50,99 \
         --json-out-file "$OUT/bench-$mode-$shards.json" 2>"$OUT/bench-$mode-$shards.err" \
