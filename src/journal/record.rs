@@ -81,11 +81,13 @@ pub fn encode_with(
     assert!(slot < SLOT_COUNT, "slot {slot} out of range");
     assert_eq!(out.len() % RECORD_ALIGN_BYTES, 0, "record start unaligned");
     let start = out.len();
-    out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&lsn.to_le_bytes());
-    out.extend_from_slice(&slot.to_le_bytes());
-    out.push(db);
-    out.push(kind);
+    // CRC and length (filled in below), LSN, slot, database, kind.
+    let mut header = [0u8; RECORD_HEADER_BYTES];
+    header[8..16].copy_from_slice(&lsn.to_le_bytes());
+    header[16..18].copy_from_slice(&slot.to_le_bytes());
+    header[18] = db;
+    header[19] = kind;
+    out.extend_from_slice(&header);
     write_payload(out);
     let payload_len = out.len() - start - RECORD_HEADER_BYTES;
     assert!(
@@ -96,7 +98,8 @@ pub fn encode_with(
     out[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
     let crc = crc32c::crc32c(&out[start + 4..]);
     out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
-    out.resize(start + encoded_len(payload_len), 0);
+    let padding = encoded_len(payload_len) - (RECORD_HEADER_BYTES + payload_len);
+    out.extend_from_slice(&[0; RECORD_ALIGN_BYTES][..padding]);
 }
 
 /// The padded length of the record starting at `buf[0]`, from its length word

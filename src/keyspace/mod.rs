@@ -68,7 +68,9 @@ impl Keyspace {
     pub fn take_changes(&mut self, out: &mut Vec<DbChange>) -> Vec<(usize, usize)> {
         out.clear();
         for (i, db) in self.dbs.iter_mut().enumerate() {
-            out.extend(db.drain_changes().map(|change| (i, change)));
+            if db.has_changes() {
+                out.extend(db.drain_changes().map(|change| (i, change)));
+            }
         }
         std::mem::take(&mut self.swaps)
     }
