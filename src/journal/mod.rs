@@ -26,7 +26,7 @@ mod tests;
 pub use check::check_journal;
 pub use reader::{JournalReader, Recovery};
 pub use record::{Lsn, Record};
-pub use segment::delete_segments_before;
+pub use segment::segments_before;
 pub use writer::{FsyncMode, Journal, JournalConfig};
 
 use std::fmt;

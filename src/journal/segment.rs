@@ -89,8 +89,9 @@ pub fn prepared_path(dir: &Path) -> PathBuf {
     dir.join(PREPARED_FILE_NAME)
 }
 
-/// Deletes the leftovers of segment preparations (`journal-*.tmp`) in `dir`:
-/// never part of the log. Call only while no journal writes to `dir`. Returns
+/// Deletes the leftovers of segment preparations (`journal-*.tmp`) and of
+/// gradual deletions (`*.deleting`, segments or snapshots) in `dir`: never part
+/// of the log. Call only while no journal writes to `dir`. Returns
 /// how many were deleted.
 pub fn delete_temporaries(dir: &Path) -> Result<usize, JournalError> {
     let entries = match std::fs::read_dir(dir) {
@@ -105,7 +106,9 @@ pub fn delete_temporaries(dir: &Path) -> Result<usize, JournalError> {
         let Some(name) = name.to_str() else {
             continue;
         };
-        if name.starts_with("journal-") && name.ends_with(".tmp") {
+        if (name.starts_with("journal-") && name.ends_with(".tmp"))
+            || name.ends_with(file::DELETING_SUFFIX)
+        {
             let path = entry.path();
             file::delete(&path).map_err(|e| JournalError::io("deleting", &path, &e))?;
             deleted += 1;
@@ -143,21 +146,15 @@ fn parse_segment_name(name: &str) -> Option<Lsn> {
     digits.parse().ok()
 }
 
-/// Deletes the segments in `dir` whose records all have LSNs below `lsn` (call
-/// with a snapshot's LSN + 1 once the snapshot is durable). The newest segment
-/// is always kept. Returns how many were deleted.
-pub fn delete_segments_before(dir: &Path, lsn: Lsn) -> Result<usize, JournalError> {
+/// The segments in `dir` whose records all have LSNs below `lsn`, oldest first: what a durable
+/// snapshot at LSN `lsn - 1` makes redundant. Never the newest segment.
+pub fn segments_before(dir: &Path, lsn: Lsn) -> Result<Vec<PathBuf>, JournalError> {
     let segments = list_segments(dir)?;
-    let mut deleted = 0;
-    for pair in segments.windows(2) {
-        let ((_, path), (next_first_lsn, _)) = (&pair[0], &pair[1]);
-        if *next_first_lsn > lsn {
-            break;
-        }
-        file::delete(path).map_err(|e| JournalError::io("deleting", path, &e))?;
-        deleted += 1;
-    }
-    Ok(deleted)
+    Ok(segments
+        .windows(2)
+        .take_while(|pair| pair[1].0 <= lsn)
+        .map(|pair| pair[0].1.clone())
+        .collect())
 }
 
 /// A segment file made ahead of need: preallocated and zeroed (block 0
@@ -361,6 +358,26 @@ mod tests {
     }
 
     #[test]
+    fn leftovers_of_preparations_and_gradual_deletions_are_removed() {
+        let dir = TempDir::new("segment-leftovers");
+        let kept = segment_path(dir.path(), 1);
+        std::fs::write(&kept, b"").unwrap();
+        for leftover in [
+            "journal-00000000000000000007.tmp",
+            "journal-00000000000000000002.seg.deleting",
+            "snapshot-00000000000000000005.kss.deleting",
+        ] {
+            std::fs::write(dir.path().join(leftover), b"").unwrap();
+        }
+        assert_eq!(delete_temporaries(dir.path()).unwrap(), 3);
+        let left: Vec<PathBuf> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(left, [kept]);
+    }
+
+    #[test]
     fn segments_list_in_lsn_order_and_old_ones_delete() {
         let dir = TempDir::new("segment-list");
         for lsn in [100, 1, 50] {
@@ -375,9 +392,14 @@ mod tests {
             .collect();
         assert_eq!(lsns, [1, 50, 100]);
         // Records 1..=49 are in the first segment, 50..=99 in the second.
-        assert_eq!(delete_segments_before(dir.path(), 50).unwrap(), 1);
-        assert_eq!(delete_segments_before(dir.path(), 99).unwrap(), 0);
-        assert_eq!(delete_segments_before(dir.path(), 1000).unwrap(), 1);
+        let delete_before = |lsn| {
+            let covered = segments_before(dir.path(), lsn).unwrap();
+            covered.iter().for_each(|path| file::delete(path).unwrap());
+            covered.len()
+        };
+        assert_eq!(delete_before(50), 1);
+        assert_eq!(delete_before(99), 0);
+        assert_eq!(delete_before(1000), 1);
         let lsns: Vec<Lsn> = list_segments(dir.path())
             .unwrap()
             .into_iter()

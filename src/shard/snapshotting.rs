@@ -184,23 +184,37 @@ impl Shard {
             );
             return;
         }
-        let id = self.id;
-        runtime::blocking(move || {
-            {
-                match crate::journal::delete_segments_before(&dir, lsn + 1) {
-                    Ok(n) if n > 0 => log::info!("shard {id}: deleted {n} journal segments"),
-                    Ok(_) => {}
-                    Err(e) => log::warn!("shard {id}: deleting journal segments: {e}"),
-                }
-            }
-            for (older, path) in format::list(&dir).unwrap_or_default() {
-                if older < lsn {
-                    if let Err(e) = runtime::file::delete(&path) {
-                        log::warn!("shard {id}: deleting {}: {e}", path.display());
-                    }
-                }
-            }
+        let (segments, snapshots) = runtime::blocking(move || {
+            let older_snapshots: Vec<PathBuf> = format::list(&dir)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|&(older, _)| older < lsn)
+                .map(|(_, path)| path)
+                .collect();
+            (
+                crate::journal::segments_before(&dir, lsn + 1),
+                older_snapshots,
+            )
         })
         .await;
+        let segments = segments.unwrap_or_else(|e| {
+            log::warn!("shard {}: listing journal segments: {e}", self.id);
+            Vec::new()
+        });
+        let mut deleted = 0;
+        for path in segments.iter().chain(&snapshots) {
+            match runtime::file::delete_gradually(path).await {
+                Ok(()) => deleted += 1,
+                Err(e) => log::warn!("shard {}: deleting {}: {e}", self.id, path.display()),
+            }
+        }
+        if deleted > 0 {
+            log::info!(
+                "shard {}: deleted {deleted} redundant files ({} journal segments, {} snapshots)",
+                self.id,
+                segments.len(),
+                snapshots.len()
+            );
+        }
     }
 }
