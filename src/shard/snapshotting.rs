@@ -97,16 +97,23 @@ impl Shard {
     async fn take_snapshot(self: Rc<Self>) {
         match self.write_snapshot().await {
             Ok(path) => {
+                let (lsn, written_s) = {
+                    let running = self.snapshots.running();
+                    let run = running.as_ref().expect("the snapshot was running");
+                    (run.header.lsn, run.started.elapsed().as_secs_f64())
+                };
+                // The run ends only once the files it made redundant are gone (deleted
+                // gradually, so this takes a while): SAVE then returns with the disk trimmed, and
+                // no other snapshot can start, and trim, meanwhile.
+                self.trim_after_snapshot(lsn).await;
                 let run = self.snapshots.end(true).expect("the snapshot was running");
                 log::info!(
-                    "shard {}: snapshot {} done: {} keys, {} bytes, in {:.3} s",
+                    "shard {}: snapshot {} done: {} keys, {} bytes, written in {written_s:.3} s",
                     self.id,
                     path.display(),
                     run.entries,
                     run.bytes,
-                    run.started.elapsed().as_secs_f64()
                 );
-                self.trim_after_snapshot(run.header.lsn).await;
             }
             Err(e) => {
                 self.snapshots.end(false);
