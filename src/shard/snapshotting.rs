@@ -58,15 +58,15 @@ impl Shard {
         Ok(seq)
     }
 
-    /// Copy-on-write: before a write command runs during a snapshot, writes out the slots it may
-    /// change. Cheap when no snapshot runs.
+    /// Copy-on-write: before a write command runs during a snapshot's walk, writes out the slots
+    /// it may change. Cheap when no walk runs.
     pub(super) fn snapshot_before_write(
         &self,
         keyspace: &Keyspace,
         spec: &'static CommandSpec,
         args: &[Bytes],
     ) {
-        if !self.snapshots.is_running() {
+        if !self.snapshots.is_walking() {
             return;
         }
         if let Some(run) = self.snapshots.running().as_mut() {
@@ -161,6 +161,7 @@ impl Shard {
         let run = running.as_mut().expect("a snapshot is running");
         run.step(&keyspace, STEP_ENTRIES_MAX, STEP_SLOTS_MAX, now_ms());
         if run.is_walked() {
+            self.snapshots.walk_done();
             return (Some(run.finish()), true);
         }
         let chunk = (run.buffered_bytes() >= CHUNK_BYTES).then(|| run.take_chunk());

@@ -38,6 +38,10 @@ pub struct SnapshotStats {
 pub struct Snapshots {
     running: RefCell<Option<SnapshotRun>>,
     is_running: Cell<bool>,
+    /// Whether the running snapshot still walks the keyspace, so writes must copy what they
+    /// change first. False once the walk is done: the run then only waits for the journal and
+    /// trims files, which takes a while (gradual deletes) but needs nothing from writes.
+    walking: Cell<bool>,
     /// The journal's bytes written when the running snapshot started.
     journal_bytes_at_start: Cell<u64>,
     pub stats: RefCell<SnapshotStats>,
@@ -68,6 +72,7 @@ impl Snapshots {
         Snapshots {
             running: RefCell::new(None),
             is_running: Cell::new(false),
+            walking: Cell::new(false),
             journal_bytes_at_start: Cell::new(0),
             stats: RefCell::new(SnapshotStats {
                 last_save_unix_s: started_unix_s,
@@ -84,6 +89,15 @@ impl Snapshots {
         self.is_running.get()
     }
 
+    pub fn is_walking(&self) -> bool {
+        self.walking.get()
+    }
+
+    /// The running snapshot has written out every slot.
+    pub fn walk_done(&self) {
+        self.walking.set(false);
+    }
+
     pub fn running(&self) -> std::cell::RefMut<'_, Option<SnapshotRun>> {
         self.running.borrow_mut()
     }
@@ -93,6 +107,7 @@ impl Snapshots {
         assert!(!self.is_running(), "one snapshot at a time");
         *self.running.borrow_mut() = Some(run);
         self.is_running.set(true);
+        self.walking.set(true);
         self.journal_bytes_at_start.set(journal_bytes);
         let mut stats = self.stats.borrow_mut();
         stats.started_seq += 1;
@@ -103,6 +118,7 @@ impl Snapshots {
     pub fn end(&self, ok: bool) -> Option<SnapshotRun> {
         let run = self.running.borrow_mut().take();
         self.is_running.set(false);
+        self.walking.set(false);
         let mut stats = self.stats.borrow_mut();
         stats.ended_seq = stats.started_seq;
         stats.last_failed = !ok;
