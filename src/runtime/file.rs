@@ -324,6 +324,28 @@ pub async fn delete_gradually(path: &Path) -> io::Result<()> {
     crate::runtime::blocking(move || delete(&doomed)).await
 }
 
+/// Deletes a directory of big files without stalling the device: each file gradually
+/// ([`delete_gradually`]), then the directory and whatever else it holds, durably.
+pub async fn delete_dir_gradually(path: &Path) -> io::Result<()> {
+    let dir = path.to_path_buf();
+    let files = crate::runtime::blocking(move || {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                files.push(entry.path());
+            }
+        }
+        Ok::<_, io::Error>(files)
+    })
+    .await?;
+    for file in files {
+        delete_gradually(&file).await?;
+    }
+    let dir = path.to_path_buf();
+    crate::runtime::blocking(move || delete_dir(&dir)).await
+}
+
 /// Deletes a directory and everything in it, and makes the deletion durable.
 pub fn delete_dir(path: &Path) -> io::Result<()> {
     std::fs::remove_dir_all(path)?;
@@ -552,6 +574,23 @@ mod tests {
             // Already gone (another deletion took it): nothing to do.
             delete_gradually(&path).await.unwrap();
         });
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_gradual_directory_deletion_removes_every_file_and_the_directory() {
+        let dir = TempDir::new("delete-dir-gradually");
+        let doomed = dir.path().join("shard-3");
+        std::fs::create_dir_all(doomed.join("sub")).unwrap();
+        std::fs::write(
+            doomed.join("a.seg"),
+            vec![1u8; (2 * DELETE_STEP_BYTES + 7) as usize],
+        )
+        .unwrap();
+        std::fs::write(doomed.join("b.kss"), b"small").unwrap();
+        std::fs::write(doomed.join("sub").join("c"), b"nested").unwrap();
+        run(async { delete_dir_gradually(&doomed).await.unwrap() });
+        assert!(!doomed.exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 

@@ -66,9 +66,10 @@ impl Shard {
                 );
             }
         }
-        let dirs = old.orphan_dirs;
-        let removed =
-            runtime::blocking(move || dirs.iter().filter(|d| remove_orphan(d)).count()).await;
+        let mut removed = 0;
+        for dir in &old.orphan_dirs {
+            removed += remove_orphan(dir).await as usize;
+        }
         log::info!(
             "every shard has a snapshot of the new layout: older journal segments and snapshots deleted, {removed} directories of shards that no longer exist removed"
         );
@@ -120,20 +121,22 @@ impl Shard {
     }
 }
 
-/// Renames a superseded shard directory away (durably), then deletes it. Returns whether it is
-/// gone; a failure is logged and leaves it for the next start.
-fn remove_orphan(dir: &Path) -> bool {
+/// Renames a superseded shard directory away (durably), then deletes it gradually (it may hold
+/// gigabytes of segments, and the shards are serving). Returns whether it is gone; a failure is
+/// logged and leaves it for the next start.
+async fn remove_orphan(dir: &Path) -> bool {
     let Some(name) = dir.file_name() else {
         return false;
     };
     let mut renamed = std::ffi::OsString::from(SUPERSEDED_PREFIX);
     renamed.push(name);
     let renamed = dir.with_file_name(renamed);
-    if let Err(e) = file::rename(dir, &renamed) {
+    let (from, to) = (dir.to_path_buf(), renamed.clone());
+    if let Err(e) = runtime::blocking(move || file::rename(&from, &to)).await {
         log::warn!("renaming {} away: {e}", dir.display());
         return false;
     }
-    match file::delete_dir(&renamed) {
+    match file::delete_dir_gradually(&renamed).await {
         Ok(()) => {
             log::info!("removed {} (a shard that no longer exists)", dir.display());
             true
