@@ -39,7 +39,7 @@ use crate::journal::{JournalReader, Record, Recovery};
 use crate::keyspace::Keyspace;
 use crate::router::slot::{key_slot, SlotMap};
 use crate::shard::{now_ms, relayout, OldLayout};
-use crate::snapshot::{format, Loaded, TxnKey};
+use crate::snapshot::{format, Checked, TxnKey};
 use runs::{RunReader, RunSpan};
 use txns::TxnCensus;
 
@@ -76,7 +76,7 @@ pub fn shard_dir(dir: &Path, shard: usize) -> PathBuf {
 struct DirPlan {
     index: usize,
     path: PathBuf,
-    snapshot: Option<Loaded>,
+    snapshot: Option<Checked>,
     /// The snapshot's run, kept once the snapshot itself is applied and dropped.
     snapshot_epoch: Option<u64>,
     runs: Vec<RunSpan>,
@@ -221,9 +221,8 @@ fn read_dir(
     if let Some(torn) = &recovery.torn_tail {
         log::warn!("{torn}");
     }
-    let (snapshot_records, snapshot_bytes) = snapshot
-        .as_ref()
-        .map_or((0, 0), |s| (s.entries.len() as u64, s.bytes));
+    let (snapshot_records, snapshot_bytes) =
+        snapshot.as_ref().map_or((0, 0), |s| (s.entries, s.bytes));
     let read = (
         snapshot_records + scanned.records,
         snapshot_bytes + scanned.bytes,
@@ -240,11 +239,11 @@ fn read_dir(
 
 /// The newest snapshot in `dir` whose file is whole, and the error of a newer damaged one (it
 /// is skipped with a warning when an older one exists, else recovery refuses to start).
-fn newest_snapshot(dir: &Path) -> Result<(Option<Loaded>, Option<String>), String> {
+fn newest_snapshot(dir: &Path) -> Result<(Option<Checked>, Option<String>), String> {
     let found = format::list(dir)?;
     let mut damaged: Option<String> = None;
     for (i, (_, path)) in found.iter().enumerate() {
-        match format::load(path) {
+        match format::check(path) {
             Ok(loaded) => return Ok((Some(loaded), damaged)),
             Err(e) if i + 1 < found.len() => {
                 log::warn!("{e}; falling back to the previous snapshot");
@@ -298,7 +297,7 @@ impl Rebuild<'_> {
     }
 
     /// Puts a snapshot's keys in place: its slot range is emptied first in every database.
-    fn apply_snapshot(&mut self, index: usize, snapshot: Loaded) -> Result<(), String> {
+    fn apply_snapshot(&mut self, index: usize, snapshot: Checked) -> Result<(), String> {
         if let Some(seed) = self.seeds.get_mut(index) {
             seed.may_trim &= contains(&self.slots.range(index), &snapshot.header.slots);
             seed.txns.extend(&snapshot.header.txns);
@@ -308,8 +307,9 @@ impl Rebuild<'_> {
                 db.clear_slots(snapshot.header.slots.clone());
             }
         }
-        for entry in snapshot.entries {
-            check_db(self.config, entry.db)?;
+        let (config, slots, keyspaces) = (self.config, self.slots, &mut self.keyspaces);
+        snapshot.for_each_entry(|entry| {
+            check_db(config, entry.db)?;
             let Effect::Put { key, .. } = &entry.effect else {
                 return Err(format!(
                     "{}: an entry is not a key",
@@ -321,9 +321,8 @@ impl Rebuild<'_> {
                 db: entry.db,
                 effect: entry.effect,
             };
-            apply(&mut self.keyspaces, self.slots, located)?;
-        }
-        Ok(())
+            apply(keyspaces, slots, located)
+        })
     }
 
     /// Applies one journal record of directory `index`, read in run `epoch`.

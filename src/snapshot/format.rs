@@ -26,8 +26,9 @@ pub const MAGIC: [u8; 8] = *b"KEELSNAP";
 pub const VERSION: u32 = 1;
 const ENTRY: u8 = 1;
 const END: u8 = 0;
-/// END, entry count, CRC.
-const TRAILER_BYTES: usize = 1 + 8 + 4;
+/// The header up to and including its transaction count, and one transaction in its list.
+const HEADER_FIXED_BYTES: usize = 40;
+const TXN_BYTES: usize = 18;
 
 /// A cross-shard transaction's identity across runs: (epoch, origin shard, sequence).
 pub type TxnKey = (u64, u16, u64);
@@ -59,7 +60,7 @@ impl Header {
     }
 
     fn decode(buf: &mut Bytes) -> Result<Header, String> {
-        if buf.len() < 40 || buf[..8] != MAGIC {
+        if buf.len() < HEADER_FIXED_BYTES || buf[..8] != MAGIC {
             return Err("not a snapshot file (bad magic)".into());
         }
         buf.advance(8);
@@ -73,7 +74,7 @@ impl Header {
         let slots = buf.get_u16_le()..buf.get_u16_le();
         let (epoch, lsn) = (buf.get_u64_le(), buf.get_u64_le());
         let count = buf.get_u32_le() as usize;
-        if buf.len() < count * 18 {
+        if buf.len() < count * TXN_BYTES {
             return Err("truncated transaction list".into());
         }
         let txns = (0..count)
@@ -117,62 +118,164 @@ pub struct SnapshotEntry {
     pub effect: Effect,
 }
 
-/// A complete, checked snapshot file.
-pub struct Loaded {
+/// A snapshot file whose CRC, entry framing and entry count `check` verified. Its entries are
+/// read back from the file one at a time (`for_each_entry`): loading a snapshot never holds
+/// more of it in memory than one read buffer and one entry, so a restart does not need twice the
+/// dataset's memory.
+pub struct Checked {
     pub path: PathBuf,
     pub header: Header,
-    pub entries: Vec<SnapshotEntry>,
+    pub entries: u64,
     pub bytes: u64,
 }
 
-/// Reads and checks a whole snapshot file; the error names the file and what is wrong.
-pub fn load(path: &Path) -> Result<Loaded, String> {
-    let fail = |what: String| format!("snapshot {}: {what}", path.display());
-    let data = crate::runtime::file::read_file(path).map_err(|e| fail(e.to_string()))?;
-    if data.len() < TRAILER_BYTES {
-        return Err(fail("too short".into()));
+/// Bytes read from a snapshot file at once.
+const READ_BUFFER_BYTES: usize = 8 << 20;
+
+/// Reads a whole snapshot file once, checking its CRC, the framing of every entry and the
+/// trailer's count; the error names the file and what is wrong. Entries are not decoded here: a
+/// file with a matching CRC and an undecodable entry (a bug, not damage) fails the load instead.
+pub fn check(path: &Path) -> Result<Checked, String> {
+    let mut reader = EntryReader::open(path)?;
+    while reader.next_entry()?.is_some() {}
+    Ok(Checked {
+        path: path.to_path_buf(),
+        header: reader.header,
+        entries: reader.entries_read,
+        bytes: reader.file_bytes,
+    })
+}
+
+impl Checked {
+    /// Reads the file again and hands every entry to `each`, decoded, in file order.
+    pub fn for_each_entry(
+        &self,
+        mut each: impl FnMut(SnapshotEntry) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut reader = EntryReader::open(&self.path)?;
+        while let Some(db) = reader.next_entry()? {
+            // Its own allocation: a value decoded from it (e.g. a hash's fields) may keep it.
+            let payload = Bytes::copy_from_slice(&reader.payload);
+            let effect = Effect::decode(PUT, payload)
+                .ok_or_else(|| reader.fail(format!("bad entry #{}", reader.entries_read - 1)))?;
+            each(SnapshotEntry { db, effect })?;
+        }
+        Ok(())
     }
-    let (body, crc) = data.split_at(data.len() - 4);
-    let crc = u32::from_le_bytes(crc.try_into().expect("4 bytes"));
-    if crc32c::crc32c(body) != crc {
-        return Err(fail("CRC mismatch (incomplete or damaged)".into()));
+}
+
+/// A snapshot file read front to back through a buffer, its CRC computed on the way.
+struct EntryReader {
+    path: PathBuf,
+    file: std::io::BufReader<std::fs::File>,
+    file_bytes: u64,
+    read_bytes: u64,
+    crc: u32,
+    header: Header,
+    entries_read: u64,
+    /// The last entry's payload (the buffer is reused from entry to entry).
+    payload: Vec<u8>,
+}
+
+impl EntryReader {
+    fn open(path: &Path) -> Result<EntryReader, String> {
+        let fail = |what: String| format!("snapshot {}: {what}", path.display());
+        let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+        let file_bytes = file.metadata().map_err(|e| fail(e.to_string()))?.len();
+        let mut reader = EntryReader {
+            path: path.to_path_buf(),
+            file: std::io::BufReader::with_capacity(READ_BUFFER_BYTES, file),
+            file_bytes,
+            read_bytes: 0,
+            crc: 0,
+            header: Header {
+                shard: 0,
+                slots: 0..0,
+                epoch: 0,
+                lsn: 0,
+                txns: Vec::new(),
+            },
+            entries_read: 0,
+            payload: Vec::new(),
+        };
+        let mut head = vec![0; HEADER_FIXED_BYTES];
+        reader.read(&mut head)?;
+        let txn_count = u32::from_le_bytes(head[36..40].try_into().expect("4 bytes")) as u64;
+        if txn_count * TXN_BYTES as u64 > reader.unread() {
+            return Err(reader.fail("truncated transaction list".into()));
+        }
+        head.resize(HEADER_FIXED_BYTES + txn_count as usize * TXN_BYTES, 0);
+        reader.read(&mut head[HEADER_FIXED_BYTES..])?;
+        reader.header = Header::decode(&mut Bytes::from(head)).map_err(|e| reader.fail(e))?;
+        Ok(reader)
     }
-    let bytes = data.len() as u64;
-    let mut buf = Bytes::from(data);
-    buf.truncate(buf.len() - 4);
-    let header = Header::decode(&mut buf).map_err(fail)?;
-    let mut entries = Vec::new();
-    loop {
-        match buf.first() {
-            Some(&ENTRY) if buf.len() >= 6 => {
-                buf.advance(1);
-                let db = buf.get_u8();
-                let len = buf.get_u32_le() as usize;
-                if buf.len() < len {
-                    return Err(fail("truncated entry".into()));
+
+    /// Reads the next entry, leaving its payload in `self.payload`, and returns its database;
+    /// None after the trailer, once the entry count and the CRC matched.
+    fn next_entry(&mut self) -> Result<Option<u8>, String> {
+        let [frame] = self.read_array()?;
+        match frame {
+            ENTRY => {
+                let [db, len @ ..] = self.read_array::<5>()?;
+                let len = u32::from_le_bytes(len) as u64;
+                if len > self.unread() {
+                    return Err(self.fail("truncated entry".into()));
                 }
-                let effect = Effect::decode(PUT, buf.split_to(len))
-                    .ok_or_else(|| fail(format!("bad entry #{}", entries.len())))?;
-                entries.push(SnapshotEntry { db, effect });
+                let mut payload = std::mem::take(&mut self.payload);
+                payload.resize(len as usize, 0);
+                let read = self.read(&mut payload);
+                self.payload = payload;
+                read?;
+                self.entries_read += 1;
+                Ok(Some(db))
             }
-            Some(&END) if buf.len() == TRAILER_BYTES - 4 => {
-                buf.advance(1);
-                let count = buf.get_u64_le();
-                if count != entries.len() as u64 {
-                    return Err(fail(format!(
+            END => {
+                let count = u64::from_le_bytes(self.read_array()?);
+                if count != self.entries_read {
+                    return Err(self.fail(format!(
                         "trailer says {count} entries, found {}",
-                        entries.len()
+                        self.entries_read
                     )));
                 }
-                return Ok(Loaded {
-                    path: path.to_path_buf(),
-                    header,
-                    entries,
-                    bytes,
-                });
+                let computed = self.crc;
+                if u32::from_le_bytes(self.read_array()?) != computed {
+                    return Err(self.fail("CRC mismatch (incomplete or damaged)".into()));
+                }
+                if self.unread() != 0 {
+                    return Err(self.fail("bytes after the trailer".into()));
+                }
+                Ok(None)
             }
-            _ => return Err(fail("malformed entry list".into())),
+            _ => Err(self.fail("malformed entry list".into())),
         }
+    }
+
+    fn read_array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let mut out = [0; N];
+        self.read(&mut out)?;
+        Ok(out)
+    }
+
+    /// Fills `out` from the file and adds it to the CRC.
+    fn read(&mut self, out: &mut [u8]) -> Result<(), String> {
+        use std::io::Read;
+        if out.len() as u64 > self.unread() {
+            return Err(self.fail("truncated (incomplete or damaged)".into()));
+        }
+        self.file
+            .read_exact(out)
+            .map_err(|e| self.fail(e.to_string()))?;
+        self.crc = crc32c::crc32c_append(self.crc, out);
+        self.read_bytes += out.len() as u64;
+        Ok(())
+    }
+
+    fn unread(&self) -> u64 {
+        self.file_bytes - self.read_bytes
+    }
+
+    fn fail(&self, what: String) -> String {
+        format!("snapshot {}: {what}", self.path.display())
     }
 }
 
@@ -205,8 +308,7 @@ mod tests {
     use super::*;
     use crate::keyspace::Value;
 
-    #[test]
-    fn a_written_file_loads_back_and_a_flipped_byte_is_refused() {
+    fn write_snapshot(dir: &Path, entries: u64, declared: u64) -> (PathBuf, Header, Vec<u8>) {
         let header = Header {
             shard: 2,
             slots: 100..200,
@@ -216,22 +318,66 @@ mod tests {
         };
         let mut out = Vec::new();
         header.encode(&mut out);
-        let entry = Entry::new(Value::Int(5), Some(99));
-        encode_entry(3, &Bytes::from("k"), &entry, &mut out);
+        for i in 0..entries {
+            let entry = Entry::new(Value::Int(i as i64), Some(99));
+            encode_entry(3, &Bytes::from(format!("k{i}")), &entry, &mut out);
+        }
         let crc = crc32c::crc32c(&out);
-        out.extend(trailer(1, crc));
-        let dir = std::env::temp_dir().join(format!("keel-snap-{}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).unwrap();
+        out.extend(trailer(declared, crc));
         let path = dir.join(file_name(42));
         std::fs::write(&path, &out).unwrap();
-        let loaded = load(&path).unwrap();
-        assert_eq!(loaded.header, header);
-        assert_eq!(loaded.entries.len(), 1);
-        assert_eq!(loaded.entries[0].db, 3);
+        (path, header, out)
+    }
+
+    fn temp_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("keel-snap-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_written_file_loads_back_entry_by_entry_and_a_flipped_byte_is_refused() {
+        let dir = temp_dir();
+        let (path, header, mut out) = write_snapshot(&dir, 3, 3);
+        let checked = check(&path).unwrap();
+        assert_eq!(checked.header, header);
+        assert_eq!((checked.entries, checked.bytes), (3, out.len() as u64));
+        let mut keys = Vec::new();
+        checked
+            .for_each_entry(|entry| {
+                assert_eq!(entry.db, 3);
+                let Effect::Put { key, .. } = entry.effect else {
+                    panic!("not a key")
+                };
+                keys.push(key);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(keys, ["k0", "k1", "k2"]);
         assert_eq!(list(&dir).unwrap(), vec![(42, path.clone())]);
         out[45] ^= 1;
         std::fs::write(&path, &out).unwrap();
-        assert!(matches!(load(&path), Err(e) if e.contains("CRC")));
+        assert!(matches!(check(&path), Err(e) if e.contains("CRC")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_cut_file_or_a_wrong_count_is_refused_without_reading_past_the_end() {
+        let dir = temp_dir();
+        let (path, _, out) = write_snapshot(&dir, 2, 3);
+        assert!(matches!(check(&path), Err(e) if e.contains("trailer says 3 entries, found 2")));
+        let (path, _, out_ok) = write_snapshot(&dir, 2, 2);
+        assert_ne!(out, out_ok);
+        for cut in [10, 60, out_ok.len() - 1] {
+            std::fs::write(&path, &out_ok[..cut]).unwrap();
+            assert!(check(&path).is_err(), "cut at {cut} accepted");
+        }
+        // A damaged length field must not make the reader allocate what it says.
+        let mut huge = out_ok.clone();
+        let first_len_at = 40 + 18 + 2;
+        huge[first_len_at..first_len_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        std::fs::write(&path, &huge).unwrap();
+        assert!(matches!(check(&path), Err(e) if e.contains("truncated")));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -11,6 +11,6 @@ pub mod format;
 pub mod state;
 pub mod writer;
 
-pub use format::{Header, Loaded, TxnKey};
+pub use format::{Checked, Header, TxnKey};
 pub use state::Snapshots;
 pub use writer::SnapshotRun;
