@@ -204,6 +204,13 @@ fn read_dir(
     dir: &Path,
     census: &mut TxnCensus,
 ) -> Result<(DirPlan, Recovery, (u64, u64)), String> {
+    let unpublished = format::delete_unpublished(dir)?;
+    if unpublished > 0 {
+        log::info!(
+            "{}: deleted {unpublished} snapshot file(s) a crash left unfinished",
+            dir.display()
+        );
+    }
     let (snapshot, damaged) = newest_snapshot(dir)?;
     let from_lsn = snapshot.as_ref().map_or(1, |s| s.header.lsn + 1);
     let mut reader = JournalReader::open(dir, from_lsn).map_err(|e| match &damaged {

@@ -303,6 +303,31 @@ pub fn list(dir: &Path) -> Result<Vec<(Lsn, PathBuf)>, String> {
     Ok(found)
 }
 
+/// Deletes what snapshots that were never published left in `dir` (`snapshot-*.kss.tmp`: a crash
+/// came while one was written); returns how many. Recovery runs this before reading: such a file
+/// is never read, and it can be as big as the dataset.
+pub fn delete_unpublished(dir: &Path) -> Result<usize, String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
+    };
+    let mut deleted = 0;
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let unpublished = name
+            .to_str()
+            .is_some_and(|n| n.starts_with("snapshot-") && n.ends_with(".kss.tmp"));
+        if unpublished {
+            let path = entry.path();
+            crate::runtime::file::delete(&path)
+                .map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
