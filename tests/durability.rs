@@ -141,6 +141,50 @@ fn restart_keeps_everything(how: Stop, extra: &[&str]) {
     assert_same(&before, &snapshot(&server, DATABASES_USED), "after restart");
 }
 
+/// DEBUG RELOAD round-trips every shard's keyspace through the snapshot format: every key, value
+/// and absolute TTL comes back, and the journal gets nothing (it already holds all of it).
+#[test]
+fn debug_reload_keeps_every_key_and_absolute_ttl_in_every_database_and_journals_nothing() {
+    let server = Server::start(3, &[]);
+    let expected = populate(&server, "d");
+    let before = snapshot(&server, DATABASES_USED);
+    assert_eq!(before.len(), expected, "keys written");
+    let mut con = server.client();
+    let journaled = common::info_field(&mut con, "journal_bytes_written");
+    let reply: String = cmd(&mut con, &["DEBUG", "RELOAD"]);
+    assert_eq!(reply, "OK");
+    assert_same(
+        &before,
+        &snapshot(&server, DATABASES_USED),
+        "after DEBUG RELOAD",
+    );
+    assert_eq!(
+        common::info_field(&mut con, "journal_bytes_written"),
+        journaled
+    );
+    assert_eq!(
+        server
+            .log()
+            .matches("DEBUG RELOAD saved and loaded back")
+            .count(),
+        3,
+        "one reload per shard"
+    );
+    let refused = redis::cmd("DEBUG")
+        .arg("RELOAD")
+        .arg("NOSAVE")
+        .query::<String>(&mut con)
+        .unwrap_err();
+    assert!(refused.to_string().contains("not supported"), "{refused}");
+    // Written after the reload, and kept across a crash.
+    let _: () = cmd(&mut con, &["SET", "after-reload", "1"]);
+    let mut server = server;
+    server.kill9();
+    server.restart();
+    let value: String = cmd(&mut server.client(), &["GET", "after-reload"]);
+    assert_eq!(value, "1");
+}
+
 #[test]
 fn sigkill_restart_keeps_every_key_and_absolute_ttl_in_every_database() {
     restart_keeps_everything(Stop::Kill9, &[]);

@@ -10,6 +10,7 @@ use crate::keyspace::Value;
 use crate::protocol::Reply;
 use crate::server::client::Client;
 use crate::shard::Ctx;
+use crate::snapshot::{reload, Header};
 use futures::future::LocalBoxFuture;
 
 const DEBUG_FLAGS: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
@@ -54,6 +55,15 @@ static DEBUG_SUBCOMMANDS: &[CommandSpec] = &[
         },
     ),
     debug_sub("debug|object", 3, SUBCOMMAND_KEY, keyed(object)),
+    debug_sub(
+        "debug|reload",
+        -2,
+        Keys::None,
+        Run::Broadcast {
+            exec: reload,
+            merge: all_ok,
+        },
+    ),
     debug_sub(
         "debug|set-active-expire",
         3,
@@ -115,6 +125,42 @@ fn sleep(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .min(DEBUG_SLEEP_S_MAX);
     std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
     Reply::ok()
+}
+
+/// `DEBUG RELOAD`: every shard (each runs this at once) saves its keyspace in the snapshot format
+/// to a temporary file in its directory and loads it back (`snapshot::reload`), as Redis saves
+/// and reloads its RDB. Redis's options (MERGE, NOFLUSH, NOSAVE) are refused.
+fn reload(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if args.len() > 2 {
+        return Reply::error("ERR DEBUG RELOAD options (MERGE, NOFLUSH, NOSAVE) are not supported");
+    }
+    let shard = ctx.shard;
+    let dir = crate::server::shard_dir(&shard.config.borrow().dir, shard.id);
+    let header = Header {
+        shard: shard.id as u32,
+        slots: ctx.keyspace.dbs[0].slot_range(),
+        epoch: 0,
+        lsn: 0,
+        txns: Vec::new(),
+    };
+    // An unpublished snapshot's name: a start after a crash in the middle deletes it.
+    let path = dir.join("snapshot-reload.kss.tmp");
+    let reloaded = std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))
+        .and_then(|()| reload::round_trip(ctx.keyspace, header, &path, ctx.now_ms));
+    match reloaded {
+        Ok(keys) => {
+            log::info!(
+                "shard {}: DEBUG RELOAD saved and loaded back {keys} keys",
+                shard.id
+            );
+            Reply::ok()
+        }
+        Err(e) => {
+            log::warn!("shard {}: DEBUG RELOAD failed: {e}", shard.id);
+            Reply::error("ERR Error trying to load the RDB dump, check server logs.")
+        }
+    }
 }
 
 /// Bytes Redis's RDB format would take for a string: a length prefix, or a short int encoding.
@@ -182,6 +228,8 @@ const DEBUG_HELP: &[&str] = &[
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
     "    default.",
+    "RELOAD",
+    "    Save every shard's keyspace in the snapshot format and load it back.",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
     "HELP",

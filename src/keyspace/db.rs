@@ -209,6 +209,10 @@ impl Db {
         self.slots[self.slot_index(slot)].get(key)
     }
 
+    pub fn tracks_changes(&self) -> bool {
+        self.track_changes
+    }
+
     pub fn set_track_changes(&mut self, on: bool) {
         self.track_changes = on;
         self.changes.clear();

@@ -51,6 +51,10 @@ impl Keyspace {
         self.dbs.iter_mut().for_each(|db| db.set_track_changes(on));
     }
 
+    pub fn tracks_changes(&self) -> bool {
+        self.dbs.iter().any(|db| db.tracks_changes())
+    }
+
     /// SWAPDB: exchanges two whole databases (recorded for the journal).
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
         self.dbs.swap(a, b);

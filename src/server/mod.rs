@@ -5,6 +5,7 @@ mod connection;
 pub mod logging;
 pub mod outbox;
 mod recovery;
+pub use recovery::shard_dir;
 pub mod reply_mode;
 pub mod transaction;
 

@@ -4,10 +4,12 @@
 //! - `format`: the file (header, entries, trailer with CRC32C), writing helpers and the loader.
 //! - `writer`: `SnapshotRun`, one snapshot in progress, copy-on-write at slot granularity.
 //! - `state`: `Snapshots`, a shard's snapshot bookkeeping and the automatic trigger.
+//! - `reload`: `DEBUG RELOAD`'s round trip of a keyspace through a snapshot file.
 //!
 //! The shard drives them (`shard::snapshotting`); recovery loads them (`server::recovery`).
 
 pub mod format;
+pub mod reload;
 pub mod state;
 pub mod writer;
 

@@ -1,0 +1,72 @@
+//! `DEBUG RELOAD`: a shard's keyspace written out in the snapshot format, emptied and read back
+//! from the file, all at once (the shard serves nothing meanwhile, as Redis stops while it saves
+//! and reloads its RDB). A round trip through the persistence format that changes nothing else:
+//! the journal already holds what the keyspace holds, so the reload journals nothing.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::format::{self, Header};
+use super::writer::SnapshotRun;
+use crate::journal::effect::Effect;
+use crate::keyspace::Keyspace;
+
+/// Entries encoded between two writes to the file: bounds the buffer, not the file.
+const ENTRIES_PER_WRITE: usize = 10_000;
+
+/// Writes `keyspace`'s slots `header.slots` to `path`, empties them and loads them back from the
+/// file, which is then deleted. Returns the keys loaded (expired ones are left out, as a restart
+/// leaves them out). A failure to write or check the file leaves the keyspace as it was.
+pub fn round_trip(
+    keyspace: &mut Keyspace,
+    header: Header,
+    path: &Path,
+    now_ms: u64,
+) -> Result<u64, String> {
+    let slots = header.slots.clone();
+    let checked = match write(keyspace, header, path, now_ms).and_then(|()| format::check(path)) {
+        Ok(checked) => checked,
+        Err(e) => {
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
+    };
+    let tracking = keyspace.tracks_changes();
+    keyspace.set_track_changes(false);
+    for db in &mut keyspace.dbs {
+        db.clear_slots(slots.clone());
+    }
+    let loaded = checked.for_each_entry(|entry| {
+        let (
+            Effect::Put {
+                key,
+                value,
+                expire_at_ms,
+            },
+            Some(db),
+        ) = (entry.effect, keyspace.dbs.get_mut(entry.db as usize))
+        else {
+            return Err(format!(
+                "{}: an entry is not a key of a database",
+                path.display()
+            ));
+        };
+        db.insert(&key, value.detached(), expire_at_ms);
+        Ok(())
+    });
+    keyspace.set_track_changes(tracking);
+    let _ = std::fs::remove_file(path);
+    loaded.map(|()| checked.entries)
+}
+
+fn write(keyspace: &Keyspace, header: Header, path: &Path, now_ms: u64) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(fail)?);
+    let mut run = SnapshotRun::new(header);
+    while !run.is_walked() {
+        run.step(keyspace, ENTRIES_PER_WRITE, usize::MAX, now_ms);
+        out.write_all(&run.take_chunk()).map_err(fail)?;
+    }
+    out.write_all(&run.finish()).map_err(fail)?;
+    out.flush().map_err(fail)
+}
