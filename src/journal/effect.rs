@@ -300,7 +300,7 @@ fn decode_value(mut payload: Bytes) -> Option<Value> {
     let tag = take(&mut payload, 1)?[0];
     Some(match tag {
         VALUE_INT => Value::Int(take_u64(&mut payload)? as i64),
-        VALUE_STR | VALUE_STR_RAW => Value::raw_string(payload.to_vec(), tag == VALUE_STR_RAW),
+        VALUE_STR | VALUE_STR_RAW => Value::decoded_string(&payload, tag == VALUE_STR_RAW),
         VALUE_HASH_LISTPACK | VALUE_HASH_TABLE => {
             let count = take_u32(&mut payload)? as usize;
             // Each pair takes at least 8 bytes: a corrupt count cannot make a huge allocation.

@@ -60,6 +60,16 @@ impl Value {
         }
     }
 
+    /// A string value read back from a journal record or a snapshot, stored as a client's value
+    /// of its size is (one exact-size allocation up to 512 bytes; see `StrBytes`), never
+    /// `int`-encoded: the record says which encoding it had.
+    pub fn decoded_string(bytes: &[u8], raw: bool) -> Value {
+        Value::Str {
+            bytes: StrBytes::new(bytes),
+            raw,
+        }
+    }
+
     /// A string value of exactly these bytes (never `int`-encoded), e.g. a bitmap.
     pub fn raw_string(bytes: Vec<u8>, raw: bool) -> Value {
         Value::Str {
