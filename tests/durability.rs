@@ -151,8 +151,18 @@ fn debug_reload_keeps_every_key_and_absolute_ttl_in_every_database_and_journals_
     assert_eq!(before.len(), expected, "keys written");
     let mut con = server.client();
     let journaled = common::info_field(&mut con, "journal_bytes_written");
+    // As in Redis, which empties its databases before loading, a WATCH of a key sees it touched.
+    let mut watcher = client_db(&server, 0);
+    let _: () = cmd(&mut watcher, &["WATCH", "d:0:0"]);
     let reply: String = cmd(&mut con, &["DEBUG", "RELOAD"]);
     assert_eq!(reply, "OK");
+    let _: () = cmd(&mut watcher, &["MULTI"]);
+    let _: String = cmd(&mut watcher, &["SET", "d:0:0", "changed"]);
+    let exec: Option<Vec<String>> = cmd(&mut watcher, &["EXEC"]);
+    assert_eq!(
+        exec, None,
+        "EXEC after DEBUG RELOAD touched the watched key"
+    );
     assert_same(
         &before,
         &snapshot(&server, DATABASES_USED),

@@ -6,7 +6,7 @@ use super::client::help_reply;
 use super::server::all_ok;
 use super::spec::*;
 use super::{parse_i64, syntax_error, CommandSpec, Keys, Run};
-use crate::keyspace::Value;
+use crate::keyspace::{Change, Value};
 use crate::protocol::Reply;
 use crate::server::client::Client;
 use crate::shard::Ctx;
@@ -154,6 +154,14 @@ fn reload(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 "shard {}: DEBUG RELOAD saved and loaded back {keys} keys",
                 shard.id
             );
+            // Redis empties its databases before loading: WATCHed keys that existed are touched.
+            let flushed: Vec<_> = (0..ctx.keyspace.dbs.len())
+                .map(|db| (db, Change::Flush))
+                .collect();
+            shard
+                .watches
+                .borrow_mut()
+                .touch(ctx.keyspace, &[], &flushed);
             Reply::ok()
         }
         Err(e) => {
