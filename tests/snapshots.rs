@@ -258,6 +258,76 @@ fn a_snapshot_file_left_unfinished_by_a_crash_is_deleted_at_start() {
     assert_eq!(n, 1000);
 }
 
+/// Every field of Redis 7's `INFO persistence` (monitoring reads them by name), and what the last
+/// start loaded.
+#[test]
+fn info_persistence_has_every_redis_field_and_counts_what_the_start_loaded() {
+    const REDIS_FIELDS: &[&str] = &[
+        "loading",
+        "async_loading",
+        "current_cow_peak",
+        "current_cow_size",
+        "current_cow_size_age",
+        "current_fork_perc",
+        "current_save_keys_processed",
+        "current_save_keys_total",
+        "rdb_changes_since_last_save",
+        "rdb_bgsave_in_progress",
+        "rdb_last_save_time",
+        "rdb_last_bgsave_status",
+        "rdb_last_bgsave_time_sec",
+        "rdb_current_bgsave_time_sec",
+        "rdb_saves",
+        "rdb_last_cow_size",
+        "rdb_last_load_keys_expired",
+        "rdb_last_load_keys_loaded",
+        "aof_enabled",
+        "aof_rewrite_in_progress",
+        "aof_rewrite_scheduled",
+        "aof_last_rewrite_time_sec",
+        "aof_current_rewrite_time_sec",
+        "aof_last_bgrewrite_status",
+        "aof_rewrites",
+        "aof_rewrites_consecutive_failures",
+        "aof_last_write_status",
+        "aof_last_cow_size",
+        "module_fork_in_progress",
+        "module_fork_last_cow_size",
+    ];
+    let _serial = serial();
+    let mut server = Server::start(SHARDS, &[]);
+    let mut con = server.client();
+    populate(&mut con, "k", 500, big_value);
+    let _: () = redis::cmd("SET")
+        .arg("short-lived")
+        .arg("1")
+        .arg("PX")
+        .arg(200)
+        .query(&mut con)
+        .unwrap();
+    let _: String = redis::cmd("SAVE").query(&mut con).unwrap();
+    assert_eq!(info_field(&mut con, "rdb_saves"), "1");
+    drop(con);
+    server.kill9();
+    thread::sleep(Duration::from_millis(300));
+    server.restart();
+    let mut con = server.client();
+    let info: String = redis::cmd("INFO")
+        .arg("persistence")
+        .query(&mut con)
+        .unwrap();
+    let names: Vec<&str> = info.lines().filter_map(|l| l.split(':').next()).collect();
+    for field in REDIS_FIELDS {
+        assert!(names.contains(field), "no {field} in {info}");
+    }
+    assert_eq!(info_field(&mut con, "rdb_last_load_keys_loaded"), "500");
+    assert_eq!(info_field(&mut con, "rdb_last_load_keys_expired"), "1");
+    assert_eq!(
+        info_field(&mut con, "aof_rewrites_consecutive_failures"),
+        "0"
+    );
+}
+
 #[test]
 fn a_corrupted_newest_snapshot_falls_back_to_the_previous_one() {
     let _serial = serial();

@@ -94,12 +94,19 @@ struct ShardReport {
 }
 
 /// A shard's snapshot state for `INFO persistence`: in progress, last save (Unix s), last failed,
-/// last duration (s), records since the last snapshot, snapshots completed.
-type SnapshotReport = [i64; 6];
+/// last duration (s), records since the last snapshot, snapshots completed, keys the running
+/// one wrote so far, keys in the shard, failures in a row, keys loaded at start, keys found
+/// expired at start.
+type SnapshotReport = [i64; 11];
 
-fn snapshot_report(shard: &Shard) -> SnapshotReport {
+fn snapshot_report(shard: &Shard, keys: usize) -> SnapshotReport {
     let stats = shard.snapshots.stats.borrow();
     let appended = shard.journal.as_ref().map_or(0, |j| j.appended_lsn());
+    let written = shard
+        .snapshots
+        .running()
+        .as_ref()
+        .map_or(0, |run| run.entries);
     [
         i64::from(shard.snapshots.is_running()),
         stats.last_save_unix_s as i64,
@@ -107,6 +114,11 @@ fn snapshot_report(shard: &Shard) -> SnapshotReport {
         stats.last_duration_s,
         appended.saturating_sub(stats.last_lsn) as i64,
         stats.completed as i64,
+        written as i64,
+        keys as i64,
+        stats.failures_in_a_row as i64,
+        stats.keys_loaded as i64,
+        stats.keys_expired_at_load as i64,
     ]
 }
 
@@ -194,7 +206,7 @@ impl ShardReport {
                 .collect(),
             calls,
             journal: journal_report(shard),
-            snapshot: snapshot_report(shard),
+            snapshot: snapshot_report(shard, keyspace.dbs.iter().map(|db| db.len()).sum()),
         }
     }
 
@@ -311,7 +323,7 @@ impl ShardReport {
                 counters
             },
             snapshot: {
-                let mut counters: SnapshotReport = [0; 6];
+                let mut counters: SnapshotReport = [0; 11];
                 for (slot, value) in counters.iter_mut().zip(array(snapshot)) {
                     *slot = int(&value);
                 }
@@ -575,16 +587,35 @@ fn persistence_section(f: &mut Fields, shard: &Shard, reports: &[ShardReport]) {
     };
     let duration = snapshot(3).max().unwrap_or(-1);
     let rewrites = snapshot(5).min().unwrap_or(0);
+    // Progress of the snapshots running now, over the keys of their shards.
+    let (written, keys): (i64, i64) = reports
+        .iter()
+        .filter(|r| r.snapshot[0] != 0)
+        .fold((0, 0), |(w, k), r| (w + r.snapshot[6], k + r.snapshot[7]));
     f.add("loading", 0);
     f.add("async_loading", 0);
+    // No fork, so no copy-on-write memory: a write copies its slot into the snapshot instead.
     f.add("current_cow_peak", 0);
     f.add("current_cow_size", 0);
+    f.add("current_cow_size_age", 0);
+    let percent = if keys > 0 {
+        100.0 * written as f64 / keys as f64
+    } else {
+        0.0
+    };
+    f.add("current_fork_perc", format!("{:.2}", percent.min(100.0)));
+    f.add("current_save_keys_processed", written);
+    f.add("current_save_keys_total", keys);
     f.add("rdb_changes_since_last_save", snapshot(4).sum::<i64>());
     f.add("rdb_bgsave_in_progress", in_progress);
     f.add("rdb_last_save_time", last_save);
     f.add("rdb_last_bgsave_status", status);
     f.add("rdb_last_bgsave_time_sec", duration);
     f.add("rdb_current_bgsave_time_sec", -1);
+    f.add("rdb_saves", rewrites);
+    f.add("rdb_last_cow_size", 0);
+    f.add("rdb_last_load_keys_expired", snapshot(10).sum::<i64>());
+    f.add("rdb_last_load_keys_loaded", snapshot(9).sum::<i64>());
     f.add("aof_enabled", u8::from(shard.config.borrow().appendonly));
     f.add("aof_rewrite_in_progress", in_progress);
     f.add("aof_rewrite_scheduled", 0);
@@ -592,10 +623,17 @@ fn persistence_section(f: &mut Fields, shard: &Shard, reports: &[ShardReport]) {
     f.add("aof_current_rewrite_time_sec", -1);
     f.add("aof_last_bgrewrite_status", status);
     f.add("aof_rewrites", rewrites);
+    f.add(
+        "aof_rewrites_consecutive_failures",
+        snapshot(8).max().unwrap_or(0),
+    );
     let writable = reports
         .iter()
         .all(|r| r.journal[1] == 1 || r.journal[0] == 0);
     f.add("aof_last_write_status", if writable { "ok" } else { "err" });
+    f.add("aof_last_cow_size", 0);
+    f.add("module_fork_in_progress", 0);
+    f.add("module_fork_last_cow_size", 0);
     let appendfsync = format!("{:?}", shard.config.borrow().appendfsync).to_ascii_lowercase();
     f.add("aof_fsync", appendfsync);
     for (i, name) in JOURNAL_FIELDS.iter().enumerate() {

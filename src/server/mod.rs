@@ -189,12 +189,13 @@ async fn run_shard(
         None => None,
     };
     let (senders, receivers) = ends.connect().await;
-    let snapshots = Snapshots::new(
-        data.epoch,
-        data.snapshot_seed.may_trim,
-        data.snapshot_seed.txns,
-        node.started_unix_s,
-    );
+    let seed = data.snapshot_seed;
+    let snapshots = Snapshots::new(data.epoch, seed.may_trim, seed.txns, node.started_unix_s);
+    {
+        let mut stats = snapshots.stats.borrow_mut();
+        stats.keys_loaded = seed.keys_loaded;
+        stats.keys_expired_at_load = seed.keys_expired;
+    }
     let shard = Rc::new_cyclic(|me| {
         Shard::new(
             id,

@@ -65,6 +65,10 @@ pub struct SnapshotSeed {
     pub may_trim: bool,
     /// The cross-shard transactions with a part in the shard's directory.
     pub txns: Vec<TxnKey>,
+    /// Keys the shard starts with, and keys recovery found expired and dropped (INFO's
+    /// `rdb_last_load_keys_*`).
+    pub keys_loaded: u64,
+    pub keys_expired: u64,
 }
 
 pub fn shard_dir(dir: &Path, shard: usize) -> PathBuf {
@@ -93,7 +97,7 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
         seeds: (0..shards)
             .map(|_| SnapshotSeed {
                 may_trim: true,
-                txns: Vec::new(),
+                ..SnapshotSeed::default()
             })
             .collect(),
         incomplete: HashSet::new(),
@@ -147,13 +151,14 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
     drop(readers);
     let Rebuild {
         mut keyspaces,
-        seeds,
+        mut seeds,
         ..
     } = rebuild;
     let now = now_ms();
-    for ks in &mut keyspaces {
+    for (ks, seed) in keyspaces.iter_mut().zip(&mut seeds) {
         for db in &mut ks.dbs {
-            db.remove_expired(now, usize::MAX);
+            seed.keys_expired += db.remove_expired(now, usize::MAX) as u64;
+            seed.keys_loaded += db.len() as u64;
         }
     }
     for (index, journal) in journals.iter_mut().enumerate() {

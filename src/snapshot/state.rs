@@ -33,6 +33,11 @@ pub struct SnapshotStats {
     pub last_bytes: u64,
     /// The journal's bytes written when the last successful snapshot started.
     pub journal_bytes_base: u64,
+    /// Snapshots that failed since the last one that succeeded.
+    pub failures_in_a_row: u64,
+    /// Keys this shard started with, and keys recovery found expired and dropped.
+    pub keys_loaded: u64,
+    pub keys_expired_at_load: u64,
 }
 
 pub struct Snapshots {
@@ -122,6 +127,7 @@ impl Snapshots {
         let mut stats = self.stats.borrow_mut();
         stats.ended_seq = stats.started_seq;
         stats.last_failed = !ok;
+        stats.failures_in_a_row = if ok { 0 } else { stats.failures_in_a_row + 1 };
         if let (true, Some(run)) = (ok, &run) {
             stats.last_save_unix_s = crate::shard::now_ms() / 1000;
             stats.last_duration_s = run.started.elapsed().as_secs() as i64;
