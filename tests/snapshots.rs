@@ -321,6 +321,8 @@ fn info_persistence_has_every_redis_field_and_counts_what_the_start_loaded() {
         assert!(names.contains(field), "no {field} in {info}");
     }
     assert_eq!(info_field(&mut con, "rdb_last_load_keys_loaded"), "500");
+    // The same layout as before: the directories were replayed side by side.
+    assert!(!server.log().contains("replaying them in order"));
     assert_eq!(info_field(&mut con, "rdb_last_load_keys_expired"), "1");
     assert_eq!(
         info_field(&mut con, "aof_rewrites_consecutive_failures"),
@@ -370,6 +372,8 @@ fn changing_shards_after_a_snapshot_keeps_every_key() {
         let mut con = server.client();
         let n: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
         assert_eq!(n, 3001, "with {shards} shards");
+        // Directories of another layout hold keys of other shards: no side-by-side replay.
+        assert!(server.log().contains("replaying them in order"));
         // A snapshot in the new layout must not lose keys of other shards' old journals.
         let _: String = redis::cmd("SAVE").query(&mut con).unwrap();
         drop(con);

@@ -11,6 +11,10 @@
 //! after its LSN follow. A cross-shard transaction is applied only when all of its parts are found
 //! (a part inside a snapshot counts: the snapshot lists it).
 //!
+//! When no directory holds keys of another shard (the layout they were written under is the
+//! current one), the directories are replayed side by side, a thread each (`parallel`); the first
+//! snapshot or record of another shard's slots stops that, and the replay starts over in order.
+//!
 //! So once every shard of the current layout has published a snapshot of this run, everything
 //! from earlier runs in any directory is superseded: recovery finding data of an earlier layout
 //! hands it to `shard::relayout`, which takes those snapshots and then deletes the rest.
@@ -21,10 +25,11 @@
 //! transaction parts exist (`TxnCensus`: keys and counts). The replay then reads each run back
 //! (`RunReader`) in epoch order and applies its records one at a time, recording no changes in
 //! the keyspaces (those would grow with the journal). What recovery holds is the keyspace being
-//! rebuilt, the directories' snapshots until applied, one journal segment
+//! rebuilt, one snapshot read buffer (8 MiB) per directory being loaded, one journal segment
 //! (`journal-segment-size`, 64 MB by default) per directory with runs left to replay, and that
 //! bookkeeping: a few words per run and per cross-shard transaction.
 
+mod parallel;
 mod runs;
 mod txns;
 
@@ -88,18 +93,12 @@ struct DirPlan {
 
 pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
     let shards = config.shards;
+    let (keyspaces, seeds) = empty_shards(config, slots);
     let mut rebuild = Rebuild {
         config,
         slots,
-        keyspaces: (0..shards)
-            .map(|i| replay_keyspace(config, slots, i))
-            .collect(),
-        seeds: (0..shards)
-            .map(|_| SnapshotSeed {
-                may_trim: true,
-                ..SnapshotSeed::default()
-            })
-            .collect(),
+        keyspaces,
+        seeds,
         incomplete: HashSet::new(),
     };
     if !config.appendonly {
@@ -144,11 +143,25 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
         .iter()
         .flat_map(|p| p.runs.iter().map(|r| r.epoch).chain(p.snapshot_epoch))
         .collect();
-    let mut readers: Vec<RunReader> = plans.iter().map(|p| RunReader::new(&p.path)).collect();
-    for &epoch in &epochs {
-        rebuild.replay_run(epoch, &mut plans, &mut readers)?;
+    let independent = parallel::replay(
+        config,
+        slots,
+        &plans,
+        &epochs,
+        &rebuild.incomplete,
+        &mut rebuild.keyspaces,
+        &mut rebuild.seeds,
+    )?;
+    if !independent {
+        log::info!(
+            "the shard directories hold keys of other shards (written under another `shards` layout): replaying them in order"
+        );
+        (rebuild.keyspaces, rebuild.seeds) = empty_shards(config, slots);
+        let mut readers: Vec<RunReader> = plans.iter().map(|p| RunReader::new(&p.path)).collect();
+        for &epoch in &epochs {
+            rebuild.replay_run(epoch, &mut plans, &mut readers)?;
+        }
     }
-    drop(readers);
     let Rebuild {
         mut keyspaces,
         mut seeds,
@@ -189,6 +202,20 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
         epoch: epochs.last().copied().unwrap_or(0) + 1,
         old_layout,
     })
+}
+
+/// Every shard's keyspace and seed before anything is replayed.
+fn empty_shards(config: &Config, slots: &SlotMap) -> (Vec<Keyspace>, Vec<SnapshotSeed>) {
+    let keyspaces = (0..config.shards)
+        .map(|i| replay_keyspace(config, slots, i))
+        .collect();
+    let seeds = (0..config.shards)
+        .map(|_| SnapshotSeed {
+            may_trim: true,
+            ..SnapshotSeed::default()
+        })
+        .collect();
+    (keyspaces, seeds)
 }
 
 /// An empty keyspace for shard `index` that records no changes: replay writes nothing to the
@@ -319,39 +346,66 @@ impl Rebuild<'_> {
                 db.clear_slots(snapshot.header.slots.clone());
             }
         }
-        let (config, slots, keyspaces) = (self.config, self.slots, &mut self.keyspaces);
-        snapshot.for_each_entry(|entry| {
-            check_db(config, entry.db)?;
-            let Effect::Put { key, .. } = &entry.effect else {
-                return Err(format!(
-                    "{}: an entry is not a key",
-                    snapshot.path.display()
-                ));
-            };
-            let located = Located {
-                slot: key_slot(key),
-                db: entry.db,
-                effect: entry.effect,
-            };
-            apply(keyspaces, slots, located)
+        let (slots, keyspaces) = (self.slots, &mut self.keyspaces);
+        snapshot_effects(self.config, &snapshot, |located| {
+            apply(keyspaces, |slot| slots.owner(slot), located)
         })
     }
 
     /// Applies one journal record of directory `index`, read in run `epoch`.
     fn apply_record(&mut self, index: usize, epoch: u64, record: Record) -> Result<(), String> {
-        let (txn, effects) = decode(&record, epoch, &self.incomplete)?;
-        if let (Some(seed), Some(txn)) = (self.seeds.get_mut(index), txn) {
-            seed.txns.push(txn);
-        }
-        for located in effects {
-            if let Some(seed) = self.seeds.get_mut(index) {
-                seed.may_trim &= contains(&self.slots.range(index), &effect_slots(&located));
+        let (slots, keyspaces) = (self.slots, &mut self.keyspaces);
+        let mut seed = self.seeds.get_mut(index);
+        let txn = record_effects(self.config, &record, epoch, &self.incomplete, |located| {
+            if let Some(seed) = seed.as_mut() {
+                seed.may_trim &= contains(&slots.range(index), &effect_slots(&located));
             }
-            check_db(self.config, located.db)?;
-            apply(&mut self.keyspaces, self.slots, located)?;
+            apply(keyspaces, |slot| slots.owner(slot), located)
+        })?;
+        if let (Some(seed), Some(txn)) = (seed, txn) {
+            seed.txns.push(txn);
         }
         Ok(())
     }
+}
+
+/// Hands every key of `snapshot` to `each`, as the effect that puts it in place.
+fn snapshot_effects(
+    config: &Config,
+    snapshot: &Checked,
+    mut each: impl FnMut(Located) -> Result<(), String>,
+) -> Result<(), String> {
+    snapshot.for_each_entry(|entry| {
+        check_db(config, entry.db)?;
+        let Effect::Put { key, .. } = &entry.effect else {
+            return Err(format!(
+                "{}: an entry is not a key",
+                snapshot.path.display()
+            ));
+        };
+        each(Located {
+            slot: key_slot(key),
+            db: entry.db,
+            effect: entry.effect,
+        })
+    })
+}
+
+/// Decodes a record of run `epoch` and hands each of its effects to `each` (none for a part of
+/// an incomplete transaction); returns the transaction the record is a part of.
+fn record_effects(
+    config: &Config,
+    record: &Record,
+    epoch: u64,
+    incomplete: &HashSet<TxnKey>,
+    mut each: impl FnMut(Located) -> Result<(), String>,
+) -> Result<Option<TxnKey>, String> {
+    let (txn, effects) = decode(record, epoch, incomplete)?;
+    for located in effects {
+        check_db(config, located.db)?;
+        each(located)?;
+    }
+    Ok(txn)
 }
 
 fn check_db(config: &Config, db: u8) -> Result<(), String> {
@@ -427,9 +481,14 @@ fn decode(
         }],
     ))
 }
-/// Applies one effect. Expired keys are kept until every record is applied (`purge_expired`):
-/// a later delta may change them, as it did when it was logged.
-fn apply(keyspaces: &mut [Keyspace], slots: &SlotMap, located: Located) -> Result<(), String> {
+/// Applies one effect to `keyspaces`, where `owner` names the keyspace of a slot. Expired keys are
+/// kept until every record is applied (`purge_expired`): a later delta may change them, as it did
+/// when it was logged.
+fn apply(
+    keyspaces: &mut [Keyspace],
+    owner: impl Fn(u16) -> usize,
+    located: Located,
+) -> Result<(), String> {
     let db = located.db as usize;
     match located.effect {
         Effect::Put {
@@ -437,12 +496,12 @@ fn apply(keyspaces: &mut [Keyspace], slots: &SlotMap, located: Located) -> Resul
             value,
             expire_at_ms,
         } => {
-            let target = &mut keyspaces[slots.owner(located.slot)].dbs[db];
+            let target = &mut keyspaces[owner(located.slot)].dbs[db];
             target.insert(&key, value.detached(), expire_at_ms);
         }
         Effect::Delta { key, delta } => {
             // Replay sees the keys as they were when the delta was logged: none expire here.
-            let target = &mut keyspaces[slots.owner(located.slot)].dbs[db];
+            let target = &mut keyspaces[owner(located.slot)].dbs[db];
             target.apply(&key, delta, 0).map_err(|_| {
                 format!(
                     "a journal record changes key {:?} as another type than it holds",
@@ -451,7 +510,7 @@ fn apply(keyspaces: &mut [Keyspace], slots: &SlotMap, located: Located) -> Resul
             })?;
         }
         Effect::Del { key } => {
-            keyspaces[slots.owner(located.slot)].dbs[db].remove(&key);
+            keyspaces[owner(located.slot)].dbs[db].remove(&key);
         }
         Effect::Flush { slots: range } => {
             for ks in keyspaces.iter_mut() {

@@ -1,0 +1,144 @@
+//! Replaying the shard directories side by side, a thread each. When no directory holds keys of
+//! another shard (the `shards` layout is the one they were written under), each directory's
+//! snapshot and records change only its own shard's keyspace: the directories are independent,
+//! and a restart takes as long as the biggest one instead of all of them in turn. A directory
+//! written under an earlier layout can hold keys that belong to other shards now; the first such
+//! snapshot or record stops the attempt, and recovery replays everything in order instead.
+
+use std::collections::{BTreeSet, HashSet};
+use std::ops::Range;
+
+use super::runs::RunReader;
+use super::{
+    apply, contains, effect_slots, record_effects, snapshot_effects, DirPlan, SnapshotSeed,
+};
+use crate::config::Config;
+use crate::journal::effect::Located;
+use crate::keyspace::Keyspace;
+use crate::router::slot::SlotMap;
+use crate::snapshot::TxnKey;
+
+/// Replays each of `plans` into its own shard's keyspace and seed, on a thread of its own, run
+/// by run as the sequential replay does. Ok(false) when some directory holds keys of another
+/// shard: then `keyspaces` and `seeds` hold a partial replay, to be started over in order.
+pub(super) fn replay(
+    config: &Config,
+    slots: &SlotMap,
+    plans: &[DirPlan],
+    epochs: &BTreeSet<u64>,
+    incomplete: &HashSet<TxnKey>,
+    keyspaces: &mut [Keyspace],
+    seeds: &mut [SnapshotSeed],
+) -> Result<bool, String> {
+    if plans.iter().any(|plan| plan.index >= keyspaces.len()) {
+        return Ok(false);
+    }
+    let mut targets: Vec<(Option<&DirPlan>, &mut Keyspace, &mut SnapshotSeed)> = keyspaces
+        .iter_mut()
+        .zip(seeds.iter_mut())
+        .enumerate()
+        .map(|(index, (keyspace, seed))| {
+            let plan = plans.iter().find(|plan| plan.index == index);
+            (plan, keyspace, seed)
+        })
+        .collect();
+    let outcomes: Vec<Result<(), Stop>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = targets
+            .iter_mut()
+            .filter_map(|(plan, keyspace, seed)| {
+                let plan = (*plan)?;
+                let mut dir = OwnShard {
+                    own: slots.range(plan.index),
+                    keyspace,
+                    crossed: false,
+                };
+                Some(scope.spawn(move || {
+                    let replayed = dir.replay(config, plan, epochs, incomplete, seed);
+                    match replayed {
+                        Err(_) if dir.crossed => Err(Stop::Crossed),
+                        other => other.map_err(Stop::Failed),
+                    }
+                }))
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|_| Err(Stop::Failed("a replay thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut independent = true;
+    for outcome in outcomes {
+        match outcome {
+            Ok(()) => {}
+            Err(Stop::Crossed) => independent = false,
+            Err(Stop::Failed(e)) => return Err(e),
+        }
+    }
+    Ok(independent)
+}
+
+/// Why a directory's replay stopped.
+enum Stop {
+    /// A snapshot or record of another shard's slots.
+    Crossed,
+    Failed(String),
+}
+
+/// One directory's replay into its own shard's keyspace.
+struct OwnShard<'a> {
+    own: Range<u16>,
+    keyspace: &'a mut Keyspace,
+    /// Set when a snapshot or record turned out to hold another shard's slots.
+    crossed: bool,
+}
+
+impl OwnShard<'_> {
+    fn replay(
+        &mut self,
+        config: &Config,
+        plan: &DirPlan,
+        epochs: &BTreeSet<u64>,
+        incomplete: &HashSet<TxnKey>,
+        seed: &mut SnapshotSeed,
+    ) -> Result<(), String> {
+        let mut reader = RunReader::new(&plan.path);
+        for &epoch in epochs {
+            if let (Some(snapshot), true) = (&plan.snapshot, plan.snapshot_epoch == Some(epoch)) {
+                self.check(&snapshot.header.slots)?;
+                seed.txns.extend(&snapshot.header.txns);
+                for db in &mut self.keyspace.dbs {
+                    db.clear_slots(snapshot.header.slots.clone());
+                }
+                snapshot_effects(config, snapshot, |located| self.apply(located))?;
+            }
+            for run in plan.runs.iter().filter(|run| run.epoch == epoch) {
+                reader.read(run, |record| {
+                    let txn = record_effects(config, &record, epoch, incomplete, |located| {
+                        self.apply(located)
+                    })?;
+                    seed.txns.extend(txn);
+                    Ok(())
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, located: Located) -> Result<(), String> {
+        self.check(&effect_slots(&located))?;
+        apply(std::slice::from_mut(self.keyspace), |_| 0, located)
+    }
+
+    /// Fails (and marks the replay crossed) unless `slots` are this shard's.
+    fn check(&mut self, slots: &Range<u16>) -> Result<(), String> {
+        if contains(&self.own, slots) {
+            return Ok(());
+        }
+        self.crossed = true;
+        Err(format!("slots {slots:?} are not this shard's"))
+    }
+}
