@@ -117,8 +117,9 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
     let mut orphan_dirs = Vec::new();
     let mut census = TxnCensus::default();
     let (mut records, mut bytes) = (0u64, 0u64);
-    for (index, dir) in existing_shard_dirs(&config.dir)? {
-        let (plan, recovery, read) = read_dir(config, index, &dir, &mut census)?;
+    for (index, dir, read) in parallel::read_dirs(config, existing_shard_dirs(&config.dir)?) {
+        let (plan, recovery, read, dir_census) = read?;
+        census.merge(dir_census);
         records += read.0;
         bytes += read.1;
         if index < shards {
@@ -227,15 +228,14 @@ fn replay_keyspace(config: &Config, slots: &SlotMap, index: usize) -> Keyspace {
     keyspace
 }
 
+/// What the first reading of one directory found: its plan, where its journal continues,
+/// (records, bytes) read, and its transaction parts.
+type DirRead = (DirPlan, Recovery, (u64, u64), TxnCensus);
+
 /// First reading of one shard directory: its newest valid snapshot, and its journal after it,
-/// checked, with its runs located and its transaction parts counted into `census`. Returns the
-/// plan, where the journal continues, and (records, bytes) read.
-fn read_dir(
-    config: &Config,
-    index: usize,
-    dir: &Path,
-    census: &mut TxnCensus,
-) -> Result<(DirPlan, Recovery, (u64, u64)), String> {
+/// checked, with its runs located and its transaction parts counted.
+fn read_dir(config: &Config, index: usize, dir: &Path) -> Result<DirRead, String> {
+    let mut census = TxnCensus::default();
     let unpublished = format::delete_unpublished(dir)?;
     if unpublished > 0 {
         log::info!(
@@ -250,7 +250,7 @@ fn read_dir(
         None => e.to_string(),
     })?;
     let snapshot_epoch = snapshot.as_ref().map(|s| s.header.epoch);
-    let scanned = runs::scan(dir, &mut reader, snapshot_epoch.unwrap_or(0), census)?;
+    let scanned = runs::scan(dir, &mut reader, snapshot_epoch.unwrap_or(0), &mut census)?;
     let recovery = reader.finish().map_err(|e| {
         format!(
             "{e}; run `keel check-journal {}` to inspect (and --repair to truncate)",
@@ -273,7 +273,7 @@ fn read_dir(
         snapshot_epoch,
         runs: scanned.runs,
     };
-    Ok((plan, recovery, read))
+    Ok((plan, recovery, read, census))
 }
 
 /// The newest snapshot in `dir` whose file is whole, and the error of a newer damaged one (it

@@ -1,4 +1,6 @@
-//! Replaying the shard directories side by side, a thread each. When no directory holds keys of
+//! Reading and replaying the shard directories side by side, a thread each. The first reading
+//! (checking every CRC) of one directory never needs another's. The replay does not either when
+//! no directory holds keys of
 //! another shard (the `shards` layout is the one they were written under), each directory's
 //! snapshot and records change only its own shard's keyspace: the directories are independent,
 //! and a restart takes as long as the biggest one instead of all of them in turn. A directory
@@ -8,15 +10,47 @@
 use std::collections::{BTreeSet, HashSet};
 use std::ops::Range;
 
+use std::path::PathBuf;
+
 use super::runs::RunReader;
 use super::{
-    apply, contains, effect_slots, record_effects, snapshot_effects, DirPlan, SnapshotSeed,
+    apply, contains, effect_slots, read_dir, record_effects, snapshot_effects, DirPlan, DirRead,
+    SnapshotSeed,
 };
 use crate::config::Config;
 use crate::journal::effect::Located;
 use crate::keyspace::Keyspace;
 use crate::router::slot::SlotMap;
 use crate::snapshot::TxnKey;
+
+/// Reads each directory (`read_dir`) on a thread of its own; returns what each found, in the
+/// order given.
+pub(super) fn read_dirs(
+    config: &Config,
+    dirs: Vec<(usize, PathBuf)>,
+) -> Vec<(usize, PathBuf, Result<DirRead, String>)> {
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = dirs
+            .into_iter()
+            .map(|(index, dir)| {
+                let thread = scope.spawn({
+                    let dir = dir.clone();
+                    move || read_dir(config, index, &dir)
+                });
+                (index, dir, thread)
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|(index, dir, thread)| {
+                let read = thread
+                    .join()
+                    .unwrap_or_else(|_| Err(format!("reading {} panicked", dir.display())));
+                (index, dir, read)
+            })
+            .collect()
+    })
+}
 
 /// Replays each of `plans` into its own shard's keyspace and seed, on a thread of its own, run
 /// by run as the sequential replay does. Ok(false) when some directory holds keys of another

@@ -27,6 +27,19 @@ impl TxnCensus {
             .found += 1;
     }
 
+    /// Adds the parts another directory's reading found.
+    pub fn merge(&mut self, other: TxnCensus) {
+        for (key, parts) in other.found {
+            self.found
+                .entry(key)
+                .or_insert(Parts {
+                    found: 0,
+                    total: parts.total,
+                })
+                .found += parts.found;
+        }
+    }
+
     /// A snapshot lists transaction `key` (it holds the part its shard applied). Counted only
     /// for transactions with a part in the journals: call after every journal is counted.
     pub fn count_listed(&mut self, key: &TxnKey) {
@@ -62,7 +75,10 @@ mod tests {
     fn a_transaction_is_complete_with_every_part_in_journals_or_snapshots() {
         let mut census = TxnCensus::default();
         census.count_part((1, 0, 7), 2);
-        census.count_part((1, 0, 7), 2);
+        // The other part, found in another directory.
+        let mut other = TxnCensus::default();
+        other.count_part((1, 0, 7), 2);
+        census.merge(other);
         census.count_part((1, 0, 8), 3);
         census.count_part((1, 0, 8), 3);
         census.count_part((2, 0, 7), 2);
