@@ -29,27 +29,36 @@ pub(super) fn read_dirs(
     config: &Config,
     dirs: Vec<(usize, PathBuf)>,
 ) -> Vec<(usize, PathBuf, Result<DirRead, String>)> {
-    std::thread::scope(|scope| {
-        let threads: Vec<_> = dirs
-            .into_iter()
-            .map(|(index, dir)| {
-                let thread = scope.spawn({
-                    let dir = dir.clone();
-                    move || read_dir(config, index, &dir)
-                });
-                (index, dir, thread)
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|(index, dir, thread)| {
-                let read = thread
-                    .join()
-                    .unwrap_or_else(|_| Err(format!("reading {} panicked", dir.display())));
-                (index, dir, read)
-            })
-            .collect()
+    side_by_side(dirs, |(index, dir)| {
+        let read = read_dir(config, index, &dir);
+        (index, dir, read)
     })
+}
+
+/// Runs `work` on every item, a thread each, at most as many at once as there are cores (more
+/// would not be faster, and each holds a journal segment in memory); returns the results in the
+/// items' order.
+fn side_by_side<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let width = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut results = Vec::with_capacity(items.len());
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        let wave: Vec<T> = items.by_ref().take(width).collect();
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = wave
+                .into_iter()
+                .map(|item| scope.spawn(|| work(item)))
+                .collect();
+            for thread in threads {
+                results.push(
+                    thread
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                );
+            }
+        });
+    }
+    results
 }
 
 /// Replays each of `plans` into its own shard's keyspace and seed, on a thread of its own, run
@@ -67,42 +76,25 @@ pub(super) fn replay(
     if plans.iter().any(|plan| plan.index >= keyspaces.len()) {
         return Ok(false);
     }
-    let mut targets: Vec<(Option<&DirPlan>, &mut Keyspace, &mut SnapshotSeed)> = keyspaces
+    let targets: Vec<(&DirPlan, &mut Keyspace, &mut SnapshotSeed)> = keyspaces
         .iter_mut()
         .zip(seeds.iter_mut())
         .enumerate()
-        .map(|(index, (keyspace, seed))| {
-            let plan = plans.iter().find(|plan| plan.index == index);
-            (plan, keyspace, seed)
+        .filter_map(|(index, (keyspace, seed))| {
+            let plan = plans.iter().find(|plan| plan.index == index)?;
+            Some((plan, keyspace, seed))
         })
         .collect();
-    let outcomes: Vec<Result<(), Stop>> = std::thread::scope(|scope| {
-        let threads: Vec<_> = targets
-            .iter_mut()
-            .filter_map(|(plan, keyspace, seed)| {
-                let plan = (*plan)?;
-                let mut dir = OwnShard {
-                    own: slots.range(plan.index),
-                    keyspace,
-                    crossed: false,
-                };
-                Some(scope.spawn(move || {
-                    let replayed = dir.replay(config, plan, epochs, incomplete, seed);
-                    match replayed {
-                        Err(_) if dir.crossed => Err(Stop::Crossed),
-                        other => other.map_err(Stop::Failed),
-                    }
-                }))
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|thread| {
-                thread
-                    .join()
-                    .unwrap_or_else(|_| Err(Stop::Failed("a replay thread panicked".into())))
-            })
-            .collect()
+    let outcomes = side_by_side(targets, |(plan, keyspace, seed)| {
+        let mut dir = OwnShard {
+            own: slots.range(plan.index),
+            keyspace,
+            crossed: false,
+        };
+        match dir.replay(config, plan, epochs, incomplete, seed) {
+            Err(_) if dir.crossed => Err(Stop::Crossed),
+            other => other.map_err(Stop::Failed),
+        }
     });
     let mut independent = true;
     for outcome in outcomes {
@@ -174,5 +166,18 @@ impl OwnShard<'_> {
         }
         self.crossed = true;
         Err(format!("slots {slots:?} are not this shard's"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::side_by_side;
+
+    #[test]
+    fn side_by_side_runs_every_item_and_keeps_their_order_past_one_wave() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let items: Vec<usize> = (0..3 * cores + 1).collect();
+        let doubled: Vec<usize> = items.iter().map(|i| i * 2).collect();
+        assert_eq!(side_by_side(items, |i| i * 2), doubled);
     }
 }
