@@ -144,7 +144,7 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
         .iter()
         .flat_map(|p| p.runs.iter().map(|r| r.epoch).chain(p.snapshot_epoch))
         .collect();
-    let independent = parallel::replay(
+    let side_by_side = parallel::replay(
         config,
         slots,
         &plans,
@@ -152,10 +152,10 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
         &rebuild.incomplete,
         &mut rebuild.keyspaces,
         &mut rebuild.seeds,
-    )?;
-    if !independent {
+    );
+    if let Err(why) = side_by_side {
         log::info!(
-            "the shard directories hold keys of other shards (written under another `shards` layout): replaying them in order"
+            "cannot replay the shard directories side by side ({why}): replaying them in order"
         );
         (rebuild.keyspaces, rebuild.seeds) = empty_shards(config, slots);
         let mut readers: Vec<RunReader> = plans.iter().map(|p| RunReader::new(&p.path)).collect();

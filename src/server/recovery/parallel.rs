@@ -1,15 +1,14 @@
 //! Reading and replaying the shard directories side by side, a thread each. The first reading
 //! (checking every CRC) of one directory never needs another's. The replay does not either when
-//! no directory holds keys of
-//! another shard (the `shards` layout is the one they were written under), each directory's
-//! snapshot and records change only its own shard's keyspace: the directories are independent,
-//! and a restart takes as long as the biggest one instead of all of them in turn. A directory
+//! no directory holds keys of another shard (the `shards` layout is the one they were written
+//! under): each directory's snapshot and records change only its own shard's keyspace, so a
+//! restart takes as long as the biggest directory instead of all of them in turn. A directory
 //! written under an earlier layout can hold keys that belong to other shards now; the first such
-//! snapshot or record stops the attempt, and recovery replays everything in order instead.
+//! snapshot or record stops the attempt, and recovery replays everything in order instead (as it
+//! does after any failure here: the ordered replay gives the definitive answer).
 
 use std::collections::{BTreeSet, HashSet};
 use std::ops::Range;
-
 use std::path::PathBuf;
 
 use super::runs::RunReader;
@@ -62,8 +61,10 @@ fn side_by_side<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -
 }
 
 /// Replays each of `plans` into its own shard's keyspace and seed, on a thread of its own, run
-/// by run as the sequential replay does. Ok(false) when some directory holds keys of another
-/// shard: then `keyspaces` and `seeds` hold a partial replay, to be started over in order.
+/// by run as the ordered replay does. Err (the first reason) when some directory holds keys of
+/// another shard or its replay failed: then `keyspaces` and `seeds` hold a partial replay, to be
+/// started over in order. (A failure may come from the crossing itself: a directory's delta
+/// whose key's older records are in another directory.)
 pub(super) fn replay(
     config: &Config,
     slots: &SlotMap,
@@ -72,9 +73,9 @@ pub(super) fn replay(
     incomplete: &HashSet<TxnKey>,
     keyspaces: &mut [Keyspace],
     seeds: &mut [SnapshotSeed],
-) -> Result<bool, String> {
-    if plans.iter().any(|plan| plan.index >= keyspaces.len()) {
-        return Ok(false);
+) -> Result<(), String> {
+    if let Some(plan) = plans.iter().find(|plan| plan.index >= keyspaces.len()) {
+        return Err(format!("{} is not a shard now", plan.path.display()));
     }
     let targets: Vec<(&DirPlan, &mut Keyspace, &mut SnapshotSeed)> = keyspaces
         .iter_mut()
@@ -89,37 +90,17 @@ pub(super) fn replay(
         let mut dir = OwnShard {
             own: slots.range(plan.index),
             keyspace,
-            crossed: false,
         };
-        match dir.replay(config, plan, epochs, incomplete, seed) {
-            Err(_) if dir.crossed => Err(Stop::Crossed),
-            other => other.map_err(Stop::Failed),
-        }
+        dir.replay(config, plan, epochs, incomplete, seed)
+            .map_err(|e| format!("{}: {e}", plan.path.display()))
     });
-    let mut independent = true;
-    for outcome in outcomes {
-        match outcome {
-            Ok(()) => {}
-            Err(Stop::Crossed) => independent = false,
-            Err(Stop::Failed(e)) => return Err(e),
-        }
-    }
-    Ok(independent)
-}
-
-/// Why a directory's replay stopped.
-enum Stop {
-    /// A snapshot or record of another shard's slots.
-    Crossed,
-    Failed(String),
+    outcomes.into_iter().collect()
 }
 
 /// One directory's replay into its own shard's keyspace.
 struct OwnShard<'a> {
     own: Range<u16>,
     keyspace: &'a mut Keyspace,
-    /// Set when a snapshot or record turned out to hold another shard's slots.
-    crossed: bool,
 }
 
 impl OwnShard<'_> {
@@ -159,13 +140,12 @@ impl OwnShard<'_> {
         apply(std::slice::from_mut(self.keyspace), |_| 0, located)
     }
 
-    /// Fails (and marks the replay crossed) unless `slots` are this shard's.
-    fn check(&mut self, slots: &Range<u16>) -> Result<(), String> {
+    /// Fails unless `slots` are this shard's.
+    fn check(&self, slots: &Range<u16>) -> Result<(), String> {
         if contains(&self.own, slots) {
             return Ok(());
         }
-        self.crossed = true;
-        Err(format!("slots {slots:?} are not this shard's"))
+        Err(format!("slots {slots:?} are another shard's"))
     }
 }
 
