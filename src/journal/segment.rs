@@ -94,27 +94,15 @@ pub fn prepared_path(dir: &Path) -> PathBuf {
 /// of the log. Call only while no journal writes to `dir`. Returns
 /// how many were deleted.
 pub fn delete_temporaries(dir: &Path) -> Result<usize, JournalError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(JournalError::io("listing", dir, &e)),
-    };
-    let mut deleted = 0;
-    for entry in entries {
-        let entry = entry.map_err(|e| JournalError::io("listing", dir, &e))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            continue;
-        };
-        if (name.starts_with("journal-") && name.ends_with(".tmp"))
+    let doomed = file::files_named(dir, |name| {
+        (name.starts_with("journal-") && name.ends_with(".tmp"))
             || name.ends_with(file::DELETING_SUFFIX)
-        {
-            let path = entry.path();
-            file::delete(&path).map_err(|e| JournalError::io("deleting", &path, &e))?;
-            deleted += 1;
-        }
+    })
+    .map_err(|e| JournalError::io("listing", dir, &e))?;
+    for path in &doomed {
+        file::delete(path).map_err(|e| JournalError::io("deleting", path, &e))?;
     }
-    Ok(deleted)
+    Ok(doomed.len())
 }
 
 /// The segments in `dir`, by first LSN (from their names). A missing directory

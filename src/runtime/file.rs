@@ -324,21 +324,29 @@ pub async fn delete_gradually(path: &Path) -> io::Result<()> {
     crate::runtime::blocking(move || delete(&doomed)).await
 }
 
+/// The regular files in `dir` whose names `picked` selects; a missing directory holds none.
+pub fn files_named(dir: &Path, picked: impl Fn(&str) -> bool) -> io::Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        if entry.file_type()?.is_file() && name.to_str().is_some_and(&picked) {
+            files.push(entry.path());
+        }
+    }
+    Ok(files)
+}
+
 /// Deletes a directory of big files without stalling the device: each file gradually
 /// ([`delete_gradually`]), then the directory and whatever else it holds, durably.
 pub async fn delete_dir_gradually(path: &Path) -> io::Result<()> {
     let dir = path.to_path_buf();
-    let files = crate::runtime::blocking(move || {
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?;
-            if entry.file_type()?.is_file() {
-                files.push(entry.path());
-            }
-        }
-        Ok::<_, io::Error>(files)
-    })
-    .await?;
+    let files = crate::runtime::blocking(move || files_named(&dir, |_| true)).await?;
     for file in files {
         delete_gradually(&file).await?;
     }

@@ -307,25 +307,15 @@ pub fn list(dir: &Path) -> Result<Vec<(Lsn, PathBuf)>, String> {
 /// came while one was written); returns how many. Recovery runs this before reading: such a file
 /// is never read, and it can be as big as the dataset.
 pub fn delete_unpublished(dir: &Path) -> Result<usize, String> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
-    };
-    let mut deleted = 0;
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name();
-        let unpublished = name
-            .to_str()
-            .is_some_and(|n| n.starts_with("snapshot-") && n.ends_with(".kss.tmp"));
-        if unpublished {
-            let path = entry.path();
-            crate::runtime::file::delete(&path)
-                .map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
-            deleted += 1;
-        }
+    use crate::runtime::file;
+    let doomed = file::files_named(dir, |name| {
+        name.starts_with("snapshot-") && name.ends_with(".kss.tmp")
+    })
+    .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    for path in &doomed {
+        file::delete(path).map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
     }
-    Ok(deleted)
+    Ok(doomed.len())
 }
 
 #[cfg(test)]
