@@ -98,8 +98,6 @@ impl Stream {
     }
 }
 
-/// Shuts a socket down from outside its task (CLIENT KILL, idle timeout, SHUTDOWN): its pending
-/// read returns end-of-stream and its task ends.
 /// True when the peer of a connected socket has closed it (or it failed): a non-consuming peek
 /// reads end of stream or an error. Pending input counts as open.
 pub fn peer_closed(fd: RawFd) -> bool {
@@ -120,6 +118,8 @@ pub fn peer_closed(fd: RawFd) -> bool {
     !matches!(errno, libc::EAGAIN | libc::EINTR)
 }
 
+/// Shuts a socket down from outside its task (CLIENT KILL, idle timeout, SHUTDOWN): its pending
+/// read returns end-of-stream and its task ends.
 pub fn shutdown_fd(fd: RawFd) {
     // SAFETY: shutdown on a descriptor this process owns has no memory effects; a stale descriptor
     // only yields an error, which we ignore.
