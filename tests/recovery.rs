@@ -152,3 +152,39 @@ fn many_runs_with_shards_changes_replay_to_every_last_write() {
         server.log()
     );
 }
+
+/// `used_memory_rss` of `INFO memory`, in bytes.
+fn rss_bytes(con: &mut redis::Connection) -> i64 {
+    let info: String = redis::cmd("INFO").arg("memory").query(con).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory_rss:"))
+        .expect("used_memory_rss")
+        .parse()
+        .unwrap()
+}
+
+/// Recovery reads each journal segment whole (64 MB at the default size) and frees it after:
+/// the server must give that memory back rather than keep it (it kept all 64 MB before).
+#[test]
+fn restart_from_the_journal_gives_back_what_the_segments_were_read_into() {
+    let mut server = Server::start(1, &["--journal-segment-size", "64mb"]);
+    let mut con = server.client();
+    for i in 0..200 {
+        let pairs: Vec<String> = (0..10)
+            .flat_map(|j| [format!("k:{i}:{j}"), "v".into()])
+            .collect();
+        redis::cmd("MSET")
+            .arg(&pairs)
+            .query::<()>(&mut con)
+            .unwrap();
+    }
+    let before = rss_bytes(&mut con);
+    server.restart();
+    let mut con = server.client();
+    assert_eq!(int(&mut con, &["DBSIZE"]), 2000);
+    let after = rss_bytes(&mut con);
+    assert!(
+        after < before + 32 * 1024 * 1024,
+        "RSS {before} bytes before the restart, {after} after"
+    );
+}
