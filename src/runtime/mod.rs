@@ -4,6 +4,7 @@
 
 pub mod executor;
 pub mod file;
+pub mod memory;
 pub mod mesh;
 pub mod net;
 

@@ -184,7 +184,7 @@ pub fn recover(config: &Config, slots: &SlotMap) -> Result<Recovered, String> {
             *journal = Some(reader.finish().map_err(|e| e.to_string())?);
         }
     }
-    crate::return_free_memory();
+    crate::runtime::memory::return_free_memory();
     let seconds = started.elapsed().as_secs_f64().max(1e-6);
     if records > 0 {
         let keys: usize = keyspaces.iter().flat_map(|k| &k.dbs).map(|d| d.len()).sum();
