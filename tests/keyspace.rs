@@ -646,3 +646,54 @@ fn scan_on_a_cluster_shard_port_covers_only_that_shards_keys() {
     }
     assert_eq!(union.len(), 600);
 }
+
+/// One hash slot of tens of thousands of keys (one `{tag}`): its table grows and shrinks by moving
+/// keys a step at a time while commands run, and every key stays readable, deletable and scanned
+/// exactly once throughout (lookups and SCAN see both tables of a move).
+#[test]
+fn one_slot_of_many_keys_grows_and_shrinks_keeping_every_key() {
+    let server = start();
+    let mut con = server.client();
+    let keys: Vec<String> = (0..60_000).map(|i| format!("{{big}}:{i}")).collect();
+    set_many(&mut con, &keys);
+    assert_eq!(int(&mut con, &["DBSIZE"]), 60_000);
+    for chunk in keys.chunks(500).step_by(7) {
+        let got: Vec<Option<String>> = redis::cmd("MGET").arg(chunk).query(&mut con).unwrap();
+        let expected: Vec<Option<String>> = chunk.iter().map(|k| Some(k.clone())).collect();
+        assert_eq!(got, expected);
+    }
+    // Deleting all but 10,000 shrinks the table; SCANs meanwhile see each key once.
+    let (doomed, kept) = keys.split_at(50_000);
+    for (i, chunk) in doomed.chunks(1000).enumerate() {
+        let mut del = redis::cmd("DEL");
+        del.arg(chunk);
+        assert_eq!(del.query::<i64>(&mut con).unwrap(), 1000);
+        let (scanned, _) = scan_all(&mut con, &["COUNT", "1000"]);
+        let unique: HashSet<&String> = scanned.iter().collect();
+        assert_eq!(unique.len(), scanned.len(), "SCAN repeated a key");
+        assert_eq!(scanned.len(), 60_000 - 1000 * (i + 1));
+    }
+    assert_eq!(int(&mut con, &["DBSIZE"]), 10_000);
+    let left: HashSet<String> = scan_all(&mut con, &[]).0.into_iter().collect();
+    assert_eq!(left, kept.iter().cloned().collect());
+    assert_eq!(int(&mut con, &["EXISTS", &doomed[123], &kept[456]]), 1);
+}
+
+#[test]
+fn activerehashing_is_a_config_directive() {
+    let server = start();
+    let mut con = server.client();
+    let get = |con: &mut Connection| -> Vec<String> {
+        redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("activerehashing")
+            .query(con)
+            .unwrap()
+    };
+    assert_eq!(get(&mut con), ["activerehashing", "yes"]);
+    run(&mut con, &["CONFIG", "SET", "activerehashing", "no"]);
+    assert_eq!(get(&mut con), ["activerehashing", "no"]);
+    assert!(
+        error(&mut con, &["CONFIG", "SET", "activerehashing", "maybe"]).contains("activerehashing")
+    );
+}

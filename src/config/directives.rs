@@ -300,6 +300,15 @@ pub static DIRECTIVES: &[Directive] = &[
         mutable: true,
     },
     Directive {
+        name: "activerehashing",
+        set: |c, v| {
+            c.active_rehashing = yes_no(v)?;
+            Ok(())
+        },
+        get: |c| show_bool(c.active_rehashing),
+        mutable: true,
+    },
+    Directive {
         name: "latency-tracking",
         set: |c, v| {
             c.latency_tracking = yes_no(v)?;

@@ -36,6 +36,8 @@ pub struct Config {
     pub steer_connections: bool,
     /// Per-command latency histograms (`LATENCY HISTOGRAM`, `INFO latencystats`).
     pub latency_tracking: bool,
+    /// Whether the cron moves keys of resizing slot tables (`activerehashing`).
+    pub active_rehashing: bool,
     /// The percentiles `INFO latencystats` prints, each in 0..=100.
     pub latency_tracking_info_percentiles: Vec<f64>,
     /// Commands taking at least this long go to the slow log; -1 logs none, 0 logs all.
@@ -78,6 +80,7 @@ impl Default for Config {
             hz: 10,
             steer_connections: true,
             latency_tracking: true,
+            active_rehashing: true,
             latency_tracking_info_percentiles: vec![50.0, 99.0, 99.9],
             slowlog_log_slower_than_us: 10_000,
             slowlog_max_len: 128,

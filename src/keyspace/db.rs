@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::hash::BuildHasher;
 use std::ops::Range;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -89,6 +90,9 @@ pub struct Db {
     /// (deadline ms, key) for every key with a TTL; kept exactly in step with `Entry::expire_at_ms()`.
     expiry_index: BTreeSet<(u64, StoredKey)>,
     len: usize,
+    /// Slot tables (by index) whose resize is still moving keys, for the cron to finish
+    /// (`continue_resizes`) when writes, which move a step each, stop before the move does.
+    resizing: Vec<usize>,
     /// Keys removed by expiry since the shard last took them, kept only while `expired`
     /// keyspace events are on (`set_notify_expired`).
     expired: Option<Vec<Bytes>>,
@@ -106,6 +110,7 @@ impl Db {
             track_changes: true,
             expiry_index: BTreeSet::new(),
             len: 0,
+            resizing: Vec::new(),
             expired: None,
             created: None,
         }
@@ -268,9 +273,9 @@ impl Db {
         if let Some(at) = expire_at_ms {
             self.expiry_index.insert((at, key.clone()));
         }
-        let old = self
-            .map_mut(&key)
-            .insert(key.clone(), Entry::new(value, expire_at_ms));
+        let index = self.slot_index(key_slot(&key));
+        let old = self.slots[index].insert(key.clone(), Entry::new(value, expire_at_ms));
+        self.note_resizing(index);
         match old.as_ref().map(|old| old.expire_at_ms()) {
             None => {
                 self.len += 1;
@@ -319,7 +324,9 @@ impl Db {
     /// Deletes `key` without recording it: for expiry, which replay repeats by itself because
     /// deadlines are absolute.
     fn unlink(&mut self, key: &[u8]) -> Option<Entry> {
-        let (stored_key, entry) = self.map_mut(key).remove_entry(key)?;
+        let index = self.slot_index(key_slot(key));
+        let (stored_key, entry) = self.slots[index].remove_entry(key)?;
+        self.note_resizing(index);
         self.len -= 1;
         if let Some(at) = entry.expire_at_ms() {
             self.expiry_index.remove(&(at, stored_key));
@@ -350,8 +357,31 @@ impl Db {
         true
     }
 
+    fn note_resizing(&mut self, index: usize) {
+        if self.slots[index].is_moving() && !self.resizing.contains(&index) {
+            self.resizing.push(index);
+        }
+    }
+
+    /// Moves keys of resizing tables into their new tables, a few buckets at a time, until
+    /// `budget` has passed (Redis's `activerehashing`). The steps are small because a step may
+    /// fault in a fresh page of the new table for each key it moves.
+    pub fn continue_resizes(&mut self, budget: Duration) {
+        const STEP_BUCKETS: usize = 128;
+        let started = Instant::now();
+        while let Some(&index) = self.resizing.first() {
+            if !self.slots[index].move_some(STEP_BUCKETS) {
+                self.resizing.remove(0);
+            }
+            if started.elapsed() >= budget {
+                break;
+            }
+        }
+    }
+
     pub fn clear(&mut self) {
         self.slots.iter_mut().for_each(SlotTable::clear);
+        self.resizing.clear();
         self.expiry_index.clear();
         self.len = 0;
         self.record(Change::Flush);

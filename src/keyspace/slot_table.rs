@@ -9,6 +9,12 @@
 //!   At 64 bytes a bucket, that slack was most of a small key's memory.
 //! - **`prefetch`** brings in the tag group and the home bucket of a key ahead of its lookup, so a
 //!   pipeline of commands overlaps its cache misses instead of taking them one after another.
+//! - **A big table resizes a step at a time** (`Moving`), as Redis's incremental rehashing does:
+//!   the new table takes every insert, each insert or remove moves the keys of `MOVE_STEP` buckets
+//!   of the old one, and the shard's cron moves more when writes stop (`move_some`). A slot of
+//!   millions of keys (one `{hash tag}`) used to stop its shard for the whole copy: 370 ms at 1.6M
+//!   keys. Lookups look in both tables meanwhile. Bucket arrays are allocated uninitialised (the
+//!   tags say which buckets hold a key), so a new table costs no time until it is filled either.
 //!
 //! Probing is linear, by groups of 8 tags read as one `u64` from any bucket (the first 8 tags are
 //! mirrored after the last, so a group never wraps). A lookup stops at a group holding an empty
@@ -17,10 +23,24 @@
 
 use super::db::{Entry, KeyHasher};
 use super::stored_key::StoredKey;
+use crate::runtime::memory;
 use std::hash::BuildHasher;
+use std::mem::MaybeUninit;
 
 /// Tags read and matched at once.
 const GROUP: usize = 8;
+/// A resize of a table of at least this many keys moves them a step at a time (a smaller one moves
+/// them at once: well under a millisecond).
+const MOVE_IN_STEPS_FROM: usize = 4096;
+/// Buckets of the old table each insert or remove moves the keys of. The move must end before the
+/// new table fills: it has room for an eighth more keys at least, so about 9.2 buckets per insert
+/// would do.
+const MOVE_STEP: usize = 16;
+/// Bucket arrays of at least this many buckets (2 MiB) are backed by small pages, and a move gives
+/// the pages of the old one back as it goes.
+const BIG_ARRAY_BUCKETS: usize = 32 * 1024;
+/// How much of the old bucket array a move gives back at once.
+const RELEASE_BYTES: usize = 256 * 1024;
 /// Tag of a bucket never used since the last resize: a probe may stop here.
 const EMPTY: u8 = 0xFF;
 /// Tag of a bucket whose key was removed: a probe must go on past it.
@@ -29,13 +49,14 @@ const DELETED: u8 = 0x80;
 const LO_BITS: u64 = 0x0101_0101_0101_0101;
 const HI_BITS: u64 = 0x8080_8080_8080_8080;
 
-/// One key and its entry, aligned so that it never straddles two cache lines.
+/// One bucket: a key and its entry when its tag says it is full, else uninitialised. Aligned so
+/// that it never straddles two cache lines.
 #[repr(align(64))]
-#[derive(Default)]
-struct Bucket(Option<(StoredKey, Entry)>);
+struct Bucket(MaybeUninit<(StoredKey, Entry)>);
 
+/// One open-addressing table.
 #[derive(Default)]
-pub struct SlotTable {
+struct Table {
     /// One tag per bucket, then a copy of the first `GROUP` tags. Empty when capacity is 0.
     tags: Box<[u8]>,
     buckets: Box<[Bucket]>,
@@ -43,6 +64,49 @@ pub struct SlotTable {
     /// Empty buckets that may still be filled before the table must resize (at most 7/8 of the
     /// buckets are ever non-empty, so every probe meets an empty bucket).
     growth_left: usize,
+}
+
+/// The keys of one hash slot: one table, or two while a resize moves keys from the old to the new.
+#[derive(Default)]
+pub struct SlotTable {
+    /// Takes every insert; holds every key but those a resize has still to move in.
+    table: Table,
+    moving: Option<Box<Moving>>,
+}
+
+/// The table a resize is moving keys out of, in bucket order.
+struct Moving {
+    from: Table,
+    /// The first bucket of `from` not moved yet.
+    next: usize,
+    /// Buckets of `from` before this one had their memory given back (`release_moved`).
+    released: usize,
+}
+
+impl Moving {
+    fn new(from: Table) -> Moving {
+        Moving {
+            from,
+            next: 0,
+            released: 0,
+        }
+    }
+
+    /// Gives the memory of moved buckets of a big table back to the OS, `RELEASE_BYTES` at a
+    /// time: the old table shrinks as the move goes, rather than all at once at its end (freeing
+    /// 150 MB of small pages at once took 5-8 ms).
+    fn release_moved(&mut self) {
+        let chunk = RELEASE_BYTES / std::mem::size_of::<Bucket>();
+        if self.from.capacity() < BIG_ARRAY_BUCKETS || self.next - self.released < chunk {
+            return;
+        }
+        let moved = &self.from.buckets[self.released..self.next];
+        // SAFETY: these buckets are in the table's own array, and all were vacated (moved out or
+        // removed: `next` passed them and nothing is put into an old table), so their contents
+        // are never read or dropped again.
+        unsafe { memory::discard(moved.as_ptr().cast(), std::mem::size_of_val(moved)) };
+        self.released = self.next;
+    }
 }
 
 fn hash_of(key: &[u8]) -> u64 {
@@ -97,17 +161,43 @@ fn capacity_for(len: usize) -> usize {
     needed.next_multiple_of(step)
 }
 
-impl SlotTable {
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
+impl Table {
+    fn with_capacity(capacity: usize) -> Table {
+        let buckets = Box::<[Bucket]>::new_uninit_slice(capacity);
+        let table = Table {
+            tags: vec![EMPTY; capacity + GROUP].into_boxed_slice(),
+            // SAFETY: a `Bucket` is only a `MaybeUninit`, which any memory is a valid value of.
+            buckets: unsafe { buckets.assume_init() },
+            len: 0,
+            growth_left: max_len(capacity),
+        };
+        if capacity >= BIG_ARRAY_BUCKETS {
+            // Keys land in random buckets: with 2 MiB pages, the first keys moved into a new table
+            // fault in all its pages within a few commands, each fault zeroing 2 MiB (1-5 ms on a
+            // VM touching fresh memory; one command met 16). 4 KiB faults spread that over the move.
+            memory::prefer_small_pages(&table.buckets);
+        }
+        table
     }
 
     fn capacity(&self) -> usize {
         self.buckets.len()
+    }
+
+    fn is_full(&self, at: usize) -> bool {
+        self.tags[at] & 0x80 == 0
+    }
+
+    fn bucket(&self, at: usize) -> &(StoredKey, Entry) {
+        assert!(self.is_full(at), "bucket {at} holds no key");
+        // SAFETY: a full tag means the bucket was written (`put`) and not read out since (`vacate`).
+        unsafe { self.buckets[at].0.assume_init_ref() }
+    }
+
+    fn bucket_mut(&mut self, at: usize) -> &mut (StoredKey, Entry) {
+        assert!(self.is_full(at), "bucket {at} holds no key");
+        // SAFETY: as in `bucket`.
+        unsafe { self.buckets[at].0.assume_init_mut() }
     }
 
     fn home(&self, hash: u64) -> usize {
@@ -139,10 +229,8 @@ impl SlotTable {
             let group = self.group_at(at);
             for offset in positions(match_tag(group, tag)) {
                 let index = (at + offset) % capacity;
-                if let Some((stored, _)) = &self.buckets[index].0 {
-                    if **stored == *key {
-                        return Some(index);
-                    }
+                if self.is_full(index) && *self.bucket(index).0 == *key {
+                    return Some(index);
                 }
             }
             if match_empty(group) != 0 {
@@ -166,79 +254,207 @@ impl SlotTable {
         }
     }
 
-    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
-        let index = self.find(hash_of(key), key)?;
-        self.buckets[index].0.as_ref().map(|(_, entry)| entry)
-    }
-
-    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let index = self.find(hash_of(key), key)?;
-        self.buckets[index].0.as_mut().map(|(_, entry)| entry)
-    }
-
-    pub fn contains_key(&self, key: &[u8]) -> bool {
-        self.find(hash_of(key), key).is_some()
-    }
-
-    /// Stores `entry` under `key`; returns the entry it replaced (the stored key is kept then).
-    pub fn insert(&mut self, key: StoredKey, entry: Entry) -> Option<Entry> {
-        let hash = hash_of(&key);
-        if let Some(index) = self.find(hash, &key) {
-            let (_, old) = self.buckets[index].0.as_mut().expect("found");
-            return Some(std::mem::replace(old, entry));
-        }
-        if self.growth_left == 0 {
-            self.resize(capacity_for(self.len + 1));
-        }
-        self.put(hash, key, entry);
-        self.len += 1;
-        None
-    }
-
-    /// Places a key known to be absent into a free bucket.
+    /// Places a key known to be absent into a free bucket (the caller made sure there is room).
     fn put(&mut self, hash: u64, key: StoredKey, entry: Entry) {
         let index = self.free_bucket(hash);
         if self.tags[index] == EMPTY {
             self.growth_left -= 1;
         }
         self.set_tag(index, tag_of(hash));
-        self.buckets[index].0 = Some((key, entry));
+        self.buckets[index].0.write((key, entry));
+        self.len += 1;
     }
 
-    pub fn remove_entry(&mut self, key: &[u8]) -> Option<(StoredKey, Entry)> {
-        let index = self.find(hash_of(key), key)?;
-        let removed = self.buckets[index].0.take();
+    /// Takes the key out of a full bucket, leaving it deleted: probes go on past it.
+    fn vacate(&mut self, at: usize) -> (StoredKey, Entry) {
+        assert!(self.is_full(at), "bucket {at} holds no key");
+        self.set_tag(at, DELETED);
         self.len -= 1;
+        // SAFETY: the bucket was full and its tag now says it is not: it is read out once.
+        unsafe { self.buckets[at].0.assume_init_read() }
+    }
+
+    /// Takes the key out of a full bucket, making the bucket empty again where no probe can have
+    /// passed it.
+    fn remove_at(&mut self, at: usize) -> (StoredKey, Entry) {
         // The bucket may become empty again only if no probe ever passed it, i.e. if no group
         // read from any bucket that covers it was free of empty buckets.
         let capacity = self.capacity();
-        let before = match_empty(self.group_at((index + capacity - GROUP) % capacity));
-        let after = match_empty(self.group_at(index));
+        let before = match_empty(self.group_at((at + capacity - GROUP) % capacity));
+        let after = match_empty(self.group_at(at));
         let full_run = before.leading_zeros() / 8 + after.trailing_zeros() / 8;
+        let removed = self.vacate(at);
         if (full_run as usize) < GROUP {
-            self.set_tag(index, EMPTY);
+            self.set_tag(at, EMPTY);
             self.growth_left += 1;
-        } else {
-            self.set_tag(index, DELETED);
-        }
-        if self.len == 0 {
-            *self = SlotTable::default();
-        } else if self.len * 4 < capacity && capacity > GROUP {
-            self.resize(capacity_for(self.len));
         }
         removed
     }
 
-    /// Rebuilds the table with `capacity` buckets (dropping deleted tags).
-    fn resize(&mut self, capacity: usize) {
-        let old = std::mem::take(&mut self.buckets);
-        self.tags = vec![EMPTY; capacity + GROUP].into_boxed_slice();
-        self.buckets = (0..capacity).map(|_| Bucket::default()).collect();
-        self.growth_left = max_len(capacity);
-        for (key, entry) in old.into_vec().into_iter().filter_map(|bucket| bucket.0) {
-            self.put(hash_of(&key), key, entry);
+    fn iter(&self) -> impl Iterator<Item = (&StoredKey, &Entry)> {
+        (0..self.capacity())
+            .filter(|&at| self.is_full(at))
+            .map(|at| {
+                let (key, entry) = self.bucket(at);
+                (key, entry)
+            })
+    }
+
+    /// Every key and entry, taken out of the table.
+    fn drain(mut self) -> impl Iterator<Item = (StoredKey, Entry)> {
+        let mut next = 0;
+        std::iter::from_fn(move || {
+            while next < self.capacity() {
+                next += 1;
+                if self.is_full(next - 1) {
+                    return Some(self.vacate(next - 1));
+                }
+            }
+            None
+        })
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        for at in 0..self.capacity() {
+            if self.is_full(at) {
+                // SAFETY: a full bucket holds a value nothing else will read or drop.
+                unsafe { self.buckets[at].0.assume_init_drop() }
+            }
         }
-        self.growth_left = max_len(capacity) - self.len;
+    }
+}
+
+impl SlotTable {
+    pub fn len(&self) -> usize {
+        self.table.len + self.moving.as_ref().map_or(0, |m| m.from.len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.table.capacity()
+    }
+
+    /// Whether a resize is still moving keys from the old table (`move_some` moves more).
+    pub fn is_moving(&self) -> bool {
+        self.moving.is_some()
+    }
+
+    fn entry(&self, hash: u64, key: &[u8]) -> Option<&Entry> {
+        if let Some(at) = self.table.find(hash, key) {
+            return Some(&self.table.bucket(at).1);
+        }
+        let from = &self.moving.as_ref()?.from;
+        from.find(hash, key).map(|at| &from.bucket(at).1)
+    }
+
+    fn entry_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut Entry> {
+        if let Some(at) = self.table.find(hash, key) {
+            return Some(&mut self.table.bucket_mut(at).1);
+        }
+        let from = &mut self.moving.as_mut()?.from;
+        let at = from.find(hash, key)?;
+        Some(&mut from.bucket_mut(at).1)
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.entry(hash_of(key), key)
+    }
+
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.entry_mut(hash_of(key), key)
+    }
+
+    pub fn contains_key(&self, key: &[u8]) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Stores `entry` under `key`; returns the entry it replaced (the stored key is kept then).
+    pub fn insert(&mut self, key: StoredKey, entry: Entry) -> Option<Entry> {
+        let hash = hash_of(&key);
+        if let Some(old) = self.entry_mut(hash, &key) {
+            return Some(std::mem::replace(old, entry));
+        }
+        self.make_room();
+        self.table.put(hash, key, entry);
+        self.move_some(MOVE_STEP);
+        None
+    }
+
+    /// Makes sure the table can take one more key besides those still to move in, resizing it if
+    /// not (after finishing a move still under way: rare, since moves end well before).
+    fn make_room(&mut self) {
+        let to_move = self.moving.as_ref().map_or(0, |m| m.from.len);
+        if self.table.growth_left > to_move {
+            return;
+        }
+        self.move_some(usize::MAX);
+        self.resize(capacity_for(self.table.len + 1));
+    }
+
+    pub fn remove_entry(&mut self, key: &[u8]) -> Option<(StoredKey, Entry)> {
+        let hash = hash_of(key);
+        let removed = match self.table.find(hash, key) {
+            Some(at) => self.table.remove_at(at),
+            None => {
+                let from = &mut self.moving.as_mut()?.from;
+                let at = from.find(hash, key)?;
+                from.vacate(at)
+            }
+        };
+        if self.is_empty() {
+            *self = SlotTable::default();
+            return Some(removed);
+        }
+        self.move_some(MOVE_STEP);
+        let capacity = self.table.capacity();
+        if self.moving.is_none() && self.table.len * 4 < capacity && capacity > GROUP {
+            self.resize(capacity_for(self.table.len));
+        }
+        Some(removed)
+    }
+
+    /// Starts using a new table of `capacity` buckets (dropping deleted tags): moves the keys at
+    /// once from a small table, a step at a time from a big one. No move may be under way.
+    fn resize(&mut self, capacity: usize) {
+        debug_assert!(self.moving.is_none(), "a move is under way");
+        let from = std::mem::replace(&mut self.table, Table::with_capacity(capacity));
+        if from.len < MOVE_IN_STEPS_FROM {
+            for (key, entry) in from.drain() {
+                self.table.put(hash_of(&key), key, entry);
+            }
+        } else {
+            self.moving = Some(Box::new(Moving::new(from)));
+        }
+    }
+
+    /// Moves the keys of the next `buckets` buckets of the old table into the new one; returns
+    /// whether the move still goes on.
+    pub fn move_some(&mut self, buckets: usize) -> bool {
+        let Some(moving) = &mut self.moving else {
+            return false;
+        };
+        let end = moving
+            .next
+            .saturating_add(buckets)
+            .min(moving.from.capacity());
+        for at in moving.next..end {
+            if moving.from.is_full(at) {
+                let (key, entry) = moving.from.vacate(at);
+                self.table.put(hash_of(&key), key, entry);
+            }
+        }
+        moving.next = end;
+        moving.release_moved();
+        if moving.from.len == 0 {
+            self.moving = None;
+        }
+        self.moving.is_some()
     }
 
     pub fn clear(&mut self) {
@@ -246,9 +462,8 @@ impl SlotTable {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&StoredKey, &Entry)> {
-        self.buckets
-            .iter()
-            .filter_map(|bucket| bucket.0.as_ref().map(|(key, entry)| (key, entry)))
+        let moving = self.moving.iter().flat_map(|m| m.from.iter());
+        self.table.iter().chain(moving)
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &StoredKey> {
@@ -257,20 +472,19 @@ impl SlotTable {
 
     /// Every key and entry, taking them out of the table.
     pub fn into_entries(self) -> impl Iterator<Item = (StoredKey, Entry)> {
-        self.buckets
-            .into_vec()
-            .into_iter()
-            .filter_map(|bucket| bucket.0)
+        let moving = self.moving.into_iter().flat_map(|m| m.from.drain());
+        self.table.drain().chain(moving)
     }
 
     /// Asks the CPU to bring in `key`'s tag group and home bucket (only a hint: any key is fine).
     pub fn prefetch(&self, key: &[u8]) {
-        if self.capacity() == 0 {
+        let table = &self.table;
+        if table.capacity() == 0 {
             return;
         }
-        let home = self.home(hash_of(key));
-        prefetch(&self.tags[home]);
-        prefetch(&self.buckets[home]);
+        let home = table.home(hash_of(key));
+        prefetch(&table.tags[home]);
+        prefetch(&table.buckets[home]);
     }
 }
 
@@ -307,8 +521,9 @@ mod tests {
         assert_eq!(std::mem::align_of::<Bucket>(), 64);
     }
 
-    /// Random inserts, overwrites and removes, checked step by step against std's map, through
-    /// growth, shrinking, deleted tags and their reuse.
+    /// Random inserts, overwrites and removes, checked step by step against std's map: growth
+    /// (big enough to move in steps), then mostly removes (shrinking in steps), then churn over a
+    /// few keys (deleted tags and their reuse).
     #[test]
     fn behaves_like_a_map_through_growth_and_churn() {
         let mut table = SlotTable::default();
@@ -320,33 +535,103 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        for step in 0..200_000i64 {
-            // The key range widens then narrows, so the table grows, churns and shrinks.
-            let range = if step < 100_000 { 3_000 } else { 40 };
+        let mut moves_started = [0; 3];
+        for step in 0..360_000i64 {
+            let phase = (step / 120_000) as usize;
+            let (range, removes_in_ten) = [(60_000, 3), (60_000, 9), (40, 5)][phase];
             let key = format!("key:{}", next() % range).into_bytes();
-            match next() % 3 {
-                0 | 1 => {
-                    let old = table.insert(StoredKey::new(&key), entry(step));
-                    assert_eq!(int(old.as_ref()), model.insert(key.clone(), step));
-                }
-                _ => {
-                    let old = table.remove_entry(&key).map(|(k, e)| {
-                        assert_eq!(&*k, &key[..]);
-                        e
-                    });
-                    assert_eq!(int(old.as_ref()), model.remove(&key));
-                }
+            let was_moving = table.is_moving();
+            if next() % 10 >= removes_in_ten {
+                let old = table.insert(StoredKey::new(&key), entry(step));
+                assert_eq!(int(old.as_ref()), model.insert(key.clone(), step));
+            } else {
+                let old = table.remove_entry(&key).map(|(k, e)| {
+                    assert_eq!(&*k, &key[..]);
+                    e
+                });
+                assert_eq!(int(old.as_ref()), model.remove(&key));
+            }
+            if !was_moving && table.is_moving() {
+                moves_started[phase] += 1;
             }
             assert_eq!(table.len(), model.len());
             assert_eq!(int(table.get(&key)), model.get(&key).copied());
             assert!(max_len(table.capacity()) >= table.len());
         }
+        assert!(
+            moves_started[0] >= 3 && moves_started[1] >= 1,
+            "{moves_started:?}"
+        );
         let mut seen: Vec<_> = table.iter().map(|(k, _)| k.to_vec()).collect();
         seen.sort();
         let mut expected: Vec<_> = model.keys().cloned().collect();
         expected.sort();
         assert_eq!(seen, expected);
         assert!(table.capacity() <= capacity_for(model.len()) * 4);
+    }
+
+    /// Each insert moves at most `MOVE_STEP` buckets' keys, and a move always ends before the new
+    /// table fills (so no insert ever has to finish one at once).
+    #[test]
+    fn a_big_table_moves_its_keys_a_step_per_insert() {
+        let mut table = SlotTable::default();
+        let mut moves = 0;
+        for n in 0..200_000usize {
+            let was_moving = table.is_moving();
+            table.insert(StoredKey::new(format!("k{n}").as_bytes()), entry(n as i64));
+            let Some(moving) = &table.moving else {
+                continue;
+            };
+            if !was_moving {
+                moves += 1;
+                assert!(moving.next <= MOVE_STEP);
+                assert!(
+                    moving.from.len + MOVE_STEP >= n,
+                    "{} of {n} left",
+                    moving.from.len
+                );
+            }
+            assert!(table.table.growth_left > moving.from.len);
+            if n % 997 == 0 {
+                for probe in [0, n / 2, n] {
+                    let key = format!("k{probe}");
+                    assert_eq!(int(table.get(key.as_bytes())), Some(probe as i64), "{key}");
+                }
+            }
+        }
+        assert!(moves >= 10, "{moves} moves");
+        assert_eq!(table.len(), 200_000);
+    }
+
+    /// While a move is under way, iteration and draining see every key once, and the cron's
+    /// `move_some` finishes the move.
+    #[test]
+    fn every_key_is_seen_once_during_a_move_and_move_some_finishes_it() {
+        let mut table = SlotTable::default();
+        let mut n = 0usize;
+        while !(table.is_moving() && n > MOVE_IN_STEPS_FROM) {
+            table.insert(StoredKey::new(format!("k{n}").as_bytes()), entry(n as i64));
+            n += 1;
+        }
+        let mut keys: Vec<_> = table.keys().map(|k| k.to_vec()).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), n);
+        let mut copy = SlotTable::default();
+        for (key, e) in table.iter() {
+            copy.insert(key.clone(), entry(int(Some(e)).unwrap()));
+        }
+        assert!(
+            copy.is_moving(),
+            "the copy is big enough to move in steps too"
+        );
+        assert_eq!(copy.into_entries().count(), n);
+        assert!(!table.move_some(usize::MAX));
+        assert!(!table.is_moving());
+        assert_eq!(table.len(), n);
+        for i in 0..n {
+            assert_eq!(int(table.get(format!("k{i}").as_bytes())), Some(i as i64));
+        }
     }
 
     #[test]

@@ -1,4 +1,7 @@
-//! What Keel asks of the OS and the allocator about memory.
+//! What Keel asks of the OS and the allocator about memory: handing freed memory back, and how a
+//! big array is backed by pages.
+
+const PAGE: usize = 4096;
 
 /// Hands the memory the allocator holds free back to the OS now. Recovery frees a 64 MB buffer per
 /// journal segment it read, which mimalloc would otherwise keep for reuse (measured: 64 MB of RSS
@@ -11,4 +14,33 @@ pub fn return_free_memory() {
     }
     // SAFETY: mi_collect takes no pointers; it is safe to call at any time from any thread.
     unsafe { mi_collect(true) }
+}
+
+/// The whole pages within `len` bytes from `start`, as (address, length); None if there are none.
+fn whole_pages(start: *const u8, len: usize) -> Option<(usize, usize)> {
+    let first = (start as usize).next_multiple_of(PAGE);
+    let end = (start as usize + len) / PAGE * PAGE;
+    (end > first).then(|| (first, end - first))
+}
+
+/// Asks the kernel to back the array at `items` with 4 KiB pages, not 2 MiB ones: for an array
+/// filled at random places, where each first touch of a huge page zeroes all of it at once.
+pub fn prefer_small_pages<T>(items: &[T]) {
+    if let Some((at, len)) = whole_pages(items.as_ptr().cast(), std::mem::size_of_val(items)) {
+        // SAFETY: advice only, on pages of an allocation the caller owns; a refusal is harmless.
+        unsafe {
+            libc::madvise(at as *mut libc::c_void, len, libc::MADV_NOHUGEPAGE);
+        }
+    }
+}
+
+/// Gives the whole pages within `len` bytes from `start` back to the OS; they read as zeros after.
+///
+/// # Safety
+/// The bytes must belong to one live allocation of the caller's, which must not rely on what they
+/// hold.
+pub unsafe fn discard(start: *const u8, len: usize) {
+    if let Some((at, len)) = whole_pages(start, len) {
+        libc::madvise(at as *mut libc::c_void, len, libc::MADV_DONTNEED);
+    }
 }

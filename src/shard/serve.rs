@@ -1,5 +1,5 @@
 //! The shard's own tasks: answering other shards' messages, and its periodic housekeeping (active
-//! expiry, idle-client timeouts).
+//! expiry, moving keys of resizing tables, idle-client timeouts).
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -9,6 +9,9 @@ use crate::runtime::{self, mesh::Receiver};
 
 /// Most keys one expiry pass removes per database before yielding to clients.
 const EXPIRED_KEYS_PER_PASS_MAX: usize = 200;
+/// How long one cron pass may move keys of resizing slot tables, per database (Redis's
+/// `activerehashing` spends a millisecond per pass too).
+const RESIZE_TIME_PER_PASS: Duration = Duration::from_millis(1);
 
 impl Shard {
     /// Answers messages from one peer shard until it goes away.
@@ -49,6 +52,12 @@ impl Shard {
             runtime::sleep(Duration::from_millis(1000 / hz as u64)).await;
             if self.active_expire.get() {
                 self.expire_pass().await;
+            }
+            if self.config.borrow().active_rehashing {
+                let mut keyspace = self.keyspace.borrow_mut();
+                for db in &mut keyspace.dbs {
+                    db.continue_resizes(RESIZE_TIME_PER_PASS);
+                }
             }
             self.forget_durable_writes();
             self.sample_journal_latency();
