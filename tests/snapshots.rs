@@ -678,3 +678,73 @@ fn a_crash_once_the_new_layout_is_snapshotted_loses_no_key() {
     }
     wait_converged(&server, 2);
 }
+
+/// A slot of many keys (one `{hash tag}`) is written out a range of key hashes at a time, and a
+/// write copies out only the keys it changes first; the snapshot must still show one point in
+/// time. List pushes are journaled as deltas: a snapshot showing a push made after its LSN would
+/// get that push twice from the replay after it.
+#[test]
+fn a_big_slot_is_snapshotted_at_one_point_in_time_under_writes() {
+    const KEYS: usize = 60_000;
+    const LISTS: usize = 50;
+    let _serial = serial();
+    let mut server = Server::start(1, &[]);
+    let mut con = server.client();
+    populate(&mut con, "{big}:k", KEYS, big_value);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, url) = (stop.clone(), server.url());
+        thread::spawn(move || {
+            let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+            let mut n = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                // Pipelined, so that many writes land while the walk runs.
+                let mut pipe = redis::pipe();
+                for n in n..n + 50 {
+                    pipe.rpush(format!("{{big}}:list{}", n % LISTS), n).ignore();
+                    pipe.set(format!("{{big}}:k{}", n * 7 % KEYS), n).ignore();
+                    pipe.del(format!("{{big}}:k{}", (n * 13 + 5) % KEYS))
+                        .ignore();
+                    pipe.set(format!("{{big}}:new{n}"), n).ignore();
+                }
+                let _: () = pipe.query(&mut con).unwrap();
+                n += 50;
+            }
+            n
+        })
+    };
+    thread::sleep(Duration::from_millis(50));
+    let reply: String = redis::cmd("BGSAVE").query(&mut con).unwrap();
+    assert_eq!(reply, "Background saving started");
+    wait_bgsave_done(&mut con);
+    stop.store(true, Ordering::Relaxed);
+    let writes = writer.join().unwrap();
+    assert!(writes > 0);
+    // The one writer's operations in order give the exact expected state.
+    let mut strings: Vec<Option<String>> = (0..KEYS).map(|i| Some(big_value(i))).collect();
+    let mut lists: Vec<Vec<String>> = vec![Vec::new(); LISTS];
+    for n in 0..writes {
+        lists[n % LISTS].push(n.to_string());
+        strings[n * 7 % KEYS] = Some(n.to_string());
+        strings[(n * 13 + 5) % KEYS] = None;
+    }
+    drop(con);
+    server.kill9();
+    server.restart();
+    let mut con = server.client();
+    for (j, expected) in lists.iter().enumerate() {
+        let got: Vec<String> = con.lrange(format!("{{big}}:list{j}"), 0, -1).unwrap();
+        assert_eq!(&got, expected, "list {j}");
+    }
+    for (i, expected) in strings.iter().enumerate() {
+        let got: Option<String> = con.get(format!("{{big}}:k{i}")).unwrap();
+        assert_eq!(&got, expected, "key {i}");
+    }
+    let live = strings.iter().flatten().count();
+    let dbsize: usize = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert_eq!(dbsize, live + writes + LISTS.min(writes));
+    assert!(
+        files(&server.dir, "journal-").len() < 4,
+        "the snapshot replaced the journal before it"
+    );
+}

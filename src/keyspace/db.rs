@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::hash::BuildHasher;
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -56,7 +56,7 @@ impl Entry {
     }
 
     /// Whether the deadline has passed at `now_ms`.
-    fn is_due(&self, now_ms: u64) -> bool {
+    pub fn is_due(&self, now_ms: u64) -> bool {
         self.expire_at <= now_ms
     }
 
@@ -511,13 +511,18 @@ impl Db {
             .collect()
     }
 
-    /// One slot's entries as stored (expired ones included): for writing a snapshot.
-    pub fn slot_entries(&self, slot: u16) -> impl Iterator<Item = (&[u8], &Entry)> {
+    /// One slot's entries whose `key_hash` lies in `hashes` (`0..=u64::MAX`: all), as stored
+    /// (expired ones included): for writing a snapshot.
+    pub fn slot_entries(
+        &self,
+        slot: u16,
+        hashes: RangeInclusive<u64>,
+    ) -> impl Iterator<Item = (&[u8], &Entry)> {
         let map = self
             .owns_slot(slot)
             .then(|| &self.slots[self.slot_index(slot)]);
         map.into_iter()
-            .flat_map(|m| m.iter())
+            .flat_map(move |m| m.in_hash_range(hashes.clone()))
             .map(|(k, e)| (&k[..], e))
     }
 

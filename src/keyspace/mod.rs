@@ -20,6 +20,7 @@ pub mod zset;
 pub use db::{Change, Db, Entry, KeyHasher};
 pub use delta::Delta;
 pub use list::{List, ListEdit};
+pub use slot_table::key_hash;
 pub use stored_key::StoredKey;
 pub use value::{parse_canonical_i64, set_encoding, Hash, SetMembers, Value, ZSet};
 

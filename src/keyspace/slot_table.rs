@@ -26,6 +26,7 @@ use super::stored_key::StoredKey;
 use crate::runtime::memory;
 use std::hash::BuildHasher;
 use std::mem::MaybeUninit;
+use std::ops::RangeInclusive;
 
 /// Tags read and matched at once.
 const GROUP: usize = 8;
@@ -111,6 +112,11 @@ impl Moving {
 
 fn hash_of(key: &[u8]) -> u64 {
     KeyHasher.hash_one(key)
+}
+
+/// The hash a slot table places `key` by, the order of `in_hash_range`.
+pub fn key_hash(key: &[u8]) -> u64 {
+    hash_of(key)
 }
 
 fn tag_of(hash: u64) -> u8 {
@@ -300,6 +306,32 @@ impl Table {
             })
     }
 
+    /// The keys whose hash lies in `hashes`, each once. Their home buckets are a range (the home
+    /// grows with the hash); a key sits past its home by at most the run of non-empty buckets after
+    /// it, plus up to 7 more (a lookup reads eight tags at once and only then stops at an empty
+    /// one). Keys of other hashes met on the way are filtered out.
+    fn in_hash_range(
+        &self,
+        hashes: RangeInclusive<u64>,
+    ) -> impl Iterator<Item = (&StoredKey, &Entry)> {
+        let every = hashes == (0..=u64::MAX);
+        let capacity = self.capacity();
+        let (first, mut end) = match capacity {
+            0 => (0, 0),
+            _ => (self.home(*hashes.start()), self.home(*hashes.end()) + 1),
+        };
+        while end < first + capacity && self.tags[end % capacity] != EMPTY {
+            end += 1;
+        }
+        end = (end + GROUP - 1).min(first + capacity);
+        (first..end)
+            .map(move |at| at % capacity)
+            .filter(|&at| self.is_full(at))
+            .map(|at| self.bucket(at))
+            .filter(move |(key, _)| every || hashes.contains(&hash_of(key)))
+            .map(|(key, entry)| (key, entry))
+    }
+
     /// Every key and entry, taken out of the table.
     fn drain(mut self) -> impl Iterator<Item = (StoredKey, Entry)> {
         let mut next = 0;
@@ -464,6 +496,20 @@ impl SlotTable {
     pub fn iter(&self) -> impl Iterator<Item = (&StoredKey, &Entry)> {
         let moving = self.moving.iter().flat_map(|m| m.from.iter());
         self.table.iter().chain(moving)
+    }
+
+    /// The keys whose `key_hash` lies in `hashes`, each once: a snapshot writes a big slot out
+    /// by ranges of hashes, an order that resizes do not change.
+    pub fn in_hash_range(
+        &self,
+        hashes: RangeInclusive<u64>,
+    ) -> impl Iterator<Item = (&StoredKey, &Entry)> {
+        let moving = self.moving.iter();
+        let in_moving = moving.flat_map({
+            let hashes = hashes.clone();
+            move |m| m.from.in_hash_range(hashes.clone())
+        });
+        self.table.in_hash_range(hashes).chain(in_moving)
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &StoredKey> {
@@ -631,6 +677,41 @@ mod tests {
         assert_eq!(table.len(), n);
         for i in 0..n {
             assert_eq!(int(table.get(format!("k{i}").as_bytes())), Some(i as i64));
+        }
+    }
+
+    /// Hash ranges that cover all hashes yield every key exactly once, through growth, moves,
+    /// removals (deleted and emptied buckets) and wrap-around at the end of the table.
+    #[test]
+    fn hash_ranges_partition_the_keys() {
+        let mut table = SlotTable::default();
+        let check = |table: &SlotTable, pieces: u64| {
+            let mut seen: Vec<Vec<u8>> = Vec::new();
+            let span = u64::MAX / pieces;
+            let mut lo = 0u64;
+            loop {
+                let hi = lo.saturating_add(span);
+                seen.extend(table.in_hash_range(lo..=hi).map(|(k, _)| k.to_vec()));
+                if hi == u64::MAX {
+                    break;
+                }
+                lo = hi + 1;
+            }
+            let mut all: Vec<Vec<u8>> = table.keys().map(|k| k.to_vec()).collect();
+            all.sort();
+            seen.sort();
+            assert_eq!(seen, all, "{pieces} pieces");
+        };
+        for n in 0..12_000usize {
+            table.insert(StoredKey::new(format!("k{n}").as_bytes()), entry(n as i64));
+            if n % 3 == 0 {
+                table.remove_entry(format!("k{}", n / 2).as_bytes());
+            }
+            if n % 1000 == 0 || table.is_moving() && n % 97 == 0 {
+                for pieces in [1, 7, 100, 5000] {
+                    check(&table, pieces);
+                }
+            }
         }
     }
 
