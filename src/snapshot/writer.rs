@@ -16,7 +16,7 @@ use std::ops::RangeInclusive;
 use bytes::Bytes;
 
 use super::format::{self, Header};
-use crate::keyspace::{key_hash, Keyspace, StoredKey};
+use crate::keyspace::{key_hash, KeyHasher, Keyspace, StoredKey};
 use crate::router::slot::key_slot;
 
 /// Slots of at most this many keys (all databases together) are written out whole at once: well
@@ -34,7 +34,7 @@ struct PartialSlot {
     next_hash: u128,
     /// Keys hashing at or past `next_hash` that a write copied out before changing them, or that
     /// did not exist yet when a write touched them: the walk leaves them out.
-    copied: HashSet<StoredKey>,
+    copied: HashSet<StoredKey, KeyHasher>,
 }
 
 pub struct SnapshotRun {
@@ -257,7 +257,7 @@ fn encode_entries(
     keyspace: &Keyspace,
     slot: u16,
     hashes: RangeInclusive<u64>,
-    copied: Option<&HashSet<StoredKey>>,
+    copied: Option<&HashSet<StoredKey, KeyHasher>>,
     now_ms: u64,
     out: &mut Vec<u8>,
 ) -> usize {

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Pauses that one big hash slot or one big value can cause, keel vs redis-server side by side.
+# Each server in turn on core 0 (keel: 1 shard), redis-benchmark on core 1. Three cases:
+#   grow:      N random SETs into one slot ({t}:...), P32, 4 clients, journal off: the longest
+#              request (a slot table's resize, all at once before keel's seventh session);
+#   snap-slot: N keys in one slot, then BGSAVE while one client SETs into that slot at P1: the
+#              longest SET (a whole-slot copy-on-write before the seventh session);
+#   snap-big:  one sorted set of N members, then BGSAVE while one client SETs other keys at P1:
+#              the longest SET (keel writes a value out whole in one step).
+# Prints redis-benchmark's latency summary (ms) for each case and server.
+#
+# Usage: bench-harness/big-key-latency.sh [N [CASES]]   (2000000 "grow snap-slot snap-big")
+set -euo pipefail
+N=${1:-2000000}
+CASES=${2:-grow snap-slot snap-big}
+cd "$(dirname "$0")/.."
+KEEL=${KEEL_BIN:-target/release/keel}
+[ -x "$KEEL" ] || cargo build --release -p keel
+command -v redis-server >/dev/null || apt-get install -y redis-server
+PORT=7480
+DIR=$(mktemp -d)
+pid=""
+stop() {
+    [ -n "$pid" ] && { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+    pid=""
+    # a stopped keel's listening socket can outlive it for a moment; the next server needs the port
+    for _ in $(seq 100); do ss -ltn "sport = :$PORT" | grep -q LISTEN || break; sleep 0.1; done
+}
+trap 'stop; rm -rf "$DIR"' EXIT
+
+start() { # server, journal on?
+    rm -rf "$DIR/data" && mkdir -p "$DIR/data"
+    local journal=$2
+    case $1 in
+        keel) taskset -c 0 "$KEEL" --port $PORT --dir "$DIR/data" --shards 1 --appendonly "$journal" \
+                  --appendfsync everysec --auto-aof-rewrite-percentage 0 >"$DIR/server.log" 2>&1 & ;;
+        redis) taskset -c 0 redis-server --port $PORT --dir "$DIR/data" --save '' --appendonly "$journal" \
+                   --appendfsync everysec --auto-aof-rewrite-percentage 0 >"$DIR/server.log" 2>&1 & ;;
+    esac
+    pid=$!
+    for _ in $(seq 100); do redis-cli -p $PORT ping >/dev/null 2>&1 && break; sleep 0.1; done
+}
+
+# redis-benchmark's "avg min p50 p95 p99 max" line.
+summary() {
+    tr '\r' '\n' | grep -A2 "latency summary" | tail -1
+}
+
+load() { # redis-benchmark arguments after the common ones
+    taskset -c 1 redis-benchmark -p $PORT -P 32 -c 4 -r 1000000000 "$@" >/dev/null 2>&1
+}
+
+# One client at P1 while BGSAVE runs; the BGSAVE is sent 0.3 s in.
+during_bgsave() { # redis-benchmark command
+    taskset -c 1 redis-benchmark -p $PORT -n 30000 -c 1 -r 1000000000 "$@" 2>&1 | summary >"$DIR/probe" &
+    local probe=$!
+    sleep 0.3
+    redis-cli -p $PORT bgsave >/dev/null
+    wait $probe
+    cat "$DIR/probe"
+}
+
+echo "case       server  avg min p50 p95 p99 max (ms)"
+for case in $CASES; do
+    for server in redis keel; do
+        case $case in
+            grow)
+                start $server no
+                out=$(taskset -c 1 redis-benchmark -p $PORT -n "$N" -P 32 -c 4 -r 1000000000 \
+                    SET "{t}:__rand_int__" v 2>&1 | summary) ;;
+            snap-slot)
+                start $server yes
+                load -n "$N" SET "{t}:__rand_int__" v
+                sleep 15 # keel: let the last resize's move end
+                out=$(during_bgsave SET "{t}:__rand_int__" v) ;;
+            snap-big)
+                start $server yes
+                load -n "$N" ZADD board __rand_int__ "m:__rand_int__"
+                out=$(during_bgsave SET "k:__rand_int__" v) ;;
+        esac
+        printf '%-10s %-6s %s\n' "$case" "$server" "$out"
+        stop
+    done
+done
