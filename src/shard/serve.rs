@@ -2,15 +2,15 @@
 //! expiry, moving keys of resizing tables, idle-client timeouts).
 
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{now_ms, Shard, ShardMsg};
 use crate::runtime::{self, mesh::Receiver};
 
 /// Most keys one expiry pass removes per database before yielding to clients.
 const EXPIRED_KEYS_PER_PASS_MAX: usize = 200;
-/// How long one cron pass may move keys of resizing slot tables, per database (Redis's
-/// `activerehashing` spends a millisecond per pass too).
+/// How long one cron pass may move keys of resizing slot tables (Redis's `activerehashing` spends
+/// a millisecond per pass too).
 const RESIZE_TIME_PER_PASS: Duration = Duration::from_millis(1);
 
 impl Shard {
@@ -54,9 +54,10 @@ impl Shard {
                 self.expire_pass().await;
             }
             if self.config.borrow().active_rehashing {
+                let deadline = Instant::now() + RESIZE_TIME_PER_PASS;
                 let mut keyspace = self.keyspace.borrow_mut();
                 for db in &mut keyspace.dbs {
-                    db.continue_resizes(RESIZE_TIME_PER_PASS);
+                    db.continue_resizes(deadline);
                 }
             }
             self.forget_durable_writes();
