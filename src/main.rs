@@ -7,7 +7,8 @@
 /// mimalloc (version 2: see Cargo.toml): every command allocates a few small buffers (arguments,
 /// keys, values, journal records); glibc's malloc spent a quarter of the server's time in them
 /// under durable writes.
-#[global_allocator]
+// Not under Miri, which cannot run mimalloc's C code (`keyspace/slot_table.rs` is checked there).
+#[cfg_attr(not(miri), global_allocator)]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod commands;
