@@ -6,13 +6,16 @@
 #   snap-slot: N keys in one slot, then BGSAVE while one client SETs into that slot at P1: the
 #              longest SET (a whole-slot copy-on-write before the seventh session);
 #   snap-big:  one sorted set of N members, then BGSAVE while one client SETs other keys at P1:
-#              the longest SET (keel writes a value out whole in one step).
+#              the longest SET (keel wrote a value out whole in one step before its eighth
+#              session; now in parts);
+#   snap-hot:  the same, but the client ZINCRBYs members of that sorted set: the longest ZINCRBY
+#              (keel makes writes to a big value wait until its last part is written out).
 # Prints redis-benchmark's latency summary (ms) for each case and server.
 #
-# Usage: bench-harness/big-key-latency.sh [N [CASES]]   (2000000 "grow snap-slot snap-big")
+# Usage: bench-harness/big-key-latency.sh [N [CASES]]   (2000000 "grow snap-slot snap-big snap-hot")
 set -euo pipefail
 N=${1:-2000000}
-CASES=${2:-grow snap-slot snap-big}
+CASES=${2:-grow snap-slot snap-big snap-hot}
 cd "$(dirname "$0")/.."
 KEEL=${KEEL_BIN:-target/release/keel}
 [ -x "$KEEL" ] || cargo build --release -p keel
@@ -73,10 +76,14 @@ for case in $CASES; do
                 load -n "$N" SET "{t}:__rand_int__" v
                 sleep 15 # keel: let the last resize's move end
                 out=$(during_bgsave SET "{t}:__rand_int__" v) ;;
-            snap-big)
+            snap-big | snap-hot)
                 start $server yes
                 load -n "$N" ZADD board __rand_int__ "m:__rand_int__"
-                out=$(during_bgsave SET "k:__rand_int__" v) ;;
+                if [ $case = snap-big ]; then
+                    out=$(during_bgsave SET "k:__rand_int__" v)
+                else
+                    out=$(during_bgsave ZINCRBY board 1 "m:__rand_int__")
+                fi ;;
         esac
         printf '%-10s %-6s %s\n' "$case" "$server" "$out"
         stop

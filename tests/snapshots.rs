@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -683,6 +684,52 @@ fn a_crash_once_the_new_layout_is_snapshotted_loses_no_key() {
 /// write copies out only the keys it changes first; the snapshot must still show one point in
 /// time. List pushes are journaled as deltas: a snapshot showing a push made after its LSN would
 /// get that push twice from the replay after it.
+/// Runs a BGSAVE to its end while one client sends `write(pipe, n)` for n = 0, 1, 2...
+/// (pipelined, so that many writes land while the walk runs); returns how many it sent.
+fn bgsave_under_writes(
+    server: &Server,
+    con: &mut redis::Connection,
+    write: fn(&mut redis::Pipeline, usize),
+) -> usize {
+    const BATCH: usize = 50;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, url) = (stop.clone(), server.url());
+        thread::spawn(move || {
+            let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+            let mut n = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let mut pipe = redis::pipe();
+                for n in n..n + BATCH {
+                    write(&mut pipe, n);
+                }
+                let _: () = pipe.query(&mut con).unwrap();
+                n += BATCH;
+            }
+            n
+        })
+    };
+    thread::sleep(Duration::from_millis(50));
+    let reply: String = redis::cmd("BGSAVE").query(con).unwrap();
+    assert_eq!(reply, "Background saving started");
+    wait_bgsave_done(con);
+    stop.store(true, Ordering::Relaxed);
+    let writes = writer.join().unwrap();
+    assert!(writes > 0);
+    writes
+}
+
+/// Else the restart could have replayed the whole journal and never read the snapshot.
+fn assert_snapshot_replaced_journal_start(server: &Server) {
+    let journal = files(&server.dir, "journal-");
+    assert!(
+        !journal
+            .iter()
+            .any(|f| f.ends_with("journal-00000000000000000001.seg")),
+        "the snapshot replaced the journal's start: {journal:?}"
+    );
+}
+
 #[test]
 fn a_big_slot_is_snapshotted_at_one_point_in_time_under_writes() {
     const KEYS: usize = 60_000;
@@ -691,35 +738,13 @@ fn a_big_slot_is_snapshotted_at_one_point_in_time_under_writes() {
     let mut server = Server::start(1, &[]);
     let mut con = server.client();
     populate(&mut con, "{big}:k", KEYS, big_value);
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (stop, url) = (stop.clone(), server.url());
-        thread::spawn(move || {
-            let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
-            let mut n = 0usize;
-            while !stop.load(Ordering::Relaxed) {
-                // Pipelined, so that many writes land while the walk runs.
-                let mut pipe = redis::pipe();
-                for n in n..n + 50 {
-                    pipe.rpush(format!("{{big}}:list{}", n % LISTS), n).ignore();
-                    pipe.set(format!("{{big}}:k{}", n * 7 % KEYS), n).ignore();
-                    pipe.del(format!("{{big}}:k{}", (n * 13 + 5) % KEYS))
-                        .ignore();
-                    pipe.set(format!("{{big}}:new{n}"), n).ignore();
-                }
-                let _: () = pipe.query(&mut con).unwrap();
-                n += 50;
-            }
-            n
-        })
-    };
-    thread::sleep(Duration::from_millis(50));
-    let reply: String = redis::cmd("BGSAVE").query(&mut con).unwrap();
-    assert_eq!(reply, "Background saving started");
-    wait_bgsave_done(&mut con);
-    stop.store(true, Ordering::Relaxed);
-    let writes = writer.join().unwrap();
-    assert!(writes > 0);
+    let writes = bgsave_under_writes(&server, &mut con, |pipe, n| {
+        pipe.rpush(format!("{{big}}:list{}", n % LISTS), n).ignore();
+        pipe.set(format!("{{big}}:k{}", n * 7 % KEYS), n).ignore();
+        pipe.del(format!("{{big}}:k{}", (n * 13 + 5) % KEYS))
+            .ignore();
+        pipe.set(format!("{{big}}:new{n}"), n).ignore();
+    });
     // The one writer's operations in order give the exact expected state.
     let mut strings: Vec<Option<String>> = (0..KEYS).map(|i| Some(big_value(i))).collect();
     let mut lists: Vec<Vec<String>> = vec![Vec::new(); LISTS];
@@ -743,12 +768,72 @@ fn a_big_slot_is_snapshotted_at_one_point_in_time_under_writes() {
     let live = strings.iter().flatten().count();
     let dbsize: usize = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert_eq!(dbsize, live + writes + LISTS.min(writes));
-    // Else the restart could have replayed the whole journal and never read the snapshot.
-    let journal = files(&server.dir, "journal-");
-    assert!(
-        !journal
-            .iter()
-            .any(|f| f.ends_with("journal-00000000000000000001.seg")),
-        "the snapshot replaced the journal's start: {journal:?}"
-    );
+    assert_snapshot_replaced_journal_start(&server);
+}
+
+/// A snapshot writes a big collection out in parts, and a write to one waits until its last part
+/// is out. Restored after a crash, each holds exactly what the acknowledged writes made of it: a
+/// part written after a write would have the restart apply that write twice (list pushes) or miss
+/// elements (pops shift the rest).
+#[test]
+fn big_collections_are_snapshotted_at_one_point_in_time_under_writes_to_them() {
+    const ELEMENTS: usize = 100_000;
+    let _serial = serial();
+    let mut server = Server::start(1, &[]);
+    let mut con = server.client();
+    let mut list: VecDeque<String> = (0..ELEMENTS).map(|i| format!("e{i}")).collect();
+    let mut board: HashMap<String, f64> =
+        (0..ELEMENTS).map(|i| (format!("m{i}"), i as f64)).collect();
+    let mut hash: HashMap<String, String> = (0..ELEMENTS)
+        .map(|i| (format!("f{i}"), format!("v{i}")))
+        .collect();
+    let mut set: HashSet<String> = (0..ELEMENTS).map(|i| format!("s{i}")).collect();
+    for chunk in (0..ELEMENTS).collect::<Vec<_>>().chunks(5000) {
+        let mut pipe = redis::pipe();
+        for &i in chunk {
+            pipe.rpush("{l}list", format!("e{i}")).ignore();
+            pipe.zadd("{z}board", format!("m{i}"), i).ignore();
+            pipe.hset("{h}hash", format!("f{i}"), format!("v{i}"))
+                .ignore();
+            pipe.sadd("{s}set", format!("s{i}")).ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
+    }
+    let writes = bgsave_under_writes(&server, &mut con, |pipe, n| {
+        pipe.rpush("{l}list", format!("n{n}")).ignore();
+        if n % 3 == 0 {
+            pipe.lpop("{l}list", None).ignore();
+        }
+        pipe.zincr("{z}board", format!("m{}", n * 7 % ELEMENTS), 1)
+            .ignore();
+        pipe.hset("{h}hash", format!("f{}", n * 11 % ELEMENTS), n)
+            .ignore();
+        pipe.sadd("{s}set", format!("n{n}")).ignore();
+        pipe.srem("{s}set", format!("s{}", n * 13 % ELEMENTS))
+            .ignore();
+    });
+    // The one writer's operations in order give the exact expected state.
+    for n in 0..writes {
+        list.push_back(format!("n{n}"));
+        if n % 3 == 0 {
+            list.pop_front();
+        }
+        *board.get_mut(&format!("m{}", n * 7 % ELEMENTS)).unwrap() += 1.0;
+        hash.insert(format!("f{}", n * 11 % ELEMENTS), n.to_string());
+        set.insert(format!("n{n}"));
+        set.remove(&format!("s{}", n * 13 % ELEMENTS));
+    }
+    drop(con);
+    server.kill9();
+    server.restart();
+    let mut con = server.client();
+    let got: Vec<String> = con.lrange("{l}list", 0, -1).unwrap();
+    assert!(list == got, "the list differs ({} elements)", got.len());
+    let got: Vec<(String, f64)> = con.zrange_withscores("{z}board", 0, -1).unwrap();
+    assert_eq!(got.into_iter().collect::<HashMap<_, _>>(), board);
+    let got: HashMap<String, String> = con.hgetall("{h}hash").unwrap();
+    assert_eq!(got, hash);
+    let got: HashSet<String> = con.smembers("{s}set").unwrap();
+    assert_eq!(got, set);
+    assert_snapshot_replaced_journal_start(&server);
 }

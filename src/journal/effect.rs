@@ -241,41 +241,31 @@ fn encode_value(value: &Value, out: &mut Vec<u8>) {
             out.push(if *raw { VALUE_STR_RAW } else { VALUE_STR });
             out.extend_from_slice(bytes);
         }
-        Value::Hash(hash) => {
-            out.push(if hash.is_listpack() {
-                VALUE_HASH_LISTPACK
-            } else {
-                VALUE_HASH_TABLE
-            });
-            out.extend_from_slice(&(hash.len() as u32).to_le_bytes());
-            for (field, value) in hash.iter() {
-                for bytes in [field, value] {
-                    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-                    out.extend_from_slice(bytes);
-                }
-            }
+        Value::Stream(s) => {
+            out.push(VALUE_STREAM);
+            s.encode(out);
         }
-        Value::Set(members) => {
-            out.push(VALUE_SET);
-            out.extend_from_slice(&(members.len() as u32).to_le_bytes());
-            for member in members.iter() {
-                out.extend_from_slice(&(member.len() as u32).to_le_bytes());
-                out.extend_from_slice(member);
-            }
+        Value::Hash(_) | Value::Set(_) | Value::ZSet(_) | Value::List(_) => {
+            encode_collection_head(value, out);
+            encode_elements(value, 0, PartBounds::WHOLE, out);
         }
-        Value::ZSet(zset) => {
-            out.push(if zset.is_listpack() {
-                VALUE_ZSET_LISTPACK
-            } else {
-                VALUE_ZSET_SKIPLIST
-            });
-            out.extend_from_slice(&(zset.len() as u32).to_le_bytes());
-            for (member, score) in zset.iter() {
-                out.extend_from_slice(&(member.len() as u32).to_le_bytes());
-                out.extend_from_slice(member);
-                out.extend_from_slice(&score.to_bits().to_le_bytes());
-            }
-        }
+    }
+}
+
+/// A collection's value tag (and a list's flags): what precedes its elements.
+fn encode_collection_head(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Hash(hash) => out.push(if hash.is_listpack() {
+            VALUE_HASH_LISTPACK
+        } else {
+            VALUE_HASH_TABLE
+        }),
+        Value::Set(_) => out.push(VALUE_SET),
+        Value::ZSet(zset) => out.push(if zset.is_listpack() {
+            VALUE_ZSET_LISTPACK
+        } else {
+            VALUE_ZSET_SKIPLIST
+        }),
         Value::List(list) => {
             out.push(VALUE_LIST);
             out.push(if list.is_quicklist() {
@@ -283,17 +273,84 @@ fn encode_value(value: &Value, out: &mut Vec<u8>) {
             } else {
                 0
             });
-            out.extend_from_slice(&(list.len() as u32).to_le_bytes());
-            for element in list.iter() {
-                out.extend_from_slice(&(element.len() as u32).to_le_bytes());
-                out.extend_from_slice(element);
-            }
         }
-        Value::Stream(s) => {
-            out.push(VALUE_STREAM);
-            s.encode(out);
+        Value::Int(_) | Value::Str { .. } | Value::Stream(_) => {
+            unreachable!("only collections are encoded element by element")
         }
     }
+}
+
+/// How much of a collection one part holds: at most `elements` elements, and none past the one
+/// that brings it to `bytes` bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct PartBounds {
+    pub elements: usize,
+    pub bytes: usize,
+}
+
+impl PartBounds {
+    const WHOLE: PartBounds = PartBounds {
+        elements: usize::MAX,
+        bytes: usize::MAX,
+    };
+}
+
+/// The elements of collection `value` from the `from`th on (in its iteration order, which does
+/// not change while the value does not), as far as `bounds` allow: count u32, then the elements
+/// in the layout a `PUT` and the delta that adds them share. Returns how many it wrote.
+///
+/// Hashes and sets start a part by iterating past the elements before it (std's tables have no
+/// cursor), sorted sets and lists start it in O(log N).
+fn encode_elements(value: &Value, from: usize, bounds: PartBounds, out: &mut Vec<u8>) -> usize {
+    let count_at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let start = out.len();
+    let mut count = 0;
+    let mut room_for_more = |out: &Vec<u8>| {
+        count += 1;
+        count < bounds.elements && out.len() - start < bounds.bytes
+    };
+    match value {
+        Value::Hash(hash) => {
+            for (field, value) in hash.iter().skip(from) {
+                put_bytes(field, out);
+                put_bytes(value, out);
+                if !room_for_more(out) {
+                    break;
+                }
+            }
+        }
+        Value::Set(members) => {
+            for member in members.iter().skip(from) {
+                put_bytes(member, out);
+                if !room_for_more(out) {
+                    break;
+                }
+            }
+        }
+        Value::ZSet(zset) => {
+            for (member, score) in zset.iter_from(from, false) {
+                put_bytes(member, out);
+                out.extend_from_slice(&score.to_bits().to_le_bytes());
+                if !room_for_more(out) {
+                    break;
+                }
+            }
+        }
+        Value::List(list) => {
+            for element in list.range(from, usize::MAX) {
+                put_bytes(element, out);
+                if !room_for_more(out) {
+                    break;
+                }
+            }
+        }
+        Value::Int(_) | Value::Str { .. } | Value::Stream(_) => {
+            unreachable!("only collections are encoded element by element")
+        }
+    }
+    out[count_at..start].copy_from_slice(&(count as u32).to_le_bytes());
+    count
 }
 
 fn decode_value(mut payload: Bytes) -> Option<Value> {
@@ -378,6 +435,44 @@ pub fn encode_put(key: &[u8], value: &Value, expire_at_ms: Option<u64>, out: &mu
     put_bytes(key, out);
     out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
     encode_value(value, out);
+}
+
+/// The first part of collection `value` written out in parts: a `PUT` of its first elements, as
+/// many as `bounds` allow (the type, encoding and expiry are the whole value's). Returns how many.
+pub fn encode_put_part(
+    key: &[u8],
+    value: &Value,
+    expire_at_ms: Option<u64>,
+    bounds: PartBounds,
+    out: &mut Vec<u8>,
+) -> usize {
+    put_bytes(key, out);
+    out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
+    encode_collection_head(value, out);
+    encode_elements(value, 0, bounds, out)
+}
+
+/// A later part of collection `value`: a `DELTA` that adds its elements from the `from`th on, as
+/// many as `bounds` allow, to what the earlier parts put (hash fields set, set and sorted set
+/// members added, list elements pushed on the right). Returns how many.
+pub fn encode_adding_part(
+    key: &[u8],
+    value: &Value,
+    from: usize,
+    bounds: PartBounds,
+    out: &mut Vec<u8>,
+) -> usize {
+    put_bytes(key, out);
+    out.push(match value {
+        Value::Hash(_) => DELTA_HASH_SET,
+        Value::Set(_) => DELTA_SET_ADD,
+        Value::ZSet(_) => DELTA_ZSET_ADD,
+        Value::List(_) => DELTA_LIST_PUSH_RIGHT,
+        Value::Int(_) | Value::Str { .. } | Value::Stream(_) => {
+            unreachable!("only collections are written out in parts")
+        }
+    });
+    encode_elements(value, from, bounds, out)
 }
 
 fn encode_delta(delta: &Delta, out: &mut Vec<u8>) {

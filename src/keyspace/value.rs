@@ -125,6 +125,18 @@ impl Value {
         }
     }
 
+    /// The elements of a hash, set, sorted set or list (what a snapshot can write out in parts);
+    /// `None` for a string or a stream, which are written whole.
+    pub fn collection_len(&self) -> Option<usize> {
+        match self {
+            Value::Int(_) | Value::Str { .. } | Value::Stream(_) => None,
+            Value::Hash(hash) => Some(hash.len()),
+            Value::Set(members) => Some(members.len()),
+            Value::ZSet(zset) => Some(zset.len()),
+            Value::List(list) => Some(list.len()),
+        }
+    }
+
     /// The string's bytes, or `None` for a non-string value (WRONGTYPE).
     pub fn as_string(&self) -> Option<Bytes> {
         match self {

@@ -71,14 +71,15 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
         }
         match route {
             Route::Here => {
-                if !shard.locks.is_empty() {
+                if shard.may_have_to_wait(spec) {
                     let keys: Vec<Bytes> = spec
                         .key_indexes(&args)
                         .into_iter()
                         .map(|k| args[k].clone())
                         .collect();
-                    shard.locks.wait_free(db, &keys, None).await;
-                    now_ms = clock_ms();
+                    if shard.wait_runnable(spec, db, &keys, None).await {
+                        now_ms = clock_ms();
+                    }
                 }
                 let handle = Some(&*client.handle);
                 let (reply, lsn) = shard.run_now_for(spec, db, resp3, &args, None, handle, now_ms);

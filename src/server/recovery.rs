@@ -262,7 +262,7 @@ fn read_dir(config: &Config, index: usize, dir: &Path) -> Result<DirRead, String
         log::warn!("{torn}");
     }
     let (snapshot_records, snapshot_bytes) =
-        snapshot.as_ref().map_or((0, 0), |s| (s.entries, s.bytes));
+        snapshot.as_ref().map_or((0, 0), |s| (s.frames, s.bytes));
     let read = (
         snapshot_records + scanned.records,
         snapshot_bytes + scanned.bytes,
@@ -370,7 +370,7 @@ impl Rebuild<'_> {
     }
 }
 
-/// Hands every key of `snapshot` to `each`, as the effect that puts it in place.
+/// Hands every entry of `snapshot` to `each`, as the effect that puts its key (or part) in place.
 fn snapshot_effects(
     config: &Config,
     snapshot: &Checked,
@@ -378,7 +378,8 @@ fn snapshot_effects(
 ) -> Result<(), String> {
     snapshot.for_each_entry(|entry| {
         check_db(config, entry.db)?;
-        let Effect::Put { key, .. } = &entry.effect else {
+        // A key, or (`Delta`) more elements of the big collection the last entry of it put.
+        let (Effect::Put { key, .. } | Effect::Delta { key, .. }) = &entry.effect else {
             return Err(format!(
                 "{}: an entry is not a key",
                 snapshot.path.display()

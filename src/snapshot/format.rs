@@ -4,8 +4,12 @@
 //! header   [u8; 8] MAGIC, u32 format version, u32 shard index, u16 slot_lo, u16 slot_hi,
 //!          u64 epoch (the run), u64 lsn (the last journal record it covers),
 //!          u32 tag count, then per tag: u64 epoch, u16 origin, u64 seq
-//! entries  u8 ENTRY, u8 db, u32 len, a journal PUT payload (`journal::effect`), any number
-//! trailer  u8 END, u64 entry count, u32 CRC32C of every byte before it
+//! entries  any number of frames:
+//!          u8 ENTRY, u8 db, u32 len, a journal PUT payload (`journal::effect`): one key, or the
+//!            first part of a big collection's;
+//!          u8 PART, u8 db, u32 len, a journal DELTA payload: more elements of the big collection
+//!            the last ENTRY of that key put (format version 2 on)
+//! trailer  u8 END, u64 frame count, u32 CRC32C of every byte before it
 //! ```
 //!
 //! The tags name the cross-shard transactions whose part this shard's journal held up to `lsn`:
@@ -18,13 +22,16 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Buf, Bytes};
 
-use crate::journal::effect::{self, Effect, PUT};
+use crate::journal::effect::{self, Effect, PartBounds, DELTA, PUT};
 use crate::journal::Lsn;
-use crate::keyspace::Entry;
+use crate::keyspace::{Entry, Value};
 
 pub const MAGIC: [u8; 8] = *b"KEELSNAP";
-pub const VERSION: u32 = 1;
+/// Version 2 added PART frames; version 1 files (no PART frames) still load.
+pub const VERSION: u32 = 2;
+const VERSION_MIN: u32 = 1;
 const ENTRY: u8 = 1;
+const PART: u8 = 2;
 const END: u8 = 0;
 /// The header up to and including its transaction count, and one transaction in its list.
 const HEADER_FIXED_BYTES: usize = 40;
@@ -65,9 +72,9 @@ impl Header {
         }
         buf.advance(8);
         let version = buf.get_u32_le();
-        if version != VERSION {
+        if !(VERSION_MIN..=VERSION).contains(&version) {
             return Err(format!(
-                "snapshot format version {version}, expected {VERSION}"
+                "snapshot format version {version}, expected {VERSION_MIN} to {VERSION}"
             ));
         }
         let shard = buf.get_u32_le();
@@ -90,20 +97,55 @@ impl Header {
     }
 }
 
-/// Appends one key's entry; returns the bytes added.
-pub fn encode_entry(db: u8, key: &[u8], entry: &Entry, out: &mut Vec<u8>) -> usize {
-    let start = out.len();
-    out.push(ENTRY);
+/// Appends one key's entry.
+pub fn encode_entry(db: u8, key: &[u8], entry: &Entry, out: &mut Vec<u8>) {
+    framed(ENTRY, db, out, |out| {
+        effect::encode_put(key, &entry.value, entry.expire_at_ms(), out)
+    })
+}
+
+/// Appends the entry of a big collection's first part (see `effect::encode_put_part`); returns
+/// the elements it holds.
+pub fn encode_first_part(
+    db: u8,
+    key: &[u8],
+    entry: &Entry,
+    bounds: PartBounds,
+    out: &mut Vec<u8>,
+) -> usize {
+    framed(ENTRY, db, out, |out| {
+        effect::encode_put_part(key, &entry.value, entry.expire_at_ms(), bounds, out)
+    })
+}
+
+/// Appends a later part of a big collection, from its `from`th element (see
+/// `effect::encode_adding_part`); returns the elements it holds.
+pub fn encode_part(
+    db: u8,
+    key: &[u8],
+    value: &Value,
+    from: usize,
+    bounds: PartBounds,
+    out: &mut Vec<u8>,
+) -> usize {
+    framed(PART, db, out, |out| {
+        effect::encode_adding_part(key, value, from, bounds, out)
+    })
+}
+
+/// Appends a frame of `kind` whose payload `payload` writes.
+fn framed<T>(kind: u8, db: u8, out: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    out.push(kind);
     out.push(db);
     let len_at = out.len();
     out.extend_from_slice(&[0; 4]);
-    effect::encode_put(key, &entry.value, entry.expire_at_ms(), out);
+    let written = payload(out);
     let len = (out.len() - len_at - 4) as u32;
     out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
-    out.len() - start
+    written
 }
 
-/// The trailer, given the entry count and the CRC32C of every byte written before it.
+/// The trailer, given the frame count and the CRC32C of every byte written before it.
 pub fn trailer(entries: u64, crc_so_far: u32) -> Vec<u8> {
     let mut out = vec![END];
     out.extend_from_slice(&entries.to_le_bytes());
@@ -112,7 +154,7 @@ pub fn trailer(entries: u64, crc_so_far: u32) -> Vec<u8> {
     out
 }
 
-/// One key read back from a snapshot.
+/// One frame read back from a snapshot: a key's `Put`, or a `Delta` adding a part to the last.
 pub struct SnapshotEntry {
     pub db: u8,
     pub effect: Effect,
@@ -125,7 +167,8 @@ pub struct SnapshotEntry {
 pub struct Checked {
     pub path: PathBuf,
     pub header: Header,
-    pub entries: u64,
+    /// Frames: keys, and parts of big collections.
+    pub frames: u64,
     pub bytes: u64,
 }
 
@@ -141,7 +184,7 @@ pub fn check(path: &Path) -> Result<Checked, String> {
     Ok(Checked {
         path: path.to_path_buf(),
         header: reader.header,
-        entries: reader.entries_read,
+        frames: reader.entries_read,
         bytes: reader.file_bytes,
     })
 }
@@ -153,10 +196,11 @@ impl Checked {
         mut each: impl FnMut(SnapshotEntry) -> Result<(), String>,
     ) -> Result<(), String> {
         let mut reader = EntryReader::open(&self.path)?;
-        while let Some(db) = reader.next_entry()? {
+        while let Some((frame, db)) = reader.next_entry()? {
             // Its own allocation: a value decoded from it (e.g. a hash's fields) may keep it.
             let payload = Bytes::copy_from_slice(&reader.payload);
-            let effect = Effect::decode(PUT, payload)
+            let kind = if frame == PART { DELTA } else { PUT };
+            let effect = Effect::decode(kind, payload)
                 .ok_or_else(|| reader.fail(format!("bad entry #{}", reader.entries_read - 1)))?;
             each(SnapshotEntry { db, effect })?;
         }
@@ -210,12 +254,12 @@ impl EntryReader {
         Ok(reader)
     }
 
-    /// Reads the next entry, leaving its payload in `self.payload`, and returns its database;
-    /// None after the trailer, once the entry count and the CRC matched.
-    fn next_entry(&mut self) -> Result<Option<u8>, String> {
+    /// Reads the next frame, leaving its payload in `self.payload`, and returns its kind and
+    /// database; None after the trailer, once the frame count and the CRC matched.
+    fn next_entry(&mut self) -> Result<Option<(u8, u8)>, String> {
         let [frame] = self.read_array()?;
         match frame {
-            ENTRY => {
+            ENTRY | PART => {
                 let [db, len @ ..] = self.read_array::<5>()?;
                 let len = u32::from_le_bytes(len) as u64;
                 if len > self.unread() {
@@ -227,7 +271,7 @@ impl EntryReader {
                 self.payload = payload;
                 read?;
                 self.entries_read += 1;
-                Ok(Some(db))
+                Ok(Some((frame, db)))
             }
             END => {
                 let count = u64::from_le_bytes(self.read_array()?);
@@ -356,7 +400,7 @@ mod tests {
         let (path, header, mut out) = write_snapshot(&dir, 3, 3);
         let checked = check(&path).unwrap();
         assert_eq!(checked.header, header);
-        assert_eq!((checked.entries, checked.bytes), (3, out.len() as u64));
+        assert_eq!((checked.frames, checked.bytes), (3, out.len() as u64));
         let mut keys = Vec::new();
         checked
             .for_each_entry(|entry| {

@@ -1,8 +1,10 @@
 //! Snapshots: a shard's keyspace written to `DIR/shard-<i>/snapshot-<lsn>.kss` as of one journal
 //! LSN, so that the journal before it can be deleted and recovery replays only what follows.
 //!
-//! - `format`: the file (header, entries, trailer with CRC32C), writing helpers and the loader.
-//! - `writer`: `SnapshotRun`, one snapshot in progress, copy-on-write at slot granularity.
+//! - `format`: the file (header, entries and parts, trailer with CRC32C), writing helpers and the
+//!   loader.
+//! - `writer`: `SnapshotRun`, one snapshot in progress: copy-on-write by slot (by key in a big
+//!   slot), big collections written out in parts.
 //! - `state`: `Snapshots`, a shard's snapshot bookkeeping and the automatic trigger.
 //! - `reload`: `DEBUG RELOAD`'s round trip of a keyspace through a snapshot file.
 //!

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::format::{self, Header};
+use super::format::{self, Checked, Header};
 use super::writer::SnapshotRun;
 use crate::journal::effect::Effect;
 use crate::keyspace::Keyspace;
@@ -36,27 +36,10 @@ pub fn round_trip(
     for db in &mut keyspace.dbs {
         db.clear_slots(slots.clone());
     }
-    let loaded = checked.for_each_entry(|entry| {
-        let (
-            Effect::Put {
-                key,
-                value,
-                expire_at_ms,
-            },
-            Some(db),
-        ) = (entry.effect, keyspace.dbs.get_mut(entry.db as usize))
-        else {
-            return Err(format!(
-                "{}: an entry is not a key of a database",
-                path.display()
-            ));
-        };
-        db.insert(&key, value.detached(), expire_at_ms);
-        Ok(())
-    });
+    let loaded = load(&checked, keyspace);
     keyspace.set_track_changes(tracking);
     let _ = std::fs::remove_file(path);
-    loaded.map(|()| checked.entries)
+    loaded
 }
 
 fn write(keyspace: &Keyspace, header: Header, path: &Path, now_ms: u64) -> Result<(), String> {
@@ -69,4 +52,32 @@ fn write(keyspace: &Keyspace, header: Header, path: &Path, now_ms: u64) -> Resul
     }
     out.write_all(&run.finish()).map_err(fail)?;
     out.flush().map_err(fail)
+}
+
+/// Puts the keys of snapshot `checked` into `keyspace` (changes not recorded); returns how many.
+pub fn load(checked: &Checked, keyspace: &mut Keyspace) -> Result<u64, String> {
+    let path = checked.path.display();
+    let mut keys = 0;
+    checked.for_each_entry(|entry| {
+        let Some(db) = keyspace.dbs.get_mut(entry.db as usize) else {
+            return Err(format!("{path}: an entry of no database"));
+        };
+        match entry.effect {
+            Effect::Put {
+                key,
+                value,
+                expire_at_ms,
+            } => {
+                db.insert(&key, value.detached(), expire_at_ms);
+                keys += 1;
+            }
+            // More of a big collection: nothing expires while the file is read (time 0).
+            Effect::Delta { key, delta } => db
+                .apply(&key, delta, 0)
+                .map_err(|_| format!("{path}: a part of another type"))?,
+            _ => return Err(format!("{path}: an entry is not a key")),
+        }
+        Ok(())
+    })?;
+    Ok(keys)
 }

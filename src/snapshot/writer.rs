@@ -9,19 +9,39 @@
 //! A slot of more than `WHOLE_SLOT_KEYS_MAX` keys (one `{hash tag}` can hold millions) would make
 //! that one long pause, so it is written out by ranges of key hashes, a step's worth at a time,
 //! and a write copies out just the keys it changes first (copy-on-write per key, `PartialSlot`).
+//!
+//! A collection of more than `WHOLE_VALUE_ELEMENTS_MAX` elements (a leaderboard of millions)
+//! would make one long pause too, and copying it is no cheaper than writing it out. So it is
+//! written out in parts, one per step (`BigValue`): an entry with its first elements, then
+//! frames that add the rest. Until its last part is out it must not change: the shard makes a
+//! write to it wait (`claim`, before the command runs), and a write that reaches `before_write`
+//! without waiting writes out the rest first, at once. Only deletion by expiry can touch it
+//! meanwhile; its parts then stop, and loading drops the key as expired, as it would anyway.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::RangeInclusive;
 
 use bytes::Bytes;
 
 use super::format::{self, Header};
-use crate::keyspace::{key_hash, KeyHasher, Keyspace, StoredKey};
+use crate::journal::effect::PartBounds;
+use crate::keyspace::{key_hash, Entry, KeyHasher, Keyspace, StoredKey, Value};
 use crate::router::slot::key_slot;
 
 /// Slots of at most this many keys (all databases together) are written out whole at once: well
 /// under a millisecond.
 const WHOLE_SLOT_KEYS_MAX: usize = 4096;
+
+/// Collections of at most this many elements are written out whole, like any key.
+const WHOLE_VALUE_ELEMENTS_MAX: usize = 4096;
+/// A part of a big collection holds at most this many elements (about a millisecond's worth for
+/// a sorted set) ...
+const PART_ELEMENTS: usize = 8192;
+/// ... and no more elements once it holds this many bytes.
+const PART_BYTES_MAX: usize = 1 << 20;
+/// A hash or a set starts each part by iterating past the elements before it, so its parts are
+/// at least this fraction of it: at most this many passes over it in all.
+const SKIPPING_PARTS_MAX: usize = 32;
 
 /// One past the greatest key hash.
 const HASHES_END: u128 = 1 << 64;
@@ -37,6 +57,15 @@ struct PartialSlot {
     copied: HashSet<StoredKey, KeyHasher>,
 }
 
+/// A big collection being written out in parts; it must not change until the last is out.
+struct BigValue {
+    db: u8,
+    slot: u16,
+    key: Bytes,
+    /// Elements written out so far (0: not started).
+    written: usize,
+}
+
 pub struct SnapshotRun {
     pub header: Header,
     pub started: std::time::Instant,
@@ -46,13 +75,17 @@ pub struct SnapshotRun {
     remaining: usize,
     /// Big slots partly written out.
     partial: HashMap<u16, PartialSlot>,
+    /// Big collections to write out in parts, before the walk goes on.
+    big: VecDeque<BigValue>,
     /// The walk's next slot.
     cursor: u16,
     /// Encoded bytes not yet handed to the file.
     buffer: Vec<u8>,
     /// CRC32C of every byte handed to the file so far.
     crc: u32,
+    /// Keys written out (a big collection counts once), and frames adding parts to them.
     pub entries: u64,
+    parts: u64,
     pub bytes: u64,
 }
 
@@ -68,15 +101,18 @@ impl SnapshotRun {
             written: vec![false; slots],
             remaining: slots,
             partial: HashMap::new(),
+            big: VecDeque::new(),
             buffer,
             crc: 0,
             entries: 0,
+            parts: 0,
             bytes: 0,
         }
     }
 
+    /// Every slot and every big collection is written out.
     pub fn is_walked(&self) -> bool {
-        self.remaining == 0
+        self.remaining == 0 && self.big.is_empty()
     }
 
     pub fn buffered_bytes(&self) -> usize {
@@ -93,20 +129,20 @@ impl SnapshotRun {
         self.partial.remove(&slot);
     }
 
-    /// Whether `slot` is written out by ranges of hashes rather than whole.
-    fn is_big(&self, keyspace: &Keyspace, slot: u16) -> bool {
+    /// Whether `slot` is written out by ranges of hashes rather than whole: a big one, or one
+    /// with keys copied out already.
+    fn is_partial(&self, keyspace: &Keyspace, slot: u16) -> bool {
         self.partial.contains_key(&slot) || slot_keys(keyspace, slot) > WHOLE_SLOT_KEYS_MAX
     }
 
     /// Writes out the whole of a slot not written out yet; returns the entries written.
     fn write_slot(&mut self, keyspace: &Keyspace, slot: u16, now_ms: u64) -> usize {
-        let count = encode_entries(keyspace, slot, 0..=u64::MAX, None, now_ms, &mut self.buffer);
+        let count = self.encode_entries(keyspace, slot, 0..=u64::MAX, now_ms);
         self.mark_written(slot);
-        self.entries += count as u64;
         count
     }
 
-    /// Writes out the next keys of a big slot: the next range of hashes, sized to hold about
+    /// Writes out the next keys of a partial slot: the next range of hashes, sized to hold about
     /// `entries_max` of its keys. Returns the entries written and whether the slot is done.
     fn write_slot_part(
         &mut self,
@@ -116,24 +152,14 @@ impl SnapshotRun {
         now_ms: u64,
     ) -> (usize, bool) {
         let keys = slot_keys(keyspace, slot);
-        let part = self.partial.entry(slot).or_default();
         let span = match entries_max < keys {
             true => (HASHES_END * entries_max as u128 / keys as u128).max(1),
             false => HASHES_END,
         };
-        let from = part.next_hash;
+        let from = self.partial.entry(slot).or_default().next_hash;
         let to = (from + span).min(HASHES_END);
-        let hashes = from as u64..=(to - 1) as u64;
-        let count = encode_entries(
-            keyspace,
-            slot,
-            hashes,
-            Some(&part.copied),
-            now_ms,
-            &mut self.buffer,
-        );
-        part.next_hash = to;
-        self.entries += count as u64;
+        let count = self.encode_entries(keyspace, slot, from as u64..=(to - 1) as u64, now_ms);
+        self.partial.entry(slot).or_default().next_hash = to;
         let done = to == HASHES_END;
         if done {
             self.mark_written(slot);
@@ -141,27 +167,95 @@ impl SnapshotRun {
         (count, done)
     }
 
-    /// Copy-on-write of one key of a big slot: writes out its entries (every database) unless the
-    /// walk or an earlier write did, and marks it for the walk to leave out.
+    /// Encodes the entries of `slot` (every database) whose key hashes lie in `hashes`, but for
+    /// expired ones (replay would drop them anyway: deadlines are absolute) and those copied out
+    /// already; big collections are queued to be written out in parts. Returns the entries.
+    fn encode_entries(
+        &mut self,
+        keyspace: &Keyspace,
+        slot: u16,
+        hashes: RangeInclusive<u64>,
+        now_ms: u64,
+    ) -> usize {
+        let mut count = 0;
+        for (db, keys) in keyspace.dbs.iter().enumerate() {
+            for (key, entry) in keys.slot_entries(slot, hashes.clone()) {
+                let copied = self
+                    .partial
+                    .get(&slot)
+                    .is_some_and(|p| p.copied.contains(key));
+                if !entry.is_due(now_ms) && !copied {
+                    count += self.write_entry(db, slot, key, entry);
+                }
+            }
+        }
+        count
+    }
+
+    /// Writes out one key's entry, or queues it to be written out in parts when it is a big
+    /// collection; returns the entries written now (0 or 1).
+    fn write_entry(&mut self, db: usize, slot: u16, key: &[u8], entry: &Entry) -> usize {
+        if is_big(entry) {
+            self.big.push_back(BigValue {
+                db: db as u8,
+                slot,
+                key: Bytes::copy_from_slice(key),
+                written: 0,
+            });
+            return 0;
+        }
+        format::encode_entry(db as u8, key, entry, &mut self.buffer);
+        self.entries += 1;
+        1
+    }
+
+    /// Copy-on-write of one key of a partial slot: writes out its entries (every database)
+    /// unless the walk or an earlier write did, queueing its big collections, and marks it for
+    /// the walk to leave out.
     fn copy_key(&mut self, keyspace: &Keyspace, slot: u16, key: &[u8], now_ms: u64) {
         let part = self.partial.entry(slot).or_default();
-        if (key_hash(key) as u128) < part.next_hash || part.copied.contains(key) {
+        if (key_hash(key) as u128) < part.next_hash || !part.copied.insert(StoredKey::new(key)) {
             return;
         }
         for (db, keys) in keyspace.dbs.iter().enumerate() {
             if let Some(entry) = keys.peek_in_slot(slot, key) {
                 if !entry.is_due(now_ms) {
-                    format::encode_entry(db as u8, key, entry, &mut self.buffer);
-                    self.entries += 1;
+                    self.write_entry(db, slot, key, entry);
                 }
             }
         }
-        part.copied.insert(StoredKey::new(key));
+    }
+
+    /// Whether a write to `key` must wait for this snapshot: a big collection of `key` is being
+    /// written out in parts. One not reached yet starts now (its other entries are copied out
+    /// at once), so that the wait is for its own parts only. False for keys whose slot is
+    /// written out whole at `before_write` (small, quick), and once they are written out.
+    pub fn claim(&mut self, keyspace: &Keyspace, key: &[u8], now_ms: u64) -> bool {
+        if self.is_queued(key) {
+            return true;
+        }
+        let slot = key_slot(key);
+        if !self.header.slots.contains(&slot) || self.is_written(slot) {
+            return false;
+        }
+        let holds_big = keyspace.dbs.iter().any(|keys| {
+            keys.peek_in_slot(slot, key)
+                .is_some_and(|entry| is_big(entry) && !entry.is_due(now_ms))
+        });
+        if !holds_big {
+            return false;
+        }
+        self.copy_key(keyspace, slot, key, now_ms);
+        self.is_queued(key)
+    }
+
+    fn is_queued(&self, key: &[u8]) -> bool {
+        self.big.iter().any(|big| big.key == key)
     }
 
     /// Copy-on-write before a write command: writes out the slots of `keys`, or just the keys in a
-    /// big slot (every remaining slot when the command has no keys: it may touch the whole
-    /// keyspace).
+    /// partial slot, and whatever of their big collections is not out yet (every remaining slot
+    /// when the command has no keys: it may touch the whole keyspace).
     pub fn before_write<'a>(
         &mut self,
         keyspace: &Keyspace,
@@ -174,13 +268,16 @@ impl SnapshotRun {
         };
         for key in std::iter::once(first).chain(keys) {
             let slot = key_slot(key);
-            if !self.header.slots.contains(&slot) || self.is_written(slot) {
-                continue;
+            if self.header.slots.contains(&slot) && !self.is_written(slot) {
+                if self.is_partial(keyspace, slot) {
+                    self.copy_key(keyspace, slot, key, now_ms);
+                } else {
+                    self.write_slot(keyspace, slot, now_ms);
+                }
             }
-            if self.is_big(keyspace, slot) {
-                self.copy_key(keyspace, slot, key, now_ms);
-            } else {
-                self.write_slot(keyspace, slot, now_ms);
+            while let Some(at) = self.big.iter().position(|big| big.key == key) {
+                let big = self.big.remove(at).expect("found");
+                self.write_all_parts(keyspace, big, now_ms);
             }
         }
     }
@@ -190,24 +287,72 @@ impl SnapshotRun {
             if self.is_written(slot) {
                 continue;
             }
-            if self.is_big(keyspace, slot) {
+            if self.is_partial(keyspace, slot) {
                 self.write_slot_part(keyspace, slot, usize::MAX, now_ms);
             } else {
                 self.write_slot(keyspace, slot, now_ms);
             }
         }
         self.cursor = self.header.slots.end;
+        while let Some(big) = self.big.pop_front() {
+            self.write_all_parts(keyspace, big, now_ms);
+        }
     }
 
-    /// The background walk's step: writes out slots in order until at least `entries_max` entries
-    /// or `slots_max` slots were visited, or the range is done. A big slot takes as many steps as
-    /// its keys need.
+    fn write_all_parts(&mut self, keyspace: &Keyspace, mut big: BigValue, now_ms: u64) {
+        while !self.write_part(keyspace, &mut big, now_ms) {}
+    }
+
+    /// Writes out the next part of `big`; returns whether it is done (all out, or gone: it
+    /// expired meanwhile).
+    fn write_part(&mut self, keyspace: &Keyspace, big: &mut BigValue, now_ms: u64) -> bool {
+        let Some(entry) = keyspace.dbs[big.db as usize].peek_in_slot(big.slot, &big.key) else {
+            return true;
+        };
+        if big.written == 0 && (entry.is_due(now_ms) || !is_big(entry)) {
+            // Expired, or (which nothing does) changed before its first part: written as a key.
+            if !entry.is_due(now_ms) {
+                format::encode_entry(big.db, &big.key, entry, &mut self.buffer);
+                self.entries += 1;
+            }
+            return true;
+        }
+        let Some(len) = entry.value.collection_len() else {
+            debug_assert!(false, "a collection half written out became another type");
+            return true;
+        };
+        let bounds = PartBounds {
+            elements: part_elements(&entry.value, len),
+            bytes: PART_BYTES_MAX,
+        };
+        if big.written == 0 {
+            big.written =
+                format::encode_first_part(big.db, &big.key, entry, bounds, &mut self.buffer);
+            self.entries += 1;
+        } else {
+            let (db, key, value) = (big.db, &big.key, &entry.value);
+            big.written +=
+                format::encode_part(db, key, value, big.written, bounds, &mut self.buffer);
+            self.parts += 1;
+        }
+        big.written >= len
+    }
+
+    /// The background walk's step: the next part of a big collection if one is queued, or else
+    /// slots in order until at least `entries_max` entries or `slots_max` slots were visited, or
+    /// the range is done. A big slot takes as many steps as its keys need.
     pub fn step(&mut self, keyspace: &Keyspace, entries_max: usize, slots_max: usize, now_ms: u64) {
+        if let Some(mut big) = self.big.pop_front() {
+            if !self.write_part(keyspace, &mut big, now_ms) {
+                self.big.push_front(big);
+            }
+            return;
+        }
         let (mut entries, mut slots) = (0, 0);
         while self.cursor < self.header.slots.end && entries < entries_max && slots < slots_max {
             let slot = self.cursor;
             if !self.is_written(slot) {
-                if self.is_big(keyspace, slot) {
+                if self.is_partial(keyspace, slot) {
                     let (count, done) =
                         self.write_slot_part(keyspace, slot, entries_max - entries, now_ms);
                     entries += count;
@@ -220,6 +365,9 @@ impl SnapshotRun {
             }
             self.cursor += 1;
             slots += 1;
+            if !self.big.is_empty() {
+                return;
+            }
         }
     }
 
@@ -235,7 +383,7 @@ impl SnapshotRun {
     pub fn finish(&mut self) -> Vec<u8> {
         assert!(self.is_walked(), "snapshot finished before every slot");
         let mut chunk = self.take_chunk();
-        let trailer = format::trailer(self.entries, self.crc);
+        let trailer = format::trailer(self.entries + self.parts, self.crc);
         self.bytes += trailer.len() as u64;
         chunk.extend(trailer);
         chunk
@@ -251,25 +399,162 @@ fn slot_keys(keyspace: &Keyspace, slot: u16) -> usize {
         .sum()
 }
 
-/// Encodes the entries of `slot` (every database) whose key hashes lie in `hashes`, but for
-/// expired ones (replay would drop them anyway: deadlines are absolute) and those in `copied`.
-fn encode_entries(
-    keyspace: &Keyspace,
-    slot: u16,
-    hashes: RangeInclusive<u64>,
-    copied: Option<&HashSet<StoredKey, KeyHasher>>,
-    now_ms: u64,
-    out: &mut Vec<u8>,
-) -> usize {
-    let mut count = 0;
-    for (db, keys) in keyspace.dbs.iter().enumerate() {
-        for (key, entry) in keys.slot_entries(slot, hashes.clone()) {
-            if entry.is_due(now_ms) || copied.is_some_and(|copied| copied.contains(key)) {
-                continue;
-            }
-            format::encode_entry(db as u8, key, entry, out);
-            count += 1;
-        }
+/// Whether `entry` is a collection to write out in parts.
+fn is_big(entry: &Entry) -> bool {
+    entry
+        .value
+        .collection_len()
+        .is_some_and(|len| len > WHOLE_VALUE_ELEMENTS_MAX)
+}
+
+/// Elements per part of a big collection of `len` elements (see `SKIPPING_PARTS_MAX`).
+fn part_elements(value: &Value, len: usize) -> usize {
+    match value {
+        Value::Hash(_) | Value::Set(_) => PART_ELEMENTS.max(len.div_ceil(SKIPPING_PARTS_MAX)),
+        _ => PART_ELEMENTS,
     }
-    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyspace::{Delta, Hash, List, ListEdit, ZSet};
+    use crate::snapshot::reload;
+
+    const ELEMENTS: usize = 20_000;
+    const NOW_MS: u64 = 1_000;
+
+    fn b(text: String) -> Bytes {
+        Bytes::from(text)
+    }
+
+    /// Two databases: a big collection of each kind (one with a TTL), small keys, and a small
+    /// key named like a big one in the other database.
+    fn keyspace() -> Keyspace {
+        let mut keyspace = Keyspace::new(2, 0..16384);
+        let db = &mut keyspace.dbs[0];
+        let fields = (0..ELEMENTS).map(|i| (b(format!("f{i}")), b(format!("v{i}"))));
+        db.insert(
+            b"{h}hash",
+            Value::Hash(Hash::from_pairs(false, fields.collect())),
+            None,
+        );
+        let members = (0..ELEMENTS).map(|i| b(format!("m{i}")));
+        db.insert(
+            b"{s}set",
+            Value::Set(Box::new(members.collect())),
+            Some(10 * NOW_MS),
+        );
+        let entries = (0..ELEMENTS).map(|i| (b(format!("z{i}")), i as f64 / 3.0));
+        db.insert(
+            b"{z}zset",
+            Value::ZSet(ZSet::from_entries(false, entries.collect())),
+            None,
+        );
+        let items = (0..ELEMENTS).map(|i| b(format!("e{i}")));
+        db.insert(
+            b"{l}list",
+            Value::List(Box::new(List::from_items(items, true))),
+            None,
+        );
+        for i in 0..100 {
+            db.insert(format!("k{i}").as_bytes(), Value::string(b"small"), None);
+            db.insert(
+                format!("{{z}}k{i}").as_bytes(),
+                Value::string(b"near"),
+                None,
+            );
+        }
+        keyspace.dbs[1].insert(b"{l}list", Value::string(b"other db"), None);
+        keyspace
+    }
+
+    /// Every key of `keyspace`: database, key, value, encoding, expiry.
+    fn contents(keyspace: &Keyspace) -> Vec<(usize, Bytes, Value, &'static str, Option<u64>)> {
+        let mut all = Vec::new();
+        for (db, keys) in keyspace.dbs.iter().enumerate() {
+            for slot in 0..16384 {
+                for (key, entry) in keys.slot_entries(slot, 0..=u64::MAX) {
+                    let (value, expiry) = (entry.value.clone(), entry.expire_at_ms());
+                    let encoding = value.encoding();
+                    all.push((db, Bytes::copy_from_slice(key), value, encoding, expiry));
+                }
+            }
+        }
+        all.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        all
+    }
+
+    fn start() -> SnapshotRun {
+        SnapshotRun::new(Header {
+            shard: 0,
+            slots: 0..16384,
+            epoch: 1,
+            lsn: 1,
+            txns: Vec::new(),
+        })
+    }
+
+    /// Walks `run` to its end and loads its file into an empty keyspace; returns that and the
+    /// file's frame count.
+    fn finish_and_load(mut run: SnapshotRun, keyspace: &Keyspace) -> (Keyspace, u64) {
+        let mut bytes = Vec::new();
+        while !run.is_walked() {
+            run.step(keyspace, 1024, 256, NOW_MS);
+            bytes.extend(run.take_chunk());
+        }
+        bytes.extend(run.finish());
+        let path = std::env::temp_dir().join(format!("keel-parts-{}.kss", rand::random::<u64>()));
+        std::fs::write(&path, bytes).unwrap();
+        let checked = format::check(&path).unwrap();
+        let mut loaded = Keyspace::new(2, 0..16384);
+        let keys = reload::load(&checked, &mut loaded).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(keys, run.entries);
+        (loaded, checked.frames)
+    }
+
+    #[test]
+    fn big_collections_are_written_in_parts_and_load_back_the_same() {
+        let keyspace = keyspace();
+        let (loaded, frames) = finish_and_load(start(), &keyspace);
+        assert_eq!(contents(&loaded), contents(&keyspace));
+        let keys = contents(&keyspace).len() as u64;
+        // Each big collection took several parts.
+        assert!(frames >= keys + 4 * 2, "{frames} frames for {keys} keys");
+    }
+
+    #[test]
+    fn a_write_to_a_big_collection_waits_for_its_parts_and_the_file_keeps_it_as_before() {
+        let mut keyspace = keyspace();
+        let before = contents(&keyspace);
+        let mut run = start();
+        let (list, zset) = (b("{l}list".into()), b("{z}zset".into()));
+        // A small key is copied out at the write itself: no wait.
+        assert!(!run.claim(&keyspace, b"k1", NOW_MS));
+        assert!(run.claim(&keyspace, &list, NOW_MS));
+        assert!(run.claim(&keyspace, &zset, NOW_MS));
+        run.step(&keyspace, 1024, 256, NOW_MS);
+        // The list is half written out: writes to it still wait.
+        assert!(run.claim(&keyspace, &list, NOW_MS));
+        // One that does not wait has the rest written out first.
+        run.before_write(&keyspace, [&list].into_iter(), NOW_MS);
+        assert!(!run.claim(&keyspace, &list, NOW_MS));
+        let db = &mut keyspace.dbs[0];
+        db.apply(&list, Delta::List(ListEdit::PopLeft(5)), NOW_MS)
+            .unwrap();
+        // The sorted set's claim is served by steps.
+        while run.claim(&keyspace, &zset, NOW_MS) {
+            run.step(&keyspace, 1024, 256, NOW_MS);
+        }
+        let db = &mut keyspace.dbs[0];
+        db.apply(&zset, Delta::ZSetRem(vec![b("z7".into())]), NOW_MS)
+            .unwrap();
+        // A small key of that slot (now written out by ranges) is copied out at its write.
+        assert!(!run.claim(&keyspace, b"{z}k1", NOW_MS));
+        run.before_write(&keyspace, [&b("{z}k1".into())].into_iter(), NOW_MS);
+        keyspace.dbs[0].remove(b"{z}k1");
+        let (loaded, _) = finish_and_load(run, &keyspace);
+        assert_eq!(contents(&loaded), before);
+    }
 }
