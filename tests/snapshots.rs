@@ -771,10 +771,11 @@ fn a_big_slot_is_snapshotted_at_one_point_in_time_under_writes() {
     assert_snapshot_replaced_journal_start(&server);
 }
 
-/// A snapshot writes a big collection out in parts, and a write to one waits until its last part
-/// is out. Restored after a crash, each holds exactly what the acknowledged writes made of it: a
-/// part written after a write would have the restart apply that write twice (list pushes) or miss
-/// elements (pops shift the rest).
+/// A snapshot writes a big collection out in parts; a write to a hash, set or list waits until
+/// its last part is out, and one to a sorted set has what it replaces written out first.
+/// Restored after a crash, each holds exactly what the acknowledged writes made of it: a part
+/// written after a write would have the restart apply that write twice (list pushes) or miss
+/// elements (pops shift the rest; a sorted set's removed members).
 #[test]
 fn big_collections_are_snapshotted_at_one_point_in_time_under_writes_to_them() {
     const ELEMENTS: usize = 100_000;
@@ -806,6 +807,9 @@ fn big_collections_are_snapshotted_at_one_point_in_time_under_writes_to_them() {
         }
         pipe.zincr("{z}board", format!("m{}", n * 7 % ELEMENTS), 1)
             .ignore();
+        pipe.zrem("{z}board", format!("m{}", n * 17 % ELEMENTS))
+            .ignore();
+        pipe.zadd("{z}board", format!("new{n}"), n).ignore();
         pipe.hset("{h}hash", format!("f{}", n * 11 % ELEMENTS), n)
             .ignore();
         pipe.sadd("{s}set", format!("n{n}")).ignore();
@@ -818,7 +822,9 @@ fn big_collections_are_snapshotted_at_one_point_in_time_under_writes_to_them() {
         if n % 3 == 0 {
             list.pop_front();
         }
-        *board.get_mut(&format!("m{}", n * 7 % ELEMENTS)).unwrap() += 1.0;
+        *board.entry(format!("m{}", n * 7 % ELEMENTS)).or_default() += 1.0;
+        board.remove(&format!("m{}", n * 17 % ELEMENTS));
+        board.insert(format!("new{n}"), n as f64);
         hash.insert(format!("f{}", n * 11 % ELEMENTS), n.to_string());
         set.insert(format!("n{n}"));
         set.remove(&format!("s{}", n * 13 % ELEMENTS));

@@ -143,6 +143,8 @@ fn reload(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         lsn: 0,
         txns: Vec::new(),
     };
+    // A running snapshot must have everything before the keyspace is emptied and loaded back.
+    shard.snapshot_write_out_all(ctx.keyspace);
     // An unpublished snapshot's name: a start after a crash in the middle deletes it.
     let path = dir.join("snapshot-reload.kss.tmp");
     let reloaded = std::fs::create_dir_all(&dir)

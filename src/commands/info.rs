@@ -106,7 +106,7 @@ fn snapshot_report(shard: &Shard, keys: usize) -> SnapshotReport {
         .snapshots
         .running()
         .as_ref()
-        .map_or(0, |run| run.entries);
+        .map_or(0, |run| run.entries());
     [
         i64::from(shard.snapshots.is_running()),
         stats.last_save_unix_s as i64,

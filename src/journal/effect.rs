@@ -289,7 +289,7 @@ pub struct PartBounds {
 }
 
 impl PartBounds {
-    const WHOLE: PartBounds = PartBounds {
+    pub const WHOLE: PartBounds = PartBounds {
         elements: usize::MAX,
         bytes: usize::MAX,
     };
@@ -302,51 +302,46 @@ impl PartBounds {
 /// Hashes and sets start a part by iterating past the elements before it (std's tables have no
 /// cursor), sorted sets and lists start it in O(log N).
 fn encode_elements(value: &Value, from: usize, bounds: PartBounds, out: &mut Vec<u8>) -> usize {
+    match value {
+        Value::Hash(hash) => encode_counted(hash.iter().skip(from), bounds, out, |(f, v), out| {
+            put_bytes(f, out);
+            put_bytes(v, out);
+        }),
+        Value::Set(members) => encode_counted(members.iter().skip(from), bounds, out, |m, out| {
+            put_bytes(m, out)
+        }),
+        Value::ZSet(zset) => encode_counted(zset.iter_from(from, false), bounds, out, put_member),
+        Value::List(list) => encode_counted(list.range(from, usize::MAX), bounds, out, |e, out| {
+            put_bytes(e, out)
+        }),
+        Value::Int(_) | Value::Str { .. } | Value::Stream(_) => {
+            unreachable!("only collections are encoded element by element")
+        }
+    }
+}
+
+/// A sorted set's member and score, as its `PUT` and `DELTA_ZSET_ADD` hold them.
+fn put_member((member, score): (&[u8], f64), out: &mut Vec<u8>) {
+    put_bytes(member, out);
+    out.extend_from_slice(&score.to_bits().to_le_bytes());
+}
+
+/// Count u32, then `items` each encoded by `put`, as far as `bounds` allow; returns how many.
+fn encode_counted<T>(
+    items: impl Iterator<Item = T>,
+    bounds: PartBounds,
+    out: &mut Vec<u8>,
+    mut put: impl FnMut(T, &mut Vec<u8>),
+) -> usize {
     let count_at = out.len();
     out.extend_from_slice(&[0; 4]);
     let start = out.len();
     let mut count = 0;
-    let mut room_for_more = |out: &Vec<u8>| {
+    for item in items {
+        put(item, out);
         count += 1;
-        count < bounds.elements && out.len() - start < bounds.bytes
-    };
-    match value {
-        Value::Hash(hash) => {
-            for (field, value) in hash.iter().skip(from) {
-                put_bytes(field, out);
-                put_bytes(value, out);
-                if !room_for_more(out) {
-                    break;
-                }
-            }
-        }
-        Value::Set(members) => {
-            for member in members.iter().skip(from) {
-                put_bytes(member, out);
-                if !room_for_more(out) {
-                    break;
-                }
-            }
-        }
-        Value::ZSet(zset) => {
-            for (member, score) in zset.iter_from(from, false) {
-                put_bytes(member, out);
-                out.extend_from_slice(&score.to_bits().to_le_bytes());
-                if !room_for_more(out) {
-                    break;
-                }
-            }
-        }
-        Value::List(list) => {
-            for element in list.range(from, usize::MAX) {
-                put_bytes(element, out);
-                if !room_for_more(out) {
-                    break;
-                }
-            }
-        }
-        Value::Int(_) | Value::Str { .. } | Value::Stream(_) => {
-            unreachable!("only collections are encoded element by element")
+        if count >= bounds.elements || out.len() - start >= bounds.bytes {
+            break;
         }
     }
     out[count_at..start].copy_from_slice(&(count as u32).to_le_bytes());
@@ -452,9 +447,9 @@ pub fn encode_put_part(
     encode_elements(value, 0, bounds, out)
 }
 
-/// A later part of collection `value`: a `DELTA` that adds its elements from the `from`th on, as
-/// many as `bounds` allow, to what the earlier parts put (hash fields set, set and sorted set
-/// members added, list elements pushed on the right). Returns how many.
+/// A later part of hash, set or list `value`: a `DELTA` that adds its elements from the `from`th
+/// on, as many as `bounds` allow, to what the earlier parts put (hash fields set, set members
+/// added, list elements pushed on the right). Returns how many.
 pub fn encode_adding_part(
     key: &[u8],
     value: &Value,
@@ -466,13 +461,33 @@ pub fn encode_adding_part(
     out.push(match value {
         Value::Hash(_) => DELTA_HASH_SET,
         Value::Set(_) => DELTA_SET_ADD,
-        Value::ZSet(_) => DELTA_ZSET_ADD,
         Value::List(_) => DELTA_LIST_PUSH_RIGHT,
-        Value::Int(_) | Value::Str { .. } | Value::Stream(_) => {
-            unreachable!("only collections are written out in parts")
+        Value::ZSet(_) | Value::Int(_) | Value::Str { .. } | Value::Stream(_) => {
+            unreachable!("sorted sets are written out member by member (`encode_members_part`)")
         }
     });
     encode_elements(value, from, bounds, out)
+}
+
+/// A part of a sorted set written out member by member, as far as `bounds` allow: the `PUT` that
+/// starts it (`first`: the set, for its encoding, and its deadline) or a `DELTA` that adds the
+/// members to it. Returns how many.
+pub fn encode_members_part<'a>(
+    key: &[u8],
+    first: Option<(&Value, Option<u64>)>,
+    members: impl Iterator<Item = (&'a [u8], f64)>,
+    bounds: PartBounds,
+    out: &mut Vec<u8>,
+) -> usize {
+    put_bytes(key, out);
+    match first {
+        Some((value, expire_at_ms)) => {
+            out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
+            encode_collection_head(value, out);
+        }
+        None => out.push(DELTA_ZSET_ADD),
+    }
+    encode_counted(members, bounds, out, put_member)
 }
 
 fn encode_delta(delta: &Delta, out: &mut Vec<u8>) {

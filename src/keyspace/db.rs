@@ -10,6 +10,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::delta::{Delta, WrongType};
+use super::kept::{Keeping, Kept};
 use super::pattern::glob_match;
 use super::slot_table::{self, SlotTable};
 use super::stored_key::StoredKey;
@@ -99,6 +100,8 @@ pub struct Db {
     /// Keys added to the database since the shard last took them, kept only while a command runs
     /// with `new` keyspace events on (`set_notify_created`).
     created: Option<Vec<Bytes>>,
+    /// Keys whose changes keep what they replace, for a snapshot (`keep`); None when none are.
+    keeping: Option<Box<Keeping>>,
 }
 
 impl Db {
@@ -113,6 +116,7 @@ impl Db {
             resizing: Vec::new(),
             expired: None,
             created: None,
+            keeping: None,
         }
     }
 
@@ -259,15 +263,20 @@ impl Db {
     pub fn overwrite(&mut self, key: &[u8], value: Value, expire_at_ms: Option<u64>, now_ms: u64) {
         if self
             .replace(key, value, expire_at_ms)
-            .is_some_and(|old| old.is_due(now_ms))
+            .is_some_and(|old_deadline| old_deadline.is_some_and(|at| at <= now_ms))
         {
             self.note_expired(key);
             self.note_created(key);
         }
     }
 
-    /// `insert`, returning the entry it replaced.
-    fn replace(&mut self, key: &[u8], value: Value, expire_at_ms: Option<u64>) -> Option<Entry> {
+    /// `insert`; returns whether it replaced an entry, and that entry's deadline.
+    fn replace(
+        &mut self,
+        key: &[u8],
+        value: Value,
+        expire_at_ms: Option<u64>,
+    ) -> Option<Option<u64>> {
         self.record_key(key);
         let key = StoredKey::new(key);
         if let Some(at) = expire_at_ms {
@@ -276,17 +285,23 @@ impl Db {
         let index = self.slot_index(key_slot(&key));
         let old = self.slots[index].insert(key.clone(), Entry::new(value, expire_at_ms));
         self.note_resizing(index);
-        match old.as_ref().map(|old| old.expire_at_ms()) {
+        let old_deadline = old.as_ref().map(Entry::expire_at_ms);
+        match old_deadline {
             None => {
                 self.len += 1;
                 self.note_created(&key);
             }
             Some(Some(at)) if Some(at) != expire_at_ms => {
-                self.expiry_index.remove(&(at, key));
+                self.expiry_index.remove(&(at, key.clone()));
             }
             Some(_) => {}
         }
-        old
+        if let (Some(keeping), Some(old)) = (self.keeping.as_deref_mut(), old) {
+            if keeping.keeps(&key) {
+                keeping.whole(&key, old);
+            }
+        }
+        old_deadline
     }
 
     /// Applies `delta` to the collection at `key` and records it for the journal. A missing key is
@@ -304,6 +319,9 @@ impl Db {
             }
             return Ok(());
         };
+        if let Some(keeping) = self.keeping.as_deref_mut() {
+            keeping.before_delta(key, &entry.value, &delta);
+        }
         delta.apply_to(&mut entry.value)?;
         if entry.value.is_empty_collection() {
             self.remove(key);
@@ -318,11 +336,16 @@ impl Db {
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let entry = self.unlink(key)?;
         self.record_key(key);
+        if let Some(keeping) = self.keeping.as_deref_mut().filter(|k| k.keeps(key)) {
+            // The caller may keep the value (RENAME): the snapshot gets a copy.
+            keeping.whole(key, entry.clone());
+        }
         Some(entry)
     }
 
     /// Deletes `key` without recording it: for expiry, which replay repeats by itself because
-    /// deadlines are absolute.
+    /// deadlines are absolute. (A kept key is not kept for expiry: a snapshot's copy of it ends
+    /// with its deadline, so loading drops it anyway.)
     fn unlink(&mut self, key: &[u8]) -> Option<Entry> {
         let index = self.slot_index(key_slot(key));
         let (stored_key, entry) = self.slots[index].remove_entry(key)?;
@@ -379,6 +402,8 @@ impl Db {
     }
 
     pub fn clear(&mut self) {
+        // A snapshot writes out every key before a command empties a database.
+        self.keeping = None;
         self.slots.iter_mut().for_each(SlotTable::clear);
         self.resizing.clear();
         self.expiry_index.clear();
@@ -426,6 +451,30 @@ impl Db {
         let (value, expire_at_ms) = entry.into_parts();
         self.insert(&key, value, expire_at_ms);
         self.changes.pop();
+    }
+
+    /// Starts keeping, for a snapshot, what changes to `key` replace (see `kept`).
+    pub fn keep(&mut self, key: &[u8]) {
+        self.keeping.get_or_insert_default().keep(key);
+    }
+
+    /// Stops keeping what changes to `key` replace.
+    pub fn stop_keeping(&mut self, key: &[u8]) {
+        if let Some(keeping) = self.keeping.as_deref_mut() {
+            keeping.stop(key);
+            if keeping.is_idle() {
+                self.keeping = None;
+            }
+        }
+    }
+
+    /// What changes replaced in kept keys since the last call, oldest first.
+    pub fn take_kept(&mut self) -> Vec<Kept> {
+        let kept = self.keeping.as_deref_mut().map(Keeping::take);
+        if self.keeping.as_deref().is_some_and(Keeping::is_idle) {
+            self.keeping = None;
+        }
+        kept.unwrap_or_default()
     }
 
     /// Removes up to `max` keys whose deadline is at or before `now_ms`; returns how many.

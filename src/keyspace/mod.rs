@@ -4,6 +4,7 @@ mod db;
 mod delta;
 mod hash;
 pub mod hyperloglog;
+mod kept;
 pub mod list;
 mod listpack;
 pub mod pattern;
@@ -19,6 +20,7 @@ pub mod zset;
 
 pub use db::{Change, Db, Entry, KeyHasher};
 pub use delta::Delta;
+pub use kept::Kept;
 pub use list::{List, ListEdit};
 pub use slot_table::key_hash;
 pub use stored_key::StoredKey;

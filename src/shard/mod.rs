@@ -281,6 +281,9 @@ impl Shard {
         let started = self.config.borrow().times_commands().then(Instant::now);
         let events = CommandEvents::begin(&mut ctx, spec, args);
         let reply = exec(&mut ctx, args);
+        if spec.is_write() {
+            self.snapshot_after_write(ctx.keyspace);
+        }
         if let Some(events) = events {
             events.end(&mut ctx, args);
         }

@@ -63,7 +63,7 @@ impl Shard {
     /// it may change. Cheap when no walk runs.
     pub(super) fn snapshot_before_write(
         &self,
-        keyspace: &Keyspace,
+        keyspace: &mut Keyspace,
         spec: &'static CommandSpec,
         args: &[Bytes],
     ) {
@@ -73,6 +73,28 @@ impl Shard {
         if let Some(run) = self.snapshots.running().as_mut() {
             let keys = spec.key_indexes(args);
             run.before_write(keyspace, keys.iter().map(|&i| &args[i]), now_ms());
+        }
+    }
+
+    /// After a write command during a snapshot's walk: writes out what it replaced in big sorted
+    /// sets being written out (`snapshot::parts`).
+    pub(super) fn snapshot_after_write(&self, keyspace: &mut Keyspace) {
+        if !self.snapshots.is_walking() {
+            return;
+        }
+        if let Some(run) = self.snapshots.running().as_mut() {
+            run.after_write(keyspace);
+        }
+    }
+
+    /// Writes out everything the running snapshot has not, at once: before a change to the
+    /// whole keyspace that is not a write command (DEBUG RELOAD).
+    pub(crate) fn snapshot_write_out_all(&self, keyspace: &mut Keyspace) {
+        if !self.snapshots.is_walking() {
+            return;
+        }
+        if let Some(run) = self.snapshots.running().as_mut() {
+            run.before_write(keyspace, std::iter::empty(), now_ms());
         }
     }
 
@@ -86,7 +108,7 @@ impl Shard {
             if !self.snapshots.is_walking() {
                 return Poll::Ready(());
             }
-            let keyspace = self.keyspace.borrow();
+            let mut keyspace = self.keyspace.borrow_mut();
             let mut running = self.snapshots.running();
             let Some(run) = running.as_mut() else {
                 return Poll::Ready(());
@@ -95,7 +117,7 @@ impl Shard {
             // Every key is claimed, not just the first: their parts are then written meanwhile.
             let claimed = keys
                 .iter()
-                .filter(|key| run.claim(&keyspace, key, now))
+                .filter(|key| run.claim(&mut keyspace, key, now))
                 .count();
             if claimed == 0 {
                 return Poll::Ready(());
@@ -144,12 +166,14 @@ impl Shard {
                     "shard {}: snapshot {} done: {} keys, {} bytes, written in {written_s:.3} s",
                     self.id,
                     path.display(),
-                    run.entries,
+                    run.entries(),
                     run.bytes,
                 );
             }
             Err(e) => {
-                self.snapshots.end(false);
+                if let Some(run) = self.snapshots.end(false) {
+                    run.abandon(&mut self.keyspace.borrow_mut());
+                }
                 log::warn!("shard {}: snapshot failed: {e}", self.id);
             }
         }
@@ -189,10 +213,10 @@ impl Shard {
     /// One background step: writes out a bounded number of slots; returns a chunk for the file
     /// (when enough is buffered, or the last one) and whether the walk is done.
     fn snapshot_step(&self) -> (Option<Vec<u8>>, bool) {
-        let keyspace = self.keyspace.borrow();
+        let mut keyspace = self.keyspace.borrow_mut();
         let mut running = self.snapshots.running();
         let run = running.as_mut().expect("a snapshot is running");
-        run.step(&keyspace, STEP_ENTRIES_MAX, STEP_SLOTS_MAX, now_ms());
+        run.step(&mut keyspace, STEP_ENTRIES_MAX, STEP_SLOTS_MAX, now_ms());
         self.snapshots.stepped();
         if run.is_walked() {
             self.snapshots.walk_done();

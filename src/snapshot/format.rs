@@ -133,6 +133,24 @@ pub fn encode_part(
     })
 }
 
+/// Appends a part of a big sorted set given member by member (see
+/// `effect::encode_members_part`): its entry when `first` (the stored entry, for its encoding and
+/// deadline), else a frame adding them. Returns the members it holds.
+pub fn encode_members_part<'a>(
+    db: u8,
+    key: &[u8],
+    first: Option<&Entry>,
+    members: impl Iterator<Item = (&'a [u8], f64)>,
+    bounds: PartBounds,
+    out: &mut Vec<u8>,
+) -> usize {
+    let kind = if first.is_some() { ENTRY } else { PART };
+    let head = first.map(|entry| (&entry.value, entry.expire_at_ms()));
+    framed(kind, db, out, |out| {
+        effect::encode_members_part(key, head, members, bounds, out)
+    })
+}
+
 /// Appends a frame of `kind` whose payload `payload` writes.
 fn framed<T>(kind: u8, db: u8, out: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>) -> T) -> T {
     out.push(kind);

@@ -4,13 +4,16 @@
 //! - `format`: the file (header, entries and parts, trailer with CRC32C), writing helpers and the
 //!   loader.
 //! - `writer`: `SnapshotRun`, one snapshot in progress: copy-on-write by slot (by key in a big
-//!   slot), big collections written out in parts.
+//!   slot).
+//! - `parts`: a big collection written out in parts, step by step, and what writes to it do
+//!   meanwhile.
 //! - `state`: `Snapshots`, a shard's snapshot bookkeeping and the automatic trigger.
 //! - `reload`: `DEBUG RELOAD`'s round trip of a keyspace through a snapshot file.
 //!
 //! The shard drives them (`shard::snapshotting`); recovery loads them (`server::recovery`).
 
 pub mod format;
+mod parts;
 pub mod reload;
 pub mod state;
 pub mod writer;

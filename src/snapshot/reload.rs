@@ -42,7 +42,7 @@ pub fn round_trip(
     loaded
 }
 
-fn write(keyspace: &Keyspace, header: Header, path: &Path, now_ms: u64) -> Result<(), String> {
+fn write(keyspace: &mut Keyspace, header: Header, path: &Path, now_ms: u64) -> Result<(), String> {
     let fail = |e: std::io::Error| format!("{}: {e}", path.display());
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(fail)?);
     let mut run = SnapshotRun::new(header);

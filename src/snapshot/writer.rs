@@ -10,13 +10,9 @@
 //! that one long pause, so it is written out by ranges of key hashes, a step's worth at a time,
 //! and a write copies out just the keys it changes first (copy-on-write per key, `PartialSlot`).
 //!
-//! A collection of more than `WHOLE_VALUE_ELEMENTS_MAX` elements (a leaderboard of millions)
-//! would make one long pause too, and copying it is no cheaper than writing it out. So it is
-//! written out in parts, one per step (`BigValue`): an entry with its first elements, then
-//! frames that add the rest. Until its last part is out it must not change: the shard makes a
-//! write to it wait (`claim`, before the command runs), and a write that reaches `before_write`
-//! without waiting writes out the rest first, at once. Only deletion by expiry can touch it
-//! meanwhile; its parts then stop, and loading drops the key as expired, as it would anyway.
+//! A collection of millions of elements would make one long pause too, and copying it is no
+//! cheaper than writing it out: it is written out in parts instead, one per step, before the
+//! walk goes on (`parts`).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::RangeInclusive;
@@ -24,24 +20,13 @@ use std::ops::RangeInclusive;
 use bytes::Bytes;
 
 use super::format::{self, Header};
-use crate::journal::effect::PartBounds;
-use crate::keyspace::{key_hash, Entry, KeyHasher, Keyspace, StoredKey, Value};
+use super::parts::{is_big, BigValue, FrameBuffer};
+use crate::keyspace::{key_hash, Entry, Kept, KeyHasher, Keyspace, StoredKey, Value};
 use crate::router::slot::key_slot;
 
 /// Slots of at most this many keys (all databases together) are written out whole at once: well
 /// under a millisecond.
 const WHOLE_SLOT_KEYS_MAX: usize = 4096;
-
-/// Collections of at most this many elements are written out whole, like any key.
-const WHOLE_VALUE_ELEMENTS_MAX: usize = 4096;
-/// A part of a big collection holds at most this many elements (about a millisecond's worth for
-/// a sorted set) ...
-const PART_ELEMENTS: usize = 8192;
-/// ... and no more elements once it holds this many bytes.
-const PART_BYTES_MAX: usize = 1 << 20;
-/// A hash or a set starts each part by iterating past the elements before it, so its parts are
-/// at least this fraction of it: at most this many passes over it in all.
-const SKIPPING_PARTS_MAX: usize = 32;
 
 /// One past the greatest key hash.
 const HASHES_END: u128 = 1 << 64;
@@ -57,15 +42,6 @@ struct PartialSlot {
     copied: HashSet<StoredKey, KeyHasher>,
 }
 
-/// A big collection being written out in parts; it must not change until the last is out.
-struct BigValue {
-    db: u8,
-    slot: u16,
-    key: Bytes,
-    /// Elements written out so far (0: not started).
-    written: usize,
-}
-
 pub struct SnapshotRun {
     pub header: Header,
     pub started: std::time::Instant,
@@ -79,21 +55,18 @@ pub struct SnapshotRun {
     big: VecDeque<BigValue>,
     /// The walk's next slot.
     cursor: u16,
-    /// Encoded bytes not yet handed to the file.
-    buffer: Vec<u8>,
+    /// Encoded frames not yet handed to the file.
+    out: FrameBuffer,
     /// CRC32C of every byte handed to the file so far.
     crc: u32,
-    /// Keys written out (a big collection counts once), and frames adding parts to them.
-    pub entries: u64,
-    parts: u64,
     pub bytes: u64,
 }
 
 impl SnapshotRun {
     pub fn new(header: Header) -> SnapshotRun {
         let slots = header.slots.len();
-        let mut buffer = Vec::new();
-        header.encode(&mut buffer);
+        let mut out = FrameBuffer::default();
+        header.encode(&mut out.bytes);
         SnapshotRun {
             cursor: header.slots.start,
             header,
@@ -102,10 +75,8 @@ impl SnapshotRun {
             remaining: slots,
             partial: HashMap::new(),
             big: VecDeque::new(),
-            buffer,
+            out,
             crc: 0,
-            entries: 0,
-            parts: 0,
             bytes: 0,
         }
     }
@@ -115,8 +86,13 @@ impl SnapshotRun {
         self.remaining == 0 && self.big.is_empty()
     }
 
+    /// Keys written out so far.
+    pub fn entries(&self) -> u64 {
+        self.out.entries
+    }
+
     pub fn buffered_bytes(&self) -> usize {
-        self.buffer.len()
+        self.out.bytes.len()
     }
 
     fn is_written(&self, slot: u16) -> bool {
@@ -193,20 +169,23 @@ impl SnapshotRun {
     }
 
     /// Writes out one key's entry, or queues it to be written out in parts when it is a big
-    /// collection; returns the entries written now (0 or 1).
+    /// collection (`keep_changes` must follow before a command runs); returns the entries
+    /// written now (0 or 1).
     fn write_entry(&mut self, db: usize, slot: u16, key: &[u8], entry: &Entry) -> usize {
         if is_big(entry) {
-            self.big.push_back(BigValue {
-                db: db as u8,
-                slot,
-                key: Bytes::copy_from_slice(key),
-                written: 0,
-            });
+            self.big.push_back(BigValue::new(db, slot, key, entry));
             return 0;
         }
-        format::encode_entry(db as u8, key, entry, &mut self.buffer);
-        self.entries += 1;
+        format::encode_entry(db as u8, key, entry, &mut self.out.bytes);
+        self.out.entries += 1;
         1
+    }
+
+    /// Has the database keep what changes replace in the sorted sets just queued.
+    fn keep_changes(&mut self, keyspace: &mut Keyspace) {
+        for big in &mut self.big {
+            big.keep_changes(keyspace);
+        }
     }
 
     /// Copy-on-write of one key of a partial slot: writes out its entries (every database)
@@ -226,12 +205,13 @@ impl SnapshotRun {
         }
     }
 
-    /// Whether a write to `key` must wait for this snapshot: a big collection of `key` is being
-    /// written out in parts. One not reached yet starts now (its other entries are copied out
-    /// at once), so that the wait is for its own parts only. False for keys whose slot is
-    /// written out whole at `before_write` (small, quick), and once they are written out.
-    pub fn claim(&mut self, keyspace: &Keyspace, key: &[u8], now_ms: u64) -> bool {
-        if self.is_queued(key) {
+    /// Whether a write to `key` must wait for this snapshot: a big hash, set or list of `key` is
+    /// being written out in parts (sorted sets never make writes wait: see `parts`). One not
+    /// reached yet starts now (its other entries are copied out at once), so that the wait is
+    /// for its own parts only. False for keys whose slot is written out whole at `before_write`
+    /// (small, quick), and once they are written out.
+    pub fn claim(&mut self, keyspace: &mut Keyspace, key: &[u8], now_ms: u64) -> bool {
+        if self.holds_writes(key) {
             return true;
         }
         let slot = key_slot(key);
@@ -239,26 +219,31 @@ impl SnapshotRun {
             return false;
         }
         let holds_big = keyspace.dbs.iter().any(|keys| {
-            keys.peek_in_slot(slot, key)
-                .is_some_and(|entry| is_big(entry) && !entry.is_due(now_ms))
+            keys.peek_in_slot(slot, key).is_some_and(|entry| {
+                is_big(entry) && !entry.is_due(now_ms) && !matches!(entry.value, Value::ZSet(_))
+            })
         });
         if !holds_big {
             return false;
         }
         self.copy_key(keyspace, slot, key, now_ms);
-        self.is_queued(key)
+        self.keep_changes(keyspace);
+        self.holds_writes(key)
     }
 
-    fn is_queued(&self, key: &[u8]) -> bool {
-        self.big.iter().any(|big| big.key == key)
+    fn holds_writes(&self, key: &[u8]) -> bool {
+        self.big
+            .iter()
+            .any(|big| big.key == key && big.holds_writes())
     }
 
     /// Copy-on-write before a write command: writes out the slots of `keys`, or just the keys in a
-    /// partial slot, and whatever of their big collections is not out yet (every remaining slot
-    /// when the command has no keys: it may touch the whole keyspace).
+    /// partial slot, and the rest of their big hashes, sets and lists (every remaining slot and
+    /// collection when the command has no keys: it may touch the whole keyspace). Big sorted sets
+    /// are written out as the command changes them: `after_write`.
     pub fn before_write<'a>(
         &mut self,
-        keyspace: &Keyspace,
+        keyspace: &mut Keyspace,
         mut keys: impl Iterator<Item = &'a Bytes>,
         now_ms: u64,
     ) {
@@ -275,14 +260,42 @@ impl SnapshotRun {
                     self.write_slot(keyspace, slot, now_ms);
                 }
             }
-            while let Some(at) = self.big.iter().position(|big| big.key == key) {
+            while let Some(at) = self
+                .big
+                .iter()
+                .position(|b| b.key == key && b.holds_writes())
+            {
                 let big = self.big.remove(at).expect("found");
                 self.write_all_parts(keyspace, big, now_ms);
             }
         }
+        self.keep_changes(keyspace);
     }
 
-    fn write_all(&mut self, keyspace: &Keyspace, now_ms: u64) {
+    /// After a write command: writes out what it replaced in big sorted sets being written out.
+    pub fn after_write(&mut self, keyspace: &mut Keyspace) {
+        for db in 0..keyspace.dbs.len() {
+            let mut kept = keyspace.dbs[db].take_kept();
+            // A whole value first: the members a change replaced before it need its deadline.
+            kept.sort_by_key(|kept| !matches!(kept, Kept::Whole { .. }));
+            for kept in kept {
+                let (Kept::Members { key, .. } | Kept::Whole { key, .. }) = &kept;
+                let Some(big) = self
+                    .big
+                    .iter_mut()
+                    .find(|b| b.db as usize == db && b.key == key)
+                else {
+                    continue;
+                };
+                match kept {
+                    Kept::Members { old, .. } => big.copy_members(keyspace, old, &mut self.out),
+                    Kept::Whole { entry, .. } => big.take(entry),
+                }
+            }
+        }
+    }
+
+    fn write_all(&mut self, keyspace: &mut Keyspace, now_ms: u64) {
         for slot in self.cursor..self.header.slots.end {
             if self.is_written(slot) {
                 continue;
@@ -299,51 +312,25 @@ impl SnapshotRun {
         }
     }
 
-    fn write_all_parts(&mut self, keyspace: &Keyspace, mut big: BigValue, now_ms: u64) {
-        while !self.write_part(keyspace, &mut big, now_ms) {}
-    }
-
-    /// Writes out the next part of `big`; returns whether it is done (all out, or gone: it
-    /// expired meanwhile).
-    fn write_part(&mut self, keyspace: &Keyspace, big: &mut BigValue, now_ms: u64) -> bool {
-        let Some(entry) = keyspace.dbs[big.db as usize].peek_in_slot(big.slot, &big.key) else {
-            return true;
-        };
-        if big.written == 0 && (entry.is_due(now_ms) || !is_big(entry)) {
-            // Expired, or (which nothing does) changed before its first part: written as a key.
-            if !entry.is_due(now_ms) {
-                format::encode_entry(big.db, &big.key, entry, &mut self.buffer);
-                self.entries += 1;
-            }
-            return true;
-        }
-        let Some(len) = entry.value.collection_len() else {
-            debug_assert!(false, "a collection half written out became another type");
-            return true;
-        };
-        let bounds = PartBounds {
-            elements: part_elements(&entry.value, len),
-            bytes: PART_BYTES_MAX,
-        };
-        if big.written == 0 {
-            big.written =
-                format::encode_first_part(big.db, &big.key, entry, bounds, &mut self.buffer);
-            self.entries += 1;
-        } else {
-            let (db, key, value) = (big.db, &big.key, &entry.value);
-            big.written +=
-                format::encode_part(db, key, value, big.written, bounds, &mut self.buffer);
-            self.parts += 1;
-        }
-        big.written >= len
+    fn write_all_parts(&mut self, keyspace: &mut Keyspace, mut big: BigValue, now_ms: u64) {
+        while !big.write_part(keyspace, now_ms, &mut self.out) {}
+        big.stop_keeping(keyspace);
     }
 
     /// The background walk's step: the next part of a big collection if one is queued, or else
     /// slots in order until at least `entries_max` entries or `slots_max` slots were visited, or
     /// the range is done. A big slot takes as many steps as its keys need.
-    pub fn step(&mut self, keyspace: &Keyspace, entries_max: usize, slots_max: usize, now_ms: u64) {
+    pub fn step(
+        &mut self,
+        keyspace: &mut Keyspace,
+        entries_max: usize,
+        slots_max: usize,
+        now_ms: u64,
+    ) {
         if let Some(mut big) = self.big.pop_front() {
-            if !self.write_part(keyspace, &mut big, now_ms) {
+            if big.write_part(keyspace, now_ms, &mut self.out) {
+                big.stop_keeping(keyspace);
+            } else {
                 self.big.push_front(big);
             }
             return;
@@ -357,7 +344,7 @@ impl SnapshotRun {
                         self.write_slot_part(keyspace, slot, entries_max - entries, now_ms);
                     entries += count;
                     if !done {
-                        return;
+                        break;
                     }
                 } else {
                     entries += self.write_slot(keyspace, slot, now_ms);
@@ -366,14 +353,22 @@ impl SnapshotRun {
             self.cursor += 1;
             slots += 1;
             if !self.big.is_empty() {
-                return;
+                break;
             }
+        }
+        self.keep_changes(keyspace);
+    }
+
+    /// Stops what a snapshot that will not finish had the databases keep.
+    pub fn abandon(mut self, keyspace: &mut Keyspace) {
+        for big in &mut self.big {
+            big.stop_keeping(keyspace);
         }
     }
 
     /// The buffered bytes, for the file (folded into the CRC).
     pub fn take_chunk(&mut self) -> Vec<u8> {
-        let chunk = std::mem::take(&mut self.buffer);
+        let chunk = std::mem::take(&mut self.out.bytes);
         self.crc = crc32c::crc32c_append(self.crc, &chunk);
         self.bytes += chunk.len() as u64;
         chunk
@@ -383,7 +378,7 @@ impl SnapshotRun {
     pub fn finish(&mut self) -> Vec<u8> {
         assert!(self.is_walked(), "snapshot finished before every slot");
         let mut chunk = self.take_chunk();
-        let trailer = format::trailer(self.entries + self.parts, self.crc);
+        let trailer = format::trailer(self.out.entries + self.out.parts, self.crc);
         self.bytes += trailer.len() as u64;
         chunk.extend(trailer);
         chunk
@@ -397,22 +392,6 @@ fn slot_keys(keyspace: &Keyspace, slot: u16) -> usize {
         .iter()
         .map(|db| db.keys_in_slot_count(slot))
         .sum()
-}
-
-/// Whether `entry` is a collection to write out in parts.
-fn is_big(entry: &Entry) -> bool {
-    entry
-        .value
-        .collection_len()
-        .is_some_and(|len| len > WHOLE_VALUE_ELEMENTS_MAX)
-}
-
-/// Elements per part of a big collection of `len` elements (see `SKIPPING_PARTS_MAX`).
-fn part_elements(value: &Value, len: usize) -> usize {
-    match value {
-        Value::Hash(_) | Value::Set(_) => PART_ELEMENTS.max(len.div_ceil(SKIPPING_PARTS_MAX)),
-        _ => PART_ELEMENTS,
-    }
 }
 
 #[cfg(test)]
@@ -497,7 +476,7 @@ mod tests {
 
     /// Walks `run` to its end and loads its file into an empty keyspace; returns that and the
     /// file's frame count.
-    fn finish_and_load(mut run: SnapshotRun, keyspace: &Keyspace) -> (Keyspace, u64) {
+    fn finish_and_load(mut run: SnapshotRun, keyspace: &mut Keyspace) -> (Keyspace, u64) {
         let mut bytes = Vec::new();
         while !run.is_walked() {
             run.step(keyspace, 1024, 256, NOW_MS);
@@ -510,51 +489,114 @@ mod tests {
         let mut loaded = Keyspace::new(2, 0..16384);
         let keys = reload::load(&checked, &mut loaded).unwrap();
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(keys, run.entries);
+        assert_eq!(keys, run.entries());
         (loaded, checked.frames)
     }
 
     #[test]
     fn big_collections_are_written_in_parts_and_load_back_the_same() {
-        let keyspace = keyspace();
-        let (loaded, frames) = finish_and_load(start(), &keyspace);
-        assert_eq!(contents(&loaded), contents(&keyspace));
+        let mut keyspace = keyspace();
+        let (loaded, frames) = finish_and_load(start(), &mut keyspace);
+        assert!(contents(&loaded) == contents(&keyspace), "the file differs");
         let keys = contents(&keyspace).len() as u64;
         // Each big collection took several parts.
         assert!(frames >= keys + 4 * 2, "{frames} frames for {keys} keys");
     }
 
     #[test]
-    fn a_write_to_a_big_collection_waits_for_its_parts_and_the_file_keeps_it_as_before() {
+    fn a_write_to_a_big_list_waits_for_its_parts_and_the_file_keeps_it_as_before() {
         let mut keyspace = keyspace();
         let before = contents(&keyspace);
         let mut run = start();
-        let (list, zset) = (b("{l}list".into()), b("{z}zset".into()));
-        // A small key is copied out at the write itself: no wait.
-        assert!(!run.claim(&keyspace, b"k1", NOW_MS));
-        assert!(run.claim(&keyspace, &list, NOW_MS));
-        assert!(run.claim(&keyspace, &zset, NOW_MS));
-        run.step(&keyspace, 1024, 256, NOW_MS);
+        let (list, hash) = (b("{l}list".into()), b("{h}hash".into()));
+        // A small key is copied out at the write itself, a sorted set as writes change it.
+        assert!(!run.claim(&mut keyspace, b"k1", NOW_MS));
+        assert!(!run.claim(&mut keyspace, b"{z}zset", NOW_MS));
+        assert!(run.claim(&mut keyspace, &list, NOW_MS));
+        assert!(run.claim(&mut keyspace, &hash, NOW_MS));
+        run.step(&mut keyspace, 1024, 256, NOW_MS);
         // The list is half written out: writes to it still wait.
-        assert!(run.claim(&keyspace, &list, NOW_MS));
+        assert!(run.claim(&mut keyspace, &list, NOW_MS));
         // One that does not wait has the rest written out first.
-        run.before_write(&keyspace, [&list].into_iter(), NOW_MS);
-        assert!(!run.claim(&keyspace, &list, NOW_MS));
+        run.before_write(&mut keyspace, [&list].into_iter(), NOW_MS);
+        assert!(!run.claim(&mut keyspace, &list, NOW_MS));
         let db = &mut keyspace.dbs[0];
         db.apply(&list, Delta::List(ListEdit::PopLeft(5)), NOW_MS)
             .unwrap();
-        // The sorted set's claim is served by steps.
-        while run.claim(&keyspace, &zset, NOW_MS) {
-            run.step(&keyspace, 1024, 256, NOW_MS);
+        // The hash's claim is served by steps.
+        while run.claim(&mut keyspace, &hash, NOW_MS) {
+            run.step(&mut keyspace, 1024, 256, NOW_MS);
         }
-        let db = &mut keyspace.dbs[0];
-        db.apply(&zset, Delta::ZSetRem(vec![b("z7".into())]), NOW_MS)
+        let fields = vec![b("f7".into())];
+        keyspace.dbs[0]
+            .apply(&hash, Delta::HashDel(fields), NOW_MS)
             .unwrap();
         // A small key of that slot (now written out by ranges) is copied out at its write.
-        assert!(!run.claim(&keyspace, b"{z}k1", NOW_MS));
-        run.before_write(&keyspace, [&b("{z}k1".into())].into_iter(), NOW_MS);
-        keyspace.dbs[0].remove(b"{z}k1");
-        let (loaded, _) = finish_and_load(run, &keyspace);
-        assert_eq!(contents(&loaded), before);
+        assert!(!run.claim(&mut keyspace, b"{h}k1", NOW_MS));
+        run.before_write(&mut keyspace, [&b("{h}k1".into())].into_iter(), NOW_MS);
+        keyspace.dbs[0].remove(b"{h}k1");
+        let (loaded, _) = finish_and_load(run, &mut keyspace);
+        assert!(contents(&loaded) == before, "the file differs");
+    }
+
+    /// Changes a sorted set the way a write command does, in the snapshot's view.
+    fn change(run: &mut SnapshotRun, keyspace: &mut Keyspace, key: &Bytes, delta: Delta) {
+        run.before_write(keyspace, [key].into_iter(), NOW_MS);
+        keyspace.dbs[0].apply(key, delta, NOW_MS).unwrap();
+        run.after_write(keyspace);
+    }
+
+    fn scored(pairs: &[(&str, f64)]) -> Delta {
+        Delta::ZSetAdd(pairs.iter().map(|&(m, s)| (b(m.into()), s)).collect())
+    }
+
+    #[test]
+    fn a_big_sorted_set_that_writes_change_meanwhile_is_written_out_as_it_was() {
+        for ending in ["walked", "removed", "replaced"] {
+            let mut keyspace = keyspace();
+            let before = contents(&keyspace);
+            let mut run = start();
+            let zset = b("{z}zset".into());
+            assert!(
+                !run.claim(&mut keyspace, &zset, NOW_MS),
+                "sorted sets never wait"
+            );
+            // Before its first part: a member moves up, one down, one is new, one goes.
+            let moves = [("z5", 1e9), ("z19999", -1.0), ("new", 5.0)];
+            change(&mut run, &mut keyspace, &zset, scored(&moves));
+            let gone = Delta::ZSetRem(vec![b("z100".into())]);
+            change(&mut run, &mut keyspace, &zset, gone);
+            run.step(&mut keyspace, 1024, 256, NOW_MS);
+            // The walk passed the lowest members: one of those moves ahead of it, one ahead
+            // moves behind it, and one ahead goes.
+            let moves = [("z0", 2e9), ("z18000", -2.0), ("z9", 3.5)];
+            change(&mut run, &mut keyspace, &zset, scored(&moves));
+            let gone = Delta::ZSetRem(vec![b("z15000".into()), b("z1".into())]);
+            change(&mut run, &mut keyspace, &zset, gone);
+            match ending {
+                "removed" => {
+                    run.before_write(&mut keyspace, [&zset].into_iter(), NOW_MS);
+                    keyspace.dbs[0].remove(&zset);
+                    run.after_write(&mut keyspace);
+                }
+                "replaced" => {
+                    run.before_write(&mut keyspace, [&zset].into_iter(), NOW_MS);
+                    keyspace.dbs[0].insert(&zset, Value::string(b"now a string"), None);
+                    run.after_write(&mut keyspace);
+                }
+                _ => {}
+            }
+            // Changes after the set left the snapshot's hands are not its business.
+            let other = Value::ZSet(ZSet::from_entries(false, vec![(b("late".into()), 1.0)]));
+            if ending != "walked" {
+                keyspace.dbs[0].insert(&zset, other, None);
+            }
+            let (loaded, _) = finish_and_load(run, &mut keyspace);
+            assert!(contents(&loaded) == before, "the file differs ({ending})");
+            assert!(
+                keyspace.dbs[0].take_kept().is_empty(),
+                "nothing kept after the run"
+            );
+        }
     }
 }
