@@ -413,7 +413,7 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], bytes: Vec<u8>) -> Reply {
     if bytes.is_empty() {
         let now = ctx.now_ms;
         if ctx.db().contains(dst, now) {
-            ctx.db().remove(dst);
+            ctx.db().delete(dst);
             ctx.notify(class::GENERIC, "del", dst);
         }
     } else {

@@ -122,7 +122,7 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     if expire_at_ms.is_some_and(|at| at <= now) {
         // Already expired: the old value (REPLACE) goes, and nothing is stored.
-        if opts.replace && ctx.db().remove(key).is_some() {
+        if opts.replace && ctx.db().delete(key) {
             ctx.notify(class::GENERIC, "del", key);
         }
         return Reply::ok();

@@ -236,7 +236,7 @@ fn set_deadline(ctx: &mut Ctx, args: &[Bytes], time: TimeArg) -> Result<Reply, R
         return Ok(Reply::Int(0));
     }
     let event = if when <= now as i64 {
-        db.remove(key);
+        db.delete(key);
         "del"
     } else {
         db.set_expire(key, Some(when as u64), now);

@@ -272,7 +272,7 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     for key in &args[1..] {
         // Looked up first so that an expired key counts as missing, not as deleted.
         let db = ctx.db();
-        if db.contains(key, now) && db.remove(key).is_some() {
+        if db.contains(key, now) && db.delete(key) {
             deleted += 1;
             ctx.notify(class::GENERIC, "del", key);
         }
@@ -539,7 +539,7 @@ fn rename_here(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
     }
     let entry = db.remove(src).expect("the source was just found");
     // Redis deletes a destination and adds the key anew (announced `new`).
-    db.remove(dst);
+    db.delete(dst);
     let (value, expire_at_ms) = entry.into_parts();
     db.insert(dst, value, expire_at_ms);
     ctx.notify(class::GENERIC, "rename_from", src);
@@ -600,7 +600,7 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Int(0);
     }
     // Redis deletes a destination and adds the key anew (announced `new`).
-    target_db.remove(dst);
+    target_db.delete(dst);
     let (value, expire_at_ms) = entry.into_parts();
     target_db.insert(dst, value, expire_at_ms);
     ctx.notify_in(target, class::GENERIC, "copy_to", dst);
@@ -675,7 +675,7 @@ static RENAME_FROM_STEP: CommandSpec = CommandSpec {
 };
 
 fn rename_from_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let removed = ctx.db().remove(&args[1]).is_some();
+    let removed = ctx.db().delete(&args[1]);
     if removed {
         ctx.notify(class::GENERIC, "rename_from", &args[1]);
     }
@@ -725,7 +725,7 @@ fn put_step(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Int(0);
     }
     // Redis deletes a destination and adds the key anew (announced `new`).
-    db.remove(key);
+    db.delete(key);
     db.insert(key, value.detached(), expire_at_ms);
     let event = String::from_utf8_lossy(&args[4]).into_owned();
     ctx.notify(class::GENERIC, &event, key);

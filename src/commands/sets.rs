@@ -491,7 +491,7 @@ fn store_announced(ctx: &mut Ctx, dst: &[u8], members: SetMembers, event: &str) 
 fn store(db: &mut Db, dst: &[u8], members: SetMembers) -> Reply {
     let len = members.len() as i64;
     if members.is_empty() {
-        db.remove(dst);
+        db.delete(dst);
     } else {
         db.insert(dst, Value::Set(Box::new(members)), None);
     }

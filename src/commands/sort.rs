@@ -418,7 +418,7 @@ fn output_reply(out: Vec<Option<Bytes>>) -> Reply {
 fn store(ctx: &mut Ctx, dst: &Bytes, out: Vec<Option<Bytes>>) -> Reply {
     let len = out.len();
     if out.is_empty() {
-        if ctx.db().remove(dst).is_some() {
+        if ctx.db().delete(dst) {
             ctx.notify(class::GENERIC, "del", dst);
         }
     } else {

@@ -504,7 +504,7 @@ fn store(ctx: &mut Ctx, key: &[u8], value: Value, ttl: Option<u64>) {
     let now = ctx.now_ms;
     match ttl {
         Some(at) if at <= now => {
-            ctx.db().remove(key);
+            ctx.db().delete(key);
         }
         _ => ctx.db().overwrite(key, value, ttl, now),
     }
@@ -554,7 +554,7 @@ fn getset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let found = read_string(ctx, &args[1]);
     if let Ok(Some(_)) = found {
-        ctx.db().remove(&args[1]);
+        ctx.db().delete(&args[1]);
         ctx.notify(class::GENERIC, "del", &args[1]);
     }
     bulk_or_nil(found)
@@ -580,7 +580,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let db = ctx.db();
     let event = match deadline {
         Some(at) if at <= now => {
-            db.remove(key);
+            db.delete(key);
             Some("del")
         }
         Some(at) => {

@@ -324,7 +324,7 @@ impl Db {
         }
         delta.apply_to(&mut entry.value)?;
         if entry.value.is_empty_collection() {
-            self.remove(key);
+            self.delete(key);
         } else if self.track_changes {
             let key = StoredKey::new(key);
             self.record(Change::Delta { key, delta });
@@ -337,10 +337,22 @@ impl Db {
         let entry = self.unlink(key)?;
         self.record_key(key);
         if let Some(keeping) = self.keeping.as_deref_mut().filter(|k| k.keeps(key)) {
-            // The caller may keep the value (RENAME): the snapshot gets a copy.
+            // The caller keeps the value (RENAME): the snapshot gets a copy.
             keeping.whole(key, entry.clone());
         }
         Some(entry)
+    }
+
+    /// `remove` for a caller that drops the value; whether the key was there.
+    pub fn delete(&mut self, key: &[u8]) -> bool {
+        let Some(entry) = self.unlink(key) else {
+            return false;
+        };
+        self.record_key(key);
+        if let Some(keeping) = self.keeping.as_deref_mut().filter(|k| k.keeps(key)) {
+            keeping.whole(key, entry);
+        }
+        true
     }
 
     /// Deletes `key` without recording it: for expiry, which replay repeats by itself because

@@ -51,15 +51,11 @@ impl Keeping {
         let (Value::ZSet(zset), true) = (value, self.keeps(key)) else {
             return;
         };
+        // Copied: a delta's members may be slices of a client's request buffer.
+        let as_was = |member: &Bytes| (Bytes::copy_from_slice(member), zset.score(member));
         let old = match delta {
-            Delta::ZSetAdd(entries) => entries
-                .iter()
-                .map(|(member, _)| (member.clone(), zset.score(member)))
-                .collect(),
-            Delta::ZSetRem(members) => members
-                .iter()
-                .map(|member| (member.clone(), zset.score(member)))
-                .collect(),
+            Delta::ZSetAdd(entries) => entries.iter().map(|(member, _)| as_was(member)).collect(),
+            Delta::ZSetRem(members) => members.iter().map(as_was).collect(),
             _ => return,
         };
         self.kept.push(Kept::Members {

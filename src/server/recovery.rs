@@ -512,7 +512,7 @@ fn apply(
             })?;
         }
         Effect::Del { key } => {
-            keyspaces[owner(located.slot)].dbs[db].remove(&key);
+            keyspaces[owner(located.slot)].dbs[db].delete(&key);
         }
         Effect::Flush { slots: range } => {
             for ks in keyspaces.iter_mut() {

@@ -11,7 +11,7 @@
 //! (`keyspace::Kept`). Those the walk has not passed yet are written out at once, from what was
 //! kept, and the walk leaves them out when it gets there; members added since the snapshot's
 //! point are left out too. A command that removes or replaces the whole set hands the old value
-//! over, and the walk goes on in that.
+//! over (RENAME and MOVE, which keep it, a copy), and the walk goes on in that.
 
 use std::collections::HashSet;
 

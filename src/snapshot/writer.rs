@@ -552,7 +552,7 @@ mod tests {
 
     #[test]
     fn a_big_sorted_set_that_writes_change_meanwhile_is_written_out_as_it_was() {
-        for ending in ["walked", "removed", "replaced"] {
+        for ending in ["walked", "deleted", "renamed", "replaced"] {
             let mut keyspace = keyspace();
             let before = contents(&keyspace);
             let mut run = start();
@@ -574,9 +574,16 @@ mod tests {
             let gone = Delta::ZSetRem(vec![b("z15000".into()), b("z1".into())]);
             change(&mut run, &mut keyspace, &zset, gone);
             match ending {
-                "removed" => {
+                "deleted" => {
                     run.before_write(&mut keyspace, [&zset].into_iter(), NOW_MS);
-                    keyspace.dbs[0].remove(&zset);
+                    keyspace.dbs[0].delete(&zset);
+                    run.after_write(&mut keyspace);
+                }
+                "renamed" => {
+                    let new_name = b("{z}renamed".into());
+                    run.before_write(&mut keyspace, [&zset, &new_name].into_iter(), NOW_MS);
+                    let (value, deadline) = keyspace.dbs[0].remove(&zset).unwrap().into_parts();
+                    keyspace.dbs[0].insert(&new_name, value, deadline);
                     run.after_write(&mut keyspace);
                 }
                 "replaced" => {

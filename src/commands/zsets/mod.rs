@@ -575,7 +575,7 @@ pub(super) fn store(ctx: &mut Ctx, dst: &[u8], entries: Vec<(Bytes, f64)>, event
     let existed = db.contains(dst, now);
     let len = entries.len() as i64;
     if entries.is_empty() {
-        db.remove(dst);
+        db.delete(dst);
     } else {
         let zset = ZSet::from_entries(true, entries);
         db.insert(dst, Value::ZSet(zset), None);
