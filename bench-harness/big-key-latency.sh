@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Pauses that one big hash slot or one big value can cause, keel vs redis-server side by side.
-# Each server in turn on core 0 (keel: 1 shard), redis-benchmark on core 1. Three cases:
+# Each server in turn on core 0 (keel: 1 shard), redis-benchmark on core 1. The cases:
 #   grow:      N random SETs into one slot ({t}:...), P32, 4 clients, journal off: the longest
 #              request (a slot table's resize, all at once before keel's seventh session);
 #   snap-slot: N keys in one slot, then BGSAVE while one client SETs into that slot at P1: the
@@ -9,13 +9,16 @@
 #              the longest SET (keel wrote a value out whole in one step before its eighth
 #              session; now in parts);
 #   snap-hot:  the same, but the client ZINCRBYs members of that sorted set: the longest ZINCRBY
-#              (keel makes writes to a big value wait until its last part is written out).
+#              (keel writes out first what a write replaces in a sorted set being written out);
+#   snap-hash: a hash of N fields, then BGSAVE while one client HSETs fields of it: the longest
+#              HSET (keel makes writes to a big hash, set or list wait until its last part is out).
 # Prints redis-benchmark's latency summary (ms) for each case and server.
 #
-# Usage: bench-harness/big-key-latency.sh [N [CASES]]   (2000000 "grow snap-slot snap-big snap-hot")
+# Usage: bench-harness/big-key-latency.sh [N [CASES]]
+#        (2000000 "grow snap-slot snap-big snap-hot snap-hash")
 set -euo pipefail
 N=${1:-2000000}
-CASES=${2:-grow snap-slot snap-big snap-hot}
+CASES=${2:-grow snap-slot snap-big snap-hot snap-hash}
 cd "$(dirname "$0")/.."
 KEEL=${KEEL_BIN:-target/release/keel}
 [ -x "$KEEL" ] || cargo build --release -p keel
@@ -84,6 +87,10 @@ for case in $CASES; do
                 else
                     out=$(during_bgsave ZINCRBY board 1 "m:__rand_int__")
                 fi ;;
+            snap-hash)
+                start $server yes
+                load -n "$N" HSET table "f:__rand_int__" v
+                out=$(during_bgsave HSET table "f:__rand_int__" w) ;;
         esac
         printf '%-10s %-6s %s\n' "$case" "$server" "$out"
         stop
