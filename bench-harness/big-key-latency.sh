@@ -11,14 +11,16 @@
 #   snap-hot:  the same, but the client ZINCRBYs members of that sorted set: the longest ZINCRBY
 #              (keel writes out first what a write replaces in a sorted set being written out);
 #   snap-hash: a hash of N fields, then BGSAVE while one client HSETs fields of it: the longest
-#              HSET (keel makes writes to a big hash, set or list wait until its last part is out).
+#              HSET (keel makes writes to a big hash, set or list wait until its last part is out);
+#   del-big:   a sorted set of N members, then UNLINK of it while one client SETs other keys at
+#              P1: the longest SET (keel frees a big value in steps since its eighth session).
 # Prints redis-benchmark's latency summary (ms) for each case and server.
 #
 # Usage: bench-harness/big-key-latency.sh [N [CASES]]
-#        (2000000 "grow snap-slot snap-big snap-hot snap-hash")
+#        (2000000 "grow snap-slot snap-big snap-hot snap-hash del-big")
 set -euo pipefail
 N=${1:-2000000}
-CASES=${2:-grow snap-slot snap-big snap-hot snap-hash}
+CASES=${2:-grow snap-slot snap-big snap-hot snap-hash del-big}
 cd "$(dirname "$0")/.."
 KEEL=${KEEL_BIN:-target/release/keel}
 [ -x "$KEEL" ] || cargo build --release -p keel
@@ -56,12 +58,14 @@ load() { # redis-benchmark arguments after the common ones
     taskset -c 1 redis-benchmark -p $PORT -P 32 -c 4 -r 1000000000 "$@" >/dev/null 2>&1
 }
 
-# One client at P1 while BGSAVE runs; the BGSAVE is sent 0.3 s in.
-during_bgsave() { # redis-benchmark command
+# One client at P1 while a command runs; the command ("bgsave", "unlink board") is sent 0.3 s in.
+during() { # command, then the probe's redis-benchmark command
+    local command=$1
+    shift
     taskset -c 1 redis-benchmark -p $PORT -n 30000 -c 1 -r 1000000000 "$@" 2>&1 | summary >"$DIR/probe" &
     local probe=$!
     sleep 0.3
-    redis-cli -p $PORT bgsave >/dev/null
+    redis-cli -p $PORT $command >/dev/null
     wait $probe
     cat "$DIR/probe"
 }
@@ -78,19 +82,23 @@ for case in $CASES; do
                 start $server yes
                 load -n "$N" SET "{t}:__rand_int__" v
                 sleep 15 # keel: let the last resize's move end
-                out=$(during_bgsave SET "{t}:__rand_int__" v) ;;
+                out=$(during bgsave SET "{t}:__rand_int__" v) ;;
             snap-big | snap-hot)
                 start $server yes
                 load -n "$N" ZADD board __rand_int__ "m:__rand_int__"
                 if [ $case = snap-big ]; then
-                    out=$(during_bgsave SET "k:__rand_int__" v)
+                    out=$(during bgsave SET "k:__rand_int__" v)
                 else
-                    out=$(during_bgsave ZINCRBY board 1 "m:__rand_int__")
+                    out=$(during bgsave ZINCRBY board 1 "m:__rand_int__")
                 fi ;;
             snap-hash)
                 start $server yes
                 load -n "$N" HSET table "f:__rand_int__" v
-                out=$(during_bgsave HSET table "f:__rand_int__" w) ;;
+                out=$(during bgsave HSET table "f:__rand_int__" w) ;;
+            del-big)
+                start $server no
+                load -n "$N" ZADD board __rand_int__ "m:__rand_int__"
+                out=$(during "unlink board" SET "k:__rand_int__" v) ;;
         esac
         printf '%-10s %-6s %s\n' "$case" "$server" "$out"
         stop

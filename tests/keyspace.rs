@@ -697,3 +697,61 @@ fn activerehashing_is_a_config_directive() {
         error(&mut con, &["CONFIG", "SET", "activerehashing", "maybe"]).contains("activerehashing")
     );
 }
+
+/// Waits until no shard has a big value left to free; returns how many were handed over.
+fn wait_lazyfree_done(con: &mut Connection) -> u64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while common::info_section_field(con, "memory", "lazyfree_pending_objects") != "0" {
+        assert!(std::time::Instant::now() < deadline, "still freeing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    common::info_section_field(con, "memory", "lazyfreed_objects")
+        .parse()
+        .unwrap()
+}
+
+/// Big collections that DEL, UNLINK, an overwrite, expiry or FLUSHALL let go of are gone at once
+/// for clients and freed in steps behind them (INFO's lazyfree counters show it), and their
+/// keys can be used again meanwhile.
+#[test]
+fn big_values_let_go_of_are_freed_in_steps_and_their_keys_are_free_at_once() {
+    const ELEMENTS: usize = 20_000;
+    let server = start();
+    let mut con = server.client();
+    let fill = |con: &mut Connection, key: &str| {
+        for chunk in (0..ELEMENTS).collect::<Vec<_>>().chunks(5000) {
+            let mut add = vec!["ZADD", key];
+            let members: Vec<String> = chunk.iter().map(|i| format!("m{i}")).collect();
+            for member in &members {
+                add.extend(["1", member.as_str()]);
+            }
+            run(con, &add);
+        }
+        assert_eq!(int(con, &["ZCARD", key]), ELEMENTS as i64);
+    };
+    assert_eq!(
+        common::info_section_field(&mut con, "memory", "lazyfreed_objects"),
+        "0"
+    );
+    for key in ["a", "b", "c", "{a}2", "{a}3"] {
+        fill(&mut con, key);
+    }
+    assert_eq!(int(&mut con, &["DEL", "a"]), 1);
+    assert_eq!(int(&mut con, &["UNLINK", "b"]), 1);
+    run(&mut con, &["SET", "c", "now a string"]);
+    assert_eq!(int(&mut con, &["PEXPIRE", "{a}2", "1"]), 1);
+    // Used again before the old values are freed.
+    assert_eq!(int(&mut con, &["ZADD", "a", "5", "x"]), 1);
+    assert_eq!(
+        bulk(&mut con, &["GET", "c"]).as_deref(),
+        Some("now a string")
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(int(&mut con, &["EXISTS", "{a}2"]), 0);
+    assert_eq!(wait_lazyfree_done(&mut con), 4);
+    assert_eq!(strings(run(&mut con, &["ZRANGE", "a", "0", "-1"])), ["x"]);
+    // FLUSHALL lets go of every database's tables on every shard (those holding keys).
+    run(&mut con, &["FLUSHALL"]);
+    assert_eq!(int(&mut con, &["DBSIZE"]), 0);
+    assert!(wait_lazyfree_done(&mut con) > 4);
+}

@@ -82,6 +82,9 @@ struct ShardReport {
     blocked_clients: i64,
     blocking_keys: i64,
     pubsub_clients: i64,
+    /// Big values waiting to be freed, and those handed over to be freed (`shard::lazyfree`).
+    lazyfree_pending: i64,
+    lazyfreed: i64,
     ops_per_sec: f64,
     input_kbps: f64,
     output_kbps: f64,
@@ -159,6 +162,7 @@ fn journal_report(shard: &Shard) -> JournalReport {
 impl ShardReport {
     fn gather(shard: &Shard, keyspace: &crate::keyspace::Keyspace) -> ShardReport {
         let (cpu_user_us, cpu_sys_us) = cpu_times_us(libc::RUSAGE_THREAD);
+        let (lazyfree_pending, lazyfreed) = keyspace.lazyfree_counts();
         let mut stats = shard.stats.borrow_mut();
         let rates = stats.sample_rates();
         let calls: Vec<(String, i64)> = stats
@@ -194,6 +198,8 @@ impl ShardReport {
                 .iter()
                 .filter(|c| !c.is_killed() && c.is_pubsub())
                 .count() as i64,
+            lazyfree_pending: lazyfree_pending as i64,
+            lazyfreed: lazyfreed as i64,
             ops_per_sec: rates.ops_per_sec,
             input_kbps: rates.input_kbps,
             output_kbps: rates.output_kbps,
@@ -210,7 +216,7 @@ impl ShardReport {
         }
     }
 
-    fn counters(&self) -> [i64; 16] {
+    fn counters(&self) -> [i64; 18] {
         [
             self.shard,
             self.cpu_core,
@@ -228,6 +234,8 @@ impl ShardReport {
             self.blocked_clients,
             self.blocking_keys,
             self.pubsub_clients,
+            self.lazyfree_pending,
+            self.lazyfreed,
         ]
     }
 
@@ -267,7 +275,7 @@ impl ShardReport {
         let Reply::Array(items) = reply else {
             return None;
         };
-        let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, ops, inp, out, dbs, calls, journal, snapshot] =
+        let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, ops, inp, out, dbs, calls, journal, snapshot] =
             items.as_slice()
         else {
             return None;
@@ -295,6 +303,8 @@ impl ShardReport {
             blocked_clients: int(c13),
             blocking_keys: int(c14),
             pubsub_clients: int(c15),
+            lazyfree_pending: int(c16),
+            lazyfreed: int(c17),
             ops_per_sec: float(ops),
             input_kbps: float(inp),
             output_kbps: float(out),
@@ -413,7 +423,7 @@ fn write_section(out: &mut String, section: &Section, shard: &Shard, reports: &[
     match section.name {
         "server" => server_section(&mut fields, shard),
         "clients" => clients_section(&mut fields, shard, reports),
-        "memory" => memory_section(&mut fields),
+        "memory" => memory_section(&mut fields, reports),
         "persistence" => persistence_section(&mut fields, shard, reports),
         "stats" => stats_section(&mut fields, reports),
         "replication" => replication_section(&mut fields, shard),
@@ -516,7 +526,7 @@ fn clients_section(f: &mut Fields, shard: &Shard, reports: &[ShardReport]) {
 /// Memory as the kernel sees the process: Keel has no allocator statistics, so `used_memory` is
 /// the resident set size (pages in `/proc/self/statm`) and the peak is the resident high-water
 /// mark.
-fn memory_section(f: &mut Fields) {
+fn memory_section(f: &mut Fields, reports: &[ShardReport]) {
     let page_bytes = sysconf(libc::_SC_PAGESIZE).max(1);
     let rss_bytes = std::fs::read_to_string("/proc/self/statm")
         .ok()
@@ -549,6 +559,11 @@ fn memory_section(f: &mut Fields) {
     f.add("maxmemory_policy", "noeviction");
     f.add("mem_fragmentation_ratio", "1.00");
     f.add("mem_allocator", "libc");
+    f.add(
+        "lazyfree_pending_objects",
+        total(reports, |r| r.lazyfree_pending),
+    );
+    f.add("lazyfreed_objects", total(reports, |r| r.lazyfreed));
 }
 
 fn sysconf(name: libc::c_int) -> u64 {

@@ -10,6 +10,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::delta::{Delta, WrongType};
+use super::garbage::Garbage;
 use super::kept::{Keeping, Kept};
 use super::pattern::glob_match;
 use super::slot_table::{self, SlotTable};
@@ -102,6 +103,8 @@ pub struct Db {
     created: Option<Vec<Bytes>>,
     /// Keys whose changes keep what they replace, for a snapshot (`keep`); None when none are.
     keeping: Option<Box<Keeping>>,
+    /// Big values let go of, to be freed in steps (`free_garbage`).
+    garbage: Garbage,
 }
 
 impl Db {
@@ -117,6 +120,7 @@ impl Db {
             expired: None,
             created: None,
             keeping: None,
+            garbage: Garbage::default(),
         }
     }
 
@@ -179,8 +183,7 @@ impl Db {
     fn expire_if_due(&mut self, key: &[u8], now_ms: u64) {
         let due = self.map(key).get(key).is_some_and(|e| e.is_due(now_ms));
         if due {
-            self.unlink(key);
-            self.note_expired(key);
+            self.expire(key);
         }
     }
 
@@ -189,8 +192,7 @@ impl Db {
         // One lookup in the common case; the expired case (rare) looks up again to remove.
         match self.slots[index].get(key) {
             Some(entry) if entry.is_due(now_ms) => {
-                self.unlink(key);
-                self.note_expired(key);
+                self.expire(key);
                 None
             }
             _ => self.slots[index].get(key),
@@ -296,10 +298,8 @@ impl Db {
             }
             Some(_) => {}
         }
-        if let (Some(keeping), Some(old)) = (self.keeping.as_deref_mut(), old) {
-            if keeping.keeps(&key) {
-                keeping.whole(&key, old);
-            }
+        if let Some(old) = old {
+            self.let_go(&key, old);
         }
         old_deadline
     }
@@ -349,10 +349,25 @@ impl Db {
             return false;
         };
         self.record_key(key);
-        if let Some(keeping) = self.keeping.as_deref_mut().filter(|k| k.keeps(key)) {
-            keeping.whole(key, entry);
-        }
+        self.let_go(key, entry);
         true
+    }
+
+    /// Lets go of the entry a command removed from `key`: to a snapshot that keeps the key, or
+    /// to be freed (in steps, when it is big).
+    fn let_go(&mut self, key: &[u8], entry: Entry) {
+        match self.keeping.as_deref_mut().filter(|k| k.keeps(key)) {
+            Some(keeping) => keeping.whole(key, entry),
+            None => self.garbage.discard(entry.into_parts().0),
+        }
+    }
+
+    /// Deletes `key`, whose deadline has passed (unrecorded: replay expires it by itself).
+    fn expire(&mut self, key: &[u8]) {
+        if let Some(entry) = self.unlink(key) {
+            self.garbage.discard(entry.into_parts().0);
+        }
+        self.note_expired(key);
     }
 
     /// Deletes `key` without recording it: for expiry, which replay repeats by itself because
@@ -416,7 +431,9 @@ impl Db {
     pub fn clear(&mut self) {
         // A snapshot writes out every key before a command empties a database.
         self.keeping = None;
-        self.slots.iter_mut().for_each(SlotTable::clear);
+        for table in self.slots.iter_mut() {
+            self.garbage.discard_table(std::mem::take(table));
+        }
         self.resizing.clear();
         self.expiry_index.clear();
         self.len = 0;
@@ -465,6 +482,21 @@ impl Db {
         self.changes.pop();
     }
 
+    /// Frees up to `elements` elements of the big values let go of; returns how many it freed.
+    pub fn free_garbage(&mut self, elements: usize) -> usize {
+        self.garbage.free_some(elements)
+    }
+
+    /// Lets go of a value nothing holds any more (one a snapshot wrote out from).
+    pub fn discard(&mut self, value: Value) {
+        self.garbage.discard(value);
+    }
+
+    /// Big values waiting to be freed, and those handed over since the start.
+    pub fn lazyfree_counts(&self) -> (usize, u64) {
+        (self.garbage.pending(), self.garbage.freed_objects)
+    }
+
     /// Starts keeping, for a snapshot, what changes to `key` replace (see `kept`).
     pub fn keep(&mut self, key: &[u8]) {
         self.keeping.get_or_insert_default().keep(key);
@@ -499,8 +531,7 @@ impl Db {
             if at > now_ms {
                 break;
             }
-            self.unlink(&key);
-            self.note_expired(&key);
+            self.expire(&key);
             removed += 1;
         }
         removed

@@ -181,6 +181,14 @@ impl Hash {
         }
     }
 
+    /// The hash as an iterator that frees a field per item (see `Value::into_freeing`).
+    pub fn into_freeing(self) -> Box<dyn Iterator<Item = ()> + Send> {
+        match self {
+            Hash::Packed(_) => Box::new(std::iter::empty()),
+            Hash::Table(map) => Box::new(map.into_iter().map(drop)),
+        }
+    }
+
     /// Every (field, value), in insertion order for a listpack.
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         match self {

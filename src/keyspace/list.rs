@@ -119,6 +119,11 @@ impl List {
         self.items.get(index)
     }
 
+    /// The list as an iterator that frees an element per item (see `Value::into_freeing`).
+    pub fn into_freeing(self) -> Box<dyn Iterator<Item = ()> + Send> {
+        Box::new(self.items.into_iter().map(drop))
+    }
+
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Bytes> + ExactSizeIterator {
         self.items.iter()
     }

@@ -2,6 +2,7 @@
 
 mod db;
 mod delta;
+mod garbage;
 mod hash;
 pub mod hyperloglog;
 mod kept;
@@ -52,6 +53,14 @@ impl Keyspace {
     /// Turns change recording (for the journal) on or off for every database.
     pub fn set_track_changes(&mut self, on: bool) {
         self.dbs.iter_mut().for_each(|db| db.set_track_changes(on));
+    }
+
+    /// Big values waiting to be freed in steps, and those handed over since the start.
+    pub fn lazyfree_counts(&self) -> (usize, u64) {
+        self.dbs
+            .iter()
+            .map(Db::lazyfree_counts)
+            .fold((0, 0), |(pending, freed), (p, f)| (pending + p, freed + f))
     }
 
     pub fn tracks_changes(&self) -> bool {

@@ -493,10 +493,6 @@ impl SlotTable {
         self.moving.is_some()
     }
 
-    pub fn clear(&mut self) {
-        *self = SlotTable::default();
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = (&StoredKey, &Entry)> {
         let moving = self.moving.iter().flat_map(|m| m.from.iter());
         self.table.iter().chain(moving)

@@ -125,6 +125,20 @@ impl Value {
         }
     }
 
+    /// The value as an iterator that frees an element per item (`garbage`: freed in steps).
+    pub fn into_freeing(self) -> Box<dyn Iterator<Item = ()> + Send> {
+        match self {
+            Value::Hash(hash) => hash.into_freeing(),
+            Value::Set(members) => Box::new(members.into_iter().map(drop)),
+            Value::ZSet(zset) => zset.into_freeing(),
+            Value::List(list) => list.into_freeing(),
+            Value::Int(_) | Value::Str { .. } | Value::Stream(_) => {
+                drop(self);
+                Box::new(std::iter::empty())
+            }
+        }
+    }
+
     /// The elements of a hash, set, sorted set or list (what a snapshot can write out in parts);
     /// `None` for a string or a stream, which are written whole.
     pub fn collection_len(&self) -> Option<usize> {

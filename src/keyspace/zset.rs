@@ -187,6 +187,23 @@ impl ZSet {
         }
     }
 
+    /// The set as an iterator that frees a member per item (see `Value::into_freeing`).
+    pub fn into_freeing(self) -> Box<dyn Iterator<Item = ()> + Send> {
+        match self {
+            ZSet::Listpack(_) => Box::new(std::iter::empty()),
+            ZSet::Indexed(indexed) => {
+                let Indexed { scores, tree } = *indexed;
+                let nodes = tree.nodes;
+                Box::new(
+                    scores
+                        .into_iter()
+                        .map(drop)
+                        .chain(nodes.into_iter().map(drop)),
+                )
+            }
+        }
+    }
+
     /// Every (member, score) in ascending order.
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], f64)> + '_> {
         self.iter_from(0, false)

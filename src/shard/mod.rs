@@ -5,6 +5,7 @@
 pub mod blocking;
 mod journaling;
 pub mod latency;
+mod lazyfree;
 pub mod locks;
 pub mod multi;
 mod node;
@@ -55,6 +56,8 @@ pub struct Shard {
     pub latency: RefCell<latency::Latency>,
     /// The active expiry cycle runs (`DEBUG SET-ACTIVE-EXPIRE 0` turns it off, for tests).
     pub active_expire: Cell<bool>,
+    /// The task freeing big values let go of runs (`lazyfree`).
+    freeing_garbage: Cell<bool>,
     /// Clients blocked on this shard's keys, and this shard's blocked clients.
     pub blocking: blocking::Blocking,
     /// This shard's journal; `None` with `appendonly no`.
@@ -186,6 +189,7 @@ impl Shard {
             stats: RefCell::new(Stats::default()),
             latency: RefCell::new(latency::Latency::default()),
             active_expire: Cell::new(true),
+            freeing_garbage: Cell::new(false),
             pubsub,
             blocking: blocking::Blocking::default(),
             snapshots,

@@ -1,5 +1,5 @@
 //! The shard's own tasks: answering other shards' messages, and its periodic housekeeping (active
-//! expiry, moving keys of resizing tables, idle-client timeouts).
+//! expiry, moving keys of resizing tables, freeing big values let go of, idle-client timeouts).
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -60,6 +60,7 @@ impl Shard {
                     db.continue_resizes(deadline);
                 }
             }
+            self.maybe_free_garbage();
             self.forget_durable_writes();
             self.sample_journal_latency();
             self.maybe_auto_snapshot();

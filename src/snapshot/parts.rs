@@ -109,12 +109,16 @@ impl BigValue {
         }
     }
 
-    /// No longer needs what changes replace (written out, or the snapshot abandoned).
-    pub fn stop_keeping(&mut self, keyspace: &mut Keyspace) {
-        if let Progress::Sorted(sorted) = &mut self.progress {
+    /// Done with (written out, or the snapshot abandoned): the database stops keeping what
+    /// changes replace, and a set taken from it is let go of.
+    pub fn finish(self, keyspace: &mut Keyspace) {
+        if let Progress::Sorted(sorted) = self.progress {
+            let db = &mut keyspace.dbs[self.db as usize];
             if sorted.kept {
-                keyspace.dbs[self.db as usize].stop_keeping(&self.key);
-                sorted.kept = false;
+                db.stop_keeping(&self.key);
+            }
+            if let Some(taken) = sorted.taken {
+                db.discard(taken.into_parts().0);
             }
         }
     }

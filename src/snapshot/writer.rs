@@ -314,7 +314,7 @@ impl SnapshotRun {
 
     fn write_all_parts(&mut self, keyspace: &mut Keyspace, mut big: BigValue, now_ms: u64) {
         while !big.write_part(keyspace, now_ms, &mut self.out) {}
-        big.stop_keeping(keyspace);
+        big.finish(keyspace);
     }
 
     /// The background walk's step: the next part of a big collection if one is queued, or else
@@ -329,7 +329,7 @@ impl SnapshotRun {
     ) {
         if let Some(mut big) = self.big.pop_front() {
             if big.write_part(keyspace, now_ms, &mut self.out) {
-                big.stop_keeping(keyspace);
+                big.finish(keyspace);
             } else {
                 self.big.push_front(big);
             }
@@ -360,9 +360,9 @@ impl SnapshotRun {
     }
 
     /// Stops what a snapshot that will not finish had the databases keep.
-    pub fn abandon(mut self, keyspace: &mut Keyspace) {
-        for big in &mut self.big {
-            big.stop_keeping(keyspace);
+    pub fn abandon(self, keyspace: &mut Keyspace) {
+        for big in self.big {
+            big.finish(keyspace);
         }
     }
 

@@ -272,7 +272,12 @@ pub fn resp(args: &[&str]) -> Vec<u8> {
 
 /// A field of `INFO persistence`.
 pub fn info_field(con: &mut redis::Connection, name: &str) -> String {
-    let info: String = redis::cmd("INFO").arg("persistence").query(con).unwrap();
+    info_section_field(con, "persistence", name)
+}
+
+/// A field of `INFO <section>`.
+pub fn info_section_field(con: &mut redis::Connection, section: &str, name: &str) -> String {
+    let info: String = redis::cmd("INFO").arg(section).query(con).unwrap();
     info.lines()
         .find_map(|l| l.strip_prefix(&format!("{name}:")))
         .unwrap_or_else(|| panic!("no {name} in {info}"))
