@@ -11,16 +11,18 @@
 #   snap-hot:  the same, but the client ZINCRBYs members of that sorted set: the longest ZINCRBY
 #              (keel writes out first what a write replaces in a sorted set being written out);
 #   snap-hash: a hash of N fields, then BGSAVE while one client HSETs fields of it: the longest
-#              HSET (keel makes writes to a big hash, set or list wait until its last part is out);
+#              HSET (keel makes writes to a big hash or set wait until its last part is out);
+#   snap-list: a list of N elements, then BGSAVE while one client LPUSHes to it: the longest
+#              LPUSH (keel writes out first what a push or pop replaces in a list being written);
 #   del-big:   a sorted set of N members, then UNLINK of it while one client SETs other keys at
 #              P1: the longest SET (keel frees a big value in steps since its eighth session).
 # Prints redis-benchmark's latency summary (ms) for each case and server.
 #
 # Usage: bench-harness/big-key-latency.sh [N [CASES]]
-#        (2000000 "grow snap-slot snap-big snap-hot snap-hash del-big")
+#        (2000000 "grow snap-slot snap-big snap-hot snap-hash snap-list del-big")
 set -euo pipefail
 N=${1:-2000000}
-CASES=${2:-grow snap-slot snap-big snap-hot snap-hash del-big}
+CASES=${2:-grow snap-slot snap-big snap-hot snap-hash snap-list del-big}
 cd "$(dirname "$0")/.."
 KEEL=${KEEL_BIN:-target/release/keel}
 [ -x "$KEEL" ] || cargo build --release -p keel
@@ -95,6 +97,10 @@ for case in $CASES; do
                 start $server yes
                 load -n "$N" HSET table "f:__rand_int__" v
                 out=$(during bgsave HSET table "f:__rand_int__" w) ;;
+            snap-list)
+                start $server yes
+                load -n "$N" RPUSH queue "e:__rand_int__"
+                out=$(during bgsave LPUSH queue v) ;;
             del-big)
                 start $server no
                 load -n "$N" ZADD board __rand_int__ "m:__rand_int__"

@@ -447,9 +447,9 @@ pub fn encode_put_part(
     encode_elements(value, 0, bounds, out)
 }
 
-/// A later part of hash, set or list `value`: a `DELTA` that adds its elements from the `from`th
-/// on, as many as `bounds` allow, to what the earlier parts put (hash fields set, set members
-/// added, list elements pushed on the right). Returns how many.
+/// A later part of hash or set `value`: a `DELTA` that adds its elements from the `from`th on,
+/// as many as `bounds` allow, to what the earlier parts put (hash fields set, set members
+/// added). Returns how many.
 pub fn encode_adding_part(
     key: &[u8],
     value: &Value,
@@ -461,33 +461,41 @@ pub fn encode_adding_part(
     out.push(match value {
         Value::Hash(_) => DELTA_HASH_SET,
         Value::Set(_) => DELTA_SET_ADD,
-        Value::List(_) => DELTA_LIST_PUSH_RIGHT,
-        Value::ZSet(_) | Value::Int(_) | Value::Str { .. } | Value::Stream(_) => {
-            unreachable!("sorted sets are written out member by member (`encode_members_part`)")
-        }
+        _ => unreachable!("sorted sets and lists are written out element by element"),
     });
     encode_elements(value, from, bounds, out)
 }
 
-/// A part of a sorted set written out member by member, as far as `bounds` allow: the `PUT` that
-/// starts it (`first`: the set, for its encoding, and its deadline) or a `DELTA` that adds the
-/// members to it. Returns how many.
-pub fn encode_members_part<'a>(
+/// One element of a sorted set or a list, for `encode_listed_part`.
+pub enum Listed<'a> {
+    Member(&'a [u8], f64),
+    Item(&'a [u8]),
+}
+
+/// A part of sorted set or list `value` written out element by element, as far as `bounds`
+/// allow: the `PUT` that starts it (`first`: with this deadline; the encoding is the value's),
+/// or a `DELTA` that adds them (members added, items pushed on the right). Returns how many.
+pub fn encode_listed_part<'a>(
     key: &[u8],
-    first: Option<(&Value, Option<u64>)>,
-    members: impl Iterator<Item = (&'a [u8], f64)>,
+    value: &Value,
+    first: Option<Option<u64>>,
+    elements: impl Iterator<Item = Listed<'a>>,
     bounds: PartBounds,
     out: &mut Vec<u8>,
 ) -> usize {
     put_bytes(key, out);
     match first {
-        Some((value, expire_at_ms)) => {
+        Some(expire_at_ms) => {
             out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
             encode_collection_head(value, out);
         }
-        None => out.push(DELTA_ZSET_ADD),
+        None if matches!(value, Value::ZSet(_)) => out.push(DELTA_ZSET_ADD),
+        None => out.push(DELTA_LIST_PUSH_RIGHT),
     }
-    encode_counted(members, bounds, out, put_member)
+    encode_counted(elements, bounds, out, |element, out| match element {
+        Listed::Member(member, score) => put_member((member, score), out),
+        Listed::Item(item) => put_bytes(item, out),
+    })
 }
 
 fn encode_delta(delta: &Delta, out: &mut Vec<u8>) {

@@ -320,7 +320,7 @@ impl Db {
             return Ok(());
         };
         if let Some(keeping) = self.keeping.as_deref_mut() {
-            keeping.before_delta(key, &entry.value, &delta);
+            keeping.before_delta(key, entry, &delta);
         }
         delta.apply_to(&mut entry.value)?;
         if entry.value.is_empty_collection() {

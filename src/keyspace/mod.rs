@@ -21,7 +21,7 @@ pub mod zset;
 
 pub use db::{Change, Db, Entry, KeyHasher};
 pub use delta::Delta;
-pub use kept::Kept;
+pub use kept::{Kept, ListEnds};
 pub use list::{List, ListEdit};
 pub use slot_table::key_hash;
 pub use stored_key::StoredKey;

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Buf, Bytes};
 
-use crate::journal::effect::{self, Effect, PartBounds, DELTA, PUT};
+use crate::journal::effect::{self, Effect, Listed, PartBounds, DELTA, PUT};
 use crate::journal::Lsn;
 use crate::keyspace::{Entry, Value};
 
@@ -133,21 +133,22 @@ pub fn encode_part(
     })
 }
 
-/// Appends a part of a big sorted set given member by member (see
-/// `effect::encode_members_part`): its entry when `first` (the stored entry, for its encoding and
-/// deadline), else a frame adding them. Returns the members it holds.
-pub fn encode_members_part<'a>(
+/// Appends a part of a big sorted set or list given element by element (see
+/// `effect::encode_listed_part`): its entry when `first`, else a frame adding them. `entry` is
+/// the stored one, for its type, encoding and deadline. Returns the elements it holds.
+pub fn encode_listed_part<'a>(
     db: u8,
     key: &[u8],
-    first: Option<&Entry>,
-    members: impl Iterator<Item = (&'a [u8], f64)>,
+    entry: &Entry,
+    first: bool,
+    elements: impl Iterator<Item = Listed<'a>>,
     bounds: PartBounds,
     out: &mut Vec<u8>,
 ) -> usize {
-    let kind = if first.is_some() { ENTRY } else { PART };
-    let head = first.map(|entry| (&entry.value, entry.expire_at_ms()));
+    let kind = if first { ENTRY } else { PART };
+    let deadline = first.then(|| entry.expire_at_ms());
     framed(kind, db, out, |out| {
-        effect::encode_members_part(key, head, members, bounds, out)
+        effect::encode_listed_part(key, &entry.value, deadline, elements, bounds, out)
     })
 }
 

@@ -1,26 +1,35 @@
 //! A big collection written out in parts, one per step of the snapshot's walk (`BigValue`):
 //! first an entry with some of its elements, then frames that add the rest.
 //!
-//! Hashes, sets and lists must not change until their last part is out: their parts are ranges
-//! of their iteration order, which a change would shift. The shard makes a write to one wait
-//! (`SnapshotRun::claim`), and a write that comes without waiting has the rest written out first.
+//! Hashes and sets must not change until their last part is out: their parts are ranges of
+//! their tables' iteration order, which a change would shift. The shard makes a write to one
+//! wait (`SnapshotRun::claim`), and a write that comes without waiting has the rest written out
+//! first.
 //!
-//! Sorted sets (leaderboards, order books: written to all the time) never make a write wait.
-//! Their parts follow the set's own order, which a change to one member leaves as it is for the
-//! others, and the database keeps, for each change, the members it replaces, as they were
-//! (`keyspace::Kept`). Those the walk has not passed yet are written out at once, from what was
-//! kept, and the walk leaves them out when it gets there; members added since the snapshot's
-//! point are left out too. A command that removes or replaces the whole set hands the old value
-//! over (RENAME and MOVE, which keep it, a copy), and the walk goes on in that.
+//! Sorted sets (leaderboards, order books) and lists (queues) never make a write wait: the
+//! database keeps what each change to one replaces (`keyspace::Kept`), and the snapshot writes
+//! that out first where the walk has not passed it yet.
+//! - A sorted set's parts follow its order, which a change to one member leaves as it is for the
+//!   others. The members a change replaces and the walk has not passed are written out at once
+//!   (out of order: they add up the same), and the walk leaves them out when it gets there;
+//!   members added since the snapshot's point are left out too.
+//! - A list's parts run from its head. Pushes and pops at either end (LPUSH, RPOP, LMOVE, LTRIM)
+//!   leave the elements the walk has not reached in order between them: an element popped from
+//!   the head before the walk reached it is the next one to write, and is written at once; one
+//!   popped from the tail is kept, and written last. An edit in the middle (LSET, LINSERT, LREM)
+//!   has the database copy the list first, and the walk goes on in the copy.
+//!
+//! A command that removes or replaces the whole value hands the old one over (RENAME and MOVE,
+//! which keep it, a copy), and the walk goes on in that.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use bytes::Bytes;
 
 use super::format;
-use crate::journal::effect::PartBounds;
+use crate::journal::effect::{Listed, PartBounds};
 use crate::keyspace::zset::order;
-use crate::keyspace::{Entry, KeyHasher, Keyspace, Value};
+use crate::keyspace::{Entry, KeyHasher, Keyspace, ListEnds, Value};
 
 /// Collections of at most this many elements are written out whole, like any key.
 const WHOLE_VALUE_ELEMENTS_MAX: usize = 4096;
@@ -28,6 +37,10 @@ const WHOLE_VALUE_ELEMENTS_MAX: usize = 4096;
 const PART_ELEMENTS: usize = 8192;
 /// ... and no more elements once it holds this many bytes.
 const PART_BYTES_MAX: usize = 1 << 20;
+const PART: PartBounds = PartBounds {
+    elements: PART_ELEMENTS,
+    bytes: PART_BYTES_MAX,
+};
 /// A hash or a set starts each part by iterating past the elements before it (std's tables have
 /// no cursor), so its parts are at least this fraction of it: at most this many passes over it.
 const SKIPPING_PARTS_MAX: usize = 32;
@@ -38,6 +51,11 @@ pub fn is_big(entry: &Entry) -> bool {
         .value
         .collection_len()
         .is_some_and(|len| len > WHOLE_VALUE_ELEMENTS_MAX)
+}
+
+/// Whether `entry` is a collection whose writes wait while it is written out in parts.
+pub fn holds_writes(entry: &Entry) -> bool {
+    is_big(entry) && matches!(entry.value, Value::Hash(_) | Value::Set(_))
 }
 
 /// Encoded frames not yet handed to the file, and how many of each kind were encoded.
@@ -56,12 +74,17 @@ pub struct BigValue {
     slot: u16,
     pub key: Bytes,
     progress: Progress,
+    /// Whether the database keeps what changes to it replace (`Db::keep`; sorted sets, lists).
+    kept: bool,
+    /// The value, once a command removed or replaced it in the database.
+    taken: Option<Entry>,
 }
 
 enum Progress {
-    /// A hash, set or list: the elements written out so far, in its iteration order.
+    /// A hash or set: the elements written out so far, in its iteration order.
     Elements(usize),
     Sorted(Box<SortedProgress>),
+    Listed(Box<ListProgress>),
 }
 
 /// A sorted set that writes go on changing (see the module's comment).
@@ -74,16 +97,35 @@ struct SortedProgress {
     /// Members written out ahead of the walk, or added since the snapshot's point: the walk
     /// leaves them out.
     copied: HashSet<Bytes, KeyHasher>,
-    /// Whether the database keeps what changes to it replace (`Db::keep`).
-    kept: bool,
-    /// The set, once a command removed or replaced it in the database.
-    taken: Option<Entry>,
+}
+
+/// A list that writes go on pushing to and popping from (see the module's comment). Its
+/// elements at the snapshot's point are its "originals".
+struct ListProgress {
+    originals: usize,
+    /// Originals written out, from the head.
+    written: usize,
+    /// Originals popped from the head (never more than were written) and from the tail.
+    popped_head: usize,
+    popped_tail: usize,
+    /// Elements pushed at the head since the snapshot's point and still there.
+    pushed_head: usize,
+    /// Originals popped from the tail before the walk reached them, in order: written last.
+    tail: VecDeque<Bytes>,
 }
 
 impl BigValue {
     pub fn new(db: usize, slot: u16, key: &[u8], entry: &Entry) -> BigValue {
-        let progress = match entry.value {
+        let progress = match &entry.value {
             Value::ZSet(_) => Progress::Sorted(Box::default()),
+            Value::List(list) => Progress::Listed(Box::new(ListProgress {
+                originals: list.len(),
+                written: 0,
+                popped_head: 0,
+                popped_tail: 0,
+                pushed_head: 0,
+                tail: VecDeque::new(),
+            })),
             _ => Progress::Elements(0),
         };
         BigValue {
@@ -91,6 +133,8 @@ impl BigValue {
             slot,
             key: Bytes::copy_from_slice(key),
             progress,
+            kept: false,
+            taken: None,
         }
     }
 
@@ -99,37 +143,31 @@ impl BigValue {
         matches!(self.progress, Progress::Elements(_))
     }
 
-    /// Has the database keep what changes to a sorted set replace, from now on.
+    /// Has the database keep what changes to a sorted set or list replace, from now on.
     pub fn keep_changes(&mut self, keyspace: &mut Keyspace) {
-        if let Progress::Sorted(sorted) = &mut self.progress {
-            if !sorted.kept && sorted.taken.is_none() {
-                keyspace.dbs[self.db as usize].keep(&self.key);
-                sorted.kept = true;
-            }
+        if !self.holds_writes() && !self.kept && self.taken.is_none() {
+            keyspace.dbs[self.db as usize].keep(&self.key);
+            self.kept = true;
         }
     }
 
     /// Done with (written out, or the snapshot abandoned): the database stops keeping what
-    /// changes replace, and a set taken from it is let go of.
+    /// changes replace, and a value taken from it is let go of.
     pub fn finish(self, keyspace: &mut Keyspace) {
-        if let Progress::Sorted(sorted) = self.progress {
-            let db = &mut keyspace.dbs[self.db as usize];
-            if sorted.kept {
-                db.stop_keeping(&self.key);
-            }
-            if let Some(taken) = sorted.taken {
-                db.discard(taken.into_parts().0);
-            }
+        let db = &mut keyspace.dbs[self.db as usize];
+        if self.kept {
+            db.stop_keeping(&self.key);
+        }
+        if let Some(taken) = self.taken {
+            db.discard(taken.into_parts().0);
         }
     }
 
-    /// The sorted set was removed or replaced: the rest is written out from `entry`.
+    /// The value was removed or replaced: the rest is written out from `entry`.
     pub fn take(&mut self, entry: Entry) {
-        if let Progress::Sorted(sorted) = &mut self.progress {
-            // The database no longer keeps anything for the key.
-            sorted.kept = false;
-            sorted.taken = Some(entry);
-        }
+        // The database no longer keeps anything for the key.
+        self.kept = false;
+        self.taken = Some(entry);
     }
 
     /// A change replaced these members of the sorted set (`None`: it had no such member): those
@@ -152,68 +190,117 @@ impl BigValue {
                 members.extend(score.map(|score| (member, score)));
             }
         }
-        if members.is_empty() {
-            return;
+        let items = members.iter().map(|(m, s)| Listed::Member(m, *s));
+        let (db, key) = (self.db, &self.key[..]);
+        let stored = || keyspace.dbs[db as usize].peek_in_slot(self.slot, key);
+        if let Some(entry) = self.taken.as_ref().or_else(stored) {
+            sorted.started |= write_listed(db, key, entry, !sorted.started, items, out) > 0;
         }
-        let taken = sorted.taken.as_ref();
-        let Some(entry) = taken.or_else(|| lookup(keyspace, self.db, self.slot, &self.key)) else {
+    }
+
+    /// A change pushed to or popped from the ends of the list: originals it popped that the
+    /// walk has not reached are written out now (from the head) or kept to write last (from
+    /// the tail).
+    pub fn list_ends(&mut self, keyspace: &Keyspace, change: ListEnds, out: &mut FrameBuffer) {
+        let Progress::Listed(list) = &mut self.progress else {
             return;
         };
-        let members = members.iter().map(|(member, score)| (&member[..], *score));
-        let first = (!sorted.started).then_some(entry);
-        let (db, key) = (self.db, &self.key);
-        format::encode_members_part(db, key, first, members, PartBounds::WHOLE, &mut out.bytes);
-        sorted.started = true;
-        out.count(first.is_some());
+        let list = &mut **list;
+        let next = match change {
+            ListEnds::PushedLeft(n) => {
+                list.pushed_head += n;
+                return;
+            }
+            ListEnds::PoppedLeft(elements) => list.popped_head(elements),
+            ListEnds::PoppedRight {
+                elements,
+                len_before,
+            } => {
+                list.popped_tail(elements, len_before);
+                return;
+            }
+        };
+        let (db, key) = (self.db, &self.key[..]);
+        let stored = || keyspace.dbs[db as usize].peek_in_slot(self.slot, key);
+        if let Some(entry) = self.taken.as_ref().or_else(stored) {
+            let items = next.iter().map(|e| Listed::Item(e));
+            write_listed(db, key, entry, list.written == next.len(), items, out);
+        }
     }
 
     /// Writes out the next part; returns whether it is done (all out, or gone: it expired).
     pub fn write_part(&mut self, keyspace: &Keyspace, now_ms: u64, out: &mut FrameBuffer) -> bool {
         let (db, key) = (self.db, &self.key[..]);
-        let stored = lookup(keyspace, db, self.slot, key);
+        let stored = || keyspace.dbs[db as usize].peek_in_slot(self.slot, key);
+        let Some(entry) = self.taken.as_ref().or_else(stored) else {
+            return true;
+        };
+        let started = match &self.progress {
+            Progress::Elements(written) => *written > 0,
+            Progress::Sorted(sorted) => sorted.started,
+            Progress::Listed(list) => list.written > 0,
+        };
+        if !started && entry.is_due(now_ms) {
+            return true;
+        }
+        if !started && !is_big(entry) {
+            // Changed before its first part (which nothing does): written as a key.
+            format::encode_entry(db, key, entry, &mut out.bytes);
+            out.count(true);
+            return true;
+        }
         match &mut self.progress {
-            Progress::Sorted(sorted) => {
-                // Out of `sorted` while it is written from (moved back after).
-                let taken = sorted.taken.take();
-                let done = match taken.as_ref().or(stored) {
-                    None => true,
-                    Some(entry) if entry.is_due(now_ms) => true,
-                    Some(entry) => sorted.write_part(db, key, entry, out),
-                };
-                sorted.taken = taken;
-                done
-            }
-            Progress::Elements(written) => {
-                let Some(entry) = stored else {
-                    return true;
-                };
-                if *written == 0 && (entry.is_due(now_ms) || !is_big(entry)) {
-                    // Expired, or changed before its first part (which nothing does): as a key.
-                    if !entry.is_due(now_ms) {
-                        format::encode_entry(db, key, entry, &mut out.bytes);
-                        out.count(true);
-                    }
-                    return true;
-                }
-                let Some(len) = entry.value.collection_len() else {
-                    debug_assert!(false, "a collection half written out became another type");
-                    return true;
-                };
-                let bounds = PartBounds {
-                    elements: part_elements(&entry.value, len),
-                    bytes: PART_BYTES_MAX,
-                };
-                let first = *written == 0;
-                *written += if first {
-                    format::encode_first_part(db, key, entry, bounds, &mut out.bytes)
-                } else {
-                    format::encode_part(db, key, &entry.value, *written, bounds, &mut out.bytes)
-                };
-                out.count(first);
-                *written >= len
-            }
+            Progress::Elements(written) => write_elements(db, key, entry, written, out),
+            Progress::Sorted(sorted) => sorted.write_part(db, key, entry, out),
+            Progress::Listed(list) => list.write_part(db, key, entry, out),
         }
     }
+}
+
+/// The next part of a hash or set; returns whether it is done.
+fn write_elements(
+    db: u8,
+    key: &[u8],
+    entry: &Entry,
+    written: &mut usize,
+    out: &mut FrameBuffer,
+) -> bool {
+    let Some(len) = entry.value.collection_len() else {
+        debug_assert!(false, "a collection half written out became another type");
+        return true;
+    };
+    let bounds = PartBounds {
+        elements: PART_ELEMENTS.max(len.div_ceil(SKIPPING_PARTS_MAX)),
+        bytes: PART_BYTES_MAX,
+    };
+    let first = *written == 0;
+    *written += if first {
+        format::encode_first_part(db, key, entry, bounds, &mut out.bytes)
+    } else {
+        format::encode_part(db, key, &entry.value, *written, bounds, &mut out.bytes)
+    };
+    out.count(first);
+    *written >= len
+}
+
+/// Writes `items` of the sorted set or list at `entry` as one part (its entry when `first`),
+/// unless there are none; returns how many.
+fn write_listed<'a>(
+    db: u8,
+    key: &[u8],
+    entry: &Entry,
+    first: bool,
+    items: impl Iterator<Item = Listed<'a>>,
+    out: &mut FrameBuffer,
+) -> usize {
+    let mark = out.bytes.len();
+    let count = format::encode_listed_part(db, key, entry, first, items, PART, &mut out.bytes);
+    if count == 0 {
+        out.bytes.truncate(mark);
+    } else {
+        out.count(first);
+    }
+    count
 }
 
 impl SortedProgress {
@@ -230,37 +317,97 @@ impl SortedProgress {
             debug_assert!(false, "a sorted set half written out became another type");
             return true;
         };
-        let from = match &self.passed {
-            None => 0,
-            Some((at, last)) => {
-                zset.count_while(|score, member| order(score, member, *at, last).is_le())
-            }
+        let rank_after = |at: f64, last: &[u8]| {
+            zset.count_while(|score, member| order(score, member, at, last).is_le())
         };
+        let from = self
+            .passed
+            .as_ref()
+            .map_or(0, |(at, last)| rank_after(*at, last));
         let mut passed = None;
         let members = zset
             .iter_from(from, false)
             .inspect(|&(member, score)| passed = Some((score, member)))
-            .filter(|(member, _)| !self.copied.contains(*member));
-        let bounds = PartBounds {
-            elements: PART_ELEMENTS,
-            bytes: PART_BYTES_MAX,
-        };
-        let first = (!self.started).then_some(entry);
-        let mark = out.bytes.len();
-        let count = format::encode_members_part(db, key, first, members, bounds, &mut out.bytes);
-        if count == 0 {
-            out.bytes.truncate(mark);
-        } else {
-            self.started = true;
-            out.count(first.is_some());
-        }
+            .filter(|(member, _)| !self.copied.contains(*member))
+            .map(|(member, score)| Listed::Member(member, score));
+        self.started |= write_listed(db, key, entry, !self.started, members, out) > 0;
         let Some((at, last)) = passed else {
             return true;
         };
-        let done =
-            zset.count_while(|score, member| order(score, member, at, last).is_le()) == zset.len();
+        let done = rank_after(at, last) == zset.len();
         self.passed = Some((at, Bytes::copy_from_slice(last)));
         done
+    }
+}
+
+impl ListProgress {
+    /// Originals not popped from either end.
+    fn originals_left(&self) -> usize {
+        self.originals - self.popped_head - self.popped_tail
+    }
+
+    /// Elements popped from the head, head first; returns the originals among them that the
+    /// walk had not reached (the next ones to write, in order).
+    fn popped_head(&mut self, elements: Vec<Bytes>) -> Vec<Bytes> {
+        let mut next = Vec::new();
+        for element in elements {
+            if self.pushed_head > 0 {
+                self.pushed_head -= 1;
+            } else if self.originals_left() > 0 {
+                if self.popped_head == self.written {
+                    next.push(element);
+                    self.written += 1;
+                }
+                self.popped_head += 1;
+            }
+            // Else one pushed at the tail since: not the snapshot's, nor are the rest.
+        }
+        next
+    }
+
+    /// Elements popped from the tail, tail first, from a list of `len_before`.
+    fn popped_tail(&mut self, elements: Vec<Bytes>, len_before: usize) {
+        let mut pushed_tail = len_before.saturating_sub(self.pushed_head + self.originals_left());
+        for element in elements {
+            if pushed_tail > 0 {
+                pushed_tail -= 1;
+            } else if self.originals_left() > 0 {
+                if self.originals - self.popped_tail > self.written {
+                    self.tail.push_front(element);
+                }
+                self.popped_tail += 1;
+            }
+            // Else one pushed at the head since: with no original left, nothing else matters.
+        }
+    }
+
+    /// The next originals from the head, then (once the walk reaches those popped from the
+    /// tail) the ones kept; returns whether all are out.
+    fn write_part(&mut self, db: u8, key: &[u8], entry: &Entry, out: &mut FrameBuffer) -> bool {
+        let Value::List(list) = &entry.value else {
+            debug_assert!(false, "a list half written out became another type");
+            return true;
+        };
+        let end = self.originals - self.popped_tail;
+        if self.written < end {
+            let from = self.pushed_head + (self.written - self.popped_head);
+            let items = list.range(from, from + (end - self.written));
+            let first = self.written == 0;
+            self.written +=
+                write_listed(db, key, entry, first, items.map(|e| Listed::Item(e)), out);
+            return false;
+        }
+        let first = self.written == 0;
+        let tail = std::mem::take(&mut self.tail);
+        self.written += write_listed(
+            db,
+            key,
+            entry,
+            first,
+            tail.iter().map(|e| Listed::Item(e)),
+            out,
+        );
+        true
     }
 }
 
@@ -272,17 +419,5 @@ impl FrameBuffer {
         } else {
             self.parts += 1;
         }
-    }
-}
-
-fn lookup<'a>(keyspace: &'a Keyspace, db: u8, slot: u16, key: &[u8]) -> Option<&'a Entry> {
-    keyspace.dbs[db as usize].peek_in_slot(slot, key)
-}
-
-/// Elements per part of a hash, set or list of `len` elements (see `SKIPPING_PARTS_MAX`).
-fn part_elements(value: &Value, len: usize) -> usize {
-    match value {
-        Value::Hash(_) | Value::Set(_) => PART_ELEMENTS.max(len.div_ceil(SKIPPING_PARTS_MAX)),
-        _ => PART_ELEMENTS,
     }
 }

@@ -20,8 +20,8 @@ use std::ops::RangeInclusive;
 use bytes::Bytes;
 
 use super::format::{self, Header};
-use super::parts::{is_big, BigValue, FrameBuffer};
-use crate::keyspace::{key_hash, Entry, Kept, KeyHasher, Keyspace, StoredKey, Value};
+use super::parts::{holds_writes, is_big, BigValue, FrameBuffer};
+use crate::keyspace::{key_hash, Entry, Kept, KeyHasher, Keyspace, StoredKey};
 use crate::router::slot::key_slot;
 
 /// Slots of at most this many keys (all databases together) are written out whole at once: well
@@ -181,7 +181,7 @@ impl SnapshotRun {
         1
     }
 
-    /// Has the database keep what changes replace in the sorted sets just queued.
+    /// Has the database keep what changes replace in the sorted sets and lists just queued.
     fn keep_changes(&mut self, keyspace: &mut Keyspace) {
         for big in &mut self.big {
             big.keep_changes(keyspace);
@@ -205,8 +205,8 @@ impl SnapshotRun {
         }
     }
 
-    /// Whether a write to `key` must wait for this snapshot: a big hash, set or list of `key` is
-    /// being written out in parts (sorted sets never make writes wait: see `parts`). One not
+    /// Whether a write to `key` must wait for this snapshot: a big hash or set of `key` is being
+    /// written out in parts (sorted sets and lists never make writes wait: see `parts`). One not
     /// reached yet starts now (its other entries are copied out at once), so that the wait is
     /// for its own parts only. False for keys whose slot is written out whole at `before_write`
     /// (small, quick), and once they are written out.
@@ -218,12 +218,11 @@ impl SnapshotRun {
         if !self.header.slots.contains(&slot) || self.is_written(slot) {
             return false;
         }
-        let holds_big = keyspace.dbs.iter().any(|keys| {
-            keys.peek_in_slot(slot, key).is_some_and(|entry| {
-                is_big(entry) && !entry.is_due(now_ms) && !matches!(entry.value, Value::ZSet(_))
-            })
+        let holds_writes = keyspace.dbs.iter().any(|keys| {
+            keys.peek_in_slot(slot, key)
+                .is_some_and(|entry| holds_writes(entry) && !entry.is_due(now_ms))
         });
-        if !holds_big {
+        if !holds_writes {
             return false;
         }
         self.copy_key(keyspace, slot, key, now_ms);
@@ -238,9 +237,9 @@ impl SnapshotRun {
     }
 
     /// Copy-on-write before a write command: writes out the slots of `keys`, or just the keys in a
-    /// partial slot, and the rest of their big hashes, sets and lists (every remaining slot and
+    /// partial slot, and the rest of their big hashes and sets (every remaining slot and
     /// collection when the command has no keys: it may touch the whole keyspace). Big sorted sets
-    /// are written out as the command changes them: `after_write`.
+    /// and lists are written out as the command changes them: `after_write`.
     pub fn before_write<'a>(
         &mut self,
         keyspace: &mut Keyspace,
@@ -272,14 +271,17 @@ impl SnapshotRun {
         self.keep_changes(keyspace);
     }
 
-    /// After a write command: writes out what it replaced in big sorted sets being written out.
+    /// After a write command: writes out what it replaced in big sorted sets and lists being
+    /// written out.
     pub fn after_write(&mut self, keyspace: &mut Keyspace) {
         for db in 0..keyspace.dbs.len() {
             let mut kept = keyspace.dbs[db].take_kept();
             // A whole value first: the members a change replaced before it need its deadline.
             kept.sort_by_key(|kept| !matches!(kept, Kept::Whole { .. }));
             for kept in kept {
-                let (Kept::Members { key, .. } | Kept::Whole { key, .. }) = &kept;
+                let (Kept::Members { key, .. }
+                | Kept::Whole { key, .. }
+                | Kept::ListEnds { key, .. }) = &kept;
                 let Some(big) = self
                     .big
                     .iter_mut()
@@ -290,6 +292,7 @@ impl SnapshotRun {
                 match kept {
                     Kept::Members { old, .. } => big.copy_members(keyspace, old, &mut self.out),
                     Kept::Whole { entry, .. } => big.take(entry),
+                    Kept::ListEnds { change, .. } => big.list_ends(keyspace, change, &mut self.out),
                 }
             }
         }
@@ -397,7 +400,7 @@ fn slot_keys(keyspace: &Keyspace, slot: u16) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keyspace::{Delta, Hash, List, ListEdit, ZSet};
+    use crate::keyspace::{Delta, Hash, List, ListEdit, Value, ZSet};
     use crate::snapshot::reload;
 
     const ELEMENTS: usize = 20_000;
@@ -504,39 +507,126 @@ mod tests {
     }
 
     #[test]
-    fn a_write_to_a_big_list_waits_for_its_parts_and_the_file_keeps_it_as_before() {
+    fn a_write_to_a_big_hash_or_set_waits_for_its_parts_and_the_file_keeps_it_as_before() {
         let mut keyspace = keyspace();
         let before = contents(&keyspace);
         let mut run = start();
-        let (list, hash) = (b("{l}list".into()), b("{h}hash".into()));
-        // A small key is copied out at the write itself, a sorted set as writes change it.
-        assert!(!run.claim(&mut keyspace, b"k1", NOW_MS));
-        assert!(!run.claim(&mut keyspace, b"{z}zset", NOW_MS));
-        assert!(run.claim(&mut keyspace, &list, NOW_MS));
-        assert!(run.claim(&mut keyspace, &hash, NOW_MS));
-        run.step(&mut keyspace, 1024, 256, NOW_MS);
-        // The list is half written out: writes to it still wait.
-        assert!(run.claim(&mut keyspace, &list, NOW_MS));
-        // One that does not wait has the rest written out first.
-        run.before_write(&mut keyspace, [&list].into_iter(), NOW_MS);
-        assert!(!run.claim(&mut keyspace, &list, NOW_MS));
-        let db = &mut keyspace.dbs[0];
-        db.apply(&list, Delta::List(ListEdit::PopLeft(5)), NOW_MS)
-            .unwrap();
-        // The hash's claim is served by steps.
-        while run.claim(&mut keyspace, &hash, NOW_MS) {
-            run.step(&mut keyspace, 1024, 256, NOW_MS);
+        let (hash, set) = (b("{h}hash".into()), b("{s}set".into()));
+        // A small key is copied out at the write itself; sorted sets and lists as writes change
+        // them.
+        for key in ["k1", "{z}zset", "{l}list"] {
+            assert!(!run.claim(&mut keyspace, key.as_bytes(), NOW_MS), "{key}");
         }
+        assert!(run.claim(&mut keyspace, &hash, NOW_MS));
+        assert!(run.claim(&mut keyspace, &set, NOW_MS));
+        run.step(&mut keyspace, 1024, 256, NOW_MS);
+        // The hash is half written out: writes to it still wait.
+        assert!(run.claim(&mut keyspace, &hash, NOW_MS));
+        // One that does not wait has the rest written out first.
+        run.before_write(&mut keyspace, [&hash].into_iter(), NOW_MS);
+        assert!(!run.claim(&mut keyspace, &hash, NOW_MS));
         let fields = vec![b("f7".into())];
         keyspace.dbs[0]
             .apply(&hash, Delta::HashDel(fields), NOW_MS)
             .unwrap();
+        // The set's claim is served by steps.
+        while run.claim(&mut keyspace, &set, NOW_MS) {
+            run.step(&mut keyspace, 1024, 256, NOW_MS);
+        }
+        let members = vec![b("m7".into())];
+        keyspace.dbs[0]
+            .apply(&set, Delta::SetRem(members), NOW_MS)
+            .unwrap();
         // A small key of that slot (now written out by ranges) is copied out at its write.
-        assert!(!run.claim(&mut keyspace, b"{h}k1", NOW_MS));
-        run.before_write(&mut keyspace, [&b("{h}k1".into())].into_iter(), NOW_MS);
-        keyspace.dbs[0].remove(b"{h}k1");
+        assert!(!run.claim(&mut keyspace, b"{s}k1", NOW_MS));
+        run.before_write(&mut keyspace, [&b("{s}k1".into())].into_iter(), NOW_MS);
+        keyspace.dbs[0].remove(b"{s}k1");
         let (loaded, _) = finish_and_load(run, &mut keyspace);
         assert!(contents(&loaded) == before, "the file differs");
+    }
+
+    fn items(prefix: &str, n: usize) -> Vec<Bytes> {
+        (0..n).map(|i| b(format!("{prefix}{i}"))).collect()
+    }
+
+    #[test]
+    fn a_big_list_pushed_and_popped_meanwhile_is_written_out_as_it_was() {
+        for ending in ["walked", "set", "deleted"] {
+            let mut keyspace = keyspace();
+            let before = contents(&keyspace);
+            let mut run = start();
+            let list = b("{l}list".into());
+            let edit = |run: &mut SnapshotRun, keyspace: &mut Keyspace, edit| {
+                change(run, keyspace, &list, Delta::List(edit))
+            };
+            // Before its first part: pushes at both ends, then pops at both ends that take
+            // those and some of the list's own elements.
+            edit(&mut run, &mut keyspace, ListEdit::PushRight(items("r", 2)));
+            edit(&mut run, &mut keyspace, ListEdit::PushLeft(items("l", 3)));
+            edit(&mut run, &mut keyspace, ListEdit::PopLeft(5));
+            edit(&mut run, &mut keyspace, ListEdit::PopRight(4));
+            run.step(&mut keyspace, 1024, 256, NOW_MS);
+            // The walk is a part in: a rotation (RPOPLPUSH of the list onto itself), a trim of
+            // both ends, and pops past what it wrote.
+            edit(&mut run, &mut keyspace, ListEdit::PopRight(1));
+            edit(&mut run, &mut keyspace, ListEdit::PushLeft(items("rot", 1)));
+            edit(&mut run, &mut keyspace, ListEdit::Trim(3, 19_000));
+            edit(&mut run, &mut keyspace, ListEdit::PopLeft(9000));
+            edit(
+                &mut run,
+                &mut keyspace,
+                ListEdit::PushRight(items("late", 3)),
+            );
+            match ending {
+                "set" => edit(&mut run, &mut keyspace, ListEdit::Set(100, b("set".into()))),
+                "deleted" => {
+                    run.before_write(&mut keyspace, [&list].into_iter(), NOW_MS);
+                    keyspace.dbs[0].delete(&list);
+                    run.after_write(&mut keyspace);
+                }
+                _ => {}
+            }
+            edit(&mut run, &mut keyspace, ListEdit::PopRight(2));
+            let (loaded, _) = finish_and_load(run, &mut keyspace);
+            assert!(contents(&loaded) == before, "the file differs ({ending})");
+            assert!(
+                keyspace.dbs[0].take_kept().is_empty(),
+                "nothing kept after the run"
+            );
+        }
+    }
+
+    #[test]
+    fn a_big_list_under_random_pushes_pops_and_trims_is_written_out_as_it_was() {
+        use rand::{Rng, SeedableRng};
+        for seed in 0..8 {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let mut keyspace = keyspace();
+            let before = contents(&keyspace);
+            let mut run = start();
+            let list = b("{l}list".into());
+            run.before_write(&mut keyspace, [&list].into_iter(), NOW_MS);
+            while !run.is_walked() {
+                let n = rng.gen_range(1..3000);
+                let edit = match rng.gen_range(0..6) {
+                    0 => ListEdit::PushLeft(items("l", n)),
+                    1 => ListEdit::PushRight(items("r", n)),
+                    2 => ListEdit::PopLeft(n),
+                    3 => ListEdit::PopRight(n),
+                    4 => ListEdit::Trim(n / 3, ELEMENTS - n),
+                    _ => {
+                        run.step(&mut keyspace, 1024, 256, NOW_MS);
+                        continue;
+                    }
+                };
+                change(&mut run, &mut keyspace, &list, Delta::List(edit));
+            }
+            let (loaded, _) = finish_and_load(run, &mut keyspace);
+            assert!(
+                contents(&loaded) == before,
+                "the file differs (seed {seed})"
+            );
+        }
     }
 
     /// Changes a sorted set the way a write command does, in the snapshot's view.
