@@ -276,7 +276,7 @@ impl SnapshotRun {
     pub fn after_write(&mut self, keyspace: &mut Keyspace) {
         for db in 0..keyspace.dbs.len() {
             let mut kept = keyspace.dbs[db].take_kept();
-            // A whole value first: the members a change replaced before it need its deadline.
+            // A whole value first: what a change replaced before it is written with its deadline.
             kept.sort_by_key(|kept| !matches!(kept, Kept::Whole { .. }));
             for kept in kept {
                 let (Kept::Members { key, .. }
