@@ -6,14 +6,21 @@
 
 use std::collections::VecDeque;
 
+use super::db::Entry;
 use super::slot_table::SlotTable;
 use super::Value;
 
 /// Collections of at most this many elements are freed at once (well under a millisecond).
 const FREE_AT_ONCE_ELEMENTS_MAX: usize = 4096;
 
-/// One value being freed: an owning iterator that drops an element per item.
-type Freeing = Box<dyn Iterator<Item = ()> + Send>;
+/// One thing being freed, a step at a time.
+enum Freeing {
+    /// A collection: an owning iterator that frees an element per item.
+    Elements(Box<dyn Iterator<Item = ()> + Send>),
+    /// A slot table FLUSHDB emptied: its entries, one per item (a big value among them is
+    /// queued in its turn).
+    Entries(Box<dyn Iterator<Item = Entry> + Send>),
+}
 
 #[derive(Default)]
 pub struct Garbage {
@@ -29,16 +36,17 @@ impl Garbage {
             .collection_len()
             .is_some_and(|len| len > FREE_AT_ONCE_ELEMENTS_MAX)
         {
-            self.pending.push_back(value.into_freeing());
+            self.pending
+                .push_back(Freeing::Elements(value.into_freeing()));
             self.freed_objects += 1;
         }
     }
 
-    /// Takes a whole slot table (FLUSHDB) to free in steps, a key per item.
+    /// Takes a whole slot table (FLUSHDB) to free in steps.
     pub fn discard_table(&mut self, table: SlotTable) {
         if !table.is_empty() {
-            self.pending
-                .push_back(Box::new(table.into_entries().map(|(_, entry)| drop(entry))));
+            let entries = table.into_entries().map(|(_, entry)| entry);
+            self.pending.push_back(Freeing::Entries(Box::new(entries)));
             self.freed_objects += 1;
         }
     }
@@ -52,12 +60,21 @@ impl Garbage {
     pub fn free_some(&mut self, elements: usize) -> usize {
         let mut freed = 0;
         while freed < elements {
-            let Some(value) = self.pending.front_mut() else {
-                break;
+            let budget = elements - freed;
+            let step = match self.pending.front_mut() {
+                None => break,
+                Some(Freeing::Elements(items)) => items.take(budget).count(),
+                Some(Freeing::Entries(entries)) => {
+                    let taken: Vec<Entry> = entries.take(budget).collect();
+                    let step = taken.len();
+                    for entry in taken {
+                        self.discard(entry.into_parts().0);
+                    }
+                    step
+                }
             };
-            let step = value.take(elements - freed).count();
             freed += step;
-            if freed < elements {
+            if step < budget {
                 self.pending.pop_front();
             }
         }
@@ -91,18 +108,30 @@ mod tests {
     }
 
     #[test]
-    fn a_flushed_table_is_freed_key_by_key_and_an_empty_one_is_not_kept() {
+    fn a_flushed_table_is_freed_key_by_key_and_a_big_value_in_it_in_steps_of_its_own() {
         let mut garbage = Garbage::default();
         garbage.discard_table(SlotTable::default());
-        assert_eq!(garbage.pending(), 0);
+        assert_eq!(garbage.pending(), 0, "an empty table is not kept");
         let mut table = SlotTable::default();
         for i in 0..100 {
+            let value = if i == 50 { set_of(10_000) } else { set_of(2) };
             let key = super::super::StoredKey::new(format!("k{i}").as_bytes());
-            table.insert(key, super::super::Entry::new(set_of(2), None));
+            table.insert(key, Entry::new(value, None));
         }
         garbage.discard_table(table);
         assert_eq!(garbage.free_some(60), 60);
-        assert_eq!(garbage.free_some(60), 40);
+        let (mut freed, mut steps) = (60, 0);
+        loop {
+            let step = garbage.free_some(1000);
+            if step == 0 {
+                break;
+            }
+            freed += step;
+            steps += 1;
+        }
+        assert_eq!(freed, 100 + 10_000);
+        assert_eq!(steps, 11, "the big set took steps of its own");
+        assert_eq!(garbage.freed_objects, 2, "the table, then the set");
         assert_eq!(garbage.pending(), 0);
     }
 }
