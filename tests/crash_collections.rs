@@ -408,10 +408,19 @@ mod big {
         HDel(usize),
         SAdd(u64),
         SRem(usize),
+        /// The sorted set replaced by its lowest `KEPT_ON_REPLACE` members (ZRANGESTORE onto
+        /// itself): a snapshot writing it out goes on in the old set, and the old one is freed
+        /// in steps.
+        ZReplace,
     }
+
+    const KEPT_ON_REPLACE: usize = 5000;
 
     fn plan(rng: &mut impl Rng, counter: u64) -> Op {
         let old = rng.gen_range(0..ELEMENTS);
+        if rng.gen_range(0..200) == 0 {
+            return Op::ZReplace;
+        }
         match rng.gen_range(0..10) {
             0 => Op::ZIncr(old),
             1 => Op::ZRem(old),
@@ -440,6 +449,10 @@ mod big {
             Op::HDel(i) => strings(&["HDEL", &h, &format!("f{i}")]),
             Op::SAdd(n) => strings(&["SADD", &s, &format!("new{n}")]),
             Op::SRem(i) => strings(&["SREM", &s, &format!("m{i}")]),
+            Op::ZReplace => {
+                let last = (KEPT_ON_REPLACE - 1).to_string();
+                strings(&["ZRANGESTORE", &z, &z, "0", &last])
+            }
         }
     }
 
@@ -482,6 +495,14 @@ mod big {
             }
             Op::SRem(i) => {
                 model.sets.entry(s).or_default().remove(&format!("m{i}"));
+            }
+            Op::ZReplace => {
+                let zset = model.zsets.entry(z).or_default();
+                let mut lowest: Vec<(i64, String)> =
+                    zset.iter().map(|(m, score)| (*score, m.clone())).collect();
+                lowest.sort();
+                lowest.truncate(KEPT_ON_REPLACE);
+                *zset = lowest.into_iter().map(|(score, m)| (m, score)).collect();
             }
         }
     }
