@@ -41,6 +41,7 @@ const PART: PartBounds = PartBounds {
     elements: PART_ELEMENTS,
     bytes: PART_BYTES_MAX,
 };
+const WHOLE: PartBounds = PartBounds::WHOLE;
 /// A hash or a set starts each part by iterating past the elements before it (std's tables have
 /// no cursor), so its parts are at least this fraction of it: at most this many passes over it.
 const SKIPPING_PARTS_MAX: usize = 32;
@@ -194,7 +195,8 @@ impl BigValue {
         let (db, key) = (self.db, &self.key[..]);
         let stored = || keyspace.dbs[db as usize].peek_in_slot(self.slot, key);
         if let Some(entry) = self.taken.as_ref().or_else(stored) {
-            sorted.started |= write_listed(db, key, entry, !sorted.started, items, out) > 0;
+            let first = !sorted.started;
+            sorted.started |= write_listed(db, key, entry, first, items, WHOLE, out) > 0;
         }
     }
 
@@ -224,7 +226,15 @@ impl BigValue {
         let stored = || keyspace.dbs[db as usize].peek_in_slot(self.slot, key);
         if let Some(entry) = self.taken.as_ref().or_else(stored) {
             let items = next.iter().map(|e| Listed::Item(e));
-            write_listed(db, key, entry, list.written == next.len(), items, out);
+            write_listed(
+                db,
+                key,
+                entry,
+                list.written == next.len(),
+                items,
+                WHOLE,
+                out,
+            );
         }
     }
 
@@ -283,18 +293,20 @@ fn write_elements(
     *written >= len
 }
 
-/// Writes `items` of the sorted set or list at `entry` as one part (its entry when `first`),
-/// unless there are none; returns how many.
+/// Writes `items` of the sorted set or list at `entry` as one part (its entry when `first`), as
+/// far as `bounds` allow, unless there are none; returns how many. What a change replaced is
+/// written whole (`PartBounds::WHOLE`): it is written out once, now or never.
 fn write_listed<'a>(
     db: u8,
     key: &[u8],
     entry: &Entry,
     first: bool,
     items: impl Iterator<Item = Listed<'a>>,
+    bounds: PartBounds,
     out: &mut FrameBuffer,
 ) -> usize {
     let mark = out.bytes.len();
-    let count = format::encode_listed_part(db, key, entry, first, items, PART, &mut out.bytes);
+    let count = format::encode_listed_part(db, key, entry, first, items, bounds, &mut out.bytes);
     if count == 0 {
         out.bytes.truncate(mark);
     } else {
@@ -330,7 +342,7 @@ impl SortedProgress {
             .inspect(|&(member, score)| passed = Some((score, member)))
             .filter(|(member, _)| !self.copied.contains(*member))
             .map(|(member, score)| Listed::Member(member, score));
-        self.started |= write_listed(db, key, entry, !self.started, members, out) > 0;
+        self.started |= write_listed(db, key, entry, !self.started, members, PART, out) > 0;
         let Some((at, last)) = passed else {
             return true;
         };
@@ -393,20 +405,14 @@ impl ListProgress {
             let from = self.pushed_head + (self.written - self.popped_head);
             let items = list.range(from, from + (end - self.written));
             let first = self.written == 0;
-            self.written +=
-                write_listed(db, key, entry, first, items.map(|e| Listed::Item(e)), out);
+            let items = items.map(|e| Listed::Item(e));
+            self.written += write_listed(db, key, entry, first, items, PART, out);
             return false;
         }
         let first = self.written == 0;
         let tail = std::mem::take(&mut self.tail);
-        self.written += write_listed(
-            db,
-            key,
-            entry,
-            first,
-            tail.iter().map(|e| Listed::Item(e)),
-            out,
-        );
+        let items = tail.iter().map(|e| Listed::Item(e));
+        self.written += write_listed(db, key, entry, first, items, WHOLE, out);
         true
     }
 }

@@ -597,6 +597,32 @@ mod tests {
     }
 
     #[test]
+    fn one_change_to_more_elements_than_a_part_holds_is_written_out_whole() {
+        let mut keyspace = keyspace();
+        let before = contents(&keyspace);
+        let mut run = start();
+        let (list, zset) = (b("{l}list".into()), b("{z}zset".into()));
+        let edit = |edit| Delta::List(edit);
+        // Before the first part (the head pops are written at once), and in one go.
+        change(
+            &mut run,
+            &mut keyspace,
+            &list,
+            edit(ListEdit::PopLeft(9000)),
+        );
+        change(
+            &mut run,
+            &mut keyspace,
+            &list,
+            edit(ListEdit::PopRight(9000)),
+        );
+        let members = (0..9000).map(|i| b(format!("z{}", i * 2))).collect();
+        change(&mut run, &mut keyspace, &zset, Delta::ZSetRem(members));
+        let (loaded, _) = finish_and_load(run, &mut keyspace);
+        assert!(contents(&loaded) == before, "the file differs");
+    }
+
+    #[test]
     fn a_big_list_under_random_pushes_pops_and_trims_is_written_out_as_it_was() {
         use rand::{Rng, SeedableRng};
         for seed in 0..8 {
