@@ -19,7 +19,6 @@ pub mod watch;
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use futures::channel::oneshot;
@@ -54,6 +53,7 @@ pub struct Shard {
     pub clients: RefCell<ClientRegistry>,
     pub stats: RefCell<Stats>,
     pub latency: RefCell<latency::Latency>,
+    pub stopwatch: latency::Stopwatch,
     /// The active expiry cycle runs (`DEBUG SET-ACTIVE-EXPIRE 0` turns it off, for tests).
     pub active_expire: Cell<bool>,
     /// The task freeing big values let go of runs (`lazyfree`).
@@ -188,6 +188,7 @@ impl Shard {
             clients: RefCell::new(ClientRegistry::new(id)),
             stats: RefCell::new(Stats::default()),
             latency: RefCell::new(latency::Latency::default()),
+            stopwatch: latency::Stopwatch::new(),
             active_expire: Cell::new(true),
             freeing_garbage: Cell::new(false),
             pubsub,
@@ -282,7 +283,11 @@ impl Shard {
             resp3,
             now_ms,
         };
-        let started = self.config.borrow().times_commands().then(Instant::now);
+        let started = self
+            .config
+            .borrow()
+            .times_commands()
+            .then(|| self.stopwatch.start());
         let events = CommandEvents::begin(&mut ctx, spec, args);
         let reply = exec(&mut ctx, args);
         if spec.is_write() {
@@ -298,7 +303,7 @@ impl Shard {
                 .note_write(db, keys.into_iter().map(|i| &args[i]));
         }
         if let Some(started) = started {
-            self.observe_command(spec, args, started.elapsed(), client);
+            self.observe_command(spec, args, self.stopwatch.elapsed(started), client);
         }
         self.stats.borrow_mut().count_command(spec);
         reply
