@@ -142,21 +142,19 @@ impl Db {
         index
     }
 
-    /// Prefetches the header of `key`'s slot table (16384 of them, rarely all in cache): the first
+    /// Prefetches the header of slot table `slot` (16384 of them, rarely all in cache): the first
     /// of a batch's two warming passes. A batch warms all its keys before running any command, so
     /// that their cache misses overlap instead of coming one after another. A key of another
     /// shard is left alone (by both passes).
-    pub fn warm_slot(&self, key: &[u8]) {
-        let slot = key_slot(key);
+    pub fn warm_slot(&self, slot: u16) {
         if self.owns_slot(slot) {
             slot_table::prefetch(&self.slots[self.slot_index(slot)]);
         }
     }
 
-    /// Prefetches `key`'s tag group and home bucket: the second warming pass, once `warm_slot`
+    /// Prefetches `key`'s tag group and home bucket in `slot`: the second warming pass, once `warm_slot`
     /// brought in the header that says where they are.
-    pub fn warm_bucket(&self, key: &[u8]) {
-        let slot = key_slot(key);
+    pub fn warm_bucket(&self, slot: u16, key: &[u8]) {
         if self.owns_slot(slot) {
             self.slots[self.slot_index(slot)].prefetch(key);
         }

@@ -5,8 +5,6 @@
 //! before it done (a cross-shard, broadcast or connection command: a "barrier"). Queued commands
 //! touch other shards' keys only, so running this shard's commands first changes no outcome.
 
-use std::time::Instant;
-
 use bytes::Bytes;
 
 use super::cross_shard;
@@ -128,17 +126,22 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
 }
 
 /// Warms (`Db::warm_slot`, then `Db::warm_bucket`) the first argument of each request, the key of
-/// most commands, when several
-/// requests came at once; a first argument that is not a key costs useless prefetches.
+/// most commands, when several requests came at once; a first argument that is not a key costs
+/// useless prefetches.
 fn warm_keys(client: &Client, requests: &[Vec<Bytes>]) {
     if requests.len() < 2 {
         return;
     }
     let keyspace = client.shard.keyspace.borrow();
     let db = &keyspace.dbs[client.db()];
-    let keys = || requests.iter().filter_map(|args| args.get(1));
-    keys().for_each(|key| db.warm_slot(key));
-    keys().for_each(|key| db.warm_bucket(key));
+    let keys: Vec<(u16, &[u8])> = requests
+        .iter()
+        .filter_map(|args| args.get(1))
+        .map(|key| (key_slot(key), &key[..]))
+        .collect();
+    keys.iter().for_each(|&(slot, _)| db.warm_slot(slot));
+    keys.iter()
+        .for_each(|&(slot, key)| db.warm_bucket(slot, key));
 }
 
 fn route(client: &Client, spec: &'static CommandSpec, args: &[Bytes]) -> Route {
@@ -247,14 +250,16 @@ async fn run_barrier(client: &mut Client, spec: &'static CommandSpec, args: Vec<
             client.shard.stats.borrow_mut().count_command(spec);
             let (started, slowlog_on) = {
                 let config = client.shard.config.borrow();
-                let started = config.times_commands().then(Instant::now);
+                let started = config
+                    .times_commands()
+                    .then(|| client.shard.stopwatch.start());
                 (started, config.slowlog_log_slower_than_us >= 0)
             };
             // The slow log may keep the arguments, which the command consumes.
             let logged = if slowlog_on { args.clone() } else { Vec::new() };
             let reply = run(client, args).await;
             if let Some(started) = started {
-                let elapsed = started.elapsed();
+                let elapsed = client.shard.stopwatch.elapsed(started);
                 let handle = Some(&*client.handle);
                 client.shard.observe_command(spec, &logged, elapsed, handle);
             }
