@@ -320,7 +320,10 @@ fn latency_latest_records_a_command_over_the_threshold() {
     let row = items(&rows[0]);
     assert_eq!(text(&row[0]), "command");
     // 10 ms of sleep, measured in ms: neither less nor wildly more (a mis-scaled stopwatch).
-    assert!((10..5000).contains(&int(&row[2])) && int(&row[3]) >= 10, "{row:?}");
+    assert!(
+        (10..5000).contains(&int(&row[2])) && int(&row[3]) >= 10,
+        "{row:?}"
+    );
     let history: Value = redis::cmd("LATENCY")
         .arg("HISTORY")
         .arg("command")

@@ -88,7 +88,9 @@ fn crc16(bytes: &[u8]) -> u16 {
 #[derive(Clone, Debug)]
 pub struct SlotMap {
     owner: Vec<u16>,
-    shards: usize,
+    /// `starts[i]`: the first slot of shard `i`; `starts[shards]` is 16384. Looked up, not
+    /// computed: a division costs tens of cycles, and every logged write asks for its range.
+    starts: Vec<u16>,
 }
 
 impl SlotMap {
@@ -110,7 +112,10 @@ impl SlotMap {
                 i as u16
             })
             .collect();
-        SlotMap { owner, shards }
+        let starts = (0..=shards)
+            .map(|i| Self::range_start(i, shards) as u16)
+            .collect();
+        SlotMap { owner, starts }
     }
 
     fn range_start(shard: usize, shards: usize) -> usize {
@@ -118,7 +123,7 @@ impl SlotMap {
     }
 
     pub fn shards(&self) -> usize {
-        self.shards
+        self.starts.len() - 1
     }
 
     pub fn owner(&self, slot: u16) -> usize {
@@ -127,8 +132,7 @@ impl SlotMap {
 
     /// The slots shard `shard` owns, as a half-open range.
     pub fn range(&self, shard: usize) -> std::ops::Range<u16> {
-        Self::range_start(shard, self.shards) as u16
-            ..Self::range_start(shard + 1, self.shards) as u16
+        self.starts[shard]..self.starts[shard + 1]
     }
 }
 
