@@ -10,8 +10,8 @@ pub fn key_slot(key: &[u8]) -> u16 {
 /// The part of the key that is hashed: the text between the first `{` and the next `}` when that
 /// text is non-empty, else the whole key.
 fn hash_tag(key: &[u8]) -> &[u8] {
-    if let Some(open) = memchr::memchr(b'{', key) {
-        if let Some(len) = memchr::memchr(b'}', &key[open + 1..]) {
+    if let Some(open) = key.iter().position(|&b| b == b'{') {
+        if let Some(len) = key[open + 1..].iter().position(|&b| b == b'}') {
             if len > 0 {
                 return &key[open + 1..open + 1 + len];
             }
