@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Two keel builds, A and B, one shard each on core 0, interleaved (A B A B ...) so that a noisy
+# host's drift hits both alike: durable SET (the issue-3 load: 50 clients, keel-bench on core 1),
+# one line of ops/s and p99 per run, then the medians and B/A. For telling whether a change to the
+# write path helped on the 2-core development VM, where back-to-back figures swing by 10%.
+#
+# Usage: bench-harness/ab.sh KEEL_A KEEL_B [PIPELINE [ROUNDS [APPENDONLY]]]
+#        (defaults: pipeline 16, 5 rounds, appendonly yes with appendfsync always)
+# Env: KEEL_BENCH [target/release/keel-bench], PORT [7799], SECONDS_PER_RUN [5].
+set -uo pipefail
+A=$(readlink -f "${1:?usage: ab.sh KEEL_A KEEL_B [PIPELINE [ROUNDS [APPENDONLY]]]}")
+B=$(readlink -f "${2:?usage: ab.sh KEEL_A KEEL_B [PIPELINE [ROUNDS [APPENDONLY]]]}")
+PIPELINE=${3:-16}
+ROUNDS=${4:-5}
+APPENDONLY=${5:-yes}
+HERE=$(dirname "$(readlink -f "$0")")
+BENCH=${KEEL_BENCH:-$HERE/../target/release/keel-bench}
+PORT=${PORT:-7799}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
+ulimit -l unlimited 2>/dev/null || true
+
+stop() { pkill -9 -f -- "--port $PORT( |$)" 2>/dev/null; sleep 0.3; }
+
+# One run: prints "ops/s p99-ms".
+run() {
+    stop
+    local dir
+    dir=$(mktemp -d)
+    taskset -c 0 "$1" --port "$PORT" --dir "$dir" --shards 1 --appendonly "$APPENDONLY" \
+        --appendfsync always >/dev/null 2>&1 &
+    for _ in $(seq 50); do
+        redis-cli -p "$PORT" ping >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    taskset -c 1 "$BENCH" -s 127.0.0.1 -p "$PORT" -t 1 -c 50 --pipeline "$PIPELINE" \
+        --workload durable-write --key-maximum 100000 --test-time "$SECONDS_PER_RUN" 2>/dev/null |
+        awk '/^Totals/ { printf "%d %s\n", $2, $7 }'
+    stop
+    rm -rf "$dir"
+}
+
+trap stop EXIT
+results=$(mktemp)
+for round in $(seq "$ROUNDS"); do
+    for build in A B; do
+        bin=$A
+        [ $build = B ] && bin=$B
+        line="$build $(run "$bin")"
+        echo "round $round: $line"
+        echo "$line" >>"$results"
+    done
+done
+python3 - "$results" <<'EOF'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if len(l.split()) == 3]
+med = {b: statistics.median(int(r[1]) for r in rows if r[0] == b) for b in "AB"}
+p99 = {b: statistics.median(float(r[2]) for r in rows if r[0] == b) for b in "AB"}
+print(f"median ops/s: A {med['A']:.0f}, B {med['B']:.0f}, B/A {med['B'] / med['A']:.3f}; "
+      f"median p99 ms: A {p99['A']:.3f}, B {p99['B']:.3f}")
+EOF
+rm -f "$results"
