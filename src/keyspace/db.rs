@@ -152,8 +152,8 @@ impl Db {
         }
     }
 
-    /// Prefetches `key`'s tag group and home bucket in `slot`: the second warming pass, once `warm_slot`
-    /// brought in the header that says where they are.
+    /// Prefetches `key`'s tag group and home bucket in `slot`: the second warming pass, once
+    /// `warm_slot` brought in the header that says where they are.
     pub fn warm_bucket(&self, slot: u16, key: &[u8]) {
         if self.owns_slot(slot) {
             self.slots[self.slot_index(slot)].prefetch(key);
