@@ -78,6 +78,41 @@ fn a_key_is_gone_once_its_deadline_passes() {
     assert_eq!(int(&mut con, &["TTL", "a"]), -2);
 }
 
+/// A write to a key whose deadline has passed, before anything removed it, finds no key: the
+/// counter, hash, list and sorted set start again from nothing, without the old TTL, and EXPIRE
+/// has nothing to set. Active expiry is off, so only the write itself can notice the deadline.
+#[test]
+fn writes_to_a_key_past_its_deadline_start_from_nothing() {
+    let server = start();
+    let mut con = server.client();
+    run(&mut con, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    run(&mut con, &["SET", "counter", "10", "PX", "30"]);
+    run(&mut con, &["HSET", "hash", "old", "1"]);
+    run(&mut con, &["RPUSH", "list", "old"]);
+    run(&mut con, &["ZADD", "zset", "5", "m"]);
+    run(&mut con, &["SET", "plain", "v"]);
+    for key in ["hash", "list", "zset", "plain"] {
+        assert_eq!(int(&mut con, &["PEXPIRE", key, "30"]), 1);
+    }
+    std::thread::sleep(Duration::from_millis(80));
+    assert_eq!(int(&mut con, &["DBSIZE"]), 5, "nothing removed them yet");
+    assert_eq!(int(&mut con, &["INCR", "counter"]), 1);
+    assert_eq!(int(&mut con, &["TTL", "counter"]), -1);
+    assert_eq!(int(&mut con, &["HSET", "hash", "new", "1"]), 1);
+    assert_eq!(int(&mut con, &["HLEN", "hash"]), 1);
+    assert_eq!(int(&mut con, &["TTL", "hash"]), -1);
+    assert_eq!(int(&mut con, &["RPUSH", "list", "new"]), 1);
+    let score: String = redis::cmd("ZINCRBY")
+        .arg("zset")
+        .arg("2")
+        .arg("m")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(score, "2");
+    assert_eq!(int(&mut con, &["EXPIRE", "plain", "100"]), 0);
+    assert_eq!(int(&mut con, &["EXISTS", "plain"]), 0);
+}
+
 /// DBSIZE counts what the keyspace holds, expired or not, without looking keys up; so DBSIZE
 /// dropping to 0 while nobody touches the keys proves the active expiry cycle removed them.
 #[test]

@@ -82,6 +82,14 @@ pub enum Change {
     Flush,
 }
 
+/// Appends `change` to a command's changes unless it repeats the last one (a key written twice
+/// in a row is logged once, in its final state).
+fn record_in(changes: &mut Vec<Change>, change: Change) {
+    if changes.last() != Some(&change) {
+        changes.push(change);
+    }
+}
+
 pub struct Db {
     slots: Vec<SlotTable>,
     /// Changes since the shard last took them (`take_changes`), in order.
@@ -122,15 +130,6 @@ impl Db {
             keeping: None,
             garbage: Garbage::default(),
         }
-    }
-
-    fn map(&self, key: &[u8]) -> &SlotTable {
-        &self.slots[self.slot_index(key_slot(key))]
-    }
-
-    fn map_mut(&mut self, key: &[u8]) -> &mut SlotTable {
-        let index = self.slot_index(key_slot(key));
-        &mut self.slots[index]
     }
 
     fn slot_index(&self, slot: u16) -> usize {
@@ -176,13 +175,15 @@ impl Db {
         self.expiry_index.len()
     }
 
-    /// Drops `key` if its deadline has passed. Every access goes through this first, so an expired
-    /// key is never visible.
-    fn expire_if_due(&mut self, key: &[u8], now_ms: u64) {
-        let due = self.map(key).get(key).is_some_and(|e| e.is_due(now_ms));
-        if due {
+    /// The index of `key`'s slot table, once `key` is dropped if its deadline has passed. Every
+    /// change goes through this first, so an expired key is never visible; the caller hashes the
+    /// key into its slot once.
+    fn live_slot_index(&mut self, key: &[u8], now_ms: u64) -> usize {
+        let index = self.slot_index(key_slot(key));
+        if self.slots[index].get(key).is_some_and(|e| e.is_due(now_ms)) {
             self.expire(key);
         }
+        index
     }
 
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
@@ -200,12 +201,12 @@ impl Db {
     /// The value for in-place changes (the key is recorded as changed); expiry is changed only
     /// through `set_expire`.
     pub fn get_value_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Value> {
-        self.expire_if_due(key, now_ms);
-        if !self.map(key).contains_key(key) {
-            return None;
+        let index = self.live_slot_index(key, now_ms);
+        let entry = self.slots[index].get_mut(key)?;
+        if self.track_changes {
+            record_in(&mut self.changes, Change::Key(StoredKey::new(key)));
         }
-        self.record_key(key);
-        self.map_mut(key).get_mut(key).map(|e| &mut e.value)
+        Some(&mut entry.value)
     }
 
     /// The entry as stored, expired or not: for logging a key's final state.
@@ -235,8 +236,8 @@ impl Db {
     }
 
     fn record(&mut self, change: Change) {
-        if self.track_changes && self.changes.last() != Some(&change) {
-            self.changes.push(change);
+        if self.track_changes {
+            record_in(&mut self.changes, change);
         }
     }
 
@@ -306,8 +307,7 @@ impl Db {
     /// created by a delta that adds (and then logged whole: replay must not apply the delta to a
     /// value that had expired here), and a collection left empty is deleted with its key.
     pub fn apply(&mut self, key: &[u8], delta: Delta, now_ms: u64) -> Result<(), WrongType> {
-        self.expire_if_due(key, now_ms);
-        let index = self.slot_index(key_slot(key));
+        let index = self.live_slot_index(key, now_ms);
         let Some(entry) = self.slots[index].get_mut(key) else {
             if let Some(mut value) = delta.empty_value() {
                 delta.apply_to(&mut value)?;
@@ -384,8 +384,7 @@ impl Db {
 
     /// Sets or clears the deadline of an existing key; false when the key does not exist.
     pub fn set_expire(&mut self, key: &[u8], expire_at_ms: Option<u64>, now_ms: u64) -> bool {
-        self.expire_if_due(key, now_ms);
-        let index = self.slot_index(key_slot(key));
+        let index = self.live_slot_index(key, now_ms);
         let map = &mut self.slots[index];
         let Some(entry) = map.get_mut(key) else {
             return false;

@@ -418,10 +418,6 @@ impl SlotTable {
         self.entry_mut(hash_of(key), key)
     }
 
-    pub fn contains_key(&self, key: &[u8]) -> bool {
-        self.get(key).is_some()
-    }
-
     /// Stores `entry` under `key`; returns the entry it replaced (the stored key is kept then).
     pub fn insert(&mut self, key: StoredKey, entry: Entry) -> Option<Entry> {
         let hash = hash_of(&key);
