@@ -6,7 +6,8 @@
 #
 # Usage: bench-harness/ab.sh KEEL_A KEEL_B [PIPELINE [ROUNDS [APPENDONLY]]]
 #        (defaults: pipeline 16, 5 rounds, appendonly yes with appendfsync always)
-# Env: KEEL_BENCH [target/release/keel-bench], PORT [7799], SECONDS_PER_RUN [5].
+# Env: KEEL_BENCH [target/release/keel-bench], PORT [7799], SECONDS_PER_RUN [5],
+#      WORKLOAD [durable-write] (any keel-bench --workload; its default key range is kept).
 set -uo pipefail
 A=$(readlink -f "${1:?usage: ab.sh KEEL_A KEEL_B [PIPELINE [ROUNDS [APPENDONLY]]]}")
 B=$(readlink -f "${2:?usage: ab.sh KEEL_A KEEL_B [PIPELINE [ROUNDS [APPENDONLY]]]}")
@@ -17,6 +18,7 @@ HERE=$(dirname "$(readlink -f "$0")")
 BENCH=${KEEL_BENCH:-$HERE/../target/release/keel-bench}
 PORT=${PORT:-7799}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
+WORKLOAD=${WORKLOAD:-durable-write}
 ulimit -l unlimited 2>/dev/null || true
 
 stop() { pkill -9 -f -- "--port $PORT( |$)" 2>/dev/null; sleep 0.3; }
@@ -33,12 +35,15 @@ run() {
         sleep 0.1
     done
     taskset -c 1 "$BENCH" -s 127.0.0.1 -p "$PORT" -t 1 -c 50 --pipeline "$PIPELINE" \
-        --workload durable-write --key-maximum 100000 --test-time "$SECONDS_PER_RUN" 2>/dev/null |
+        --workload "$WORKLOAD" "${KEY_RANGE[@]}" --test-time "$SECONDS_PER_RUN" 2>/dev/null |
         awk '/^Totals/ { printf "%d %s\n", $2, $7 }'
     stop
     rm -rf "$dir"
 }
 
+# durable-write's default range (10M keys) would measure memory growth; 100k is the load.
+KEY_RANGE=()
+[ "$WORKLOAD" = durable-write ] && KEY_RANGE=(--key-maximum 100000)
 trap stop EXIT
 results=$(mktemp)
 for round in $(seq "$ROUNDS"); do
