@@ -175,9 +175,9 @@ impl Db {
         self.expiry_index.len()
     }
 
-    /// The index of `key`'s slot table, once `key` is dropped if its deadline has passed. Every
-    /// change goes through this first, so an expired key is never visible; the caller hashes the
-    /// key into its slot once.
+    /// The index of `key`'s slot table, once `key` is dropped if its deadline has passed: every
+    /// change that builds on the old value goes through this first, so it never sees an expired
+    /// one, and hashes the key into its slot only here.
     fn live_slot_index(&mut self, key: &[u8], now_ms: u64) -> usize {
         let index = self.slot_index(key_slot(key));
         if self.slots[index].get(key).is_some_and(|e| e.is_due(now_ms)) {
