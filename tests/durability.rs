@@ -195,6 +195,54 @@ fn debug_reload_keeps_every_key_and_absolute_ttl_in_every_database_and_journals_
     assert_eq!(value, "1");
 }
 
+/// A write that is refused (wrong type, not an integer, overflow) changes nothing and logs
+/// nothing: a wrong-type INCR on a big list used to log the whole list, each time.
+#[test]
+fn a_refused_write_journals_nothing() {
+    let server = Server::start(1, &[]);
+    let mut con = server.client();
+    let elements: Vec<String> = (0..100_000).map(|i| format!("element-{i:07}")).collect();
+    let pushed: i64 = redis::cmd("RPUSH")
+        .arg("list")
+        .arg(&elements)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(pushed, 100_000);
+    let _: () = cmd(&mut con, &["SET", "text", "abc"]);
+    let _: () = cmd(&mut con, &["SET", "max", &i64::MAX.to_string()]);
+    let journaled = || -> u64 {
+        let mut con = server.client();
+        common::info_field(&mut con, "journal_bytes_written")
+            .parse()
+            .unwrap()
+    };
+    let before = journaled();
+    for (args, refusal) in [
+        (["INCR", "list", ""], "WRONGTYPE"),
+        (["DECRBY", "list", "2"], "WRONGTYPE"),
+        (["INCR", "text", ""], "not an integer"),
+        (["INCRBY", "max", "1"], "would overflow"),
+    ] {
+        let args: Vec<&str> = args.into_iter().filter(|a| !a.is_empty()).collect();
+        let error = redis::cmd(args[0])
+            .arg(&args[1..])
+            .query::<i64>(&mut con)
+            .unwrap_err();
+        assert!(error.to_string().contains(refusal), "{args:?}: {error}");
+    }
+    // Answered only once durable, so every record before it has been written too.
+    let _: () = cmd(&mut con, &["SET", "after", "1"]);
+    let grew = journaled() - before;
+    assert!(
+        grew < 64 * 1024,
+        "the journal grew by {grew} bytes for one SET"
+    );
+    let text: String = cmd(&mut con, &["GET", "text"]);
+    assert_eq!(text, "abc");
+    let length: i64 = cmd(&mut con, &["LLEN", "list"]);
+    assert_eq!(length, 100_000);
+}
+
 #[test]
 fn sigkill_restart_keeps_every_key_and_absolute_ttl_in_every_database() {
     restart_keeps_everything(Stop::Kill9, &[]);

@@ -822,27 +822,28 @@ fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// the `int` encoding.
 fn add_to_integer(ctx: &mut Ctx, key: &[u8], delta: i64) -> Reply {
     let now = ctx.now_ms;
-    let Some(value) = ctx.db().get_value_mut(key, now) else {
-        ctx.db().insert(key, Value::Int(delta), None);
-        ctx.notify(class::STRING, "incrby", key);
-        return Reply::Int(delta);
-    };
-    let current = match value {
-        Value::Int(n) => *n,
-        Value::Str { bytes, .. } => match parse_canonical_i64(bytes) {
-            Some(n) => n,
-            None => return not_an_integer(),
-        },
-        _ => return wrong_type(),
-    };
-    match current.checked_add(delta) {
-        Some(n) => {
-            *value = Value::Int(n);
-            ctx.notify(class::STRING, "incrby", key);
-            Reply::Int(n)
+    let added = ctx.db().update_value(key, now, |value| {
+        let current = match value {
+            Value::Int(n) => *n,
+            Value::Str { bytes, .. } => parse_canonical_i64(bytes).ok_or_else(not_an_integer)?,
+            _ => return Err(wrong_type()),
+        };
+        let sum = current
+            .checked_add(delta)
+            .ok_or_else(|| Reply::error("ERR increment or decrement would overflow"))?;
+        *value = Value::Int(sum);
+        Ok(sum)
+    });
+    let sum = match added {
+        Some(Ok(sum)) => sum,
+        Some(Err(refused)) => return refused,
+        None => {
+            ctx.db().insert(key, Value::Int(delta), None);
+            delta
         }
-        None => Reply::error("ERR increment or decrement would overflow"),
-    }
+    };
+    ctx.notify(class::STRING, "incrby", key);
+    Reply::Int(sum)
 }
 
 fn not_a_float() -> Reply {

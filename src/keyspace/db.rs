@@ -209,6 +209,24 @@ impl Db {
         Some(&mut entry.value)
     }
 
+    /// Changes the value at `key` in place with `change`, which may refuse (with an error reply):
+    /// the key is recorded as changed only when it did not, so a refused change logs nothing. A
+    /// wrong-type INCR on a big list used to log the whole list. `None` when the key is missing.
+    pub fn update_value<T, E>(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        change: impl FnOnce(&mut Value) -> Result<T, E>,
+    ) -> Option<Result<T, E>> {
+        let index = self.live_slot_index(key, now_ms);
+        let entry = self.slots[index].get_mut(key)?;
+        let result = change(&mut entry.value);
+        if result.is_ok() && self.track_changes {
+            record_in(&mut self.changes, Change::Key(StoredKey::new(key)));
+        }
+        Some(result)
+    }
+
     /// The entry as stored, expired or not: for logging a key's final state.
     pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
         self.peek_in_slot(key_slot(key), key)
