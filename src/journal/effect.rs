@@ -466,15 +466,31 @@ pub fn encode_adding_part(
     encode_elements(value, from, bounds, out)
 }
 
-/// One element of a sorted set or a list, for `encode_listed_part`.
+/// One element of a collection, for `encode_listed_part`.
 pub enum Listed<'a> {
+    /// A hash's field and value.
+    Field(&'a [u8], &'a [u8]),
+    /// A sorted set's member and score.
     Member(&'a [u8], f64),
+    /// A list's item or a set's member.
     Item(&'a [u8]),
 }
 
-/// A part of sorted set or list `value` written out element by element, as far as `bounds`
-/// allow: the `PUT` that starts it (`first`: with this deadline; the encoding is the value's),
-/// or a `DELTA` that adds them (members added, items pushed on the right). Returns how many.
+/// Every element of collection `value` (`None` for other values), in the order its `PUT` lists
+/// them.
+pub fn listed_elements(value: &Value) -> Option<Box<dyn Iterator<Item = Listed<'_>> + '_>> {
+    Some(match value {
+        Value::Hash(hash) => Box::new(hash.iter().map(|(f, v)| Listed::Field(f, v))),
+        Value::Set(members) => Box::new(members.iter().map(|m| Listed::Item(m))),
+        Value::ZSet(zset) => Box::new(zset.iter().map(|(m, s)| Listed::Member(m, s))),
+        Value::List(list) => Box::new(list.iter().map(|e| Listed::Item(e))),
+        Value::Int(_) | Value::Str { .. } | Value::Stream(_) => return None,
+    })
+}
+
+/// A part of collection `value` written out element by element, as far as `bounds` allow: the
+/// `PUT` that starts it (`first`: with this deadline; the encoding is the value's), or a `DELTA`
+/// that adds them (fields set, members added, items pushed on the right). Returns how many.
 pub fn encode_listed_part<'a>(
     key: &[u8],
     value: &Value,
@@ -489,10 +505,21 @@ pub fn encode_listed_part<'a>(
             out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
             encode_collection_head(value, out);
         }
-        None if matches!(value, Value::ZSet(_)) => out.push(DELTA_ZSET_ADD),
-        None => out.push(DELTA_LIST_PUSH_RIGHT),
+        None => out.push(match value {
+            Value::Hash(_) => DELTA_HASH_SET,
+            Value::Set(_) => DELTA_SET_ADD,
+            Value::ZSet(_) => DELTA_ZSET_ADD,
+            Value::List(_) => DELTA_LIST_PUSH_RIGHT,
+            Value::Int(_) | Value::Str { .. } | Value::Stream(_) => {
+                unreachable!("only collections are written element by element")
+            }
+        }),
     }
     encode_counted(elements, bounds, out, |element, out| match element {
+        Listed::Field(field, value) => {
+            put_bytes(field, out);
+            put_bytes(value, out);
+        }
         Listed::Member(member, score) => put_member((member, score), out),
         Listed::Item(item) => put_bytes(item, out),
     })

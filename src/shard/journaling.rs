@@ -14,11 +14,16 @@ use bytes::Bytes;
 
 use super::unsynced::{KeyMark, UnsyncedWrites};
 use super::Shard;
-use crate::journal::effect::{self, encode_txn_part, Effect, Located, TxnTag};
+use crate::journal::effect::{self, encode_txn_part, Effect, Located, PartBounds, TxnTag};
 use crate::journal::{FsyncMode, Journal, JournalError, Lsn};
 use crate::keyspace::{Change, DbChange, Entry, Keyspace, StoredKey};
 use crate::protocol::Reply;
 use crate::router::slot::key_slot;
+
+/// Bytes of elements in one record of a collection logged whole: a record holds at most
+/// `RECORD_PAYLOAD_BYTES_MAX` (513 MiB) and a collection has no limit, so a big one is logged as
+/// a PUT of its first elements and DELTAs adding the rest, all in the command's one unit.
+const COLLECTION_PART_BYTES: usize = 1 << 20;
 
 pub fn misconf(e: &JournalError) -> Reply {
     Reply::error(format!(
@@ -206,13 +211,41 @@ impl CommandLog<'_> {
     }
 
     /// Appends a PUT of `key` encoded straight from its stored entry, without cloning the value
-    /// into an `Effect` (outside a transaction only).
+    /// into an `Effect` (outside a transaction only). A collection's elements go in records of
+    /// about `COLLECTION_PART_BYTES`: a PUT of the first, DELTAs adding the rest.
     fn put_in_place(&mut self, db: usize, slot: u16, key: &[u8], entry: &Entry) {
         debug_assert!(!self.in_txn);
-        self.journal
-            .append_with(slot, db as u8, effect::PUT, |out| {
-                effect::encode_put(key, &entry.value, entry.expire_at_ms(), out)
-            });
+        let (value, expire_at_ms) = (&entry.value, entry.expire_at_ms());
+        match effect::listed_elements(value) {
+            None => {
+                self.journal
+                    .append_with(slot, db as u8, effect::PUT, |out| {
+                        effect::encode_put(key, value, expire_at_ms, out)
+                    });
+            }
+            Some(elements) => {
+                let mut elements = elements.peekable();
+                let bounds = PartBounds {
+                    elements: usize::MAX,
+                    bytes: COLLECTION_PART_BYTES,
+                };
+                let mut first = Some(expire_at_ms);
+                loop {
+                    let kind = if first.is_some() {
+                        effect::PUT
+                    } else {
+                        effect::DELTA
+                    };
+                    self.journal.append_with(slot, db as u8, kind, |out| {
+                        effect::encode_listed_part(key, value, first, &mut elements, bounds, out);
+                    });
+                    first = None;
+                    if elements.peek().is_none() {
+                        break;
+                    }
+                }
+            }
+        };
         if let Some(marks) = &mut self.marks {
             marks.stage_key(KeyMark::new(db, key));
         }
