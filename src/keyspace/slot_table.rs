@@ -72,7 +72,11 @@ struct Table {
 }
 
 /// The keys of one hash slot: one table, or two while a resize moves keys from the old to the new.
+///
+/// Aligned to a cache line so that a lookup's one prefetch of it (`Db::warm_slot`) brings all of
+/// it in: unaligned, its 56 bytes straddled two lines in half the slots.
 #[derive(Default)]
+#[repr(align(64))]
 pub struct SlotTable {
     /// Takes every insert; holds every key but those a resize has still to move in.
     table: Table,
