@@ -14,6 +14,7 @@ use glommio::GlommioError;
 use std::cell::Cell;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// Every write offset and length is a multiple of this: the O_DIRECT unit and the
 /// unit the journal never rewrites once it holds acknowledged records.
@@ -164,6 +165,10 @@ impl SegmentFile {
         let head_len = head.len() as u64;
         self.write_unchecked(head, 0).await?;
         let mut offset = head_len;
+        // One zeroed chunk, written at every offset: a fresh one per chunk had the shard's core
+        // zero as many bytes of memory as the segment has.
+        let chunk_bytes = (self.size_bytes - offset).min(ZERO_CHUNK_BYTES as u64) as usize;
+        let zeros = (chunk_bytes > 0).then(|| Rc::new(AlignedBuf::zeroed(chunk_bytes).dma));
         while offset < self.size_bytes {
             if stop.get() {
                 return Err(io::Error::new(
@@ -171,9 +176,18 @@ impl SegmentFile {
                     "segment preparation stopped",
                 ));
             }
-            let len = (self.size_bytes - offset).min(ZERO_CHUNK_BYTES as u64) as usize;
-            self.write_unchecked(AlignedBuf::zeroed(len), offset)
-                .await?;
+            let len = (self.size_bytes - offset).min(chunk_bytes as u64) as usize;
+            let written = match &zeros {
+                Some(zeros) if len == chunk_bytes => {
+                    self.file.write_rc_at(zeros.clone(), offset).await
+                }
+                _ => {
+                    self.file
+                        .write_at(AlignedBuf::zeroed(len).dma, offset)
+                        .await
+                }
+            };
+            check_written(written.map_err(to_io)?, len)?;
             offset += len as u64;
         }
         self.file.fdatasync().await.map_err(to_io)
@@ -224,13 +238,7 @@ impl SegmentFile {
     async fn write_unchecked(&self, buf: AlignedBuf, offset: u64) -> io::Result<()> {
         let len = buf.len();
         let written = self.file.write_at(buf.dma, offset).await.map_err(to_io)?;
-        if written != len {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!("short write: {written} of {len} bytes"),
-            ));
-        }
-        Ok(())
+        check_written(written, len)
     }
 
     /// After `sync` returns Ok, everything written so far is on stable storage.
@@ -394,6 +402,17 @@ fn sync_parent_dir(path: &Path) -> io::Result<()> {
         _ => Path::new("."),
     };
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// A short write is an error, never a partial success.
+fn check_written(written: usize, len: usize) -> io::Result<()> {
+    if written == len {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::WriteZero,
+        format!("short write: {written} of {len} bytes"),
+    ))
 }
 
 /// glommio wraps errors with context but drops the errno on conversion; keep it,
@@ -606,8 +625,10 @@ mod tests {
     fn created_file_is_preallocated_zeroed_and_holds_head_and_writes() {
         let dir = TempDir::new("file");
         let path = dir.path().join("a.seg");
+        // Two whole zero chunks and a shorter last one.
+        let size_bytes = 2 * ZERO_CHUNK_BYTES + 64 * 1024;
         run(async {
-            let file = SegmentFile::create(&path, 64 * 1024, block_of(7), false)
+            let file = SegmentFile::create(&path, size_bytes as u64, block_of(7), false)
                 .await
                 .unwrap();
             file.write_at(block_of(9), 8192).await.unwrap();
@@ -615,7 +636,7 @@ mod tests {
             file.close().await.unwrap();
         });
         let bytes = read_file(&path).unwrap();
-        assert_eq!(bytes.len(), 64 * 1024);
+        assert_eq!(bytes.len(), size_bytes);
         assert!(bytes[..4096].iter().all(|&b| b == 7));
         assert!(bytes[4096..8192].iter().all(|&b| b == 0));
         assert!(bytes[8192..12288].iter().all(|&b| b == 9));
