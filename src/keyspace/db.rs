@@ -76,10 +76,29 @@ impl Entry {
 /// A change a command made, for the journal: which key (its final state is logged), an
 /// element-level change to a key's collection, or that the whole database was emptied.
 #[derive(Clone, Debug, PartialEq)]
+///
+/// Each key change carries the key's hash slot, which the keyspace computed anyway, so that
+/// logging it does not hash the key again.
 pub enum Change {
-    Key(StoredKey),
-    Delta { key: StoredKey, delta: Delta },
+    Key {
+        key: StoredKey,
+        slot: u16,
+    },
+    Delta {
+        key: StoredKey,
+        slot: u16,
+        delta: Delta,
+    },
     Flush,
+}
+
+impl Change {
+    pub fn key(key: &[u8], slot: u16) -> Change {
+        Change::Key {
+            key: StoredKey::new(key),
+            slot,
+        }
+    }
 }
 
 /// Appends `change` to a command's changes unless it repeats the last one (a key written twice
@@ -130,6 +149,11 @@ impl Db {
             keeping: None,
             garbage: Garbage::default(),
         }
+    }
+
+    /// The hash slot of the slot table at `index` (`slot_index`'s inverse).
+    fn slot_at(&self, index: usize) -> u16 {
+        self.first_slot + index as u16
     }
 
     fn slot_index(&self, slot: u16) -> usize {
@@ -202,9 +226,10 @@ impl Db {
     /// through `set_expire`.
     pub fn get_value_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Value> {
         let index = self.live_slot_index(key, now_ms);
+        let slot = self.slot_at(index);
         let entry = self.slots[index].get_mut(key)?;
         if self.track_changes {
-            record_in(&mut self.changes, Change::Key(StoredKey::new(key)));
+            record_in(&mut self.changes, Change::key(key, slot));
         }
         Some(&mut entry.value)
     }
@@ -219,10 +244,11 @@ impl Db {
         change: impl FnOnce(&mut Value) -> Result<T, E>,
     ) -> Option<Result<T, E>> {
         let index = self.live_slot_index(key, now_ms);
+        let slot = self.slot_at(index);
         let entry = self.slots[index].get_mut(key)?;
         let result = change(&mut entry.value);
         if result.is_ok() && self.track_changes {
-            record_in(&mut self.changes, Change::Key(StoredKey::new(key)));
+            record_in(&mut self.changes, Change::key(key, slot));
         }
         Some(result)
     }
@@ -246,10 +272,10 @@ impl Db {
         self.changes.clear();
     }
 
-    /// Records that `key` changed (its final state is logged).
-    fn record_key(&mut self, key: &[u8]) {
+    /// Records that `key`, in the slot table at `index`, changed (its final state is logged).
+    fn record_key(&mut self, index: usize, key: &[u8]) {
         if self.track_changes {
-            self.record(Change::Key(StoredKey::new(key)));
+            self.record(Change::key(key, self.slot_at(index)));
         }
     }
 
@@ -296,12 +322,12 @@ impl Db {
         value: Value,
         expire_at_ms: Option<u64>,
     ) -> Option<Option<u64>> {
-        self.record_key(key);
+        let index = self.slot_index(key_slot(key));
+        self.record_key(index, key);
         let key = StoredKey::new(key);
         if let Some(at) = expire_at_ms {
             self.expiry_index.insert((at, key.clone()));
         }
-        let index = self.slot_index(key_slot(&key));
         let old = self.slots[index].insert(key.clone(), Entry::new(value, expire_at_ms));
         self.note_resizing(index);
         let old_deadline = old.as_ref().map(Entry::expire_at_ms);
@@ -342,16 +368,16 @@ impl Db {
         if entry.value.is_empty_collection() {
             self.delete(key);
         } else if self.track_changes {
-            let key = StoredKey::new(key);
-            self.record(Change::Delta { key, delta });
+            let (key, slot) = (StoredKey::new(key), self.slot_at(index));
+            self.record(Change::Delta { key, slot, delta });
         }
         Ok(())
     }
 
     /// Deletes `key` (recorded as a change).
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let entry = self.unlink(key)?;
-        self.record_key(key);
+        let (index, entry) = self.unlink(key)?;
+        self.record_key(index, key);
         if let Some(keeping) = self.keeping.as_deref_mut().filter(|k| k.keeps(key)) {
             // The caller keeps the value (RENAME): the snapshot gets a copy.
             keeping.whole(key, entry.clone());
@@ -361,10 +387,10 @@ impl Db {
 
     /// `remove` for a caller that drops the value; whether the key was there.
     pub fn delete(&mut self, key: &[u8]) -> bool {
-        let Some(entry) = self.unlink(key) else {
+        let Some((index, entry)) = self.unlink(key) else {
             return false;
         };
-        self.record_key(key);
+        self.record_key(index, key);
         self.let_go(key, entry);
         true
     }
@@ -380,7 +406,7 @@ impl Db {
 
     /// Deletes `key`, whose deadline has passed (unrecorded: replay expires it by itself).
     fn expire(&mut self, key: &[u8]) {
-        if let Some(entry) = self.unlink(key) {
+        if let Some((_, entry)) = self.unlink(key) {
             self.garbage.discard(entry.into_parts().0);
         }
         self.note_expired(key);
@@ -388,8 +414,9 @@ impl Db {
 
     /// Deletes `key` without recording it: for expiry, which replay repeats by itself because
     /// deadlines are absolute. (A kept key is not kept for expiry: a snapshot's copy of it ends
-    /// with its deadline, so loading drops it anyway.)
-    fn unlink(&mut self, key: &[u8]) -> Option<Entry> {
+    /// with its deadline, so loading drops it anyway.) Returns the index of the key's slot table
+    /// with the entry.
+    fn unlink(&mut self, key: &[u8]) -> Option<(usize, Entry)> {
         let index = self.slot_index(key_slot(key));
         let (stored_key, entry) = self.slots[index].remove_entry(key)?;
         self.note_resizing(index);
@@ -397,7 +424,7 @@ impl Db {
         if let Some(at) = entry.expire_at_ms() {
             self.expiry_index.remove(&(at, stored_key));
         }
-        Some(entry)
+        Some((index, entry))
     }
 
     /// Sets or clears the deadline of an existing key; false when the key does not exist.
@@ -409,7 +436,7 @@ impl Db {
         };
         let old = entry.expire_at_ms();
         entry.set_expire_at_ms(expire_at_ms);
-        self.record_key(key);
+        self.record_key(index, key);
         if old != expire_at_ms {
             let stored_key = StoredKey::new(key);
             if let Some(at) = old {

@@ -18,7 +18,6 @@ use crate::journal::effect::{self, encode_txn_part, Effect, Located, PartBounds,
 use crate::journal::{FsyncMode, Journal, JournalError, Lsn};
 use crate::keyspace::{Change, DbChange, Entry, Keyspace, StoredKey};
 use crate::protocol::Reply;
-use crate::router::slot::key_slot;
 
 /// Bytes of elements in one record of a collection logged whole: a record holds at most
 /// `RECORD_PAYLOAD_BYTES_MAX` (513 MiB) and a collection has no limit, so a big one is logged as
@@ -107,7 +106,7 @@ impl Shard {
             true => changes
                 .iter()
                 .filter_map(|(db, c)| match c {
-                    Change::Key(key) => Some((*db, key.clone())),
+                    Change::Key { key, .. } => Some((*db, key.clone())),
                     _ => None,
                 })
                 .collect(),
@@ -121,32 +120,29 @@ impl Shard {
                         slots: range.clone(),
                     },
                 ),
-                Change::Key(key) => {
-                    let slot = key_slot(&key);
-                    match keyspace.dbs[db].peek_in_slot(slot, &key) {
-                        Some(entry) if !log.in_txn => {
-                            log.put_in_place(db, slot, &key, entry);
-                            continue;
-                        }
-                        Some(entry) => (
-                            slot,
-                            Effect::Put {
-                                value: entry.value.clone(),
-                                expire_at_ms: entry.expire_at_ms(),
-                                key: Bytes::copy_from_slice(&key),
-                            },
-                        ),
-                        None => (
-                            slot,
-                            Effect::Del {
-                                key: Bytes::copy_from_slice(&key),
-                            },
-                        ),
+                Change::Key { key, slot } => match keyspace.dbs[db].peek_in_slot(slot, &key) {
+                    Some(entry) if !log.in_txn => {
+                        log.put_in_place(db, slot, &key, entry);
+                        continue;
                     }
-                }
+                    Some(entry) => (
+                        slot,
+                        Effect::Put {
+                            value: entry.value.clone(),
+                            expire_at_ms: entry.expire_at_ms(),
+                            key: Bytes::copy_from_slice(&key),
+                        },
+                    ),
+                    None => (
+                        slot,
+                        Effect::Del {
+                            key: Bytes::copy_from_slice(&key),
+                        },
+                    ),
+                },
                 Change::Delta { key, .. } if whole.contains(&(db, key.clone())) => continue,
-                Change::Delta { key, delta } => (
-                    key_slot(&key),
+                Change::Delta { key, slot, delta } => (
+                    slot,
                     Effect::Delta {
                         key: Bytes::copy_from_slice(&key),
                         delta,

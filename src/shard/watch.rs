@@ -100,7 +100,7 @@ impl WatchTable {
     pub fn touch(&mut self, keyspace: &Keyspace, swaps: &[(usize, usize)], changes: &[DbChange]) {
         for (db, change) in changes {
             match change {
-                Change::Key(key) | Change::Delta { key, .. } => self.touch_key(*db, key),
+                Change::Key { key, .. } | Change::Delta { key, .. } => self.touch_key(*db, key),
                 Change::Flush => self.touch_db(*db, |w| w.existed),
             }
         }
@@ -140,7 +140,7 @@ impl WatchTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keyspace::StoredKey;
+    use crate::router::slot::key_slot;
 
     #[test]
     fn a_changed_key_marks_only_its_watchers() {
@@ -148,7 +148,7 @@ mod tests {
         table.watch(1, 0, Bytes::from("a"), true, None);
         table.watch(2, 0, Bytes::from("b"), true, None);
         let keyspace = Keyspace::new(1, 0..16384);
-        table.touch(&keyspace, &[], &[(0, Change::Key(StoredKey::new(b"a")))]);
+        table.touch(&keyspace, &[], &[(0, Change::key(b"a", key_slot(b"a")))]);
         assert!(table.check_and_forget(1, 0));
         assert!(!table.check_and_forget(2, 0));
         assert!(table.is_empty());
