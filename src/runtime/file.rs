@@ -14,7 +14,6 @@ use glommio::GlommioError;
 use std::cell::Cell;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
 /// Every write offset and length is a multiple of this: the O_DIRECT unit and the
 /// unit the journal never rewrites once it holds acknowledged records.
@@ -165,10 +164,6 @@ impl SegmentFile {
         let head_len = head.len() as u64;
         self.write_unchecked(head, 0).await?;
         let mut offset = head_len;
-        // One zeroed chunk, written at every offset: a fresh one per chunk had the shard's core
-        // zero as many bytes of memory as the segment has.
-        let chunk_bytes = (self.size_bytes - offset).min(ZERO_CHUNK_BYTES as u64) as usize;
-        let zeros = (chunk_bytes > 0).then(|| Rc::new(AlignedBuf::zeroed(chunk_bytes).dma));
         while offset < self.size_bytes {
             if stop.get() {
                 return Err(io::Error::new(
@@ -176,18 +171,9 @@ impl SegmentFile {
                     "segment preparation stopped",
                 ));
             }
-            let len = (self.size_bytes - offset).min(chunk_bytes as u64) as usize;
-            let written = match &zeros {
-                Some(zeros) if len == chunk_bytes => {
-                    self.file.write_rc_at(zeros.clone(), offset).await
-                }
-                _ => {
-                    self.file
-                        .write_at(AlignedBuf::zeroed(len).dma, offset)
-                        .await
-                }
-            };
-            check_written(written.map_err(to_io)?, len)?;
+            let len = (self.size_bytes - offset).min(ZERO_CHUNK_BYTES as u64) as usize;
+            self.write_unchecked(AlignedBuf::zeroed(len), offset)
+                .await?;
             offset += len as u64;
         }
         self.file.fdatasync().await.map_err(to_io)
@@ -238,7 +224,13 @@ impl SegmentFile {
     async fn write_unchecked(&self, buf: AlignedBuf, offset: u64) -> io::Result<()> {
         let len = buf.len();
         let written = self.file.write_at(buf.dma, offset).await.map_err(to_io)?;
-        check_written(written, len)
+        if written != len {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("short write: {written} of {len} bytes"),
+            ));
+        }
+        Ok(())
     }
 
     /// After `sync` returns Ok, everything written so far is on stable storage.
@@ -402,17 +394,6 @@ fn sync_parent_dir(path: &Path) -> io::Result<()> {
         _ => Path::new("."),
     };
     std::fs::File::open(dir)?.sync_all()
-}
-
-/// A short write is an error, never a partial success.
-fn check_written(written: usize, len: usize) -> io::Result<()> {
-    if written == len {
-        return Ok(());
-    }
-    Err(io::Error::new(
-        io::ErrorKind::WriteZero,
-        format!("short write: {written} of {len} bytes"),
-    ))
 }
 
 /// glommio wraps errors with context but drops the errno on conversion; keep it,
