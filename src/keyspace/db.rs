@@ -75,10 +75,10 @@ impl Entry {
 
 /// A change a command made, for the journal: which key (its final state is logged), an
 /// element-level change to a key's collection, or that the whole database was emptied.
-#[derive(Clone, Debug, PartialEq)]
 ///
 /// Each key change carries the key's hash slot, which the keyspace computed anyway, so that
 /// logging it does not hash the key again.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Change {
     Key {
         key: StoredKey,
@@ -93,6 +93,7 @@ pub enum Change {
 }
 
 impl Change {
+    /// `key`, in hash slot `slot`, changed.
     pub fn key(key: &[u8], slot: u16) -> Change {
         Change::Key {
             key: StoredKey::new(key),
