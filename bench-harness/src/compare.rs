@@ -3,6 +3,7 @@
 //! reports medians, Keel/Redis ratios, a JSON file and an SVG of the latency distributions.
 
 use crate::args::{self, number, ArgCursor, Parsed};
+use crate::cpu_time::process_cpu_seconds;
 use crate::figures::{self, Figures};
 use crate::server::{self, Persistence, RunningServer, ServerKind, ServerSpec};
 use crate::svg;
@@ -295,7 +296,8 @@ struct Subject {
     label: String,
     host: String,
     port: u16,
-    _server: Option<RunningServer>,
+    /// None for `--target`, whose CPU time is not measured.
+    server: Option<RunningServer>,
 }
 
 fn start_subjects(cc: &CompareConfig, plan: &CorePlan) -> Result<Vec<Subject>, String> {
@@ -304,7 +306,7 @@ fn start_subjects(cc: &CompareConfig, plan: &CorePlan) -> Result<Vec<Subject>, S
             label: format!("{host}:{port}"),
             host: host.clone(),
             port: *port,
-            _server: None,
+            server: None,
         }]);
     }
     // Check every binary before starting anything.
@@ -340,7 +342,7 @@ fn start_subjects(cc: &CompareConfig, plan: &CorePlan) -> Result<Vec<Subject>, S
             label: spec.kind.name().to_string(),
             host: "127.0.0.1".into(),
             port: running.port,
-            _server: Some(running),
+            server: Some(running),
         });
     }
     Ok(subjects)
@@ -398,15 +400,20 @@ fn run_load(
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err);
+    let server_pid = subject.server.as_ref().map(RunningServer::pid);
+    let server_cpu_before = server_pid.and_then(process_cpu_seconds);
     let mut child = command
         .spawn()
         .map_err(|e| format!("cannot start load {}: {e}", exe.display()))?;
     let limit = load_time_limit(&load_args);
     let started = Instant::now();
+    // The load's CPU time as last seen before it exited: up to one poll interval short.
+    let mut load_cpu = 0.0;
     let status = loop {
         if let Some(status) = child.try_wait().map_err(|e| format!("load run: {e}"))? {
             break status;
         }
+        load_cpu = process_cpu_seconds(child.id()).unwrap_or(load_cpu);
         if started.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
@@ -431,7 +438,16 @@ fn run_load(
         .map_err(|e| format!("cannot read {}: {e}", json_path.display()))?;
     let doc: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| format!("{} is not JSON: {e}", json_path.display()))?;
-    figures::from_json(&doc).map_err(|e| format!("{}: {e}", json_path.display()))
+    let mut figures =
+        figures::from_json(&doc).map_err(|e| format!("{}: {e}", json_path.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    if let (Some(before), Some(after)) =
+        (server_cpu_before, server_pid.and_then(process_cpu_seconds))
+    {
+        figures.server_cores = (after - before) / seconds;
+    }
+    figures.load_cores = load_cpu / seconds;
+    Ok(figures)
 }
 
 fn load_time_limit(load_args: &[String]) -> Duration {
@@ -475,8 +491,16 @@ pub fn main(argv: Vec<String>) -> Result<(), String> {
         for (i, subject) in subjects.iter().enumerate() {
             let f = run_load(&cc, &plan, subject, run)?;
             eprintln!(
-                "run {run}/{} {:<8} {:>12.0} ops/s  p50 {:.3}  p99 {:.3}  p99.9 {:.3} ms",
-                cc.runs, subject.label, f.ops_per_sec, f.p50_ms, f.p99_ms, f.p999_ms
+                "run {run}/{} {:<8} {:>12.0} ops/s  p50 {:.3}  p99 {:.3}  p99.9 {:.3} ms  \
+                 cores busy: server {:.2}, load {:.2}",
+                cc.runs,
+                subject.label,
+                f.ops_per_sec,
+                f.p50_ms,
+                f.p99_ms,
+                f.p999_ms,
+                f.server_cores,
+                f.load_cores
             );
             per_subject[i].push(f);
         }
@@ -525,12 +549,14 @@ fn describe_load(cc: &CompareConfig) -> String {
 type Metric = fn(&Figures) -> f64;
 
 /// The reported metrics, in table order.
-const METRICS: [(&str, Metric); 5] = [
+const METRICS: [(&str, Metric); 7] = [
     ("ops/s", |f| f.ops_per_sec),
     ("avg ms", |f| f.avg_ms),
     ("p50 ms", |f| f.p50_ms),
     ("p99 ms", |f| f.p99_ms),
     ("p99.9 ms", |f| f.p999_ms),
+    ("server cores", |f| f.server_cores),
+    ("load cores", |f| f.load_cores),
 ];
 
 /// Median over runs of `get(second's run i) / get(first's run i)`: runs i of the two servers
@@ -612,7 +638,8 @@ fn report_json(
 ) -> serde_json::Value {
     let figures_json = |f: &Figures| {
         json!({"ops_per_sec": f.ops_per_sec, "avg_ms": f.avg_ms, "p50_ms": f.p50_ms,
-               "p99_ms": f.p99_ms, "p99_9_ms": f.p999_ms})
+               "p99_ms": f.p99_ms, "p99_9_ms": f.p999_ms,
+               "server_cores_busy": f.server_cores, "load_cores_busy": f.load_cores})
     };
     let mut servers = serde_json::Map::new();
     for ((label, runs), median) in labels.iter().zip(runs).zip(medians) {

@@ -11,6 +11,12 @@ pub struct Figures {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub p999_ms: f64,
+    /// Cores the server kept busy over the run (its CPU seconds over the run's seconds; 1.0: one
+    /// core saturated); 0 where not measured.
+    pub server_cores: f64,
+    /// Cores the load generator kept busy, likewise; near its thread count, the load was the
+    /// limit rather than the server.
+    pub load_cores: f64,
     /// (percent, latency ms) points of the whole latency distribution.
     pub distribution: Vec<(f64, f64)>,
 }
@@ -44,6 +50,8 @@ pub fn from_json(doc: &Value) -> Result<Figures, String> {
         p50_ms: pick(&["p50.00", "p50.0", "p50"])?,
         p99_ms: pick(&["p99.00", "p99.0", "p99"])?,
         p999_ms: pick(&["p99.90", "p99.9"])?,
+        server_cores: 0.0,
+        load_cores: 0.0,
         distribution: distribution(all, totals),
     })
 }
@@ -98,6 +106,8 @@ pub fn median_of(runs: &[Figures]) -> Option<Figures> {
         p50_ms: pick(|f| f.p50_ms),
         p99_ms: pick(|f| f.p99_ms),
         p999_ms: pick(|f| f.p999_ms),
+        server_cores: pick(|f| f.server_cores),
+        load_cores: pick(|f| f.load_cores),
         distribution: middle_run.distribution.clone(),
     })
 }

@@ -5,6 +5,7 @@ mod args;
 mod cluster;
 mod compare;
 mod conn;
+mod cpu_time;
 mod engine;
 mod figures;
 mod keys;

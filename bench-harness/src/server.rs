@@ -117,6 +117,11 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
+    /// The server's process (taskset execs it, so the pid is the server's own).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `spec` on a free port and waits until it answers PING.
     pub fn start(spec: &ServerSpec) -> Result<RunningServer, String> {
         let port = free_port(spec.shards)?;
