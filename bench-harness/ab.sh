@@ -7,7 +7,9 @@
 # Usage: bench-harness/ab.sh KEEL_A KEEL_B [PIPELINE [ROUNDS [APPENDONLY]]]
 #        (defaults: pipeline 16, 5 rounds, appendonly yes with appendfsync always)
 # Env: KEEL_BENCH [target/release/keel-bench], PORT [7799], SECONDS_PER_RUN [5],
-#      WORKLOAD [durable-write] (any keel-bench --workload; its default key range is kept).
+#      WORKLOAD [durable-write] (any keel-bench --workload; its default key range is kept),
+#      LOAD_THREADS [1]: the 50 clients split over this many load threads, on cores 1..N.
+# Each run's line also shows commands per journal batch (from INFO; "-" without a journal).
 set -uo pipefail
 A=$(readlink -f "${1:?usage: ab.sh KEEL_A KEEL_B [PIPELINE [ROUNDS [APPENDONLY]]]}")
 B=$(readlink -f "${2:?usage: ab.sh KEEL_A KEEL_B [PIPELINE [ROUNDS [APPENDONLY]]]}")
@@ -19,25 +21,32 @@ BENCH=${KEEL_BENCH:-$HERE/../target/release/keel-bench}
 PORT=${PORT:-7799}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
 WORKLOAD=${WORKLOAD:-durable-write}
+LOAD_THREADS=${LOAD_THREADS:-1}
 ulimit -l unlimited 2>/dev/null || true
+# shellcheck source=common.sh
+. "$HERE/common.sh"
 
 stop() { pkill -9 -f -- "--port $PORT( |$)" 2>/dev/null; sleep 0.3; }
 
-# One run: prints "ops/s p99-ms".
+# One run: prints "ops/s p99-ms commands-per-batch".
 run() {
     stop
     local dir
     dir=$(mktemp -d)
     taskset -c 0 "$1" --port "$PORT" --dir "$dir" --shards 1 --appendonly "$APPENDONLY" \
         --appendfsync always >/dev/null 2>&1 &
-    # bash's /dev/tcp, not redis-cli: a lent machine has no redis tools
-    for _ in $(seq 50); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-        sleep 0.1
-    done
-    taskset -c 1 "$BENCH" -s 127.0.0.1 -p "$PORT" -t 1 -c 50 --pipeline "$PIPELINE" \
-        --workload "$WORKLOAD" "${KEY_RANGE[@]}" --test-time "$SECONDS_PER_RUN" 2>/dev/null |
-        awk '/^Totals/ { printf "%d %s\n", $2, $7 }'
+    wait_for_port
+    local figures commands batches
+    figures=$(taskset -c "1-$LOAD_THREADS" "$BENCH" -s 127.0.0.1 -p "$PORT" -t "$LOAD_THREADS" \
+        -c $((50 / LOAD_THREADS)) --pipeline "$PIPELINE" --workload "$WORKLOAD" "${KEY_RANGE[@]}" \
+        --test-time "$SECONDS_PER_RUN" 2>/dev/null | awk '/^Totals/ { printf "%d %s", $2, $7 }')
+    commands=$(info_field total_commands_processed)
+    batches=$(info_field journal_batches_written)
+    if [ "${batches:-0}" -gt 0 ]; then
+        echo "$figures $((commands / batches))"
+    else
+        echo "$figures -"
+    fi
     stop
     rm -rf "$dir"
 }
@@ -58,7 +67,7 @@ for round in $(seq "$ROUNDS"); do
 done
 python3 - "$results" <<'EOF'
 import statistics, sys
-rows = [l.split() for l in open(sys.argv[1]) if len(l.split()) == 3]
+rows = [l.split() for l in open(sys.argv[1]) if len(l.split()) == 4]
 med = {b: statistics.median(int(r[1]) for r in rows if r[0] == b) for b in "AB"}
 p99 = {b: statistics.median(float(r[2]) for r in rows if r[0] == b) for b in "AB"}
 print(f"median ops/s: A {med['A']:.0f}, B {med['B']:.0f}, B/A {med['B'] / med['A']:.3f}; "

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Packs what device-run.sh needs into one folder, for a many-core machine that has no cargo and
-# no redis package: release builds of keel and keel-bench (stripped), and redis-server with every
-# shared library it loads and this host's dynamic loader, behind a wrapper that runs it through
-# them (so the other machine's libc version does not matter).
+# Packs what the device-*.sh scripts need into one folder, for a many-core machine that has no
+# cargo and no redis package: release builds of keel and keel-bench (stripped; keel.sym keeps
+# its symbol table, for profiles), and redis-server and perf with every shared library they load
+# and this host's dynamic loader, behind wrappers that run them through those (so the other
+# machine's libc version does not matter). perf is packed only where this host has it.
 #
 # Usage: bench-harness/pack-for-device.sh DIR      (then carry DIR; see device-run.sh)
 set -euo pipefail
@@ -10,19 +11,30 @@ DIR=${1:?usage: pack-for-device.sh DIR}
 cd "$(dirname "$0")/.."
 cargo build --release -p keel -p keel-bench
 command -v redis-server >/dev/null || apt-get install -y redis-server
-rm -rf "$DIR"; mkdir -p "$DIR/redis/lib"
+rm -rf "$DIR"; mkdir -p "$DIR/bin" "$DIR/lib"
 strip -o "$DIR/keel" target/release/keel
+strip --strip-debug -o "$DIR/keel.sym" target/release/keel
 strip -o "$DIR/keel-bench" target/release/keel-bench
-cp "$(command -v redis-server)" "$DIR/redis/redis-server.bin"
-ldd "$DIR/redis/redis-server.bin" | awk '/=>/ {print $3} /ld-linux/ {print $1}' |
-    while read -r lib; do cp -L "$lib" "$DIR/redis/lib/"; done
-loader=$(basename "$(ldd "$DIR/redis/redis-server.bin" | awk '/ld-linux/ {print $1}')")
-cat >"$DIR/redis-server" <<WRAP
+
+# pack NAME: the binary NAME on PATH, its libraries, and a wrapper DIR/NAME
+pack() {
+    cp "$(readlink -f "$(command -v "$1")")" "$DIR/bin/$1"
+    ldd "$DIR/bin/$1" | awk '/=>/ {print $3} /ld-linux/ {print $1}' |
+        while read -r lib; do cp -Ln "$lib" "$DIR/lib/"; done
+    local loader
+    loader=$(basename "$(ldd "$DIR/bin/$1" | awk '/ld-linux/ {print $1}')")
+    cat >"$DIR/$1" <<WRAP
 #!/bin/sh
-# redis-server through the loader and libraries it was packed with
+# $1 through the loader and libraries it was packed with
 here=\$(dirname "\$(readlink -f "\$0")")
-exec "\$here/redis/lib/$loader" --library-path "\$here/redis/lib" "\$here/redis/redis-server.bin" "\$@"
+exec "\$here/lib/$loader" --library-path "\$here/lib" "\$here/bin/$1" "\$@"
 WRAP
-chmod +x "$DIR/redis-server"
+    chmod +x "$DIR/$1"
+}
+pack redis-server
 "$DIR/redis-server" --version
+if command -v perf >/dev/null; then
+    pack perf
+    "$DIR/perf" --version
+fi
 du -sh "$DIR"

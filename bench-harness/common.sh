@@ -1,0 +1,19 @@
+# Helpers for the bench-harness shell scripts (sourced; they need $PORT set). They use bash's
+# /dev/tcp, not redis-cli: a lent machine has no redis tools.
+
+# Waits up to 5 s for a server to accept connections on $PORT.
+wait_for_port() {
+    for _ in $(seq 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# A field of the server's INFO; empty when absent.
+info_field() {
+    exec 3<>"/dev/tcp/127.0.0.1/$PORT" || return
+    printf '*1\r\n$4\r\nINFO\r\n' >&3
+    timeout 1 cat <&3 | tr -d '\r' | awk -F: -v f="$1" '$1 == f { print $2 }'
+    exec 3<&-
+}
