@@ -319,6 +319,67 @@ fn a_big_collection_logged_whole_comes_back_after_sigkill() {
     assert_eq!(old, 0);
 }
 
+/// Two arguments of 270 MiB: one write's change of 540 MiB, more than one journal record holds
+/// (513 MiB), so it is split over records that recovery joins back.
+const HUGE_ARG_BYTES: usize = 270 << 20;
+
+/// Writes whose one change is bigger than a journal record: a delta adding two huge hash fields,
+/// and the same as one shard's part of a cross-shard transaction. Both used to stop the shard
+/// (an assertion on the record size). Needs about 8 GB of memory and 3 GB of disk, so it is not
+/// run by default: `cargo test --release --test durability -- --ignored huge`.
+#[test]
+#[ignore]
+fn huge_changes_split_over_journal_records_come_back_after_sigkill() {
+    let mut server = Server::start(2, &["--auto-aof-rewrite-percentage", "0"]);
+    let mut con = server.client();
+    let (a, b) = (vec![b'a'; HUGE_ARG_BYTES], vec![b'b'; HUGE_ARG_BYTES]);
+    let _: i64 = cmd(&mut con, &["HSET", "hash", "small", "1"]);
+    let added: i64 = redis::cmd("HSET")
+        .arg("hash")
+        .arg("f1")
+        .arg(&a)
+        .arg("f2")
+        .arg(&b)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(added, 2);
+    // Slots 5061 ({bar}) and 12182 ({foo}) are on different shards of two: EXEC runs a
+    // cross-shard transaction.
+    let (): () = redis::pipe()
+        .atomic()
+        .cmd("HSET")
+        .arg("{bar}hash")
+        .arg("f1")
+        .arg(&a)
+        .arg("f2")
+        .arg(&b)
+        .ignore()
+        .cmd("SET")
+        .arg("{foo}key")
+        .arg("v")
+        .ignore()
+        .query(&mut con)
+        .unwrap();
+    drop((a, b));
+    server.kill9();
+    server.restart();
+    let mut con = server.client();
+    for hash in ["hash", "{bar}hash"] {
+        for (field, byte) in [("f1", b'a'), ("f2", b'b')] {
+            let value: Vec<u8> = redis::cmd("HGET")
+                .arg(hash)
+                .arg(field)
+                .query(&mut con)
+                .unwrap();
+            assert_eq!(value.len(), HUGE_ARG_BYTES, "{hash} {field}");
+            assert!(value.iter().all(|&x| x == byte), "{hash} {field} changed");
+        }
+    }
+    let small: String = cmd(&mut con, &["HGET", "hash", "small"]);
+    let key: String = cmd(&mut con, &["GET", "{foo}key"]);
+    assert_eq!((small.as_str(), key.as_str()), ("1", "v"));
+}
+
 #[test]
 fn sigkill_restart_keeps_every_key_and_absolute_ttl_in_every_database() {
     restart_keeps_everything(Stop::Kill9, &[]);

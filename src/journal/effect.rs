@@ -13,6 +13,9 @@
 //! - `EPOCH`: epoch u64 — written first by every run, so replay can order runs.
 //! - `DELTA`: key_len u32, key, delta tag u8, then the delta (see `encode_delta`): an
 //!   element-level change to the key's collection.
+//!
+//! Kind 255 is the journal's own (`record::CONTINUED`): the reader joins such records into the
+//! record that follows them, so a payload here is never cut short by the record size limit.
 
 use bytes::{Buf, Bytes};
 

@@ -67,6 +67,8 @@ pub struct JournalReader {
     current: Option<Loaded>,
     /// The LSN the log must continue with.
     expected_lsn: Lsn,
+    /// The pieces read so far of a payload split over several records (`record::CONTINUED`).
+    split_payload: Vec<u8>,
     records: u64,
     summaries: Vec<SegmentSummary>,
     outcome: Option<Result<Option<TornTail>, JournalError>>,
@@ -114,6 +116,7 @@ impl JournalReader {
             next_segment: 0,
             current: None,
             expected_lsn,
+            split_payload: Vec::new(),
             records: 0,
             summaries: Vec::new(),
             outcome: None,
@@ -181,6 +184,16 @@ impl JournalReader {
                             "batch body longer than its records",
                         ));
                     }
+                    if !self.split_payload.is_empty() {
+                        // The batch is whole (its records' CRCs held), so not a torn write: the
+                        // writer never ends a batch there. Refused, never cut.
+                        return Err(Stop::Failed(JournalError::Corrupt {
+                            path: current.path.clone(),
+                            offset: current.batch_offset as u64,
+                            what: "the batch that ends here ends inside a payload split over several records"
+                                .into(),
+                        }));
+                    }
                     current.cursor = None;
                     continue;
                 }
@@ -200,6 +213,9 @@ impl JournalReader {
                 let summary = self.summaries.last_mut().expect("summary");
                 summary.records += 1;
                 summary.last_lsn = record.lsn;
+                let Some(record) = self.join_split(record) else {
+                    continue;
+                };
                 if record.lsn >= self.from_lsn {
                     self.records += 1;
                     return Ok(Some(record));
@@ -208,6 +224,22 @@ impl JournalReader {
             }
             self.next_batch()?;
         }
+    }
+
+    /// Keeps the piece a `CONTINUED` record holds (None), or returns the record, with the pieces
+    /// before it joined in front of its payload. The writer puts every piece of a payload in one
+    /// batch, so a batch that ends with pieces pending is corrupt (see `advance`).
+    fn join_split(&mut self, mut record: Record) -> Option<Record> {
+        if record.kind == record::CONTINUED {
+            self.split_payload.extend_from_slice(&record.payload);
+            return None;
+        }
+        if !self.split_payload.is_empty() {
+            let mut payload = std::mem::take(&mut self.split_payload);
+            payload.extend_from_slice(&record.payload);
+            record.payload = Bytes::from(payload);
+        }
+        Some(record)
     }
 
     /// Moves to the batch at the current batch offset, or past the segment end.

@@ -10,6 +10,12 @@
 //! 19 u8  kind
 //! 20 payload (len - 20 bytes), then zero padding to the next 8-byte boundary
 //! ```
+//!
+//! A payload over [`RECORD_PAYLOAD_BYTES_MAX`] (a delta adding 600 MB of hash fields, a
+//! cross-shard transaction's part holding a big collection) is split over several records with
+//! consecutive LSNs: all but the last have kind [`CONTINUED`], the last the write's own kind, and
+//! the reader joins them back into one record with the last one's LSN. The writer puts them in
+//! one batch, so a crash keeps all of them or none.
 
 use bytes::Bytes;
 use std::fmt;
@@ -20,10 +26,14 @@ pub type Lsn = u64;
 /// Cluster hash slots; a record's slot is below this.
 pub const SLOT_COUNT: u16 = 16384;
 pub const RECORD_HEADER_BYTES: usize = 20;
-/// Room for a 512 MiB bulk string (Redis's proto-max-bulk-len) plus its key
-/// and the server's framing. The server must reject bigger writes before
-/// executing them; `encode` asserts.
+/// Most payload bytes in one record: room for a 512 MiB bulk string (Redis's
+/// proto-max-bulk-len) plus its key and framing. A bigger payload is split
+/// (`CONTINUED`). Bounds what a reader allocates for one record it has not
+/// checked yet.
 pub const RECORD_PAYLOAD_BYTES_MAX: usize = (512 << 20) + (1 << 20);
+/// Kind of a record that holds a leading piece of a payload split over several
+/// records (not an effect kind: see `effect`).
+pub const CONTINUED: u8 = 255;
 pub const RECORD_BYTES_MAX: usize = RECORD_HEADER_BYTES + RECORD_PAYLOAD_BYTES_MAX;
 /// Records start on this boundary, so a record header never straddles a block.
 pub const RECORD_ALIGN_BYTES: usize = 8;
@@ -67,21 +77,24 @@ pub fn encoded_len(payload_len: usize) -> usize {
     (RECORD_HEADER_BYTES + payload_len).next_multiple_of(RECORD_ALIGN_BYTES)
 }
 
-/// Appends one record, padded to [`RECORD_ALIGN_BYTES`], to `out`; its payload is appended by
-/// `write_payload`, so that it is encoded in place rather than built in a buffer of its own.
-pub fn encode_with(
+/// Appends the records of one write to `out`, each padded to [`RECORD_ALIGN_BYTES`]: its
+/// payload is appended by `write_payload`, so that it is encoded in place rather than built in a
+/// buffer of its own. Returns how many records that took, with LSNs from `lsn` on: one, or more
+/// for a payload over `payload_max` bytes (at most [`RECORD_PAYLOAD_BYTES_MAX`]).
+pub fn encode(
     out: &mut Vec<u8>,
     lsn: Lsn,
-    slot: u16,
-    db: u8,
-    kind: u8,
+    (slot, db, kind): (u16, u8, u8),
     write_payload: impl FnOnce(&mut Vec<u8>),
-) {
+    payload_max: usize,
+) -> u64 {
     assert!(lsn > 0, "LSN 0 means none");
+    assert!(payload_max > 0 && payload_max <= RECORD_PAYLOAD_BYTES_MAX);
     assert!(slot < SLOT_COUNT, "slot {slot} out of range");
+    assert!(kind != CONTINUED, "kind {CONTINUED} is the journal's own");
     assert_eq!(out.len() % RECORD_ALIGN_BYTES, 0, "record start unaligned");
     let start = out.len();
-    // CRC and length (filled in below), LSN, slot, database, kind.
+    // CRC and length (filled in by `seal`), LSN, slot, database, kind.
     let mut header = [0u8; RECORD_HEADER_BYTES];
     header[8..16].copy_from_slice(&lsn.to_le_bytes());
     header[16..18].copy_from_slice(&slot.to_le_bytes());
@@ -89,11 +102,29 @@ pub fn encode_with(
     header[19] = kind;
     out.extend_from_slice(&header);
     write_payload(out);
+    if out.len() - start - RECORD_HEADER_BYTES <= payload_max {
+        seal(out, start);
+        return 1;
+    }
+    // Rare (a payload of hundreds of MB): moved out once, and written back in pieces.
+    let payload = out.split_off(start + RECORD_HEADER_BYTES);
+    out.truncate(start);
+    let pieces = payload.len().div_ceil(payload_max);
+    for (i, piece) in payload.chunks(payload_max).enumerate() {
+        let at = out.len();
+        header[8..16].copy_from_slice(&(lsn + i as u64).to_le_bytes());
+        header[19] = if i + 1 == pieces { kind } else { CONTINUED };
+        out.extend_from_slice(&header);
+        out.extend_from_slice(piece);
+        seal(out, at);
+    }
+    pieces as u64
+}
+
+/// Fills in the length and CRC of the record that starts at `out[start]` and ends at the end of
+/// `out`, and pads it.
+fn seal(out: &mut Vec<u8>, start: usize) {
     let payload_len = out.len() - start - RECORD_HEADER_BYTES;
-    assert!(
-        payload_len <= RECORD_PAYLOAD_BYTES_MAX,
-        "payload of {payload_len} bytes"
-    );
     let len = (RECORD_HEADER_BYTES + payload_len) as u32;
     out[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
     let crc = crc32c::crc32c(&out[start + 4..]);
@@ -161,7 +192,14 @@ mod tests {
     fn encoded(records: &[(Lsn, &[u8])]) -> Bytes {
         let mut out = Vec::new();
         for &(lsn, payload) in records {
-            encode_with(&mut out, lsn, 16383, 3, 7, |o| o.extend_from_slice(payload));
+            let write = |o: &mut Vec<u8>| o.extend_from_slice(payload);
+            encode(
+                &mut out,
+                lsn,
+                (16383, 3, 7),
+                write,
+                RECORD_PAYLOAD_BYTES_MAX,
+            );
         }
         Bytes::from(out)
     }
@@ -212,8 +250,40 @@ mod tests {
     }
 
     #[test]
+    fn a_payload_over_the_maximum_is_split_over_records_with_consecutive_lsns() {
+        let payload: Vec<u8> = (0..250u32).map(|i| i as u8).collect();
+        let mut out = Vec::new();
+        let write = |o: &mut Vec<u8>| o.extend_from_slice(&payload);
+        assert_eq!(encode(&mut out, 7, (12, 2, 5), write, 100), 3);
+        let buf = Bytes::from(out);
+        let (mut offset, mut joined) = (0, Vec::new());
+        for (lsn, kind, len) in [(7, CONTINUED, 100), (8, CONTINUED, 100), (9, 5, 50)] {
+            let (record, next) = decode(&buf, offset).unwrap();
+            assert_eq!(
+                (record.lsn, record.kind, record.payload.len()),
+                (lsn, kind, len)
+            );
+            assert_eq!((record.slot, record.db), (12, 2));
+            joined.extend_from_slice(&record.payload);
+            offset = next;
+        }
+        assert_eq!((offset, joined), (buf.len(), payload.clone()));
+        // At the maximum exactly, one record.
+        let mut out = Vec::new();
+        let write = |o: &mut Vec<u8>| o.extend_from_slice(&payload[..100]);
+        assert_eq!(encode(&mut out, 1, (0, 0, 1), write, 100), 1);
+        assert_eq!(out.len(), encoded_len(100));
+    }
+
+    #[test]
     #[should_panic(expected = "slot 16384 out of range")]
     fn encoding_a_slot_out_of_range_panics() {
-        encode_with(&mut Vec::new(), 1, SLOT_COUNT, 0, 0, |_| {});
+        encode(
+            &mut Vec::new(),
+            1,
+            (SLOT_COUNT, 0, 0),
+            |_| {},
+            RECORD_PAYLOAD_BYTES_MAX,
+        );
     }
 }

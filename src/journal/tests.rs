@@ -565,3 +565,61 @@ fn a_unit_of_records_is_never_split_between_batches() {
         assert_eq!(lsns, (first..=last).collect::<Vec<_>>());
     });
 }
+
+#[test]
+fn a_payload_over_the_record_maximum_is_written_in_one_batch_and_read_back_whole() {
+    const PIECE_BYTES: usize = 900 << 10;
+    const { assert!(6 * PIECE_BYTES > batch::BATCH_BODY_BYTES_MAX) };
+    let big: Vec<u8> = (0..6 * PIECE_BYTES - 1000)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let dir = TempDir::new("journal-split");
+    let (big_batch, big_lsn) = run(async {
+        let journal = open(JournalConfig::new(
+            dir.path().to_path_buf(),
+            0,
+            FsyncMode::Always,
+        ))
+        .await;
+        journal.split_payloads_over(PIECE_BYTES);
+        write_batches(&journal, 1).await;
+        let big_batch = data_end(dir.path());
+        let big_lsn = journal.append(100, 2, 9, &big);
+        journal.wait_durable(big_lsn).await.unwrap();
+        assert_eq!(
+            journal.stats().batches_written,
+            2,
+            "the pieces took one batch"
+        );
+        write_batches(&journal, 1).await;
+        journal.close().await.unwrap();
+        (big_batch, big_lsn)
+    });
+    // Six pieces, LSNs 2 to 7; the payload reads back as one record with the last LSN.
+    assert_eq!(big_lsn, 7);
+    let (records, recovery) = recover(dir.path(), 1);
+    assert_eq!(recovery.unwrap().next_lsn, 9);
+    let lsns: Vec<Lsn> = records.iter().map(|r| r.lsn).collect();
+    assert_eq!(lsns, [1, 7, 8]);
+    let read = &records[1];
+    assert_eq!((read.slot, read.db, read.kind), (100, 2, 9));
+    assert!(read.payload[..] == big[..], "payload changed");
+    // Replay from inside the pieces still gets the payload whole.
+    let (records, _) = recover(dir.path(), 4);
+    assert_eq!(records.len(), 2);
+    assert!(records[0].payload[..] == big[..]);
+    // A damaged piece stops the reading at the batch that holds the payload: no part of it is
+    // returned (and the later batch proves it was durable: corruption, not a torn tail).
+    let (path, offset) = big_batch;
+    patch(&path, offset + 3 * PIECE_BYTES as u64, &[0xEE; 16]);
+    let (records, recovery) = recover(dir.path(), 1);
+    assert_records(&records, 1..=1);
+    match recovery {
+        Err(JournalError::Corrupt {
+            path: at,
+            offset: o,
+            ..
+        }) => assert_eq!((at, o), (path, offset)),
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}

@@ -123,6 +123,8 @@ struct State {
     closed: Option<Result<(), JournalError>>,
     close_wakers: Vec<Waker>,
     stats: JournalStats,
+    /// A payload over this many bytes is split over several records (`record::CONTINUED`).
+    record_payload_max: usize,
 }
 
 /// Where a unit of records begins (`Journal::begin_unit`).
@@ -185,6 +187,7 @@ impl Journal {
             closed: None,
             close_wakers: Vec::new(),
             stats,
+            record_payload_max: record::RECORD_PAYLOAD_BYTES_MAX,
         };
         let inner = Rc::new(Inner {
             config,
@@ -214,9 +217,10 @@ impl Journal {
     }
 
     /// Records one write's effect and returns its LSN. Cheap and synchronous:
-    /// the record is only in memory until the flusher writes it. Panics on a
-    /// slot >= 16384, a payload over `RECORD_PAYLOAD_BYTES_MAX`, or a closed
-    /// journal.
+    /// the record is only in memory until the flusher writes it. A payload
+    /// over `RECORD_PAYLOAD_BYTES_MAX` takes several records, written by one
+    /// batch, and the LSN returned is the last one's. Panics on a slot >=
+    /// 16384 or a closed journal.
     pub fn append(&self, slot: u16, db: u8, kind: u8, payload: &[u8]) -> Lsn {
         self.append_with(slot, db, kind, |out| out.extend_from_slice(payload))
     }
@@ -231,15 +235,36 @@ impl Journal {
     ) -> Lsn {
         let mut state = self.inner.state.borrow_mut();
         assert!(!state.closing, "append to a closed journal");
-        let lsn = state.next_lsn;
-        state.next_lsn += 1;
-        record::encode_with(state.staged.appender(), lsn, slot, db, kind, write_payload);
-        state.staged_records += 1;
+        let first_lsn = state.next_lsn;
+        let start = state.staged.len();
+        let max = state.record_payload_max;
+        let records = record::encode(
+            state.staged.appender(),
+            first_lsn,
+            (slot, db, kind),
+            write_payload,
+            max,
+        );
+        if records > 1 {
+            // The pieces of one payload are one unit: a crash keeps all of them or none.
+            let end = state.staged.len();
+            state.units.push_back(start..end);
+        }
+        let lsn = first_lsn + records - 1;
+        state.next_lsn = lsn + 1;
+        state.staged_records += records;
         state.stats.lsn_appended = lsn;
         if let Some(waker) = state.flusher_waker.take() {
             waker.wake();
         }
         lsn
+    }
+
+    /// Splits payloads over `bytes` (instead of `RECORD_PAYLOAD_BYTES_MAX`), so that tests
+    /// exercise split records without writing hundreds of MB.
+    #[cfg(test)]
+    pub fn split_payloads_over(&self, bytes: usize) {
+        self.inner.state.borrow_mut().record_payload_max = bytes;
     }
 
     /// Starts a unit: the records appended from now until `end_unit` are written by one batch

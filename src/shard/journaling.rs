@@ -19,9 +19,11 @@ use crate::journal::{FsyncMode, Journal, JournalError, Lsn};
 use crate::keyspace::{Change, DbChange, Entry, Keyspace, StoredKey};
 use crate::protocol::Reply;
 
-/// Bytes of elements in one record of a collection logged whole: a record holds at most
-/// `RECORD_PAYLOAD_BYTES_MAX` (513 MiB) and a collection has no limit, so a big one is logged as
-/// a PUT of its first elements and DELTAs adding the rest, all in the command's one unit.
+/// Bytes of elements in one record of a collection logged whole. A collection has no size limit,
+/// so a big one is logged as a PUT of its first elements and DELTAs adding the rest, all in the
+/// command's one unit: neither logging nor replay holds it as one payload. (A payload over a
+/// record's 513 MiB is split over records too, but copied once more to be split, and joined
+/// back whole by replay.)
 const COLLECTION_PART_BYTES: usize = 1 << 20;
 
 pub fn misconf(e: &JournalError) -> Reply {
