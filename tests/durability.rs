@@ -325,7 +325,8 @@ const HUGE_ARG_BYTES: usize = 270 << 20;
 
 /// Writes whose one change is bigger than a journal record: a delta adding two huge hash fields,
 /// and the same as one shard's part of a cross-shard transaction. Both used to stop the shard
-/// (an assertion on the record size). Needs about 8 GB of memory and 3 GB of disk, so it is not
+/// (an assertion on the record size). They come back after SIGKILL from the journal, and from a
+/// snapshot. Needs about 8 GB of memory and 3 GB of disk, so it is not
 /// run by default: `cargo test --release --test durability -- --ignored huge`.
 #[test]
 #[ignore]
@@ -361,23 +362,30 @@ fn huge_changes_split_over_journal_records_come_back_after_sigkill() {
         .query(&mut con)
         .unwrap();
     drop((a, b));
-    server.kill9();
-    server.restart();
-    let mut con = server.client();
-    for hash in ["hash", "{bar}hash"] {
-        for (field, byte) in [("f1", b'a'), ("f2", b'b')] {
-            let value: Vec<u8> = redis::cmd("HGET")
-                .arg(hash)
-                .arg(field)
-                .query(&mut con)
-                .unwrap();
-            assert_eq!(value.len(), HUGE_ARG_BYTES, "{hash} {field}");
-            assert!(value.iter().all(|&x| x == byte), "{hash} {field} changed");
+    // Back from the journal, then from a snapshot of what came back.
+    for from_snapshot in [false, true] {
+        if from_snapshot {
+            let _: String = cmd(&mut con, &["BGSAVE"]);
+            common::wait_bgsave_done(&mut con);
         }
+        server.kill9();
+        server.restart();
+        con = server.client();
+        for hash in ["hash", "{bar}hash"] {
+            for (field, byte) in [("f1", b'a'), ("f2", b'b')] {
+                let value: Vec<u8> = redis::cmd("HGET")
+                    .arg(hash)
+                    .arg(field)
+                    .query(&mut con)
+                    .unwrap();
+                assert_eq!(value.len(), HUGE_ARG_BYTES, "{hash} {field}");
+                assert!(value.iter().all(|&x| x == byte), "{hash} {field} changed");
+            }
+        }
+        let small: String = cmd(&mut con, &["HGET", "hash", "small"]);
+        let key: String = cmd(&mut con, &["GET", "{foo}key"]);
+        assert_eq!((small.as_str(), key.as_str()), ("1", "v"));
     }
-    let small: String = cmd(&mut con, &["HGET", "hash", "small"]);
-    let key: String = cmd(&mut con, &["GET", "{foo}key"]);
-    assert_eq!((small.as_str(), key.as_str()), ("1", "v"));
 }
 
 #[test]
