@@ -83,6 +83,22 @@ fn memory(values: &[String]) -> Result<usize, String> {
     parse_memory(v).ok_or_else(|| format!("'{v}' is not a valid memory size"))
 }
 
+/// Most bytes `proto-max-bulk-len` and `client-query-buffer-limit` may allow. Journal records,
+/// transaction parts and snapshot frames store an element's or a change's length in 32 bits, so
+/// no one write may bring 4 GiB; Redis has no such ceiling.
+const REQUEST_BYTES_MAX: usize = 2 << 30;
+
+/// A size limit on what one request may bring: from 1mb to `REQUEST_BYTES_MAX`.
+fn request_bytes(values: &[String]) -> Result<usize, String> {
+    match memory(values)? {
+        n if n < 1 << 20 => Err("must be at least 1mb".into()),
+        n if n > REQUEST_BYTES_MAX => Err(
+            "must be at most 2gb (Keel stores the length of one write's data in 32 bits)".into(),
+        ),
+        n => Ok(n),
+    }
+}
+
 /// Percentiles written as words, or as one quoted string of words (`"50 99 99.9"`).
 fn percentiles(values: &[String]) -> Result<Vec<f64>, String> {
     values
@@ -203,11 +219,7 @@ pub static DIRECTIVES: &[Directive] = &[
     Directive {
         name: "proto-max-bulk-len",
         set: |c, v| {
-            let n = memory(v)?;
-            if n < 1024 * 1024 {
-                return Err("must be at least 1mb".into());
-            }
-            c.proto_max_bulk_len = n;
+            c.proto_max_bulk_len = request_bytes(v)?;
             Ok(())
         },
         get: |c| c.proto_max_bulk_len.to_string(),
@@ -216,11 +228,7 @@ pub static DIRECTIVES: &[Directive] = &[
     Directive {
         name: "client-query-buffer-limit",
         set: |c, v| {
-            let n = memory(v)?;
-            if n < 1024 * 1024 {
-                return Err("must be at least 1mb".into());
-            }
-            c.client_query_buffer_limit = n;
+            c.client_query_buffer_limit = request_bytes(v)?;
             Ok(())
         },
         get: |c| c.client_query_buffer_limit.to_string(),

@@ -266,4 +266,15 @@ mod tests {
             .contains("cluster-enabled"));
         assert!(Config::from_args(&args("--shards 0")).is_err());
     }
+
+    #[test]
+    fn one_request_is_allowed_at_most_2gb() {
+        for name in ["proto-max-bulk-len", "client-query-buffer-limit"] {
+            let at = |size: &str| Config::from_args(&args(&format!("--{name} {size}")));
+            assert!(at("2gb").is_ok(), "{name} 2gb");
+            assert!(at("1mb").is_ok(), "{name} 1mb");
+            assert!(at("2049mb").unwrap_err().contains("at most 2gb"), "{name}");
+            assert!(at("1000kb").unwrap_err().contains("at least 1mb"), "{name}");
+        }
+    }
 }
