@@ -319,6 +319,43 @@ fn a_big_collection_logged_whole_comes_back_after_sigkill() {
     assert_eq!(old, 0);
 }
 
+#[test]
+fn a_big_collection_in_a_cross_shard_transaction_comes_back_after_sigkill() {
+    let mut server = Server::start(2, &["--auto-aof-rewrite-percentage", "0"]);
+    let mut con = server.client();
+    // Over 1 MiB of fields: the transaction's part logs the renamed hash in several effects.
+    let count = 70_000;
+    let mut hset = redis::cmd("HSET");
+    hset.arg("{bar}hash");
+    for i in 0..count {
+        hset.arg(format!("field-{i:09}")).arg(i);
+    }
+    let _: i64 = hset.query(&mut con).unwrap();
+    // Slots 5061 ({bar}) and 12182 ({foo}) are on different shards of two.
+    let (): () = redis::pipe()
+        .atomic()
+        .cmd("RENAME")
+        .arg("{bar}hash")
+        .arg("{bar}renamed")
+        .ignore()
+        .cmd("SET")
+        .arg("{foo}key")
+        .arg("v")
+        .ignore()
+        .query(&mut con)
+        .unwrap();
+    let before: BTreeMap<String, String> = cmd(&mut con, &["HGETALL", "{bar}renamed"]);
+    assert_eq!(before.len(), count);
+    server.kill9();
+    server.restart();
+    let mut con = server.client();
+    let after: BTreeMap<String, String> = cmd(&mut con, &["HGETALL", "{bar}renamed"]);
+    assert!(after == before, "the hash changed: {} fields", after.len());
+    let gone: i64 = cmd(&mut con, &["EXISTS", "{bar}hash"]);
+    let key: String = cmd(&mut con, &["GET", "{foo}key"]);
+    assert_eq!((gone, key.as_str()), (0, "v"));
+}
+
 /// Two arguments of 270 MiB: one write's change of 540 MiB, more than one journal record holds
 /// (513 MiB), so it is split over records that recovery joins back.
 const HUGE_ARG_BYTES: usize = 270 << 20;

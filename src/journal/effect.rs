@@ -185,20 +185,45 @@ pub struct TxnTag {
     pub parts: u16,
 }
 
-pub fn encode_txn_part(tag: TxnTag, effects: &[Located], out: &mut Vec<u8>) {
-    out.extend_from_slice(&tag.origin.to_le_bytes());
-    out.extend_from_slice(&tag.seq.to_le_bytes());
-    out.extend_from_slice(&tag.parts.to_le_bytes());
-    out.extend_from_slice(&(effects.len() as u32).to_le_bytes());
-    let mut payload = Vec::new();
-    for e in effects {
-        payload.clear();
-        e.effect.encode(&mut payload);
-        out.push(e.effect.kind());
-        out.extend_from_slice(&e.slot.to_le_bytes());
-        out.push(e.db);
-        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        out.extend_from_slice(&payload);
+/// One shard's part of a cross-shard transaction (a `TXN_PART` payload), its effects encoded in
+/// place as the command's changes are logged, so that a big collection is neither cloned nor
+/// held as one effect (see `encode_listed_part`).
+pub struct TxnPartEncoder {
+    out: Vec<u8>,
+    count: u32,
+}
+
+/// Where a `TXN_PART` payload holds its effect count: after origin u16, seq u64, parts u16.
+const TXN_COUNT_AT: usize = 12;
+
+impl TxnPartEncoder {
+    pub fn new(tag: TxnTag) -> TxnPartEncoder {
+        let mut out = Vec::new();
+        out.extend_from_slice(&tag.origin.to_le_bytes());
+        out.extend_from_slice(&tag.seq.to_le_bytes());
+        out.extend_from_slice(&tag.parts.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        TxnPartEncoder { out, count: 0 }
+    }
+
+    /// Adds an effect of `kind` whose payload `write_payload` appends.
+    pub fn push(&mut self, slot: u16, db: u8, kind: u8, write_payload: impl FnOnce(&mut Vec<u8>)) {
+        self.out.push(kind);
+        self.out.extend_from_slice(&slot.to_le_bytes());
+        self.out.push(db);
+        let len_at = self.out.len();
+        self.out.extend_from_slice(&[0; 4]);
+        write_payload(&mut self.out);
+        // One write brings at most 2 GiB (`proto-max-bulk-len`, `client-query-buffer-limit`),
+        // and a collection logged whole comes in parts.
+        let len = u32::try_from(self.out.len() - len_at - 4).expect("an effect under 4 GiB");
+        self.out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
+        self.count += 1;
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        self.out[TXN_COUNT_AT..TXN_COUNT_AT + 4].copy_from_slice(&self.count.to_le_bytes());
+        self.out
     }
 }
 
@@ -956,15 +981,33 @@ mod tests {
             seq: 99,
             parts: 3,
         };
-        let effects = vec![Located {
-            slot: 5,
-            db: 1,
-            effect: Effect::Del {
-                key: Bytes::from("x"),
+        let effects = vec![
+            Located {
+                slot: 5,
+                db: 1,
+                effect: Effect::Del {
+                    key: Bytes::from("x"),
+                },
             },
-        }];
-        let mut out = Vec::new();
-        encode_txn_part(tag, &effects, &mut out);
-        assert_eq!(decode_txn_part(Bytes::from(out)), Some((tag, effects)));
+            Located {
+                slot: 16383,
+                db: 0,
+                effect: Effect::Put {
+                    key: Bytes::from("y"),
+                    value: Value::Int(7),
+                    expire_at_ms: Some(12),
+                },
+            },
+        ];
+        let mut part = TxnPartEncoder::new(tag);
+        for e in &effects {
+            part.push(e.slot, e.db, e.effect.kind(), |out| e.effect.encode(out));
+        }
+        assert_eq!(
+            decode_txn_part(Bytes::from(part.finish())),
+            Some((tag, effects))
+        );
+        let empty = TxnPartEncoder::new(tag).finish();
+        assert_eq!(decode_txn_part(Bytes::from(empty)), Some((tag, Vec::new())));
     }
 }

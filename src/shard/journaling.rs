@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use super::unsynced::{KeyMark, UnsyncedWrites};
 use super::Shard;
-use crate::journal::effect::{self, encode_txn_part, Effect, Located, PartBounds, TxnTag};
+use crate::journal::effect::{self, Effect, Located, PartBounds, TxnPartEncoder, TxnTag};
 use crate::journal::{FsyncMode, Journal, JournalError, Lsn};
 use crate::keyspace::{Change, DbChange, Entry, Keyspace, StoredKey};
 use crate::protocol::Reply;
@@ -86,8 +86,7 @@ impl Shard {
         let unit = journal.begin_unit();
         let mut log = CommandLog {
             journal,
-            in_txn: txn.is_some(),
-            effects: Vec::new(),
+            txn_part: txn.map(TxnPartEncoder::new),
             marks: (journal.fsync_mode() == FsyncMode::Always).then(|| self.unsynced.borrow_mut()),
         };
         for &(db, other) in swaps {
@@ -123,18 +122,10 @@ impl Shard {
                     },
                 ),
                 Change::Key { key, slot } => match keyspace.dbs[db].peek_in_slot(slot, &key) {
-                    Some(entry) if !log.in_txn => {
+                    Some(entry) => {
                         log.put_in_place(db, slot, &key, entry);
                         continue;
                     }
-                    Some(entry) => (
-                        slot,
-                        Effect::Put {
-                            value: entry.value.clone(),
-                            expire_at_ms: entry.expire_at_ms(),
-                            key: Bytes::copy_from_slice(&key),
-                        },
-                    ),
                     None => (
                         slot,
                         Effect::Del {
@@ -157,16 +148,14 @@ impl Shard {
                 effect,
             });
         }
-        let lsn = match txn {
-            Some(tag) => {
-                let mut payload = Vec::new();
-                encode_txn_part(tag, &log.effects, &mut payload);
-                let lsn = journal.append(range.start, 0, effect::TXN_PART, &payload);
+        let lsn = match (txn, log.txn_part.take()) {
+            (Some(tag), Some(part)) => {
+                let lsn = journal.append(range.start, 0, effect::TXN_PART, &part.finish());
                 let key = (self.snapshots.epoch, tag.origin, tag.seq);
                 self.snapshots.note_txn(lsn, key);
                 lsn
             }
-            None => journal.appended_lsn(),
+            _ => journal.appended_lsn(),
         };
         journal.end_unit(unit);
         if let Some(mut marks) = log.marks {
@@ -179,10 +168,9 @@ impl Shard {
 /// The journal records of one command being logged.
 struct CommandLog<'a> {
     journal: &'a Journal,
-    /// Inside a transaction the effects are collected for the part's one record; outside one
-    /// each is appended as it comes.
-    in_txn: bool,
-    effects: Vec<Located>,
+    /// Inside a transaction the effects go in the part's one record; outside one each is
+    /// appended as a record as it comes.
+    txn_part: Option<TxnPartEncoder>,
     /// Where every key written is staged for a no-dirty-reads mark, committed with the command's
     /// LSN (under `appendfsync always` only: otherwise replies never wait).
     marks: Option<RefMut<'a, UnsyncedWrites>>,
@@ -198,29 +186,31 @@ impl CommandLog<'_> {
                 Effect::Flush { .. } | Effect::SwapDb { .. } => marks.stage_keyspace_wide(),
             }
         }
-        if self.in_txn {
-            self.effects.push(located);
-        } else {
-            self.journal
-                .append_with(located.slot, located.db, located.effect.kind(), |out| {
-                    located.effect.encode(out)
-                });
+        let effect = &located.effect;
+        self.append(located.slot, located.db, effect.kind(), |out| {
+            effect.encode(out)
+        });
+    }
+
+    /// One effect: a record of its own, or one more in the transaction's part.
+    fn append(&mut self, slot: u16, db: u8, kind: u8, write_payload: impl FnOnce(&mut Vec<u8>)) {
+        match &mut self.txn_part {
+            Some(part) => part.push(slot, db, kind, write_payload),
+            None => {
+                self.journal.append_with(slot, db, kind, write_payload);
+            }
         }
     }
 
-    /// Appends a PUT of `key` encoded straight from its stored entry, without cloning the value
-    /// into an `Effect` (outside a transaction only). A collection's elements go in records of
-    /// about `COLLECTION_PART_BYTES`: a PUT of the first, DELTAs adding the rest.
+    /// Logs a PUT of `key` encoded straight from its stored entry, without cloning the value
+    /// into an `Effect`. A collection's elements go in effects of about `COLLECTION_PART_BYTES`:
+    /// a PUT of the first, DELTAs adding the rest.
     fn put_in_place(&mut self, db: usize, slot: u16, key: &[u8], entry: &Entry) {
-        debug_assert!(!self.in_txn);
         let (value, expire_at_ms) = (&entry.value, entry.expire_at_ms());
         match effect::listed_elements(value) {
-            None => {
-                self.journal
-                    .append_with(slot, db as u8, effect::PUT, |out| {
-                        effect::encode_put(key, value, expire_at_ms, out)
-                    });
-            }
+            None => self.append(slot, db as u8, effect::PUT, |out| {
+                effect::encode_put(key, value, expire_at_ms, out)
+            }),
             Some(elements) => {
                 let mut elements = elements.peekable();
                 let bounds = PartBounds {
@@ -234,7 +224,7 @@ impl CommandLog<'_> {
                     } else {
                         effect::DELTA
                     };
-                    self.journal.append_with(slot, db as u8, kind, |out| {
+                    self.append(slot, db as u8, kind, |out| {
                         effect::encode_listed_part(key, value, first, &mut elements, bounds, out);
                     });
                     first = None;

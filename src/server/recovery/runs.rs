@@ -150,7 +150,7 @@ impl RunReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::effect::{encode_txn_part, TxnTag};
+    use crate::journal::effect::{TxnPartEncoder, TxnTag};
     use crate::journal::{FsyncMode, Journal, JournalConfig};
     use crate::runtime::file::test_support::{run, TempDir};
 
@@ -183,14 +183,12 @@ mod tests {
     }
 
     fn txn_part(seq: u64) -> (u8, Vec<u8>) {
-        let mut out = Vec::new();
         let tag = TxnTag {
             origin: 1,
             seq,
             parts: 2,
         };
-        encode_txn_part(tag, &[], &mut out);
-        (effect::TXN_PART, out)
+        (effect::TXN_PART, TxnPartEncoder::new(tag).finish())
     }
 
     fn read_lsns(reader: &mut RunReader, run: &RunSpan) -> Vec<Lsn> {
