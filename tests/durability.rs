@@ -319,6 +319,21 @@ fn a_big_collection_logged_whole_comes_back_after_sigkill() {
     assert_eq!(old, 0);
 }
 
+/// Runs `command` (on a `{bar}` key) and `SET {foo}key v` in one MULTI/EXEC. Slots 5061 ({bar})
+/// and 12182 ({foo}) are on different shards of two: EXEC runs a cross-shard transaction.
+fn in_cross_shard_transaction(con: &mut redis::Connection, command: redis::Cmd) {
+    let mut set = redis::cmd("SET");
+    set.arg("{foo}key").arg("v");
+    let (): () = redis::pipe()
+        .atomic()
+        .add_command(command)
+        .ignore()
+        .add_command(set)
+        .ignore()
+        .query(con)
+        .unwrap();
+}
+
 #[test]
 fn a_big_collection_in_a_cross_shard_transaction_comes_back_after_sigkill() {
     let mut server = Server::start(2, &["--auto-aof-rewrite-percentage", "0"]);
@@ -331,19 +346,9 @@ fn a_big_collection_in_a_cross_shard_transaction_comes_back_after_sigkill() {
         hset.arg(format!("field-{i:09}")).arg(i);
     }
     let _: i64 = hset.query(&mut con).unwrap();
-    // Slots 5061 ({bar}) and 12182 ({foo}) are on different shards of two.
-    let (): () = redis::pipe()
-        .atomic()
-        .cmd("RENAME")
-        .arg("{bar}hash")
-        .arg("{bar}renamed")
-        .ignore()
-        .cmd("SET")
-        .arg("{foo}key")
-        .arg("v")
-        .ignore()
-        .query(&mut con)
-        .unwrap();
+    let mut rename = redis::cmd("RENAME");
+    rename.arg("{bar}hash").arg("{bar}renamed");
+    in_cross_shard_transaction(&mut con, rename);
     let before: BTreeMap<String, String> = cmd(&mut con, &["HGETALL", "{bar}renamed"]);
     assert_eq!(before.len(), count);
     server.kill9();
@@ -381,23 +386,9 @@ fn huge_changes_split_over_journal_records_come_back_after_sigkill() {
         .query(&mut con)
         .unwrap();
     assert_eq!(added, 2);
-    // Slots 5061 ({bar}) and 12182 ({foo}) are on different shards of two: EXEC runs a
-    // cross-shard transaction.
-    let (): () = redis::pipe()
-        .atomic()
-        .cmd("HSET")
-        .arg("{bar}hash")
-        .arg("f1")
-        .arg(&a)
-        .arg("f2")
-        .arg(&b)
-        .ignore()
-        .cmd("SET")
-        .arg("{foo}key")
-        .arg("v")
-        .ignore()
-        .query(&mut con)
-        .unwrap();
+    let mut hset = redis::cmd("HSET");
+    hset.arg("{bar}hash").arg("f1").arg(&a).arg("f2").arg(&b);
+    in_cross_shard_transaction(&mut con, hset);
     drop((a, b));
     // Back from the journal, then from a snapshot of what came back.
     for from_snapshot in [false, true] {
