@@ -215,8 +215,10 @@ impl TxnPartEncoder {
         self.out.extend_from_slice(&[0; 4]);
         write_payload(&mut self.out);
         // One write brings at most 2 GiB (`proto-max-bulk-len`, `client-query-buffer-limit`),
-        // and a collection logged whole comes in parts.
-        let len = u32::try_from(self.out.len() - len_at - 4).expect("an effect under 4 GiB");
+        // and a collection logged whole comes in parts. A stream is logged whole: one of 4 GiB
+        // or more in a cross-shard transaction (a RENAME) is a limit this layout does not lift.
+        let len = u32::try_from(self.out.len() - len_at - 4)
+            .expect("an effect in a transaction's part under 4 GiB");
         self.out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
         self.count += 1;
     }

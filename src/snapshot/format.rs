@@ -8,7 +8,9 @@
 //!          u8 ENTRY, u8 db, u32 len, a journal PUT payload (`journal::effect`): one key, or the
 //!            first part of a big collection's;
 //!          u8 PART, u8 db, u32 len, a journal DELTA payload: more elements of the big collection
-//!            the last ENTRY of that key put (format version 2 on)
+//!            the last ENTRY of that key put (format version 2 on);
+//!          a payload of 4 GiB or more (a stream, which is written whole) has the kind's high bit
+//!            (`LONG`) set and a u64 len instead (format version 3 on)
 //! trailer  u8 END, u64 frame count, u32 CRC32C of every byte before it
 //! ```
 //!
@@ -27,12 +29,14 @@ use crate::journal::Lsn;
 use crate::keyspace::{Entry, Value};
 
 pub const MAGIC: [u8; 8] = *b"KEELSNAP";
-/// Version 2 added PART frames; version 1 files (no PART frames) still load.
-pub const VERSION: u32 = 2;
+/// Version 2 added PART frames, version 3 LONG ones; older files still load.
+pub const VERSION: u32 = 3;
 const VERSION_MIN: u32 = 1;
 const ENTRY: u8 = 1;
 const PART: u8 = 2;
 const END: u8 = 0;
+/// Set in a frame's kind when its length is a u64.
+const LONG: u8 = 0x80;
 /// The header up to and including its transaction count, and one transaction in its list.
 const HEADER_FIXED_BYTES: usize = 40;
 const TXN_BYTES: usize = 18;
@@ -154,13 +158,31 @@ pub fn encode_listed_part<'a>(
 
 /// Appends a frame of `kind` whose payload `payload` writes.
 fn framed<T>(kind: u8, db: u8, out: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    framed_up_to(kind, db, out, payload, u32::MAX as usize)
+}
+
+/// `framed`, with a u32 length for payloads up to `short_max` bytes, else a `LONG` frame.
+fn framed_up_to<T>(
+    kind: u8,
+    db: u8,
+    out: &mut Vec<u8>,
+    payload: impl FnOnce(&mut Vec<u8>) -> T,
+    short_max: usize,
+) -> T {
+    let kind_at = out.len();
     out.push(kind);
     out.push(db);
     let len_at = out.len();
     out.extend_from_slice(&[0; 4]);
     let written = payload(out);
-    let len = (out.len() - len_at - 4) as u32;
-    out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
+    let len = out.len() - len_at - 4;
+    if len <= short_max {
+        out[len_at..len_at + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    } else {
+        // Rare (a stream of gigabytes): the payload moves up by 4 bytes for the wider length.
+        out[kind_at] |= LONG;
+        out.splice(len_at..len_at + 4, (len as u64).to_le_bytes());
+    }
     written
 }
 
@@ -277,10 +299,14 @@ impl EntryReader {
     /// database; None after the trailer, once the frame count and the CRC matched.
     fn next_entry(&mut self) -> Result<Option<(u8, u8)>, String> {
         let [frame] = self.read_array()?;
-        match frame {
-            ENTRY | PART => {
-                let [db, len @ ..] = self.read_array::<5>()?;
-                let len = u32::from_le_bytes(len) as u64;
+        match (frame & !LONG, frame) {
+            (ENTRY | PART, _) => {
+                let [db] = self.read_array()?;
+                let len = if frame & LONG == 0 {
+                    u32::from_le_bytes(self.read_array()?) as u64
+                } else {
+                    u64::from_le_bytes(self.read_array()?)
+                };
                 if len > self.unread() {
                     return Err(self.fail("truncated entry".into()));
                 }
@@ -290,9 +316,9 @@ impl EntryReader {
                 self.payload = payload;
                 read?;
                 self.entries_read += 1;
-                Ok(Some((frame, db)))
+                Ok(Some((frame & !LONG, db)))
             }
-            END => {
+            (_, END) => {
                 let count = u64::from_le_bytes(self.read_array()?);
                 if count != self.entries_read {
                     return Err(self.fail(format!(
@@ -436,6 +462,62 @@ mod tests {
         out[45] ^= 1;
         std::fs::write(&path, &out).unwrap();
         assert!(matches!(check(&path), Err(e) if e.contains("CRC")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_payload_over_the_short_length_goes_in_a_long_frame_that_loads_back() {
+        let dir = temp_dir();
+        let header = Header {
+            shard: 0,
+            slots: 0..16384,
+            epoch: 1,
+            lsn: 5,
+            txns: Vec::new(),
+        };
+        let mut out = Vec::new();
+        header.encode(&mut out);
+        let values = [
+            "short",
+            "a value over the 16 bytes a short frame may hold here",
+        ];
+        for (i, text) in values.iter().enumerate() {
+            let entry = Entry::new(Value::string(text.as_bytes()), None);
+            let key = format!("k{i}");
+            let write =
+                |out: &mut Vec<u8>| effect::encode_put(key.as_bytes(), &entry.value, None, out);
+            framed_up_to(ENTRY, 2, &mut out, write, 16 + key.len());
+        }
+        let crc = crc32c::crc32c(&out);
+        out.extend(trailer(2, crc));
+        let path = dir.join(file_name(5));
+        std::fs::write(&path, &out).unwrap();
+        let mut read = Vec::new();
+        check(&path)
+            .unwrap()
+            .for_each_entry(|entry| {
+                let Effect::Put { key, value, .. } = entry.effect else {
+                    panic!("not a key")
+                };
+                read.push((entry.db, key, value));
+                Ok(())
+            })
+            .unwrap();
+        let expected: Vec<_> = values
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                (
+                    2,
+                    Bytes::from(format!("k{i}")),
+                    Value::string(text.as_bytes()),
+                )
+            })
+            .collect();
+        assert_eq!(read, expected);
+        // One frame of each length: the long one is 4 bytes longer and flagged.
+        let long_at = out.iter().rposition(|&b| b == ENTRY | LONG).unwrap();
+        assert!(long_at > HEADER_FIXED_BYTES);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
