@@ -163,6 +163,11 @@ fn srandmember_counts_distinct_when_positive_and_repeats_when_negative() {
     assert_eq!(two.len(), 2);
     assert_eq!(members(R::Array(two)).len(), 2, "distinct");
     assert_eq!(c.members("SRANDMEMBER s 10"), set_of("a b c"));
+    // The largest count: the whole set, not an allocation for that many.
+    assert_eq!(
+        c.members("SRANDMEMBER s 9223372036854775807"),
+        set_of("a b c")
+    );
     assert_eq!(c.cmd("SRANDMEMBER s 0"), R::Array(vec![]));
     let R::Array(many) = c.cmd("SRANDMEMBER s -20") else {
         panic!("array");

@@ -380,7 +380,9 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             .cloned()
             .map_or(Reply::Nil, Reply::Bulk),
         (Some(set), Some(n)) if n >= 0 => {
-            Reply::Array(bulks(set.iter().cloned().choose_multiple(rng, n as usize)))
+            // choose_multiple allocates room for `amount` up front: never more than the set.
+            let amount = (n as u64).min(set.len() as u64) as usize;
+            Reply::Array(bulks(set.iter().cloned().choose_multiple(rng, amount)))
         }
         (Some(set), Some(n)) => {
             let members: Vec<&Bytes> = set.iter().collect();

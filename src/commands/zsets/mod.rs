@@ -1328,7 +1328,9 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         (None, Some(_)) => Vec::new(),
         (Some(zset), Some(n)) if n >= 0 => {
-            let mut picks = zset.iter().map(entry).choose_multiple(rng, n as usize);
+            // choose_multiple allocates room for `amount` up front: never more than the set.
+            let amount = (n as u64).min(zset.len() as u64) as usize;
+            let mut picks = zset.iter().map(entry).choose_multiple(rng, amount);
             picks.shuffle(rng);
             picks
         }
