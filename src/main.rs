@@ -54,8 +54,24 @@ fn main() {
         eprintln!("*** FATAL CONFIG ERROR *** {e}");
         std::process::exit(1);
     }
+    abort_on_panic();
     let config_file = args.first().filter(|a| !a.starts_with("--")).cloned();
     std::process::exit(server::run(config, config_file));
+}
+
+/// A panic in any thread ends the whole process, as an assertion does in Redis: a shard thread
+/// that stopped would leave its slots unanswered ("shard did not answer") while the rest of the
+/// server ran on. A supervisor's restart recovers every acknowledged write from the journals.
+fn abort_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        log::error!(
+            "panic in thread {:?}: aborting",
+            std::thread::current().name()
+        );
+        std::process::abort();
+    }));
 }
 
 /// `keel check-journal DIR [--repair]`: reports each shard journal under DIR (a data directory or

@@ -361,6 +361,30 @@ fn a_big_collection_in_a_cross_shard_transaction_comes_back_after_sigkill() {
     assert_eq!((gone, key.as_str()), (0, "v"));
 }
 
+#[test]
+fn a_panic_aborts_the_whole_server_and_a_restart_recovers_every_acknowledged_write() {
+    use std::os::unix::process::ExitStatusExt;
+    const SIGABRT: i32 = 6;
+    let mut server = Server::start(2, &[]);
+    let mut con = server.client();
+    // Slots 5061 ({bar}) and 12182 ({foo}): one key on each shard of two.
+    let _: () = cmd(&mut con, &["SET", "{bar}key", "1"]);
+    let _: () = cmd(&mut con, &["SET", "{foo}key", "2"]);
+    assert!(redis::cmd("DEBUG")
+        .arg("PANIC")
+        .query::<()>(&mut con)
+        .is_err());
+    let status = server
+        .wait_exit_status(EXIT_TIMEOUT)
+        .expect("the whole server stops, not just the shard that panicked");
+    assert_eq!(status.signal(), Some(SIGABRT), "{}", server.log());
+    assert!(server.log().contains("DEBUG PANIC"), "{}", server.log());
+    server.restart();
+    let mut con = server.client();
+    let values: Vec<String> = cmd(&mut con, &["MGET", "{bar}key", "{foo}key"]);
+    assert_eq!(values, ["1", "2"]);
+}
+
 /// Two arguments of 270 MiB: one write's change of 540 MiB, more than one journal record holds
 /// (513 MiB), so it is split over records that recovery joins back.
 const HUGE_ARG_BYTES: usize = 270 << 20;

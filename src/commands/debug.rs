@@ -70,6 +70,7 @@ static DEBUG_SUBCOMMANDS: &[CommandSpec] = &[
         Keys::None,
         Run::Client(set_active_expire),
     ),
+    debug_sub("debug|panic", 2, Keys::None, Run::Local(panic)),
     debug_sub("debug|help", 2, Keys::None, Run::Local(debug_help)),
 ];
 
@@ -125,6 +126,12 @@ fn sleep(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .min(DEBUG_SLEEP_S_MAX);
     std::thread::sleep(std::time::Duration::from_secs_f64(seconds));
     Reply::ok()
+}
+
+/// `DEBUG PANIC`: panics on the connection's shard, as Redis's crashes the server; the panic
+/// aborts the process (`main::abort_on_panic`).
+fn panic(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    panic!("DEBUG PANIC");
 }
 
 /// `DEBUG RELOAD`: every shard (each runs this at once) saves its keyspace in the snapshot format
@@ -242,6 +249,8 @@ const DEBUG_HELP: &[&str] = &[
     "    Save every shard's keyspace in the snapshot format and load it back.",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
+    "PANIC",
+    "    Panic the server (it aborts).",
     "HELP",
     "    Prints this help.",
 ];

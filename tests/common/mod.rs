@@ -169,11 +169,17 @@ impl Server {
 
     /// Waits for the process to exit on its own (SHUTDOWN, SIGTERM); returns its exit code.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        self.wait_exit_status(timeout)
+            .and_then(|status| status.code())
+    }
+
+    /// How the server ended, if it did within `timeout`.
+    pub fn wait_exit_status(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Some(status) = self.child.as_mut()?.try_wait().unwrap() {
                 self.child = None;
-                return status.code();
+                return Some(status);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
