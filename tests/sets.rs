@@ -143,6 +143,10 @@ fn spop_removes_random_members_and_deletes_the_emptied_key() {
         );
     }
     assert_eq!(c.cmd("SPOP s 1 2"), err(SYNTAX));
+    // The largest count pops the whole set.
+    c.cmd("SADD big x y");
+    assert_eq!(c.members("SPOP big 9223372036854775807"), set_of("x y"));
+    assert_eq!(c.cmd("EXISTS big"), Int(0));
 }
 
 #[test]

@@ -324,6 +324,14 @@ pub fn parse_pop_count(arg: &[u8]) -> Result<usize, Reply> {
 /// that could exhaust memory. (Redis itself refuses only beyond LONG_MAX/2.)
 pub const RANDOM_REPEATS_MAX: u64 = 1 << 24;
 
+/// Up to `count` distinct items of `items` (of which there are `len`), chosen at random.
+/// `choose_multiple` reserves room for its whole count up front, so the count is capped at `len`
+/// first: `SPOP s 9223372036854775807` once stopped the shard with a capacity overflow.
+pub fn choose_distinct<T>(items: impl Iterator<Item = T>, len: usize, count: u64) -> Vec<T> {
+    use rand::seq::IteratorRandom;
+    items.choose_multiple(&mut rand::thread_rng(), count.min(len as u64) as usize)
+}
+
 /// The count of SRANDMEMBER, ZRANDMEMBER and HRANDFIELD: Redis's range (±i64::MAX), and a
 /// negative (repeating) count at most `RANDOM_REPEATS_MAX`.
 pub fn parse_random_count(arg: &[u8]) -> Result<i64, Reply> {

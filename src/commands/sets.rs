@@ -12,8 +12,8 @@ use rand::seq::{IteratorRandom, SliceRandom};
 use super::scan_args::{parse_cursor, scan_reply, ScanOptions};
 use super::spec::*;
 use super::{
-    parse_i64, parse_numkeys, parse_pop_count, parse_random_count, syntax_error, wrong_type,
-    CommandSpec, Keys, Run,
+    choose_distinct, parse_i64, parse_numkeys, parse_pop_count, parse_random_count, syntax_error,
+    wrong_type, CommandSpec, Keys, Run,
 };
 use crate::keyspace::{set_encoding, Db, Delta, SetMembers, Value};
 use crate::protocol::Reply;
@@ -350,10 +350,7 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return empty();
     }
     let set = attempt!(read_set(db, key, now)).expect("the set was just read");
-    let chosen: Vec<Bytes> = set
-        .iter()
-        .cloned()
-        .choose_multiple(&mut rand::thread_rng(), count.unwrap_or(1));
+    let chosen = choose_distinct(set.iter().cloned(), set.len(), count.unwrap_or(1) as u64);
     attempt!(change_set(db, key, Delta::SetRem(chosen.clone()), now));
     notify_removal(ctx, class::SET, "spop", key);
     match count {
@@ -379,11 +376,11 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             .choose(rng)
             .cloned()
             .map_or(Reply::Nil, Reply::Bulk),
-        (Some(set), Some(n)) if n >= 0 => {
-            // choose_multiple allocates room for `amount` up front: never more than the set.
-            let amount = (n as u64).min(set.len() as u64) as usize;
-            Reply::Array(bulks(set.iter().cloned().choose_multiple(rng, amount)))
-        }
+        (Some(set), Some(n)) if n >= 0 => Reply::Array(bulks(choose_distinct(
+            set.iter().cloned(),
+            set.len(),
+            n as u64,
+        ))),
         (Some(set), Some(n)) => {
             let members: Vec<&Bytes> = set.iter().collect();
             let picks =

@@ -21,8 +21,8 @@ use super::lists::parse_timeout;
 use super::scan_args::{parse_cursor, scan_reply, ScanOptions};
 use super::spec::*;
 use super::{
-    parse_i64, parse_numkeys, parse_pop_count, parse_random_count, syntax_error, wrong_type,
-    CommandSpec, Keys, Run,
+    choose_distinct, parse_i64, parse_numkeys, parse_pop_count, parse_random_count, syntax_error,
+    wrong_type, CommandSpec, Keys, Run,
 };
 use crate::keyspace::zset::{self, ZSet};
 use crate::keyspace::{Db, Delta, Value};
@@ -1328,9 +1328,7 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         (None, Some(_)) => Vec::new(),
         (Some(zset), Some(n)) if n >= 0 => {
-            // choose_multiple allocates room for `amount` up front: never more than the set.
-            let amount = (n as u64).min(zset.len() as u64) as usize;
-            let mut picks = zset.iter().map(entry).choose_multiple(rng, amount);
+            let mut picks = choose_distinct(zset.iter().map(entry), zset.len(), n as u64);
             picks.shuffle(rng);
             picks
         }
