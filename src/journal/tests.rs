@@ -608,6 +608,8 @@ fn a_payload_over_the_record_maximum_is_written_in_one_batch_and_read_back_whole
     let (records, _) = recover(dir.path(), 4);
     assert_eq!(records.len(), 2);
     assert!(records[0].payload[..] == big[..]);
+    let report = check_journal(dir.path(), false).unwrap();
+    assert!(report.is_clean(), "{report}");
     // A damaged piece stops the reading at the batch that holds the payload: no part of it is
     // returned (and the later batch proves it was durable: corruption, not a torn tail).
     let (path, offset) = big_batch;
