@@ -80,9 +80,9 @@ impl Shard {
             return 0;
         };
         let range = self.node.slots.range(self.id);
-        // Outside a transaction each effect is appended as it is found, encoded in place (a PUT
-        // straight from the stored value, not a clone of it); a transaction part collects them
-        // into its one record.
+        // Each effect is encoded in place as it is found (a PUT straight from the stored value,
+        // not a clone of it): outside a transaction as a record of its own, inside one into the
+        // part's one record.
         let unit = journal.begin_unit();
         let mut log = CommandLog {
             journal,
@@ -148,14 +148,14 @@ impl Shard {
                 effect,
             });
         }
-        let lsn = match (txn, log.txn_part.take()) {
-            (Some(tag), Some(part)) => {
+        let lsn = match txn.zip(log.txn_part.take()) {
+            Some((tag, part)) => {
                 let lsn = journal.append(range.start, 0, effect::TXN_PART, &part.finish());
                 let key = (self.snapshots.epoch, tag.origin, tag.seq);
                 self.snapshots.note_txn(lsn, key);
                 lsn
             }
-            _ => journal.appended_lsn(),
+            None => journal.appended_lsn(),
         };
         journal.end_unit(unit);
         if let Some(mut marks) = log.marks {
