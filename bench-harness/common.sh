@@ -17,3 +17,8 @@ info_field() {
     timeout 1 cat <&3 | tr -d '\r' | awk -F: -v f="$1" '$1 == f { print $2 }'
     exec 3<&-
 }
+
+# CPU time (user + system, in clock ticks) that process $1 has used so far.
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
