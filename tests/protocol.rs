@@ -373,6 +373,87 @@ fn a_client_disconnecting_mid_request_does_not_disturb_others() {
     let _: () = con.set("after", "ok").unwrap();
 }
 
+/// Every byte arriving on its own is a new edge for the shard's epoll-based reads: none may be
+/// missed, on the shard that accepted a connection or on one it moved to (its keys' owner).
+#[test]
+fn requests_trickling_in_a_byte_at_a_time_on_many_connections_are_all_answered() {
+    let server = server(&[]);
+    let mut clients: Vec<Raw> = (0..12).map(|_| server.raw()).collect();
+    for raw in &clients {
+        raw.stream.set_nodelay(true).unwrap();
+    }
+    // Bytes a while apart (each read finds one), then ever closer (some come while a shard is
+    // still busy with the previous one).
+    for (round, pause_us) in [300, 20, 0].into_iter().enumerate() {
+        // A SET then a GET of the key, so that the GET's bytes come while the SET runs (and,
+        // before the connection moved, waits for the key's owner).
+        let requests: Vec<Vec<u8>> = (0..clients.len())
+            .map(|i| {
+                let key = format!("trickle:{i}");
+                let mut pair = resp(&["SET", &key, &format!("{round}-{i}")]);
+                pair.extend(resp(&["GET", &key]));
+                pair
+            })
+            .collect();
+        let longest = requests.iter().map(Vec::len).max().unwrap();
+        for at in 0..longest {
+            for (raw, request) in clients.iter_mut().zip(&requests) {
+                if let Some(&byte) = request.get(at) {
+                    raw.send(&[byte]);
+                }
+            }
+            std::thread::sleep(Duration::from_micros(pause_us));
+        }
+        for (i, raw) in clients.iter_mut().enumerate() {
+            let value = format!("{round}-{i}");
+            let expected = format!("+OK\r\n${}\r\n{value}\r\n", value.len());
+            assert_eq!(
+                String::from_utf8_lossy(&raw.read_exact(expected.len())),
+                expected
+            );
+        }
+        if round == 0 {
+            // Enough commands for its key's owner that a connection moves there (steering).
+            for (i, raw) in clients.iter_mut().enumerate() {
+                let get = resp(&["GET", &format!("trickle:{i}")]);
+                let value = format!("0-{i}");
+                let reply = format!("${}\r\n{value}\r\n", value.len());
+                raw.send(&get.repeat(300));
+                assert_eq!(
+                    raw.read_exact(reply.len() * 300),
+                    reply.repeat(300).into_bytes()
+                );
+            }
+        }
+    }
+    for (i, raw) in clients.iter_mut().enumerate() {
+        let value = format!("2-{i}");
+        let expected = format!("${}\r\n{value}\r\n", value.len());
+        assert_eq!(
+            raw.roundtrip(&resp(&["GET", &format!("trickle:{i}")]), expected.len()),
+            expected
+        );
+    }
+}
+
+/// Input that arrives while a connection waits (blocked in BLPOP) is read once it is served.
+#[test]
+fn a_request_sent_while_blocked_is_answered_after_the_unblocking_reply() {
+    let server = server(&[]);
+    let mut blocked = server.raw();
+    blocked.send(&resp(&["BLPOP", "trickle:queue", "0"]));
+    std::thread::sleep(Duration::from_millis(100));
+    blocked.send(&resp(&["PING"]));
+    std::thread::sleep(Duration::from_millis(100));
+    let mut con = server.client();
+    let _: () = con.rpush("trickle:queue", "x").unwrap();
+    let expected = "*2\r\n$13\r\ntrickle:queue\r\n$1\r\nx\r\n+PONG\r\n";
+    assert_eq!(
+        String::from_utf8_lossy(&blocked.read_exact(expected.len())),
+        expected
+    );
+}
+
 #[test]
 fn query_buffer_limit_closes_clients_sending_oversized_unterminated_requests() {
     let server = server(&["--client-query-buffer-limit", "1mb"]);

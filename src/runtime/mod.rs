@@ -7,6 +7,7 @@ pub mod file;
 pub mod memory;
 pub mod mesh;
 pub mod net;
+mod readiness;
 
 pub use glommio::spawn_local;
 pub use glommio::timer::sleep;

@@ -4,8 +4,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 use socket2::{Domain, Protocol, Socket, Type};
+
+use super::readiness::Reader;
 
 /// A bound, listening socket, made without SO_REUSEPORT so that a second server on the same port
 /// fails with "address in use" instead of silently sharing it. Every shard accepts on its own
@@ -47,15 +49,24 @@ impl Listener {
     pub async fn accept(&self) -> io::Result<Stream> {
         let stream = self.inner.accept().await.map_err(io::Error::from)?;
         let _ = stream.set_nodelay(true);
-        Ok(Stream { inner: stream })
+        Stream::new(stream)
     }
 }
 
+/// A connection: reads wait on the executor's epoll instance (`readiness`), writes go through
+/// glommio.
 pub struct Stream {
+    /// Declared first so that it is dropped, and deregistered, before `inner` closes the socket.
+    reader: Reader,
     inner: glommio::net::TcpStream,
 }
 
 impl Stream {
+    fn new(inner: glommio::net::TcpStream) -> io::Result<Stream> {
+        let reader = Reader::register(inner.as_raw_fd())?;
+        Ok(Stream { reader, inner })
+    }
+
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.inner.peer_addr().ok()
     }
@@ -84,13 +95,12 @@ impl Stream {
     ///
     /// # Safety
     /// `fd` must be an open, connected TCP socket that nothing else owns.
-    pub unsafe fn adopt(fd: RawFd) -> Stream {
-        let inner = glommio::net::TcpStream::from_raw_fd(fd);
-        Stream { inner }
+    pub unsafe fn adopt(fd: RawFd) -> io::Result<Stream> {
+        Stream::new(glommio::net::TcpStream::from_raw_fd(fd))
     }
 
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).await
+        self.reader.read(buf).await
     }
 
     pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {

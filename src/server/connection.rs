@@ -33,7 +33,13 @@ pub async fn serve(shard: Rc<Shard>, stream: Stream, cluster_port: bool) {
 /// Serves a main-port connection another shard handed over to this one.
 async fn adopt(shard: Rc<Shard>, moved: MovedClient) {
     // SAFETY: the descriptor was duplicated for this shard alone by `hand_over`.
-    let stream = unsafe { Stream::adopt(moved.fd) };
+    let stream = match unsafe { Stream::adopt(moved.fd) } {
+        Ok(stream) => stream,
+        Err(e) => {
+            log::warn!("cannot take over a connection from another shard: {e}");
+            return;
+        }
+    };
     let handle = shard.clients.borrow_mut().adopt(moved);
     shard.stats.borrow_mut().connections_adopted += 1;
     serve_registered(shard, stream, handle, false).await;

@@ -117,3 +117,10 @@ pub use self::{
     udp_socket::UdpSocket,
     unix::{AcceptedUnixStream, UnixDatagram, UnixListener, UnixStream},
 };
+
+/// Waits until `fd` is readable: one io_uring poll (Keel patch, see KEEL-PATCHES.md). For a
+/// descriptor glommio does not wrap, such as an epoll instance.
+pub async fn wait_readable(fd: std::os::unix::io::RawFd) -> io::Result<()> {
+    let source = crate::executor().reactor().poll_read_ready(fd);
+    source.collect_rw().await.map(|_| ())
+}
