@@ -4,11 +4,12 @@
 //! glommio waits for a socket's next input by arming a one-shot io_uring poll after each read.
 //! The arming, the completion (io_uring task work on the executor's thread at its next system
 //! call) and glommio's bookkeeping of each poll cost a durable shard's core about 0.8 µs a request
-//! at pipeline 1 on the development VM (vendor/glommio/KEEL-PATCHES.md has the profile). Here a
-//! socket is registered once, edge-triggered: the kernel queues
-//! it on the epoll instance's ready list as data arrives, on the core that delivers the data, and
-//! one task per executor harvests the ready list with `epoll_wait` whenever the epoll instance
-//! becomes readable, which is one io_uring poll per harvest, not one per read.
+//! at pipeline 1 on the development VM (vendor/glommio/KEEL-PATCHES.md has the profile).
+//!
+//! Here a socket is registered once, edge-triggered: the kernel queues it on the epoll instance's
+//! ready list as data arrives, on the core that delivers the data, and one task per executor
+//! harvests the ready list with `epoll_wait` whenever the epoll instance becomes readable: one
+//! io_uring poll per harvest, not one per read.
 //!
 //! A socket counts as readable until a read finds its queue drained (a short read, or EAGAIN);
 //! the next edge (new data, or the peer closing) makes it readable again. A stale edge (one for
@@ -38,7 +39,6 @@ struct Epoll {
     next_token: Cell<u64>,
 }
 
-#[derive(Default)]
 struct ReadState {
     readable: Cell<bool>,
     /// The task waiting for input, woken by the harvester.
