@@ -13,7 +13,9 @@
 //!
 //! A socket counts as readable until a read finds its queue drained (a short read, or EAGAIN);
 //! the next edge (new data, or the peer closing) makes it readable again. A stale edge (one for
-//! data that a read already took) costs one read that finds nothing.
+//! data that a read already took) costs one read that finds nothing. (glommio still arms one
+//! poll when it wraps a socket; it completes at the first input and is never armed again, since
+//! reads no longer go through glommio.)
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
