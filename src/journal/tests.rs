@@ -39,6 +39,15 @@ async fn write_batches(journal: &Journal, count: u64) {
     }
 }
 
+/// Polls `done` every millisecond until it holds or `limit` has passed; the
+/// caller's assertion then reports a miss.
+async fn poll_until(limit: Duration, done: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() && started.elapsed() < limit {
+        crate::runtime::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 fn segment_files(dir: &Path) -> Vec<PathBuf> {
     segment::list_segments(dir)
         .unwrap()
@@ -211,10 +220,14 @@ fn unsynced_hole_under_everysec_is_a_torn_tail_not_corruption() {
     let dir = TempDir::new("journal-hole");
     run(async {
         let journal = open(config(dir.path(), FsyncMode::EverySec)).await;
-        for _ in 0..3 {
+        for written in 1..=3 {
             journal.append(7, 0, 1, b"x");
-            // Let the flusher write each record as its own batch.
-            crate::runtime::sleep(Duration::from_millis(5)).await;
+            // Each record its own batch: wait for the flusher to write it out
+            // before appending the next.
+            poll_until(Duration::from_secs(5), || {
+                journal.stats().batches_written == written
+            })
+            .await;
         }
         assert_eq!(journal.stats().batches_written, 3);
         journal.close().await.unwrap();
@@ -359,10 +372,10 @@ fn everysec_acknowledges_at_once_and_syncs_within_a_second() {
         journal.wait_durable(lsn).await.unwrap();
         // Idle for over a second: the first batch is synced right away, well before the next
         // second (a quarter of a second allowed, for a loaded machine's slow sync).
-        let started = std::time::Instant::now();
-        while journal.stats().lsn_durable < 1 && started.elapsed() < Duration::from_millis(250) {
-            crate::runtime::sleep(Duration::from_millis(5)).await;
-        }
+        poll_until(Duration::from_millis(250), || {
+            journal.stats().lsn_durable == 1
+        })
+        .await;
         assert_eq!(journal.stats().lsn_durable, 1);
         let lsn = journal.append(7, 0, 1, b"y");
         journal.wait_durable(lsn).await.unwrap();
