@@ -756,3 +756,34 @@ fn lcs_replies_match_redis_server() {
         assert_eq!(keel.cmd(line), redis.cmd(line), "{line}");
     }
 }
+
+/// SET over a value of the same size takes the bytes in place (no allocation): it must still
+/// drop the old TTL unless KEEPTTL, store what `SET` of those bytes would, and be journaled.
+#[test]
+fn set_over_a_same_size_value_replaces_it_clears_its_ttl_and_survives_a_crash() {
+    let mut server = Server::start(1, &[]);
+    let value = |tag: &str| format!("{tag:->32}");
+    let mut c = Conn::new(&server);
+    assert_eq!(c.cmd(&format!("SET k {} EX 100", value("a"))), ok());
+    assert_eq!(c.cmd(&format!("SET k {}", value("b"))), ok());
+    assert_eq!(c.cmd("GET k"), bulk(value("b")));
+    assert_eq!(c.cmd("TTL k"), Int(-1));
+    assert_eq!(c.cmd(&format!("SET k {} EX 100", value("c"))), ok());
+    assert_eq!(c.cmd(&format!("SET k {} KEEPTTL", value("d"))), ok());
+    assert!(matches!(c.cmd("TTL k"), Int(1..=100)));
+    assert_eq!(c.cmd("OBJECT ENCODING k"), bulk("embstr"));
+    // A value grown by APPEND is stored apart ("raw"); SET makes it a plain one again.
+    assert_eq!(c.cmd(&format!("SET g {}", value("e"))), ok());
+    assert_eq!(c.cmd("APPEND g x"), Int(33));
+    assert_eq!(c.cmd("OBJECT ENCODING g"), bulk("raw"));
+    assert_eq!(c.cmd(&format!("SET g {}", value("f") + "x")), ok());
+    assert_eq!(c.cmd("OBJECT ENCODING g"), bulk("embstr"));
+    assert_eq!(c.cmd(&format!("SET g {}", value("g") + "y")), ok());
+    drop(c);
+    server.kill9();
+    server.restart();
+    let mut c = Conn::new(&server);
+    assert_eq!(c.cmd("GET k"), bulk(value("d")));
+    assert!(matches!(c.cmd("TTL k"), Int(1..=100)));
+    assert_eq!(c.cmd("GET g"), bulk(value("g") + "y"));
+}

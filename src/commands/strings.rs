@@ -485,7 +485,7 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         } else {
             deadline
         };
-        store(ctx, key, Value::string(&args[2]), ttl);
+        store(ctx, key, &args[2], ttl);
         ctx.notify(class::STRING, "set", key);
         if deadline.is_some() {
             ctx.notify(class::GENERIC, "expire", key);
@@ -500,13 +500,13 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// Stores `value` with deadline `ttl`; a deadline already past (EXAT/PXAT in the past) leaves the
 /// key deleted, as it would be at its next access anyway.
-fn store(ctx: &mut Ctx, key: &[u8], value: Value, ttl: Option<u64>) {
+fn store(ctx: &mut Ctx, key: &[u8], value: &[u8], ttl: Option<u64>) {
     let now = ctx.now_ms;
     match ttl {
         Some(at) if at <= now => {
             ctx.db().delete(key);
         }
-        _ => ctx.db().overwrite(key, value, ttl, now),
+        _ => ctx.db().overwrite_string(key, value, ttl, now),
     }
 }
 
@@ -532,7 +532,7 @@ fn psetex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn set_with_expiry(ctx: &mut Ctx, args: &[Bytes], unit: &[u8], command: &str) -> Reply {
     match expire_at(unit, &args[2], ctx.now_ms, command) {
         Ok(at) => {
-            store(ctx, &args[1], Value::string(&args[3]), Some(at));
+            store(ctx, &args[1], &args[3], Some(at));
             ctx.notify(class::STRING, "set", &args[1]);
             ctx.notify(class::GENERIC, "expire", &args[1]);
             Reply::ok()

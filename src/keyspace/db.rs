@@ -316,6 +316,30 @@ impl Db {
         }
     }
 
+    /// `overwrite` with a string from a client. A live string of the same size in its own
+    /// allocation, keeping its deadline, takes the bytes in place: SET over a same-size value
+    /// (sessions, device state, numbers kept as text) then allocates and frees nothing.
+    pub fn overwrite_string(
+        &mut self,
+        key: &[u8],
+        bytes: &[u8],
+        expire_at_ms: Option<u64>,
+        now_ms: u64,
+    ) {
+        let index = self.slot_index(key_slot(key));
+        let kept = self.keeping.as_deref().is_some_and(|k| k.keeps(key));
+        let in_place = !kept
+            && self.slots[index].get_mut(key).is_some_and(|entry| {
+                !entry.is_due(now_ms)
+                    && entry.expire_at_ms() == expire_at_ms
+                    && entry.value.overwrite_string_in_place(bytes)
+            });
+        match in_place {
+            true => self.record_key(index, key),
+            false => self.overwrite(key, Value::string(bytes), expire_at_ms, now_ms),
+        }
+    }
+
     /// `insert`; returns whether it replaced an entry, and that entry's deadline.
     fn replace(
         &mut self,

@@ -36,6 +36,20 @@ impl StrBytes {
         }
     }
 
+    /// Copies `bytes` into this value's own allocation when `new` would make one of that very
+    /// size (never for inline or shared bytes), and says whether it did.
+    pub fn overwrite_same_size(&mut self, bytes: &[u8]) -> bool {
+        match self {
+            StrBytes::Boxed(stored)
+                if stored.len() == bytes.len() && bytes.len() > INLINE_BYTES_MAX =>
+            {
+                stored.copy_from_slice(bytes);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Takes `vec`'s allocation when the bytes do not fit inline.
     pub fn from_vec(vec: Vec<u8>) -> StrBytes {
         match inline(&vec) {

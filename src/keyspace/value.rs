@@ -60,6 +60,17 @@ impl Value {
         }
     }
 
+    /// Copies `bytes` over a string value that `Value::string(bytes)` would store alike (the
+    /// same size in its own allocation), and says whether it did.
+    pub fn overwrite_string_in_place(&mut self, bytes: &[u8]) -> bool {
+        let Value::Str { bytes: stored, raw } = self else {
+            return false;
+        };
+        let done = stored.overwrite_same_size(bytes);
+        *raw &= !done;
+        done
+    }
+
     /// A string value read back from a journal record or a snapshot, stored as a client's value
     /// of its size is (one exact-size allocation up to 512 bytes; see `StrBytes`), never
     /// `int`-encoded: the record says which encoding it had.
