@@ -100,6 +100,18 @@ impl Change {
             slot,
         }
     }
+
+    /// `key` as the table stores it, in hash slot `slot`, changed. Where the table holds the key,
+    /// a change copies it from there rather than building it from the request's bytes: that
+    /// build is a copy of the key's length, and the whole-word moves of the change after it
+    /// wait for it to reach the cache (a failed store forwarding), about 3% of the CPU of a
+    /// durable SET at pipeline 16.
+    pub fn stored(key: &StoredKey, slot: u16) -> Change {
+        Change::Key {
+            key: key.clone(),
+            slot,
+        }
+    }
 }
 
 /// Appends `change` to a command's changes unless it repeats the last one (a key written twice
@@ -228,9 +240,9 @@ impl Db {
     pub fn get_value_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Value> {
         let index = self.live_slot_index(key, now_ms);
         let slot = self.slot_at(index);
-        let entry = self.slots[index].get_mut(key)?;
+        let (stored, entry) = self.slots[index].get_key_value_mut(key)?;
         if self.track_changes {
-            record_in(&mut self.changes, Change::key(key, slot));
+            record_in(&mut self.changes, Change::stored(stored, slot));
         }
         Some(&mut entry.value)
     }
@@ -246,10 +258,10 @@ impl Db {
     ) -> Option<Result<T, E>> {
         let index = self.live_slot_index(key, now_ms);
         let slot = self.slot_at(index);
-        let entry = self.slots[index].get_mut(key)?;
+        let (stored, entry) = self.slots[index].get_key_value_mut(key)?;
         let result = change(&mut entry.value);
         if result.is_ok() && self.track_changes {
-            record_in(&mut self.changes, Change::key(key, slot));
+            record_in(&mut self.changes, Change::stored(stored, slot));
         }
         Some(result)
     }
@@ -328,15 +340,21 @@ impl Db {
     ) {
         let index = self.slot_index(key_slot(key));
         let kept = self.keeping.as_deref().is_some_and(|k| k.keeps(key));
-        let in_place = !kept
-            && self.slots[index].get_mut(key).is_some_and(|entry| {
-                !entry.is_due(now_ms)
-                    && entry.expire_at_ms() == expire_at_ms
-                    && entry.value.overwrite_string_in_place(bytes)
+        let slot = self.slot_at(index);
+        let in_place = self.slots[index]
+            .get_key_value_mut(key)
+            .filter(|(_, entry)| {
+                !kept && !entry.is_due(now_ms) && entry.expire_at_ms() == expire_at_ms
+            })
+            .and_then(|(stored, entry)| {
+                entry
+                    .value
+                    .overwrite_string_in_place(bytes)
+                    .then(|| Change::stored(stored, slot))
             });
         match in_place {
-            true => self.record_key(index, key),
-            false => self.overwrite(key, Value::string(bytes), expire_at_ms, now_ms),
+            Some(change) => self.record(change),
+            None => self.overwrite(key, Value::string(bytes), expire_at_ms, now_ms),
         }
     }
 
@@ -348,8 +366,10 @@ impl Db {
         expire_at_ms: Option<u64>,
     ) -> Option<Option<u64>> {
         let index = self.slot_index(key_slot(key));
-        self.record_key(index, key);
         let key = StoredKey::new(key);
+        if self.track_changes {
+            self.record(Change::stored(&key, self.slot_at(index)));
+        }
         if let Some(at) = expire_at_ms {
             self.expiry_index.insert((at, key.clone()));
         }
@@ -377,7 +397,7 @@ impl Db {
     /// value that had expired here), and a collection left empty is deleted with its key.
     pub fn apply(&mut self, key: &[u8], delta: Delta, now_ms: u64) -> Result<(), WrongType> {
         let index = self.live_slot_index(key, now_ms);
-        let Some(entry) = self.slots[index].get_mut(key) else {
+        let Some((stored, entry)) = self.slots[index].get_key_value_mut(key) else {
             if let Some(mut value) = delta.empty_value() {
                 delta.apply_to(&mut value)?;
                 if !value.is_empty_collection() {
@@ -393,7 +413,7 @@ impl Db {
         if entry.value.is_empty_collection() {
             self.delete(key);
         } else if self.track_changes {
-            let (key, slot) = (StoredKey::new(key), self.slot_at(index));
+            let (key, slot) = (stored.clone(), self.slot_at(index));
             self.record(Change::Delta { key, slot, delta });
         }
         Ok(())

@@ -406,12 +406,19 @@ impl SlotTable {
     }
 
     fn entry_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut Entry> {
-        if let Some(at) = self.table.find(hash, key) {
-            return Some(&mut self.table.bucket_mut(at).1);
-        }
-        let from = &mut self.moving.as_mut()?.from;
-        let at = from.find(hash, key)?;
-        Some(&mut from.bucket_mut(at).1)
+        self.key_entry_mut(hash, key).map(|(_, entry)| entry)
+    }
+
+    fn key_entry_mut(&mut self, hash: u64, key: &[u8]) -> Option<(&StoredKey, &mut Entry)> {
+        let (stored, entry) = match self.table.find(hash, key) {
+            Some(at) => self.table.bucket_mut(at),
+            None => {
+                let from = &mut self.moving.as_mut()?.from;
+                let at = from.find(hash, key)?;
+                from.bucket_mut(at)
+            }
+        };
+        Some((stored, entry))
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&Entry> {
@@ -420,6 +427,11 @@ impl SlotTable {
 
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         self.entry_mut(hash_of(key), key)
+    }
+
+    /// `get_mut`, with the key as stored.
+    pub fn get_key_value_mut(&mut self, key: &[u8]) -> Option<(&StoredKey, &mut Entry)> {
+        self.key_entry_mut(hash_of(key), key)
     }
 
     /// Stores `entry` under `key`; returns the entry it replaced (the stored key is kept then).
