@@ -104,7 +104,7 @@ impl Change {
     /// `key` as the table stores it, in hash slot `slot`, changed. Where the table holds the key,
     /// a change copies it from there rather than building it from the request's bytes: that
     /// build is a copy of the key's length, and the whole-word moves of the change after it
-    /// wait for it to reach the cache (a failed store forwarding), about 3% of the CPU of a
+    /// wait for it to reach the cache (a failed store forwarding), about 4% of the CPU of a
     /// durable SET at pipeline 16.
     pub fn stored(key: &StoredKey, slot: u16) -> Change {
         Change::Key {
@@ -330,7 +330,7 @@ impl Db {
 
     /// `overwrite` with a string from a client. A live string of the same size in its own
     /// allocation, keeping its deadline, takes the bytes in place: SET over a same-size value
-    /// (sessions, device state, numbers kept as text) then allocates and frees nothing.
+    /// (sessions, device state, fixed-size records) then allocates and frees nothing.
     pub fn overwrite_string(
         &mut self,
         key: &[u8],
