@@ -1,11 +1,12 @@
-//! One load thread's event loop: its clients, their connections, `ppoll` over the sockets,
+//! One load thread's event loop: its clients, their connections, waits on their readiness,
 //! closed-loop (keep `--pipeline` in flight) or open-loop (`--rate`) sending, and reply handling
 //! with cluster redirects.
 
 use crate::args::BenchConfig;
 use crate::cluster::{hash_slot, parse_redirect, NodeAddr, Redirect, SlotMap};
 use crate::conn::{Conn, Pending};
-use crate::limits::{POLL_SLEEP_US_MAX, REDIRECTS_PER_REQUEST_MAX, STATS_PUBLISH_MS};
+use crate::limits::{REDIRECTS_PER_REQUEST_MAX, STATS_PUBLISH_MS, WAIT_US_MAX};
+use crate::readiness::Readiness;
 use crate::resp::{encode_command, scan_reply, ReplyHead};
 use crate::stats::{Interval, OpStats, ThreadResult};
 use crate::workload::{OpGen, Outcome};
@@ -30,6 +31,7 @@ pub struct Worker {
     cfg: Arc<BenchConfig>,
     clients: Vec<Client>,
     conns: Vec<Conn>,
+    readiness: Readiness,
     slots: Option<SlotMap>,
     seed: NodeAddr,
     ops: Vec<OpStats>,
@@ -61,6 +63,7 @@ impl Worker {
             ops: vec![OpStats::default(); cfg.workload.op_names().len()],
             clients: Vec::with_capacity(cfg.clients),
             conns: Vec::new(),
+            readiness: Readiness::new()?,
             seed,
             slots,
             interval: Interval::default(),
@@ -107,8 +110,10 @@ impl Worker {
         if let Some(index) = conns[node] {
             return Ok(index);
         }
-        self.conns.push(Conn::open(addr)?);
-        let index = self.conns.len() - 1;
+        let conn = Conn::open(addr)?;
+        let index = self.conns.len();
+        self.readiness.register(conn.fd(), index)?;
+        self.conns.push(conn);
         self.clients[client].conns[node] = Some(index);
         Ok(index)
     }
@@ -118,7 +123,6 @@ impl Worker {
         let start = Instant::now();
         let deadline = self.cfg.test_time.map(|t| start + t);
         let mut last_publish = start;
-        let mut pollfds: Vec<libc::pollfd> = Vec::with_capacity(self.conns.len());
         loop {
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) || abort.load(Ordering::Relaxed) {
@@ -143,7 +147,7 @@ impl Worker {
                 last_publish = now;
             }
             let timeout = self.sleep_budget(start, now, deadline);
-            self.poll(&mut pollfds, timeout)?;
+            self.wait(timeout)?;
         }
         self.publish();
         Ok(ThreadResult {
@@ -208,7 +212,7 @@ impl Worker {
     /// How long the loop may sleep: until the next open-loop send is due, capped so that stats
     /// and the deadline stay on time; zero when there is work now.
     fn sleep_budget(&self, start: Instant, now: Instant, deadline: Option<Instant>) -> Duration {
-        let mut budget = Duration::from_micros(POLL_SLEEP_US_MAX);
+        let mut budget = Duration::from_micros(WAIT_US_MAX);
         if let Some(d) = deadline {
             budget = budget.min(d.saturating_duration_since(now));
         }
@@ -224,53 +228,14 @@ impl Worker {
     }
 
     /// Waits up to `timeout` for socket readiness, then reads and writes what is ready.
-    fn poll(&mut self, pollfds: &mut Vec<libc::pollfd>, timeout: Duration) -> Result<(), String> {
-        pollfds.clear();
-        for conn in &self.conns {
-            let mut events = 0;
-            if !conn.pending.is_empty() {
-                events |= libc::POLLIN;
+    fn wait(&mut self, timeout: Duration) -> Result<(), String> {
+        for i in 0..self.readiness.wait(timeout)? {
+            let event = self.readiness.ready(i);
+            if event.writable {
+                self.conns[event.index].flush()?;
             }
-            if conn.wants_write() {
-                events |= libc::POLLOUT;
-            }
-            pollfds.push(libc::pollfd {
-                fd: if events == 0 { -1 } else { conn.fd() },
-                events,
-                revents: 0,
-            });
-        }
-        let ts = libc::timespec {
-            tv_sec: timeout.as_secs() as libc::time_t,
-            tv_nsec: timeout.subsec_nanos() as libc::c_long,
-        };
-        // SAFETY: `pollfds` is a valid, initialised array of `pollfds.len()` entries that lives
-        // across the call; `ts` is a valid timespec; a null sigmask leaves the mask unchanged.
-        let ready = unsafe {
-            libc::ppoll(
-                pollfds.as_mut_ptr(),
-                pollfds.len() as libc::nfds_t,
-                &ts,
-                std::ptr::null(),
-            )
-        };
-        if ready < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.kind() == std::io::ErrorKind::Interrupted {
-                return Ok(());
-            }
-            return Err(format!("ppoll failed: {err}"));
-        }
-        for (i, pollfd) in pollfds.iter().enumerate() {
-            let revents = pollfd.revents;
-            if revents == 0 {
-                continue;
-            }
-            if revents & libc::POLLOUT != 0 {
-                self.conns[i].flush()?;
-            }
-            if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
-                self.read_replies(i)?;
+            if event.readable {
+                self.read_replies(event.index)?;
             }
         }
         Ok(())

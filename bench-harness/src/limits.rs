@@ -44,7 +44,7 @@ pub const REDIRECTS_PER_REQUEST_MAX: u8 = 5;
 /// How long to wait for a TCP connect or a control reply, in seconds.
 pub const CONTROL_TIMEOUT_SECS: u64 = 5;
 /// Cap on how long an event loop sleeps, so per-second stats and deadlines stay on time (µs).
-pub const POLL_SLEEP_US_MAX: u64 = 100_000;
+pub const WAIT_US_MAX: u64 = 100_000;
 /// How often a load thread publishes its interval stats for the live line (ms).
 pub const STATS_PUBLISH_MS: u64 = 100;
 /// Orders one orderbook client remembers so that its ZREMs name orders that exist.

@@ -10,6 +10,7 @@ mod engine;
 mod figures;
 mod keys;
 mod limits;
+mod readiness;
 mod report;
 mod resp;
 mod rng;
