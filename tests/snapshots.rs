@@ -1,6 +1,6 @@
 //! Snapshots: SAVE/BGSAVE write each shard's keyspace as of one journal LSN; after a SIGKILL the
 //! server comes back from the snapshots plus the journal after them, and the journal before them
-//! is deleted.
+//! is deleted or kept as spare segments for reuse.
 
 mod common;
 
@@ -24,7 +24,14 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The shards' files named `prefix...`, temporaries (`*.tmp`) left out.
 fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    files_where(dir, |name| {
+        name.starts_with(prefix) && !name.ends_with(".tmp")
+    })
+}
+
+fn files_where(dir: &Path, picked: impl Fn(&str) -> bool) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for shard in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
         if !shard.file_name().to_string_lossy().starts_with("shard-") {
@@ -34,8 +41,7 @@ fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
             .unwrap()
             .filter_map(Result::ok)
         {
-            let name = f.file_name().to_string_lossy().into_owned();
-            if name.starts_with(prefix) && !name.ends_with(".tmp") {
+            if picked(&f.file_name().to_string_lossy()) {
                 found.push(f.path());
             }
         }
@@ -204,6 +210,51 @@ fn journal_segments_before_a_snapshot_are_deleted() {
     let mut con = server.client();
     let n: i64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
     assert_eq!(n, 30_001);
+}
+
+#[test]
+fn segments_a_snapshot_made_redundant_are_zeroed_and_reused() {
+    let _serial = serial();
+    let args = [
+        "--journal-segment-size",
+        "1mb",
+        "--auto-aof-rewrite-percentage",
+        "0",
+    ];
+    let mut server = Server::start(SHARDS, &args);
+    let mut con = server.client();
+    // About 2 MB of journal a shard: two or three 1 MB segments each.
+    populate(&mut con, "a", 30_000, big_value);
+    let _: String = redis::cmd("SAVE").query(&mut con).unwrap();
+    let spares = files_where(&server.dir, |name| name.starts_with("journal-spare-"));
+    assert!(
+        !spares.is_empty() && spares.len() <= 2 * SHARDS,
+        "{} spare segments",
+        spares.len()
+    );
+    assert_eq!(info_field(&mut con, "journal_segments_recycled"), "0");
+    populate(&mut con, "b", 45_000, big_value);
+    let recycled: u64 = info_field(&mut con, "journal_segments_recycled")
+        .parse()
+        .unwrap();
+    assert!(recycled > 0, "no segment was reused");
+    drop(con);
+    server.kill9();
+    server.restart();
+    // A reused segment still holding its earlier batches past the journal's end would have been
+    // cut at this restart as a torn tail, and the cut bytes kept as `*.cut`.
+    let cut = files_where(&server.dir, |name| name.ends_with(".cut"));
+    assert!(cut.is_empty(), "{cut:?}");
+    let mut con = server.client();
+    for (prefix, n) in [("a", 30_000), ("b", 45_000)] {
+        for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+            let keys: Vec<String> = chunk.iter().map(|i| format!("{prefix}{i}")).collect();
+            let values: Vec<Option<String>> = con.mget(&keys).unwrap();
+            for (&i, value) in chunk.iter().zip(values) {
+                assert_eq!(value, Some(big_value(i)), "{prefix}{i}");
+            }
+        }
+    }
 }
 
 fn corrupt(path: &Path) {

@@ -129,7 +129,7 @@ fn snapshot_report(shard: &Shard, keys: usize) -> SnapshotReport {
 type JournalReport = [i64; JOURNAL_FIELDS.len()];
 
 /// Summed over shards, except `writable` (every shard must be) and the maxima.
-const JOURNAL_FIELDS: [&str; 9] = [
+const JOURNAL_FIELDS: [&str; 11] = [
     "journal_enabled",
     "journal_writable",
     "journal_bytes_written",
@@ -139,6 +139,8 @@ const JOURNAL_FIELDS: [&str; 9] = [
     "journal_sync_latency_us_max",
     "journal_records_pending",
     "journal_write_errors",
+    "journal_segments_created",
+    "journal_segments_recycled",
 ];
 
 fn journal_report(shard: &Shard) -> JournalReport {
@@ -156,6 +158,8 @@ fn journal_report(shard: &Shard) -> JournalReport {
         stats.sync_latency_us_max as i64,
         stats.records_pending as i64,
         stats.write_errors as i64,
+        stats.segments_created as i64,
+        stats.segments_recycled as i64,
     ]
 }
 

@@ -35,6 +35,12 @@ pub const SEGMENT_BYTES_DEFAULT: u64 = 64 << 20;
 const SEGMENT_HEADER_USED_BYTES: usize = 44;
 /// Where the next segment is prepared.
 const PREPARED_FILE_NAME: &str = "journal-next.tmp";
+/// Spare segments are named `journal-spare-<first LSN, 20 digits>.tmp`.
+const SPARE_FILE_PREFIX: &str = "journal-spare-";
+/// Spare segments kept at most per shard; further redundant segments are
+/// deleted. So the journal's disk holds its live segments, the one being
+/// prepared and at most this many more.
+pub const SPARE_SEGMENTS_MAX: usize = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentHeader {
@@ -89,10 +95,10 @@ pub fn prepared_path(dir: &Path) -> PathBuf {
     dir.join(PREPARED_FILE_NAME)
 }
 
-/// Deletes the leftovers of segment preparations (`journal-*.tmp`) and of
-/// gradual deletions (`*.deleting`, segments or snapshots) in `dir`: never part
-/// of the log. Call only while no journal writes to `dir`. Returns
-/// how many were deleted.
+/// Deletes the leftovers of segment preparations and spare segments
+/// (`journal-*.tmp`) and of gradual deletions (`*.deleting`, segments or
+/// snapshots) in `dir`: never part of the log. Call only while no journal
+/// writes to `dir`. Returns how many were deleted.
 pub fn delete_temporaries(dir: &Path) -> Result<usize, JournalError> {
     let doomed = file::files_named(dir, |name| {
         (name.starts_with("journal-") && name.ends_with(".tmp"))
@@ -145,15 +151,58 @@ pub fn segments_before(dir: &Path, lsn: Lsn) -> Result<Vec<PathBuf>, JournalErro
         .collect())
 }
 
+/// Keeps `segment`, which a snapshot made redundant, as a spare for a later
+/// segment preparation, if it is `size_bytes` big and fewer than
+/// [`SPARE_SEGMENTS_MAX`] spares wait; returns whether it did (the caller
+/// deletes it otherwise).
+///
+/// Why: deleting a segment and zeroing a new one frees the blocks and
+/// allocates them again, and on a file system mounted with `discard` the
+/// freeing also sends the device discards that hold up the journal's syncs.
+/// A spare's blocks are overwritten with zeros in place instead. The rename is
+/// durable before the spare is reused, so a crash never shows a zeroed file
+/// under a segment name.
+pub fn keep_as_spare(dir: &Path, segment: &Path, size_bytes: u64) -> std::io::Result<bool> {
+    let name = segment.file_name().and_then(|name| name.to_str());
+    let Some(lsn) = name.and_then(parse_segment_name) else {
+        return Ok(false);
+    };
+    if std::fs::metadata(segment)?.len() != size_bytes || spares(dir)?.len() >= SPARE_SEGMENTS_MAX {
+        return Ok(false);
+    }
+    file::rename(
+        segment,
+        &dir.join(format!("{SPARE_FILE_PREFIX}{lsn:020}.tmp")),
+    )?;
+    Ok(true)
+}
+
+fn spares(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    file::files_named(dir, |name| {
+        name.starts_with(SPARE_FILE_PREFIX) && name.ends_with(".tmp")
+    })
+}
+
+/// Moves a spare segment, if `dir` has one, to `to`; returns whether it did.
+fn take_spare(dir: &Path, to: &Path) -> std::io::Result<bool> {
+    let Some(spare) = spares(dir)?.pop() else {
+        return Ok(false);
+    };
+    std::fs::rename(spare, to)?;
+    Ok(true)
+}
+
 /// A segment file made ahead of need: preallocated and zeroed (block 0
 /// included) under [`prepared_path`], waiting for its first LSN.
 pub struct PreparedSegment {
     file: SegmentFile,
+    recycled: bool,
 }
 
 impl PreparedSegment {
     /// Prepares the next segment of `dir` (replacing any earlier preparation),
-    /// `size_bytes` big. Yields to other tasks while zeroing; fails with
+    /// `size_bytes` big, from a spare segment when there is one (all spares
+    /// are `size_bytes` big). Yields to other tasks while zeroing; fails with
     /// ErrorKind::Interrupted (file removed) once `stop` is set.
     pub async fn create(
         dir: &Path,
@@ -162,14 +211,27 @@ impl PreparedSegment {
         stop: &Cell<bool>,
     ) -> Result<PreparedSegment, JournalError> {
         let path = prepared_path(dir);
-        let file = SegmentFile::prepare(&path, size_bytes, write_through, stop)
+        let (from, to) = (dir.to_path_buf(), path.clone());
+        let recycled = match crate::runtime::blocking(move || take_spare(&from, &to)).await {
+            Ok(recycled) => recycled,
+            Err(e) => {
+                log::warn!("{}: reusing a spare segment: {e}", dir.display());
+                false
+            }
+        };
+        let file = SegmentFile::prepare(&path, size_bytes, write_through, recycled, stop)
             .await
             .map_err(|e| JournalError::io("preparing", &path, &e))?;
-        Ok(PreparedSegment { file })
+        Ok(PreparedSegment { file, recycled })
     }
 
     pub fn size_bytes(&self) -> u64 {
         self.file.size_bytes()
+    }
+
+    /// Whether this segment was made from a spare (`keep_as_spare`).
+    pub fn is_recycled(&self) -> bool {
+        self.recycled
     }
 
     /// Makes this the segment for records from `first_lsn`: writes its header

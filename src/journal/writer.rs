@@ -23,7 +23,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
@@ -93,6 +93,8 @@ pub struct JournalStats {
     /// Of those, the ones made ahead of need (the rest were created inline at
     /// rollover, stalling the writes waiting on it).
     pub segments_prepared: u64,
+    /// Of those, the ones made from a spare segment (`Journal::keep_as_spare`).
+    pub segments_recycled: u64,
     pub write_errors: u64,
     /// The failure of the latest attempt, until a later attempt succeeds.
     pub write_error_last: Option<JournalError>,
@@ -336,6 +338,26 @@ impl Journal {
     /// The directory the journal's segments are in.
     pub fn dir(&self) -> &std::path::Path {
         &self.inner.config.dir
+    }
+
+    /// Keeps `segment`, which a durable snapshot made redundant, as a spare that a later segment
+    /// reuses (see `segment::keep_as_spare`); false when the caller should delete it instead.
+    pub async fn keep_as_spare(&self, segment: &Path) -> bool {
+        let config = &self.inner.config;
+        let (dir, path, size_bytes) = (
+            config.dir.clone(),
+            segment.to_path_buf(),
+            config.segment_bytes,
+        );
+        match crate::runtime::blocking(move || segment::keep_as_spare(&dir, &path, size_bytes))
+            .await
+        {
+            Ok(kept) => kept,
+            Err(e) => {
+                log::warn!("keeping {} as a spare segment: {e}", segment.display());
+                false
+            }
+        }
     }
 
     pub fn fsync_mode(&self) -> FsyncMode {
@@ -771,7 +793,9 @@ impl Flusher {
         let inner = self.inner.clone();
         let config = &inner.config;
         let mut segment = None;
+        let mut recycled = false;
         if let Some(prepared) = self.take_prepared(batch_bytes).await {
+            recycled = prepared.is_recycled();
             // A failed activation removed the file; the inline path reports
             // the error if it persists.
             segment = prepared.activate(config.shard, first_lsn).await.ok();
@@ -795,6 +819,7 @@ impl Flusher {
         let mut state = inner.state.borrow_mut();
         state.stats.segments_created += 1;
         state.stats.segments_prepared += prepared as u64;
+        state.stats.segments_recycled += (prepared && recycled) as u64;
         if self.next.is_none() {
             self.next = Some(Preparing::start(config));
         }

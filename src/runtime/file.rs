@@ -84,7 +84,7 @@ impl SegmentFile {
         head: AlignedBuf,
         write_through: bool,
     ) -> io::Result<SegmentFile> {
-        let filled = SegmentFile::filled(path, size_bytes, head, &Cell::new(false)).await?;
+        let filled = SegmentFile::filled(path, size_bytes, head, false, &Cell::new(false)).await?;
         sync_parent_dir(path)?;
         filled.reopen(write_through).await
     }
@@ -94,15 +94,18 @@ impl SegmentFile {
     /// storage, the name not (`rename` makes it durable). Zeroes in chunks of
     /// async writes, so other tasks run meanwhile; gives up with
     /// `ErrorKind::Interrupted` between chunks once `stop` is set. A failed or
-    /// stopped preparation removes the file.
+    /// stopped preparation removes the file. With `reuse`, `path` is an
+    /// existing file of `size_bytes` (a spare segment) whose blocks are
+    /// overwritten in place instead of freed and allocated again.
     pub async fn prepare(
         path: &Path,
         size_bytes: u64,
         write_through: bool,
+        reuse: bool,
         stop: &Cell<bool>,
     ) -> io::Result<SegmentFile> {
         let head = AlignedBuf::zeroed(BLOCK_BYTES);
-        let filled = SegmentFile::filled(path, size_bytes, head, stop).await?;
+        let filled = SegmentFile::filled(path, size_bytes, head, reuse, stop).await?;
         match filled.reopen(write_through).await {
             Ok(file) => Ok(file),
             Err(e) => {
@@ -112,17 +115,19 @@ impl SegmentFile {
         }
     }
 
-    /// Creates `path`, writes `head` at 0 and zeroes the rest, fdatasyncs:
-    /// a plain (not write-through) file whose name may not be durable yet.
+    /// Creates `path` (or, with `reuse`, opens it as it is), writes `head` at
+    /// 0 and zeroes the rest, fdatasyncs: a plain (not write-through) file
+    /// whose name may not be durable yet.
     async fn filled(
         path: &Path,
         size_bytes: u64,
         head: AlignedBuf,
+        reuse: bool,
         stop: &Cell<bool>,
     ) -> io::Result<SegmentFile> {
         assert!(size_bytes > 0 && size_bytes.is_multiple_of(BLOCK_BYTES as u64));
         assert!(head.len() as u64 <= size_bytes);
-        let file = open_write_only(path, true, 0).await?;
+        let file = open_write_only(path, !reuse, 0).await?;
         let filling = SegmentFile {
             file,
             path: path.to_path_buf(),

@@ -267,19 +267,26 @@ impl Shard {
             log::warn!("shard {}: listing journal segments: {e}", self.id);
             Vec::new()
         });
+        let (segment_count, snapshot_count) = (segments.len(), snapshots.len());
+        let mut doomed = Vec::new();
+        for path in segments {
+            if !journal.keep_as_spare(&path).await {
+                doomed.push(path);
+            }
+        }
+        let spared = segment_count - doomed.len();
+        doomed.extend(snapshots);
         let mut deleted = 0;
-        for path in segments.iter().chain(&snapshots) {
+        for path in &doomed {
             match runtime::file::delete_gradually(path).await {
                 Ok(()) => deleted += 1,
                 Err(e) => log::warn!("shard {}: deleting {}: {e}", self.id, path.display()),
             }
         }
-        if deleted > 0 {
+        if spared + deleted > 0 {
             log::info!(
-                "shard {}: deleted {deleted} redundant files ({} journal segments, {} snapshots)",
-                self.id,
-                segments.len(),
-                snapshots.len()
+                "shard {}: {segment_count} redundant journal segments and {snapshot_count} snapshots: {spared} segments kept as spares, {deleted} files deleted",
+                self.id
             );
         }
     }
