@@ -257,6 +257,79 @@ fn segments_a_snapshot_made_redundant_are_zeroed_and_reused() {
     }
 }
 
+/// One writer's SETs until `stop`: the last acknowledged value of each key, and the write in
+/// flight when the server died (either outcome is right for it).
+type Acked = (HashMap<String, String>, Option<(String, String)>);
+
+fn set_until_stopped(url: String, w: usize, cycle: usize, stop: &AtomicBool) -> Acked {
+    let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let mut acked = HashMap::new();
+    for n in 0.. {
+        let key = format!("w{w}-{}", n % 3000);
+        let value = format!("{cycle}-{n}-{}", "v".repeat(200));
+        match con.set::<_, _, ()>(&key, &value) {
+            Ok(()) => acked.insert(key, value),
+            Err(_) => return (acked, Some((key, value))),
+        };
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    (acked, None)
+}
+
+#[test]
+fn sigkill_while_segments_are_reused_loses_no_acknowledged_write() {
+    let _serial = serial();
+    let cycles = common::crash_cycles(4);
+    // A snapshot every megabyte of journal, and 1 MB segments: segments are made redundant,
+    // kept as spares, zeroed and reused all the time the writers run.
+    let args = [
+        "--journal-segment-size",
+        "1mb",
+        "--auto-aof-rewrite-min-size",
+        "1mb",
+        "--auto-aof-rewrite-percentage",
+        "1",
+    ];
+    let mut server = Server::start(2, &args);
+    let mut model: HashMap<String, String> = HashMap::new();
+    let mut rng_state = 0x6b65656cu64;
+    let mut recycled = 0;
+    for cycle in 0..cycles {
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let (stop, url) = (stop.clone(), server.url());
+                thread::spawn(move || set_until_stopped(url, w, cycle, &stop))
+            })
+            .collect();
+        rng_state = rng_state.wrapping_mul(6364136223846793005).wrapping_add(1);
+        thread::sleep(Duration::from_millis(300 + (rng_state >> 33) % 500));
+        let segments_recycled = info_field(&mut server.client(), "journal_segments_recycled");
+        recycled += segments_recycled.parse::<u64>().unwrap();
+        server.kill9();
+        stop.store(true, Ordering::Relaxed);
+        let results: Vec<Acked> = writers.into_iter().map(|t| t.join().unwrap()).collect();
+        server.restart();
+        let mut con = server.client();
+        let mut in_doubt = HashMap::new();
+        for (acked, in_flight) in results {
+            model.extend(acked);
+            in_doubt.extend(in_flight);
+        }
+        for (key, value) in model.iter_mut() {
+            let got: Option<String> = con.get(key).unwrap();
+            let got = got.unwrap_or_else(|| panic!("cycle {cycle}: {key} is gone"));
+            if &got != value {
+                assert_eq!(Some(&got), in_doubt.get(key), "cycle {cycle}: {key}");
+                *value = got;
+            }
+        }
+    }
+    assert!(recycled > 0, "no segment was reused before a kill");
+}
+
 fn corrupt(path: &Path) {
     let mut bytes = std::fs::read(path).unwrap();
     let at = bytes.len() / 2;
