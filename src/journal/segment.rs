@@ -40,7 +40,7 @@ const SPARE_FILE_PREFIX: &str = "journal-spare-";
 /// Spare segments kept at most per shard; further redundant segments are
 /// deleted. So the journal's disk holds its live segments, the one being
 /// prepared and at most this many more.
-pub const SPARE_SEGMENTS_MAX: usize = 2;
+const SPARE_SEGMENTS_MAX: usize = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentHeader {

@@ -238,8 +238,9 @@ impl Shard {
         Ok(())
     }
 
-    /// Deletes the journal segments and the older snapshots that the snapshot at `lsn` makes
-    /// redundant. A failure here loses nothing (the files are only redundant), so it is logged.
+    /// Keeps the journal segments that the snapshot at `lsn` makes redundant as spares for reuse
+    /// (up to `SPARE_SEGMENTS_MAX`) and deletes the rest, and the older snapshots. A failure here
+    /// loses nothing (the files are only redundant), so it is logged.
     pub(super) async fn trim_after_snapshot(&self, lsn: Lsn) {
         let journal = self.journal.as_ref().expect("snapshots need a journal");
         let dir = journal.dir().to_path_buf();
