@@ -341,21 +341,16 @@ impl Db {
         let index = self.slot_index(key_slot(key));
         let kept = self.keeping.as_deref().is_some_and(|k| k.keeps(key));
         let slot = self.slot_at(index);
-        let in_place = self.slots[index]
-            .get_key_value_mut(key)
-            .filter(|(_, entry)| {
-                !kept && !entry.is_due(now_ms) && entry.expire_at_ms() == expire_at_ms
-            })
-            .and_then(|(stored, entry)| {
-                entry
-                    .value
-                    .overwrite_string_in_place(bytes)
-                    .then(|| Change::stored(stored, slot))
-            });
-        match in_place {
-            Some(change) => self.record(change),
-            None => self.overwrite(key, Value::string(bytes), expire_at_ms, now_ms),
+        if let Some((stored, entry)) = self.slots[index].get_key_value_mut(key) {
+            let same_deadline = !entry.is_due(now_ms) && entry.expire_at_ms() == expire_at_ms;
+            if !kept && same_deadline && entry.value.overwrite_string_in_place(bytes) {
+                if self.track_changes {
+                    record_in(&mut self.changes, Change::stored(stored, slot));
+                }
+                return;
+            }
         }
+        self.overwrite(key, Value::string(bytes), expire_at_ms, now_ms);
     }
 
     /// `insert`; returns whether it replaced an entry, and that entry's deadline.
