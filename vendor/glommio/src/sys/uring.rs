@@ -1230,6 +1230,8 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    /// Keel: when the armed `latency_preemption_timeout_src` fires at the latest.
+    latency_preemption_deadline: Cell<Instant>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1361,6 +1363,7 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            latency_preemption_deadline: Cell::new(Instant::now()),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1822,22 +1825,21 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // Cancel the old timer regardless of whether we can sleep:
-        // if we won't sleep, we will register the new timer with its new
-        // value.
-        //
-        // But if we will sleep, there might be a timer registered that needs
-        // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
-
-        // Schedule the throughput-based timeout immediately: it won't matter if we end
-        // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
+        // Keel: both preemption timers stay armed across calls while they are pending, instead of
+        // being cancelled and armed anew on every call (see KEEL-PATCHES.md). A timer that fires
+        // early only sends the executor through here once more.
+        let throughput_timer = self
+            .throughput_preemption_timeout_src
+            .take()
+            .filter(|timer| timer.result().is_none())
+            .unwrap_or_else(|| {
+                main_ring.prepare_throughput_preemption_timer(
+                    self.ring_depth() as u32,
+                    self.eventfd_src.raw(),
+                )
+            });
+        self.throughput_preemption_timeout_src
+            .set(Some(throughput_timer));
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1859,9 +1861,9 @@ impl Reactor {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
             if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+                if self.arm_latency_timer(&mut lat_ring, dur) {
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -1888,8 +1890,7 @@ impl Reactor {
         }
 
         if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+            self.arm_latency_timer(&mut lat_ring, preempt);
             flush_rings!(lat_ring, main_ring)?;
         }
 
@@ -1901,6 +1902,23 @@ impl Reactor {
         // need_preempt() should be false at this point. As soon as the next event
         // in the preempt ring completes, though, then it will be true.
         Ok(should_sleep)
+    }
+
+    /// Keel: makes the latency ring's timer fire within `dur`. The timer armed already is kept
+    /// when it is pending and fires no later; otherwise it is dropped (cancelled) and a new one
+    /// armed. Returns whether a new one was armed.
+    fn arm_latency_timer(&self, lat_ring: &mut SleepableRing, dur: Duration) -> bool {
+        let deadline = Instant::now() + dur;
+        if let Some(timer) = self.latency_preemption_timeout_src.take() {
+            if timer.result().is_none() && self.latency_preemption_deadline.get() <= deadline {
+                self.latency_preemption_timeout_src.set(Some(timer));
+                return false;
+            }
+        }
+        self.latency_preemption_timeout_src
+            .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
+        self.latency_preemption_deadline.set(deadline);
+        true
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
