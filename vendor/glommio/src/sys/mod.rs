@@ -172,7 +172,6 @@ pub(crate) fn sendmsg_syscall(
 }
 
 mod dma_buffer;
-mod membarrier;
 pub(crate) mod source;
 pub(crate) mod sysfs;
 mod uring;
@@ -306,6 +305,9 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
+        // Keel: pairs with the fence a sleeping executor issues after `prepare_to_sleep`: what
+        // the caller queued for that executor is visible before `should_notify` is read.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)
