@@ -87,7 +87,8 @@ pub enum Change {
     Delta {
         key: StoredKey,
         slot: u16,
-        delta: Delta,
+        /// Boxed: the largest deltas would make every change, SET's included, 128 bytes.
+        delta: Box<Delta>,
     },
     Flush,
 }
@@ -409,7 +410,11 @@ impl Db {
             self.delete(key);
         } else if self.track_changes {
             let (key, slot) = (stored.clone(), self.slot_at(index));
-            self.record(Change::Delta { key, slot, delta });
+            self.record(Change::Delta {
+                key,
+                slot,
+                delta: Box::new(delta),
+            });
         }
         Ok(())
     }

@@ -138,7 +138,7 @@ impl Shard {
                     slot,
                     Effect::Delta {
                         key: Bytes::copy_from_slice(&key),
-                        delta,
+                        delta: *delta,
                     },
                 ),
             };
