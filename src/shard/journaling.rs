@@ -159,7 +159,7 @@ impl Shard {
         };
         journal.end_unit(unit);
         if let Some(mut marks) = log.marks {
-            marks.commit(lsn, journal.durable_lsn());
+            marks.commit(lsn);
         }
         lsn
     }
@@ -255,15 +255,6 @@ impl Shard {
         self.unsynced
             .borrow()
             .read_wait_lsn(db, keys.map(|k| &k[..]), journal.durable_lsn())
-    }
-
-    /// Forgets no-dirty-read marks of writes that are durable now (called periodically).
-    pub fn forget_durable_writes(&self) {
-        if let Some(journal) = &self.journal {
-            self.unsynced
-                .borrow_mut()
-                .forget_durable(journal.durable_lsn());
-        }
     }
 
     /// The LSN a keyspace-wide read must wait for: everything appended.

@@ -61,7 +61,6 @@ impl Shard {
                 }
             }
             self.maybe_free_garbage();
-            self.forget_durable_writes();
             self.sample_journal_latency();
             self.maybe_auto_snapshot();
             self.clients
