@@ -8,6 +8,7 @@
 #        (defaults: pipeline 16, 5 rounds, appendonly yes with appendfsync always)
 # Env: KEEL_BENCH [target/release/keel-bench], PORT [7799], SECONDS_PER_RUN [5],
 #      WORKLOAD [durable-write] (any keel-bench --workload; its default key range is kept),
+#      KEY_MAXIMUM [100000]: durable-write's key range (1000 fits in cache: no misses per key),
 #      LOAD_THREADS [1]: the 50 clients split over this many load threads, on cores 1..N.
 # Each run's line also shows commands per journal batch (from INFO; "-" without a journal) and
 # the server's CPU time per command in µs (from /proc, over the load's run): the steadier figure
@@ -61,7 +62,7 @@ run() {
 
 # durable-write's default range (10M keys) would measure memory growth; 100k is the load.
 KEY_RANGE=()
-[ "$WORKLOAD" = durable-write ] && KEY_RANGE=(--key-maximum 100000)
+[ "$WORKLOAD" = durable-write ] && KEY_RANGE=(--key-maximum "${KEY_MAXIMUM:-100000}")
 trap stop EXIT
 results=$(mktemp)
 for round in $(seq "$ROUNDS"); do
