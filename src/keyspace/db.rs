@@ -197,6 +197,18 @@ impl Db {
         }
     }
 
+    /// Prefetches the bytes of `key`'s string value where they live outside its bucket: the third
+    /// warming pass, once `warm_bucket` brought in the bucket that points at them. SET writes a
+    /// same-size value over the old one in place, and that store missing the cache held up the
+    /// command's later stores.
+    pub fn warm_value(&self, slot: u16, key: &[u8]) {
+        if self.owns_slot(slot) {
+            if let Some(entry) = self.slots[self.slot_index(slot)].get(key) {
+                entry.value.prefetch();
+            }
+        }
+    }
+
     pub fn owns_slot(&self, slot: u16) -> bool {
         (slot.wrapping_sub(self.first_slot) as usize) < self.slots.len()
     }

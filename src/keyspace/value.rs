@@ -60,6 +60,14 @@ impl Value {
         }
     }
 
+    /// Asks the CPU to bring in a string's bytes kept outside the value (a hint, like
+    /// `slot_table::prefetch`).
+    pub fn prefetch(&self) {
+        if let Value::Str { bytes, .. } = self {
+            bytes.prefetch();
+        }
+    }
+
     /// Copies `bytes` over a string value that `Value::string(bytes)` would store alike (the
     /// same size in its own allocation), and says whether it did.
     pub fn overwrite_string_in_place(&mut self, bytes: &[u8]) -> bool {

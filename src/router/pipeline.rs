@@ -125,7 +125,7 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
     replies
 }
 
-/// Warms (`Db::warm_slot`, then `Db::warm_bucket`) the first argument of each request, the key of
+/// Warms (`Db::warm_slot`, `Db::warm_bucket`, then `Db::warm_value`) the first argument of each request, the key of
 /// most commands, when several requests came at once; a first argument that is not a key costs
 /// useless prefetches.
 fn warm_keys(client: &Client, requests: &[Vec<Bytes>]) {
@@ -142,6 +142,8 @@ fn warm_keys(client: &Client, requests: &[Vec<Bytes>]) {
     keys.iter().for_each(|&(slot, _)| db.warm_slot(slot));
     keys.iter()
         .for_each(|&(slot, key)| db.warm_bucket(slot, key));
+    keys.iter()
+        .for_each(|&(slot, key)| db.warm_value(slot, key));
 }
 
 fn route(client: &Client, spec: &'static CommandSpec, args: &[Bytes]) -> Route {
