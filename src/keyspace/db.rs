@@ -189,11 +189,11 @@ impl Db {
         }
     }
 
-    /// Prefetches `key`'s tag group and home bucket in `slot`: the second warming pass, once
-    /// `warm_slot` brought in the header that says where they are.
-    pub fn warm_bucket(&self, slot: u16, key: &[u8]) {
+    /// Prefetches the tag group and home bucket in `slot` of a key of hash `hash` (`key_hash`):
+    /// the second warming pass, once `warm_slot` brought in the header that says where they are.
+    pub fn warm_bucket(&self, slot: u16, hash: u64) {
         if self.owns_slot(slot) {
-            self.slots[self.slot_index(slot)].prefetch(key);
+            self.slots[self.slot_index(slot)].prefetch(hash);
         }
     }
 
@@ -201,9 +201,9 @@ impl Db {
     /// warming pass, once `warm_bucket` brought in the bucket that points at them. SET writes a
     /// same-size value over the old one in place, and that store missing the cache held up the
     /// command's later stores.
-    pub fn warm_value(&self, slot: u16, key: &[u8]) {
+    pub fn warm_value(&self, slot: u16, hash: u64, key: &[u8]) {
         if self.owns_slot(slot) {
-            if let Some(entry) = self.slots[self.slot_index(slot)].get(key) {
+            if let Some(entry) = self.slots[self.slot_index(slot)].get_hashed(hash, key) {
                 entry.value.prefetch();
             }
         }

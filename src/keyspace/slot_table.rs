@@ -425,6 +425,11 @@ impl SlotTable {
         self.entry(hash_of(key), key)
     }
 
+    /// `get` for a caller that has the key's hash (`key_hash`) already.
+    pub fn get_hashed(&self, hash: u64, key: &[u8]) -> Option<&Entry> {
+        self.entry(hash, key)
+    }
+
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         self.entry_mut(hash_of(key), key)
     }
@@ -546,13 +551,14 @@ impl SlotTable {
         self.table.drain().chain(moving)
     }
 
-    /// Asks the CPU to bring in `key`'s tag group and home bucket (only a hint: any key is fine).
-    pub fn prefetch(&self, key: &[u8]) {
+    /// Asks the CPU to bring in the tag group and home bucket of a key of hash `hash`
+    /// (`key_hash`; only a hint: any hash is fine).
+    pub fn prefetch(&self, hash: u64) {
         let table = &self.table;
         if table.capacity() == 0 {
             return;
         }
-        let home = table.home(hash_of(key));
+        let home = table.home(hash);
         prefetch(&table.tags[home]);
         prefetch(&table.buckets[home]);
     }

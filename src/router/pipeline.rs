@@ -10,6 +10,7 @@ use bytes::Bytes;
 use super::cross_shard;
 use super::slot::key_slot;
 use crate::commands::{self, CommandSpec, Run};
+use crate::keyspace::key_hash;
 use crate::protocol::Reply;
 use crate::server::client::Client;
 use crate::server::transaction;
@@ -134,16 +135,16 @@ fn warm_keys(client: &Client, requests: &[Vec<Bytes>]) {
     }
     let keyspace = client.shard.keyspace.borrow();
     let db = &keyspace.dbs[client.db()];
-    let keys: Vec<(u16, &[u8])> = requests
+    let keys: Vec<(u16, u64, &[u8])> = requests
         .iter()
         .filter_map(|args| args.get(1))
-        .map(|key| (key_slot(key), &key[..]))
+        .map(|key| (key_slot(key), key_hash(key), &key[..]))
         .collect();
-    keys.iter().for_each(|&(slot, _)| db.warm_slot(slot));
+    keys.iter().for_each(|&(slot, _, _)| db.warm_slot(slot));
     keys.iter()
-        .for_each(|&(slot, key)| db.warm_bucket(slot, key));
+        .for_each(|&(slot, hash, _)| db.warm_bucket(slot, hash));
     keys.iter()
-        .for_each(|&(slot, key)| db.warm_value(slot, key));
+        .for_each(|&(slot, hash, key)| db.warm_value(slot, hash, key));
 }
 
 fn route(client: &Client, spec: &'static CommandSpec, args: &[Bytes]) -> Route {
