@@ -126,9 +126,9 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
     replies
 }
 
-/// Warms (`Db::warm_slot`, `Db::warm_bucket`, then `Db::warm_value`) the first argument of each request, the key of
-/// most commands, when several requests came at once; a first argument that is not a key costs
-/// useless prefetches.
+/// Warms (`Db::warm_slot`, `Db::warm_bucket`, then `Db::warm_value`) the first argument of each
+/// request, the key of most commands, when several requests came at once; a first argument that
+/// is not a key costs useless prefetches.
 fn warm_keys(client: &Client, requests: &[Vec<Bytes>]) {
     if requests.len() < 2 {
         return;
