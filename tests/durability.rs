@@ -865,6 +865,15 @@ fn full_disk_refuses_writes_with_misconf_keeps_reads_and_recovers_when_space_ret
         .arg("again")
         .query::<()>(&mut con);
     assert_eq!(refused_again.unwrap_err().code(), Some("MISCONF"));
+    // No dirty reads: the refused write is in memory but not durable, so reading its key, on
+    // another connection too, answers MISCONF rather than show what a crash would take back.
+    for mut reader in [server.client(), con] {
+        let read = redis::cmd("GET")
+            .arg(&refused)
+            .query::<Option<String>>(&mut reader);
+        assert_eq!(read.unwrap_err().code(), Some("MISCONF"), "GET {refused}");
+    }
+    let mut con = server.client();
 
     std::fs::remove_file(&filler).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
