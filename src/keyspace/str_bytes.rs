@@ -27,21 +27,6 @@ pub enum StrBytes {
 }
 
 impl StrBytes {
-    /// Asks the CPU to bring in the first line of bytes kept in their own allocation.
-    pub fn prefetch(&self) {
-        if let Some(first) = self.first_heap_byte() {
-            super::slot_table::prefetch(first);
-        }
-    }
-
-    fn first_heap_byte(&self) -> Option<&u8> {
-        match self {
-            StrBytes::Inline { .. } => None,
-            StrBytes::Boxed(bytes) => bytes.first(),
-            StrBytes::Shared(bytes) => bytes.first(),
-        }
-    }
-
     /// A copy of `bytes` (inline, or in its own allocation).
     pub fn new(bytes: &[u8]) -> StrBytes {
         match inline(bytes) {

@@ -60,11 +60,13 @@ impl Value {
         }
     }
 
-    /// Asks the CPU to bring in a string's bytes kept outside the value (a hint, like
-    /// `slot_table::prefetch`).
+    /// Asks the CPU to bring in a string's first bytes (a hint, like `slot_table::prefetch`). Those
+    /// of a long string are in their own allocation; an inline string's are in its bucket already.
     pub fn prefetch(&self) {
         if let Value::Str { bytes, .. } = self {
-            bytes.prefetch();
+            if let Some(first) = bytes.first() {
+                super::slot_table::prefetch(first);
+            }
         }
     }
 

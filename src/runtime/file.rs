@@ -180,15 +180,13 @@ impl SegmentFile {
                     "segment preparation stopped",
                 ));
             }
-            let left = self.size_bytes - offset;
-            let written = if left >= ZERO_CHUNK_BYTES as u64 {
+            let len = (self.size_bytes - offset).min(ZERO_CHUNK_BYTES as u64) as usize;
+            let written = if len == ZERO_CHUNK_BYTES {
                 self.file.write_rc_at(zeros.clone(), offset).await
             } else {
-                self.file
-                    .write_at(AlignedBuf::zeroed(left as usize).dma, offset)
-                    .await
+                let tail = AlignedBuf::zeroed(len).dma;
+                self.file.write_at(tail, offset).await
             };
-            let len = (left as usize).min(ZERO_CHUNK_BYTES);
             check_written(written.map_err(to_io)?, len)?;
             offset += len as u64;
         }
