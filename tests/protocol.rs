@@ -139,6 +139,64 @@ fn pipeline_of_10000_commands_in_one_write_replies_in_order() {
     sender.join().unwrap();
 }
 
+/// A pipeline's keys are warmed (prefetched) a few requests ahead of their commands, one shard
+/// owning them all here. Requests that delete, retype or flush keys warmed ahead, switch the
+/// database, or have no key at all must still be answered as if run one by one.
+#[test]
+fn pipeline_changing_the_keys_warmed_ahead_of_it_replies_as_run_one_by_one() {
+    let server = Server::start(1, &["--appendonly", "no"]);
+    let requests: &[&[&str]] = &[
+        &["SET", "k1", "v1"],
+        &["SET", "k2", "v2"],
+        &["DEL", "k2"],
+        &["GET", "k2"],
+        &["PING"],
+        &["SELECT", "1"],
+        &["GET", "k1"],
+        &["SET", "k1", "other"],
+        &["SELECT", "0"],
+        &["GET", "k1"],
+        &["LPUSH", "k2", "x"],
+        &["GET", "k2"],
+        &["FLUSHDB"],
+        &["GET", "k1"],
+        &["ECHO", "hi"],
+    ];
+    let expected = [
+        "+OK\r\n",
+        "+OK\r\n",
+        ":1\r\n",
+        "$-1\r\n",
+        "+PONG\r\n",
+        "+OK\r\n",
+        "$-1\r\n",
+        "+OK\r\n",
+        "+OK\r\n",
+        "$2\r\nv1\r\n",
+        ":1\r\n",
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+        "+OK\r\n",
+        "$-1\r\n",
+        "$2\r\nhi\r\n",
+    ]
+    .concat();
+    let batch: Vec<u8> = requests.iter().flat_map(|args| resp(args)).collect();
+    let mut raw = server.raw();
+    assert_eq!(raw.roundtrip(&batch, expected.len()), expected);
+    // Shorter pipelines than the warming's lead, too.
+    for n in 2..5 {
+        let batch: Vec<u8> = (0..n)
+            .flat_map(|i| resp(&["INCR", &format!("n{n}:{}", i % 2)]))
+            .collect();
+        let expected: String = (0..n).map(|i| format!(":{}\r\n", i / 2 + 1)).collect();
+        assert_eq!(
+            raw.roundtrip(&batch, expected.len()),
+            expected,
+            "{n} requests"
+        );
+    }
+}
+
 #[test]
 fn keys_and_values_are_binary_safe() {
     let server = server(&[]);

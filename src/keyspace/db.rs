@@ -180,27 +180,33 @@ impl Db {
     }
 
     /// Prefetches the header of slot table `slot` (16384 of them, rarely all in cache): the first
-    /// of a batch's two warming passes. A batch warms all its keys before running any command, so
-    /// that their cache misses overlap instead of coming one after another. A key of another
-    /// shard is left alone (by both passes).
+    /// of the four steps that warm a key ahead of its command (`router::warm`). A key of another
+    /// shard is left alone (by every step).
     pub fn warm_slot(&self, slot: u16) {
         if self.owns_slot(slot) {
             slot_table::prefetch(&self.slots[self.slot_index(slot)]);
         }
     }
 
-    /// Prefetches the tag group and home bucket in `slot` of a key of hash `hash` (`key_hash`):
-    /// the second warming pass, once `warm_slot` brought in the header that says where they are.
-    pub fn warm_bucket(&self, slot: u16, hash: u64) {
+    /// Prefetches the tag group in `slot` of a key of hash `hash` (`key_hash`), once `warm_slot`
+    /// brought in the header that says where it is.
+    pub fn warm_tags(&self, slot: u16, hash: u64) {
         if self.owns_slot(slot) {
-            self.slots[self.slot_index(slot)].prefetch(hash);
+            self.slots[self.slot_index(slot)].prefetch_tags(hash);
         }
     }
 
-    /// Prefetches the bytes of `key`'s string value where they live outside its bucket: the third
-    /// warming pass, once `warm_bucket` brought in the bucket that points at them. SET writes a
-    /// same-size value over the old one in place, and that store missing the cache held up the
-    /// command's later stores.
+    /// Prefetches the buckets in `slot` that may hold a key of hash `hash`, once `warm_tags`
+    /// brought in the tags that say which.
+    pub fn warm_buckets(&self, slot: u16, hash: u64) {
+        if self.owns_slot(slot) {
+            self.slots[self.slot_index(slot)].prefetch_matches(hash);
+        }
+    }
+
+    /// Prefetches the bytes of `key`'s string value where they live outside its bucket, once
+    /// `warm_buckets` brought in the bucket that points at them. SET writes a same-size value over
+    /// the old one in place, and that store missing the cache held up the command's later stores.
     pub fn warm_value(&self, slot: u16, hash: u64, key: &[u8]) {
         if self.owns_slot(slot) {
             if let Some(entry) = self.slots[self.slot_index(slot)].get_hashed(hash, key) {

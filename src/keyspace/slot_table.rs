@@ -7,8 +7,9 @@
 //! - **Capacity grows by steps of 1.14x to 1.25x, not by doubling** (`capacity_for`): the table
 //!   stays 60–87% full as it grows, where a power-of-two table falls to 44% after each doubling.
 //!   At 64 bytes a bucket, that slack was most of a small key's memory.
-//! - **`prefetch`** brings in the tag group and the home bucket of a key ahead of its lookup, so a
-//!   pipeline of commands overlaps its cache misses instead of taking them one after another.
+//! - **`prefetch_tags`, then `prefetch_matches`** bring in the tag group and then the buckets
+//!   whose tags match a key ahead of its lookup, so a pipeline of commands overlaps its cache
+//!   misses instead of taking them one after another.
 //! - **A big table resizes a step at a time** (`Moving`), as Redis's incremental rehashing does:
 //!   the new table takes every insert, each insert or remove moves the keys of `MOVE_STEP` buckets
 //!   of the old one, and the shard's cron moves more when writes stop (`move_some`). A slot of
@@ -551,16 +552,29 @@ impl SlotTable {
         self.table.drain().chain(moving)
     }
 
-    /// Asks the CPU to bring in the tag group and home bucket of a key of hash `hash`
-    /// (`key_hash`; only a hint: any hash is fine).
-    pub fn prefetch(&self, hash: u64) {
+    /// Asks the CPU to bring in the tag group of a key of hash `hash` (`key_hash`; only a hint:
+    /// any hash is fine).
+    pub fn prefetch_tags(&self, hash: u64) {
+        let table = &self.table;
+        if table.capacity() == 0 {
+            return;
+        }
+        prefetch(&table.tags[table.home(hash)]);
+    }
+
+    /// Asks the CPU to bring in the buckets of `hash`'s first group whose tags match it: the step
+    /// after `prefetch_tags`, once the tags are in. The key is in one of them unless it is absent
+    /// or probed past its first group; its home bucket alone, a line of its own, missed most
+    /// keys of a small table.
+    pub fn prefetch_matches(&self, hash: u64) {
         let table = &self.table;
         if table.capacity() == 0 {
             return;
         }
         let home = table.home(hash);
-        prefetch(&table.tags[home]);
-        prefetch(&table.buckets[home]);
+        for offset in positions(match_tag(table.group_at(home), tag_of(hash))) {
+            prefetch(&table.buckets[table.wrap(home + offset)]);
+        }
     }
 }
 

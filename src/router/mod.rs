@@ -7,6 +7,7 @@ mod exec_steps;
 pub mod multi_exec;
 mod pipeline;
 pub mod slot;
+mod warm;
 
 pub use cross_shard::{exec_on_owner, in_exec, Txn};
 pub use pipeline::{cluster_refusal, run_pipeline};

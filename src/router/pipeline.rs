@@ -9,8 +9,8 @@ use bytes::Bytes;
 
 use super::cross_shard;
 use super::slot::key_slot;
+use super::warm::Warmer;
 use crate::commands::{self, CommandSpec, Run};
-use crate::keyspace::key_hash;
 use crate::protocol::Reply;
 use crate::server::client::Client;
 use crate::server::transaction;
@@ -24,7 +24,7 @@ enum Route {
     Refuse(Reply),
 }
 
-pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec<Reply> {
+pub async fn run_pipeline(client: &mut Client, mut requests: Vec<Vec<Bytes>>) -> Vec<Reply> {
     let shard = client.shard.clone();
     let mut replies: Vec<Option<Reply>> = (0..requests.len()).map(|_| None).collect();
     // The LSN each locally run reply must wait for (remote shards wait before replying).
@@ -32,11 +32,13 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
     let mut queued: Vec<Vec<(usize, Request)>> =
         (0..shard.shard_count()).map(|_| Vec::new()).collect();
     let mut any_queued = false;
-    warm_keys(client, &requests);
+    let warmer = Warmer::new(client, &requests);
     // One clock read for the commands that run here back to back, again after each wait: the
     // time a batch started is as good as Redis's cached clock.
     let mut now_ms = clock_ms();
-    for (i, args) in requests.into_iter().enumerate() {
+    for i in 0..requests.len() {
+        warmer.ahead_of(client, &requests, i);
+        let args = std::mem::take(&mut requests[i]);
         transaction::show(client);
         let spec = match commands::resolve(&args) {
             Ok(spec) => spec,
@@ -124,27 +126,6 @@ pub async fn run_pipeline(client: &mut Client, requests: Vec<Vec<Bytes>>) -> Vec
         .collect();
     shard.settle(&mut replies, &lsns).await;
     replies
-}
-
-/// Warms (`Db::warm_slot`, `Db::warm_bucket`, then `Db::warm_value`) the first argument of each
-/// request, the key of most commands, when several requests came at once; a first argument that
-/// is not a key costs useless prefetches.
-fn warm_keys(client: &Client, requests: &[Vec<Bytes>]) {
-    if requests.len() < 2 {
-        return;
-    }
-    let keyspace = client.shard.keyspace.borrow();
-    let db = &keyspace.dbs[client.db()];
-    let keys: Vec<(u16, u64, &[u8])> = requests
-        .iter()
-        .filter_map(|args| args.get(1))
-        .map(|key| (key_slot(key), key_hash(key), &key[..]))
-        .collect();
-    keys.iter().for_each(|&(slot, _, _)| db.warm_slot(slot));
-    keys.iter()
-        .for_each(|&(slot, hash, _)| db.warm_bucket(slot, hash));
-    keys.iter()
-        .for_each(|&(slot, hash, key)| db.warm_value(slot, hash, key));
 }
 
 fn route(client: &Client, spec: &'static CommandSpec, args: &[Bytes]) -> Route {
