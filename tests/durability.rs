@@ -839,6 +839,43 @@ fn write_until_misconf(server: &Server) -> (Vec<(String, String)>, String) {
     panic!("no MISCONF after {WRITES_MAX} writes although the disk is full");
 }
 
+/// `INFO persistence`'s count of reads whose reply waited for a write to be durable.
+fn reads_waited(con: &mut redis::Connection) -> u64 {
+    common::info_field(con, "journal_reads_waited")
+        .parse()
+        .unwrap()
+}
+
+/// A read of a key written earlier in its own pipeline waits for that write's sync, and says so
+/// in INFO; once the write is durable, reading the key waits for nothing.
+#[test]
+fn a_read_behind_its_keys_write_waits_for_the_sync_and_is_counted() {
+    let server = Server::start(2, &[]);
+    let mut con = server.client();
+    let before = reads_waited(&mut con);
+    let (value,): (String,) = redis::pipe()
+        .cmd("SET")
+        .arg("k")
+        .arg("v")
+        .ignore()
+        .cmd("GET")
+        .arg("k")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(value, "v");
+    let after_pipeline = reads_waited(&mut con);
+    assert!(after_pipeline > before, "GET behind SET waited");
+    for _ in 0..10 {
+        let value: String = cmd(&mut con, &["GET", "k"]);
+        assert_eq!(value, "v");
+    }
+    assert_eq!(
+        reads_waited(&mut con),
+        after_pipeline,
+        "reads of durable writes"
+    );
+}
+
 /// A server with its data on a small tmpfs that a filler file has made full.
 fn server_on_full_disk(tmpfs: &Tmpfs) -> (Server, PathBuf) {
     let data = tmpfs.path.join("data");
@@ -867,6 +904,7 @@ fn full_disk_refuses_writes_with_misconf_keeps_reads_and_recovers_when_space_ret
     assert_eq!(refused_again.unwrap_err().code(), Some("MISCONF"));
     // No dirty reads: the refused write is in memory but not durable, so reading its key, on
     // another connection too, answers MISCONF rather than show what a crash would take back.
+    let waited_before = reads_waited(&mut con);
     for mut reader in [server.client(), con] {
         let read = redis::cmd("GET")
             .arg(&refused)
@@ -874,6 +912,10 @@ fn full_disk_refuses_writes_with_misconf_keeps_reads_and_recovers_when_space_ret
         assert_eq!(read.unwrap_err().code(), Some("MISCONF"), "GET {refused}");
     }
     let mut con = server.client();
+    assert!(
+        reads_waited(&mut con) >= waited_before + 2,
+        "both GETs waited"
+    );
 
     std::fs::remove_file(&filler).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -129,7 +129,7 @@ fn snapshot_report(shard: &Shard, keys: usize) -> SnapshotReport {
 type JournalReport = [i64; JOURNAL_FIELDS.len()];
 
 /// Summed over shards, except `writable` (every shard must be) and the maxima.
-const JOURNAL_FIELDS: [&str; 11] = [
+const JOURNAL_FIELDS: [&str; 12] = [
     "journal_enabled",
     "journal_writable",
     "journal_bytes_written",
@@ -141,9 +141,11 @@ const JOURNAL_FIELDS: [&str; 11] = [
     "journal_write_errors",
     "journal_segments_created",
     "journal_segments_recycled",
+    "journal_reads_waited",
 ];
 
-fn journal_report(shard: &Shard) -> JournalReport {
+/// `reads_waited`: the shard's `Stats::reads_waited_for_sync`.
+fn journal_report(shard: &Shard, reads_waited: u64) -> JournalReport {
     let Some(journal) = &shard.journal else {
         return [0; JOURNAL_FIELDS.len()];
     };
@@ -160,6 +162,7 @@ fn journal_report(shard: &Shard) -> JournalReport {
         stats.write_errors as i64,
         stats.segments_created as i64,
         stats.segments_recycled as i64,
+        reads_waited as i64,
     ]
 }
 
@@ -215,7 +218,7 @@ impl ShardReport {
                 .map(|(i, db)| (i as i64, db.len() as i64, db.expires_len() as i64))
                 .collect(),
             calls,
-            journal: journal_report(shard),
+            journal: journal_report(shard, stats.reads_waited_for_sync),
             snapshot: snapshot_report(shard, keyspace.dbs.iter().map(|db| db.len()).sum()),
         }
     }

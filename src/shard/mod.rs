@@ -314,10 +314,14 @@ impl Shard {
         if !self.may_have_unsynced_writes() {
             return 0;
         }
-        match spec.run {
+        let lsn = match spec.run {
             Run::Broadcast { .. } => self.unsynced_lsn(),
             _ => self.read_wait_lsn(db, spec.key_indexes(args).into_iter().map(|i| &args[i])),
+        };
+        if lsn > 0 {
+            self.stats.borrow_mut().reads_waited_for_sync += 1;
         }
+        lsn
     }
 
     /// Whether `spec` may have to wait before it runs (`wait_runnable`); one or two loads.

@@ -50,6 +50,9 @@ pub struct Stats {
     pub expired_keys: u64,
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
+    /// Reads whose reply waited for a write to be durable (no dirty reads), needlessly or not: a
+    /// key sharing its mark with one written (`shard::unsynced`) waits too.
+    pub reads_waited_for_sync: u64,
     /// The counters when `rates` were last computed.
     rate_sample: Option<RateSample>,
     rates: Rates,
