@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// Longest inline request or multibulk/bulk header line Redis accepts before the `\r\n` (64 KiB).
 pub const INLINE_BYTES_MAX: usize = 64 * 1024;
@@ -135,10 +135,20 @@ fn parse_multibulk(
         spans.push((start, end));
         pos = end + 2;
     }
-    let frame = buf.split_to(pos).freeze();
-    Ok(Some(
-        spans.into_iter().map(|(s, e)| frame.slice(s..e)).collect(),
-    ))
+    // Second pass: each argument taken out of the buffer on its own (one reference count each),
+    // the headers and line ends between them dropped. Slicing one frozen frame cost two more
+    // atomic operations a request (the frame's own count, taken and dropped).
+    let mut taken = 0;
+    let args = spans
+        .into_iter()
+        .map(|(start, end)| {
+            buf.advance(start - taken);
+            taken = end;
+            buf.split_to(end - start).freeze()
+        })
+        .collect();
+    buf.advance(pos - taken);
+    Ok(Some(args))
 }
 
 /// Redis names the offending byte; a line break in it would break the error line, and Redis
