@@ -9,10 +9,10 @@
 //! need: with W writes in flight, a read of a key written by none of them waits with odds of
 //! at most about W / `MARK_SLOTS`. Measured (`bench-harness/false-waits.sh`, INFO persistence
 //! `journal_reads_waited`): 0.08% of reads with 25 clients writing at pipeline 1, 0.12% with 50,
-//! 1.1% with 25 at pipeline 16. While the disk is full, such a read answers MISCONF as the refused
-//! write's own key does. LSNs only grow, so a slot always holds the latest write to any of its keys, and
-//! waiting for it covers every earlier one. FLUSHDB, FLUSHALL and SWAPDB change every key, so
-//! they set one mark that every read waits for.
+//! 1.1% with 25 at pipeline 16. While the disk is full, such a read answers MISCONF as the
+//! refused write's own key does. LSNs only grow, so a slot always holds the latest write to any of
+//! its keys, and waiting for it covers every earlier one. FLUSHDB, FLUSHALL and SWAPDB change
+//! every key, so they set one mark that every read waits for.
 
 use std::hash::BuildHasher;
 
