@@ -54,24 +54,22 @@ impl Warmer {
         }
         let keyspace = client.shard.keyspace.borrow();
         let db = &keyspace.dbs[client.db()];
+        // The request `behind` steps behind `lead`, with its key's slot and hash.
         let key = |behind: usize| {
             let at = lead.checked_sub(behind)?;
-            self.keys
-                .get(at)
-                .copied()
-                .flatten()
-                .map(|hashed| (hashed, at))
+            let (slot, hash) = (*self.keys.get(at)?)?;
+            Some((at, slot, hash))
         };
-        if let Some(((slot, _), _)) = key(0) {
+        if let Some((_, slot, _)) = key(0) {
             db.warm_slot(slot);
         }
-        if let Some(((slot, hash), _)) = key(1) {
+        if let Some((_, slot, hash)) = key(1) {
             db.warm_tags(slot, hash);
         }
-        if let Some(((slot, hash), _)) = key(2) {
+        if let Some((_, slot, hash)) = key(2) {
             db.warm_buckets(slot, hash);
         }
-        if let Some(((slot, hash), at)) = key(3) {
+        if let Some((at, slot, hash)) = key(3) {
             if let Some(bytes) = requests[at].get(1) {
                 db.warm_value(slot, hash, bytes);
             }
