@@ -352,6 +352,53 @@ fn unknown_commands_and_wrong_arity_get_redis_texts_and_keep_the_connection() {
 }
 
 #[test]
+fn command_names_in_any_case_or_near_a_known_one_resolve_each_on_its_own() {
+    // The shard remembers the last name it found: names that differ from it in case, length or a
+    // letter must still resolve as if looked up afresh.
+    let server = server(&["--appendonly", "no"]);
+    let requests: &[&[&str]] = &[
+        &["SET", "k", "1"],
+        &["set", "k", "2"],
+        &["SETX", "k", "3"],
+        &["SE", "k"],
+        &["sEt", "k"],
+        &["GET", "k"],
+        &["GETX", "k"],
+        &["gEt", "k"],
+        &["SETNX", "k", "4"],
+        &["SET", "k", "5"],
+        &["GET", "k"],
+    ];
+    let expected = [
+        "+OK\r\n",
+        "+OK\r\n",
+        "-ERR unknown command 'SETX', with args beginning with: 'k' '3' \r\n",
+        "-ERR unknown command 'SE', with args beginning with: 'k' \r\n",
+        "-ERR wrong number of arguments for 'set' command\r\n",
+        "$1\r\n2\r\n",
+        "-ERR unknown command 'GETX', with args beginning with: 'k' \r\n",
+        "$1\r\n2\r\n",
+        ":0\r\n",
+        "+OK\r\n",
+        "$1\r\n5\r\n",
+    ]
+    .concat();
+    let batch: Vec<u8> = requests.iter().flat_map(|args| resp(args)).collect();
+    let mut raw = server.raw();
+    assert_eq!(raw.roundtrip(&batch, expected.len()), expected);
+    // One request per read, too.
+    for (args, reply) in [
+        (&["GeT", "k"][..], "$1\r\n5\r\n"),
+        (
+            &["GETX", "k"][..],
+            "-ERR unknown command 'GETX', with args beginning with: 'k' \r\n",
+        ),
+    ] {
+        assert_eq!(raw.roundtrip(&resp(args), reply.len()), reply);
+    }
+}
+
+#[test]
 fn empty_lines_and_empty_multibulks_are_ignored() {
     let server = server(&[]);
     let mut raw = server.raw();

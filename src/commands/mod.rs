@@ -42,6 +42,7 @@ mod strings;
 mod transactions;
 mod zsets;
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -122,6 +123,9 @@ pub fn is_public(name: &str) -> bool {
 
 /// Finds a top-level command by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    if let Some(spec) = LAST_FOUND.get().and_then(|last| last.spec_if_named(name)) {
+        return Some(spec);
+    }
     if name.len() > NAME_BYTES_MAX {
         return None;
     }
@@ -129,7 +133,45 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     for (dst, src) in lower.iter_mut().zip(name) {
         *dst = src.to_ascii_lowercase();
     }
-    index().get(&lower[..name.len()]).copied()
+    let spec = index().get(&lower[..name.len()]).copied()?;
+    if let Some(found) = Found::new(name, spec) {
+        LAST_FOUND.set(Some(found));
+    }
+    Some(spec)
+}
+
+thread_local! {
+    /// The name this thread (a shard) found last, as the client spelled it: clients mostly send
+    /// one command over and over, and comparing its name costs less than hashing it again
+    /// (in a profile of durable SETs at pipeline 16, 1.5% of the shard's core fewer).
+    static LAST_FOUND: Cell<Option<Found>> = const { Cell::new(None) };
+}
+
+/// Names up to this long are remembered (every command's name is shorter).
+const FOUND_NAME_BYTES_MAX: usize = 24;
+
+/// A name as a client spelled it, and the command it named.
+#[derive(Clone, Copy)]
+struct Found {
+    name: [u8; FOUND_NAME_BYTES_MAX],
+    len: u8,
+    spec: &'static CommandSpec,
+}
+
+impl Found {
+    fn new(name: &[u8], spec: &'static CommandSpec) -> Option<Found> {
+        let mut found = Found {
+            name: [0; FOUND_NAME_BYTES_MAX],
+            len: u8::try_from(name.len()).ok()?,
+            spec,
+        };
+        found.name.get_mut(..name.len())?.copy_from_slice(name);
+        Some(found)
+    }
+
+    fn spec_if_named(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        (self.name[..self.len as usize] == *name).then_some(self.spec)
+    }
 }
 
 /// The table entry that runs `args` (the subcommand's, for commands that have them), with arity
