@@ -3,7 +3,7 @@
 //! reports medians, Keel/Redis ratios, a JSON file and an SVG of the latency distributions.
 
 use crate::args::{self, number, ArgCursor, Parsed};
-use crate::cpu_time::process_cpu_seconds;
+use crate::cpu_time::{cores_idle_seconds, process_cpu_seconds};
 use crate::figures::{self, Figures};
 use crate::server::{self, Persistence, RunningServer, ServerKind, ServerSpec};
 use crate::svg;
@@ -196,6 +196,8 @@ fn unix_secs() -> u64 {
 struct CorePlan {
     server: Option<String>,
     load: Option<String>,
+    /// The load's cores (empty when the load is not pinned).
+    load_cores: Vec<usize>,
     note: String,
 }
 
@@ -218,6 +220,7 @@ fn plan_cores(shards: usize, load_threads: Option<usize>, starts_servers: bool) 
     let unpinned = |note: String| CorePlan {
         server: None,
         load: None,
+        load_cores: Vec::new(),
         note,
     };
     if server::which("taskset").is_none() {
@@ -254,6 +257,7 @@ fn plan_cores(shards: usize, load_threads: Option<usize>, starts_servers: bool) 
     CorePlan {
         server: Some(cpu_list(server)),
         load: Some(cpu_list(load)),
+        load_cores: load.to_vec(),
         note,
     }
 }
@@ -402,6 +406,7 @@ fn run_load(
         .stderr(log_err);
     let server_pid = subject.server.as_ref().map(RunningServer::pid);
     let server_cpu_before = server_pid.and_then(process_cpu_seconds);
+    let load_idle_before = cores_idle_seconds(&plan.load_cores);
     let mut child = command
         .spawn()
         .map_err(|e| format!("cannot start load {}: {e}", exe.display()))?;
@@ -447,6 +452,12 @@ fn run_load(
         figures.server_cores = (after - before) / seconds;
     }
     figures.load_cores = load_cpu / seconds;
+    if !plan.load_cores.is_empty() {
+        let load_idle_after = cores_idle_seconds(&plan.load_cores);
+        if let (Some(before), Some(after)) = (load_idle_before, load_idle_after) {
+            figures.load_cores_idle = (after - before) / seconds / plan.load_cores.len() as f64;
+        }
+    }
     Ok(figures)
 }
 
@@ -492,7 +503,7 @@ pub fn main(argv: Vec<String>) -> Result<(), String> {
             let f = run_load(&cc, &plan, subject, run)?;
             eprintln!(
                 "run {run}/{} {:<8} {:>12.0} ops/s  p50 {:.3}  p99 {:.3}  p99.9 {:.3} ms  \
-                 cores busy: server {:.2}, load {:.2}",
+                 cores busy: server {:.2}, load {:.2} (load cores idle {:.2})",
                 cc.runs,
                 subject.label,
                 f.ops_per_sec,
@@ -500,7 +511,8 @@ pub fn main(argv: Vec<String>) -> Result<(), String> {
                 f.p99_ms,
                 f.p999_ms,
                 f.server_cores,
-                f.load_cores
+                f.load_cores,
+                f.load_cores_idle
             );
             per_subject[i].push(f);
         }
@@ -549,7 +561,7 @@ fn describe_load(cc: &CompareConfig) -> String {
 type Metric = fn(&Figures) -> f64;
 
 /// The reported metrics, in table order.
-const METRICS: [(&str, Metric); 7] = [
+const METRICS: [(&str, Metric); 8] = [
     ("ops/s", |f| f.ops_per_sec),
     ("avg ms", |f| f.avg_ms),
     ("p50 ms", |f| f.p50_ms),
@@ -557,6 +569,7 @@ const METRICS: [(&str, Metric); 7] = [
     ("p99.9 ms", |f| f.p999_ms),
     ("server cores", |f| f.server_cores),
     ("load cores", |f| f.load_cores),
+    ("load idle", |f| f.load_cores_idle),
 ];
 
 /// Median over runs of `get(second's run i) / get(first's run i)`: runs i of the two servers
@@ -599,7 +612,9 @@ fn table(
         let mut line = format!("{name:<12}");
         for m in medians {
             let v = get(m);
-            if name == "ops/s" {
+            if !v.is_finite() {
+                let _ = write!(line, "{:>16}", "-");
+            } else if name == "ops/s" {
                 let _ = write!(line, "{v:>16.0}");
             } else {
                 let _ = write!(line, "{v:>16.3}");
@@ -639,7 +654,8 @@ fn report_json(
     let figures_json = |f: &Figures| {
         json!({"ops_per_sec": f.ops_per_sec, "avg_ms": f.avg_ms, "p50_ms": f.p50_ms,
                "p99_ms": f.p99_ms, "p99_9_ms": f.p999_ms,
-               "server_cores_busy": f.server_cores, "load_cores_busy": f.load_cores})
+               "server_cores_busy": f.server_cores, "load_cores_busy": f.load_cores,
+               "load_cores_idle": f.load_cores_idle})
     };
     let mut servers = serde_json::Map::new();
     for ((label, runs), median) in labels.iter().zip(runs).zip(medians) {
@@ -726,6 +742,7 @@ mod tests {
         let plan = CorePlan {
             server: None,
             load: None,
+            load_cores: Vec::new(),
             note: String::new(),
         };
         let err = start_subjects(&cc, &plan).err().expect("must fail");

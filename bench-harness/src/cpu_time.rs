@@ -1,12 +1,36 @@
-//! CPU time of a process, from /proc: how busy a server or a load generator kept its cores over
-//! a run, so that a comparison shows which side was the limit (a server at 1.0 of its one core is
-//! CPU-bound; a load at its thread count is the bottleneck, not the server).
+//! CPU time of a process, and idle time of cores, from /proc: how busy a server or a load
+//! generator kept its cores over a run, so that a comparison shows which side was the limit (a
+//! server at 1.0 of its one core is CPU-bound; load cores that never sat idle are the bottleneck,
+//! not the server).
 
 /// User plus system CPU seconds `pid` (all its threads) has used so far; None once it is gone
 /// or where /proc is not Linux's.
 pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     cpu_seconds_of_stat(&stat, clock_ticks_per_second())
+}
+
+/// Seconds `cores` have sat idle so far, summed (idle plus iowait in /proc/stat: time nothing at
+/// all ran there, neither a process nor the kernel's own work); None where it cannot be read.
+pub fn cores_idle_seconds(cores: &[usize]) -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    idle_seconds_of_stat(&stat, cores, clock_ticks_per_second())
+}
+
+/// The lines `cpuN user nice system idle iowait ...` of /proc/stat, in clock ticks.
+fn idle_seconds_of_stat(stat: &str, cores: &[usize], ticks_per_second: f64) -> Option<f64> {
+    let mut idle_ticks = 0;
+    for &core in cores {
+        let name = format!("cpu{core}");
+        let line = stat
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name.as_str()))?;
+        let mut fields = line.split_whitespace().skip(4);
+        let idle: u64 = fields.next()?.parse().ok()?;
+        let iowait: u64 = fields.next()?.parse().ok()?;
+        idle_ticks += idle + iowait;
+    }
+    Some(idle_ticks as f64 / ticks_per_second)
 }
 
 fn clock_ticks_per_second() -> f64 {
@@ -38,6 +62,14 @@ mod tests {
         let stat = "4242 (keel (x) y) S 1 2 3 4 5 6 7 8 9 10 250 150 0 0 20 0 3 0";
         assert_eq!(cpu_seconds_of_stat(stat, 100.0), Some(4.0));
         assert_eq!(cpu_seconds_of_stat("4242 (cut", 100.0), None);
+    }
+
+    #[test]
+    fn sums_idle_and_iowait_of_the_cores_asked_for() {
+        let stat = "cpu  10 0 10 900 50 0 0\ncpu0 5 0 5 400 20 0 0\ncpu1 5 0 5 500 30 0 0\n";
+        assert_eq!(idle_seconds_of_stat(stat, &[1], 100.0), Some(5.3));
+        assert_eq!(idle_seconds_of_stat(stat, &[0, 1], 100.0), Some(9.5));
+        assert_eq!(idle_seconds_of_stat(stat, &[2], 100.0), None);
     }
 
     #[test]

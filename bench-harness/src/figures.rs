@@ -17,6 +17,11 @@ pub struct Figures {
     /// Cores the load generator kept busy, likewise; near its thread count, the load was the
     /// limit rather than the server.
     pub load_cores: f64,
+    /// Share of the load's cores' time that nothing ran there (neither the load nor the kernel's
+    /// work, such as the disk's completions, which can land there too); near 0 the load side was
+    /// saturated, and the figures show the machine's limit more than the server's. NaN where the
+    /// load was not pinned.
+    pub load_cores_idle: f64,
     /// (percent, latency ms) points of the whole latency distribution.
     pub distribution: Vec<(f64, f64)>,
 }
@@ -52,6 +57,7 @@ pub fn from_json(doc: &Value) -> Result<Figures, String> {
         p999_ms: pick(&["p99.90", "p99.9"])?,
         server_cores: 0.0,
         load_cores: 0.0,
+        load_cores_idle: f64::NAN,
         distribution: distribution(all, totals),
     })
 }
@@ -108,6 +114,7 @@ pub fn median_of(runs: &[Figures]) -> Option<Figures> {
         p999_ms: pick(|f| f.p999_ms),
         server_cores: pick(|f| f.server_cores),
         load_cores: pick(|f| f.load_cores),
+        load_cores_idle: pick(|f| f.load_cores_idle),
         distribution: middle_run.distribution.clone(),
     })
 }
