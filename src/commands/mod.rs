@@ -143,7 +143,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
 thread_local! {
     /// The name this thread (a shard) found last, as the client spelled it: clients mostly send
     /// one command over and over, and comparing its name costs less than hashing it again
-    /// (in a profile of durable SETs at pipeline 16, 1.5% of the shard's core fewer).
+    /// (1.5% less of the shard's core, in a profile of durable SETs at pipeline 16).
     static LAST_FOUND: Cell<Option<Found>> = const { Cell::new(None) };
 }
 
