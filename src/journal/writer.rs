@@ -506,12 +506,12 @@ impl Preparing {
 /// two. Replies are still released in LSN order, and the reader tells a hole left by a crash
 /// among unacknowledged batches from corruption (a batch header names what was durable when it was
 /// written). Two, not more: every batch costs a fixed submission and completion (on the 2-core
-/// VM, about 15 µs of the shard's core and 30 µs of the core taking the disk's interrupts), so more batches
-/// in flight only made them smaller. Against four (`bench-harness/ab.sh`, durable SET, 50
-/// clients), two gave at pipeline 1 1.00-1.06x the throughput, 3-5% less CPU a command and a
-/// fifth lower p99 (a slow batch holds fewer behind it); at pipeline 16, 1.01-1.03x. Three was
-/// slower than two at both (0.95x, 0.96x), and so was one at pipeline 1 (0.93x), where each batch
-/// then waits out the previous one's sync.
+/// VM, about 15 µs of the shard's core and 30 µs of the core taking the disk's interrupts), so
+/// more batches in flight only made them smaller. Against four (`bench-harness/ab.sh`, durable
+/// SET, 50 clients), two gave at pipeline 1 1.00-1.06x the throughput, 3-5% less CPU a command
+/// and a fifth lower p99 (a slow batch holds fewer behind it); at pipeline 16, 1.01-1.03x. Three
+/// was slower than two at both (0.95x, 0.96x), and so was one at pipeline 1 (0.93x), where each
+/// batch then waits out the previous one's sync.
 const BATCHES_IN_FLIGHT_MAX: usize = 2;
 
 /// A batch being written.
