@@ -22,3 +22,19 @@ info_field() {
 cpu_ticks() {
     awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
+
+# Stops whatever server these scripts started on $PORT.
+stop_port() {
+    pkill -9 -f -- "--port $PORT( |$)" 2>/dev/null
+    sleep 0.3
+}
+
+# Starts one durable keel shard ($KEEL, appendfsync always) on core 0 with its data in $1, and
+# waits until it accepts connections; exits the script if it does not.
+start_durable_shard() {
+    stop_port
+    taskset -c 0 "$KEEL" --port "$PORT" --dir "$1" --shards 1 --appendonly yes \
+        --appendfsync always >/dev/null 2>&1 &
+    disown
+    wait_for_port || { echo "keel did not start" >&2; exit 1; }
+}

@@ -23,14 +23,9 @@ ulimit -l unlimited 2>/dev/null || true
 # shellcheck source=common.sh
 . "$HERE/common.sh"
 
-stop() { pkill -9 -f -- "--port $PORT( |$)" 2>/dev/null; sleep 0.3; }
-stop
 dir=$(mktemp -d)
-trap 'stop; rm -rf "$dir"' EXIT
-taskset -c 0 "$KEEL" --port "$PORT" --dir "$dir" --shards 1 --appendonly yes \
-    --appendfsync always >/dev/null 2>&1 &
-disown
-wait_for_port || { echo "keel did not start" >&2; exit 1; }
+trap 'stop_port; rm -rf "$dir"' EXIT
+start_durable_shard "$dir"
 load() { taskset -c 1 "$BENCH" -s 127.0.0.1 -p "$PORT" -t 1 --key-maximum "$KEYS" "$@"; }
 load -c 5 --ratio 1:0 --key-prefix r- --key-pattern S:S --requests $((KEYS / 5)) >/dev/null 2>&1
 reads_before=$(($(info_field keyspace_hits) + $(info_field keyspace_misses)))

@@ -23,14 +23,9 @@ ulimit -l unlimited 2>/dev/null || true
 # shellcheck source=common.sh
 . "$HERE/common.sh"
 
-stop() { pkill -9 -f -- "--port $PORT( |$)" 2>/dev/null; sleep 0.3; }
-stop
 work=$(mktemp -d)
-trap 'stop; rm -rf "$work"' EXIT
-taskset -c 0 "$KEEL" --port "$PORT" --dir "$work/data" --shards 1 --appendonly yes \
-    --appendfsync always >/dev/null 2>&1 &
-disown
-wait_for_port || { echo "keel did not start" >&2; exit 1; }
+trap 'stop_port; rm -rf "$work"' EXIT
+start_durable_shard "$work/data"
 taskset -c 1 "$BENCH" -s 127.0.0.1 -p "$PORT" -t 1 -c 50 --pipeline "$PIPELINE" \
     --workload durable-write --key-maximum 100000 --test-time $((SECONDS_TRACED + 4)) \
     >"$work/load.out" 2>&1 &
