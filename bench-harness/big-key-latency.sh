@@ -14,15 +14,17 @@
 #              HSET (keel makes writes to a big hash or set wait until its last part is out);
 #   snap-list: a list of N elements, then BGSAVE while one client LPUSHes to it: the longest
 #              LPUSH (keel writes out first what a push or pop replaces in a list being written);
+#   snap-str:  one string of N * 128 bytes (256 MB for N = 2M), made by SETRANGE, then BGSAVE
+#              while one client SETs other keys at P1: the longest SET;
 #   del-big:   a sorted set of N members, then UNLINK of it while one client SETs other keys at
 #              P1: the longest SET (keel frees a big value in steps since its eighth session).
 # Prints redis-benchmark's latency summary (ms) for each case and server.
 #
 # Usage: bench-harness/big-key-latency.sh [N [CASES]]
-#        (2000000 "grow snap-slot snap-big snap-hot snap-hash snap-list del-big")
+#        (2000000 "grow snap-slot snap-big snap-hot snap-hash snap-list snap-str del-big")
 set -euo pipefail
 N=${1:-2000000}
-CASES=${2:-grow snap-slot snap-big snap-hot snap-hash snap-list del-big}
+CASES=${2:-grow snap-slot snap-big snap-hot snap-hash snap-list snap-str del-big}
 cd "$(dirname "$0")/.."
 KEEL=${KEEL_BIN:-target/release/keel}
 [ -x "$KEEL" ] || cargo build --release -p keel
@@ -74,7 +76,7 @@ during() { # command, then the probe's redis-benchmark command
 
 echo "case       server  avg min p50 p95 p99 max (ms)"
 for case in $CASES; do
-    for server in redis keel; do
+    for server in ${SERVERS:-redis keel}; do
         case $case in
             grow)
                 start $server no
@@ -101,6 +103,11 @@ for case in $CASES; do
                 start $server yes
                 load -n "$N" RPUSH queue "e:__rand_int__"
                 out=$(during bgsave LPUSH queue v) ;;
+            snap-str)
+                start $server yes
+                redis-cli -p $PORT setrange blob $((N * 128 - 1)) x >/dev/null
+                sleep 5 # keel journals the new string whole: let that write end
+                out=$(during bgsave SET "k:__rand_int__" v) ;;
             del-big)
                 start $server no
                 load -n "$N" ZADD board __rand_int__ "m:__rand_int__"

@@ -555,6 +555,33 @@ pub fn encode_listed_part<'a>(
     })
 }
 
+/// A part of long string `value` written out in parts, its bytes from `from` on, at most
+/// `bytes_max` of them: the `PUT` that starts it (`first`: with this deadline), or a `DELTA`
+/// that writes them at their offset. Returns how many bytes.
+pub fn encode_string_part(
+    key: &[u8],
+    value: &Value,
+    first: Option<Option<u64>>,
+    from: usize,
+    bytes_max: usize,
+    out: &mut Vec<u8>,
+) -> usize {
+    let Value::Str { bytes, raw } = value else {
+        unreachable!("only strings are written out byte by byte")
+    };
+    let part = &bytes[from..bytes.len().min(from + bytes_max)];
+    put_bytes(key, out);
+    match first {
+        Some(expire_at_ms) => {
+            out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
+            out.push(if *raw { VALUE_STR_RAW } else { VALUE_STR });
+            out.extend_from_slice(part);
+        }
+        None => put_range(DELTA_STR_WRITE, from as u64, part, out),
+    }
+    part.len()
+}
+
 fn encode_delta(delta: &Delta, out: &mut Vec<u8>) {
     match delta {
         Delta::HashSet(pairs) => {

@@ -156,6 +156,24 @@ pub fn encode_listed_part<'a>(
     })
 }
 
+/// Appends a part of a long string, its bytes from `from` on (see `effect::encode_string_part`):
+/// its entry when `from` is 0, else a frame writing them at their offset. Returns how many.
+pub fn encode_string_part(
+    db: u8,
+    key: &[u8],
+    entry: &Entry,
+    from: usize,
+    bytes_max: usize,
+    out: &mut Vec<u8>,
+) -> usize {
+    let first = from == 0;
+    let kind = if first { ENTRY } else { PART };
+    let deadline = first.then(|| entry.expire_at_ms());
+    framed(kind, db, out, |out| {
+        effect::encode_string_part(key, &entry.value, deadline, from, bytes_max, out)
+    })
+}
+
 /// Appends a frame of `kind` whose payload `payload` writes.
 fn framed<T>(kind: u8, db: u8, out: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>) -> T) -> T {
     framed_up_to(kind, db, out, payload, u32::MAX as usize)

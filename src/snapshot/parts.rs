@@ -1,5 +1,5 @@
-//! A big collection written out in parts, one per step of the snapshot's walk (`BigValue`):
-//! first an entry with some of its elements, then frames that add the rest.
+//! A big collection or a long string written out in parts, one per step of the snapshot's walk
+//! (`BigValue`): first an entry with some of its elements (bytes), then frames that add the rest.
 //!
 //! Hashes and sets must not change until their last part is out: their parts are ranges of
 //! their tables' iteration order, which a change would shift. The shard makes a write to one
@@ -21,6 +21,11 @@
 //!
 //! A command that removes or replaces the whole value hands the old one over (RENAME and MOVE,
 //! which keep it, a copy), and the walk goes on in that.
+//!
+//! A long string never makes a write wait either: its part of the walk holds a handle on its
+//! bytes as they were when it was queued (shared, not copied), and writes go on in the database.
+//! One that changes it in place (APPEND, SETRANGE, SETBIT) copies it first, as the handle shares
+//! its bytes; SET, DEL and the like just let go of them.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -36,7 +41,7 @@ const WHOLE_VALUE_ELEMENTS_MAX: usize = 4096;
 /// A part holds at most this many elements (about a millisecond's worth for a sorted set) ...
 const PART_ELEMENTS: usize = 8192;
 /// ... and no more elements once it holds this many bytes.
-const PART_BYTES_MAX: usize = 1 << 20;
+pub const PART_BYTES_MAX: usize = 1 << 20;
 const PART: PartBounds = PartBounds {
     elements: PART_ELEMENTS,
     bytes: PART_BYTES_MAX,
@@ -46,12 +51,15 @@ const WHOLE: PartBounds = PartBounds::WHOLE;
 /// no cursor), so its parts are at least this fraction of it: at most this many passes over it.
 const SKIPPING_PARTS_MAX: usize = 32;
 
-/// Whether `entry` is a collection to write out in parts.
+/// Whether `entry` is a collection or a string to write out in parts. (Writing a string of
+/// hundreds of MB out whole stopped the shard for over a second.)
 pub fn is_big(entry: &Entry) -> bool {
-    entry
-        .value
-        .collection_len()
-        .is_some_and(|len| len > WHOLE_VALUE_ELEMENTS_MAX)
+    match &entry.value {
+        Value::Str { bytes, .. } => bytes.len() > PART_BYTES_MAX,
+        value => value
+            .collection_len()
+            .is_some_and(|len| len > WHOLE_VALUE_ELEMENTS_MAX),
+    }
 }
 
 /// Whether `entry` is a collection whose writes wait while it is written out in parts.
@@ -77,7 +85,8 @@ pub struct BigValue {
     progress: Progress,
     /// Whether the database keeps what changes to it replace (`Db::keep`; sorted sets, lists).
     kept: bool,
-    /// The value, once a command removed or replaced it in the database.
+    /// The value, once a command removed or replaced it in the database; a string's from the
+    /// start.
     taken: Option<Entry>,
 }
 
@@ -86,6 +95,8 @@ enum Progress {
     Elements(usize),
     Sorted(Box<SortedProgress>),
     Listed(Box<ListProgress>),
+    /// A string: the bytes written out so far, from the value taken when it was queued.
+    Bytes(usize),
 }
 
 /// A sorted set that writes go on changing (see the module's comment).
@@ -127,15 +138,18 @@ impl BigValue {
                 pushed_head: 0,
                 tail: VecDeque::new(),
             })),
+            Value::Str { .. } => Progress::Bytes(0),
             _ => Progress::Elements(0),
         };
+        // A long string's bytes are shared: taking it copies no more than a handle.
+        let taken = matches!(entry.value, Value::Str { .. }).then(|| entry.clone());
         BigValue {
             db: db as u8,
             slot,
             key: Bytes::copy_from_slice(key),
             progress,
             kept: false,
-            taken: None,
+            taken,
         }
     }
 
@@ -249,6 +263,7 @@ impl BigValue {
             Progress::Elements(written) => *written > 0,
             Progress::Sorted(sorted) => sorted.started,
             Progress::Listed(list) => list.written > 0,
+            Progress::Bytes(written) => *written > 0,
         };
         if !started && entry.is_due(now_ms) {
             return true;
@@ -263,6 +278,23 @@ impl BigValue {
             Progress::Elements(written) => write_elements(db, key, entry, written, out),
             Progress::Sorted(sorted) => sorted.write_part(db, key, entry, out),
             Progress::Listed(list) => list.write_part(db, key, entry, out),
+            Progress::Bytes(written) => {
+                let Value::Str { bytes, .. } = &entry.value else {
+                    debug_assert!(false, "a string's parts are taken from the string");
+                    return true;
+                };
+                let first = *written == 0;
+                *written += format::encode_string_part(
+                    db,
+                    key,
+                    entry,
+                    *written,
+                    PART_BYTES_MAX,
+                    &mut out.bytes,
+                );
+                out.count(first);
+                *written >= bytes.len()
+            }
         }
     }
 }

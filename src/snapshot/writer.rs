@@ -12,7 +12,7 @@
 //!
 //! A collection of millions of elements would make one long pause too, and copying it is no
 //! cheaper than writing it out: it is written out in parts instead, one per step, before the
-//! walk goes on (`parts`).
+//! walk goes on (`parts`). So is a string of more than a part's bytes (1 MiB).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::RangeInclusive;
@@ -401,6 +401,7 @@ fn slot_keys(keyspace: &Keyspace, slot: u16) -> usize {
 mod tests {
     use super::*;
     use crate::keyspace::{Delta, Hash, List, ListEdit, Value, ZSet};
+    use crate::snapshot::parts::PART_BYTES_MAX;
     use crate::snapshot::reload;
 
     const ELEMENTS: usize = 20_000;
@@ -660,6 +661,86 @@ mod tests {
         run.before_write(keyspace, [key].into_iter(), NOW_MS);
         keyspace.dbs[0].apply(key, delta, NOW_MS).unwrap();
         run.after_write(keyspace);
+    }
+
+    /// `contents` with every string's `raw` flag cleared. A string written out in parts loads
+    /// back `raw` (its later parts are writes in place), which shows only in the encoding of
+    /// strings short enough for `embstr`, and those are written out whole.
+    fn unflagged(keyspace: &Keyspace) -> Vec<(usize, Bytes, Value, &'static str, Option<u64>)> {
+        let mut all = contents(keyspace);
+        for (_, _, value, _, _) in &mut all {
+            if let Value::Str { raw, .. } = value {
+                *raw = false;
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn a_long_string_is_written_in_parts_that_writes_to_it_neither_wait_for_nor_change() {
+        const LEN: usize = 3 * PART_BYTES_MAX + 5;
+        let original: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+        for ending in ["walked", "written", "replaced", "deleted"] {
+            let mut keyspace = keyspace();
+            let blob = b("{b}blob".into());
+            keyspace.dbs[0].insert(&blob, Value::string(&original), Some(10 * NOW_MS));
+            let before = unflagged(&keyspace);
+            let mut run = start();
+            assert!(
+                !run.claim(&mut keyspace, &blob, NOW_MS),
+                "strings never wait"
+            );
+            // Writing its slot out queues the string; a step writes its first part.
+            run.before_write(&mut keyspace, [&blob].into_iter(), NOW_MS);
+            run.step(&mut keyspace, 1024, 256, NOW_MS);
+            let mut expected = original.clone();
+            match ending {
+                "written" => {
+                    // In the part written out, in one not yet written, and past the end.
+                    for (offset, patch) in
+                        [(3, "abc"), (2 * PART_BYTES_MAX + 7, "xyz"), (LEN, "tail")]
+                    {
+                        let bytes = b(patch.into());
+                        let delta = Delta::StrWrite {
+                            offset: offset as u64,
+                            bytes,
+                        };
+                        change(&mut run, &mut keyspace, &blob, delta);
+                        let end = offset + patch.len();
+                        if expected.len() < end {
+                            expected.resize(end, 0);
+                        }
+                        expected[offset..end].copy_from_slice(patch.as_bytes());
+                    }
+                }
+                "replaced" => {
+                    run.before_write(&mut keyspace, [&blob].into_iter(), NOW_MS);
+                    keyspace.dbs[0].insert(&blob, Value::string(b"short"), None);
+                    run.after_write(&mut keyspace);
+                    expected = b"short".to_vec();
+                }
+                "deleted" => {
+                    run.before_write(&mut keyspace, [&blob].into_iter(), NOW_MS);
+                    keyspace.dbs[0].remove(&blob);
+                    run.after_write(&mut keyspace);
+                    expected.clear();
+                }
+                _ => {}
+            }
+            let stored = keyspace.dbs[0].peek_in_slot(key_slot(&blob), &blob);
+            let stored = stored.and_then(|e| e.value.as_string()).unwrap_or_default();
+            assert!(
+                stored[..] == expected[..],
+                "the database's string ({ending})"
+            );
+            let keys = contents(&keyspace).len() as u64;
+            let (loaded, frames) = finish_and_load(run, &mut keyspace);
+            assert!(unflagged(&loaded) == before, "the file differs ({ending})");
+            assert!(
+                frames >= keys + 3,
+                "{frames} frames for {keys} keys ({ending})"
+            );
+        }
     }
 
     fn scored(pairs: &[(&str, f64)]) -> Delta {
