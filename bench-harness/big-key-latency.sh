@@ -15,16 +15,22 @@
 #   snap-list: a list of N elements, then BGSAVE while one client LPUSHes to it: the longest
 #              LPUSH (keel writes out first what a push or pop replaces in a list being written);
 #   snap-str:  one string of N * 128 bytes (256 MB for N = 2M), made by SETRANGE, then BGSAVE
-#              while one client SETs other keys at P1: the longest SET;
+#              while one client SETs other keys at P1: the longest SET (keel wrote a string out
+#              whole in one step before its nineteenth session; now in parts);
+#   snap-stream: a stream of N entries, then BGSAVE while one client SETs other keys at P1: the
+#              longest SET (a stream was written whole before keel's nineteenth session);
+#   snap-xadd: the same, but the client XADDs to that stream: the longest XADD (keel makes writes
+#              to a big stream wait until its last part is out);
 #   del-big:   a sorted set of N members, then UNLINK of it while one client SETs other keys at
 #              P1: the longest SET (keel frees a big value in steps since its eighth session).
 # Prints redis-benchmark's latency summary (ms) for each case and server.
 #
 # Usage: bench-harness/big-key-latency.sh [N [CASES]]
-#        (2000000 "grow snap-slot snap-big snap-hot snap-hash snap-list snap-str del-big")
+#        (2000000 "grow snap-slot snap-big snap-hot snap-hash snap-list snap-str snap-stream
+#         snap-xadd del-big"); SERVERS="keel" runs one server only
 set -euo pipefail
 N=${1:-2000000}
-CASES=${2:-grow snap-slot snap-big snap-hot snap-hash snap-list snap-str del-big}
+CASES=${2:-grow snap-slot snap-big snap-hot snap-hash snap-list snap-str snap-stream snap-xadd del-big}
 cd "$(dirname "$0")/.."
 KEEL=${KEEL_BIN:-target/release/keel}
 [ -x "$KEEL" ] || cargo build --release -p keel
@@ -108,6 +114,14 @@ for case in $CASES; do
                 redis-cli -p $PORT setrange blob $((N * 128 - 1)) x >/dev/null
                 sleep 5 # keel journals the new string whole: let that write end
                 out=$(during bgsave SET "k:__rand_int__" v) ;;
+            snap-stream | snap-xadd)
+                start $server yes
+                load -n "$N" XADD events '*' f __rand_int__
+                if [ $case = snap-stream ]; then
+                    out=$(during bgsave SET "k:__rand_int__" v)
+                else
+                    out=$(during bgsave XADD events '*' f v)
+                fi ;;
             del-big)
                 start $server no
                 load -n "$N" ZADD board __rand_int__ "m:__rand_int__"

@@ -1032,3 +1032,106 @@ fn long_strings_are_snapshotted_in_parts_under_writes_and_restored_after_a_crash
     assert_eq!(got, "short");
     assert_snapshot_replaced_journal_start(&server);
 }
+
+/// A snapshot writes a big stream out in parts (ranges of entry IDs, its consumer groups in the
+/// first); writes to it wait until the last part is out. Restored after a crash, it holds exactly
+/// what the acknowledged writes made of it: its entries, counters and pending entries.
+#[test]
+fn a_big_stream_is_snapshotted_at_one_point_in_time_under_writes_to_it() {
+    const ENTRIES: usize = 50_000;
+    const READ: usize = 1000;
+    let _serial = serial();
+    let mut server = Server::start(1, &[]);
+    let mut con = server.client();
+    for chunk in (0..ENTRIES).collect::<Vec<_>>().chunks(5000) {
+        let mut pipe = redis::pipe();
+        for &i in chunk {
+            pipe.cmd("XADD")
+                .arg("{x}stream")
+                .arg(format!("{}-0", i + 1))
+                .arg("f")
+                .arg(i)
+                .ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
+    }
+    let _: () = redis::cmd("XGROUP")
+        .arg(&["CREATE", "{x}stream", "g", "0"])
+        .query(&mut con)
+        .unwrap();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg(&["GROUP", "g", "c", "COUNT", &READ.to_string()])
+        .arg(&["STREAMS", "{x}stream", ">"])
+        .query(&mut con)
+        .unwrap();
+    let writes = bgsave_under_writes(&server, &mut con, |pipe, n| {
+        pipe.cmd("XADD")
+            .arg("{x}stream")
+            .arg(format!("{}-0", ENTRIES + n + 1))
+            .arg("f")
+            .arg(ENTRIES + n)
+            .ignore();
+        pipe.cmd("XACK")
+            .arg(&["{x}stream", "g", &format!("{}-0", n % READ + 1)])
+            .ignore();
+        if n % 5 == 0 {
+            pipe.cmd("XDEL")
+                .arg("{x}stream")
+                .arg(format!("{}-0", n * 13 % ENTRIES + 1))
+                .ignore();
+        }
+    });
+    // The one writer's operations in order give the exact expected state.
+    let mut entries: std::collections::BTreeMap<usize, usize> =
+        (0..ENTRIES).map(|i| (i + 1, i)).collect();
+    let mut pending: HashSet<usize> = (1..=READ).collect();
+    let mut max_deleted = 0;
+    for n in 0..writes {
+        entries.insert(ENTRIES + n + 1, ENTRIES + n);
+        pending.remove(&(n % READ + 1));
+        if n % 5 == 0 {
+            let id = n * 13 % ENTRIES + 1;
+            if entries.remove(&id).is_some() {
+                max_deleted = max_deleted.max(id);
+            }
+        }
+    }
+    drop(con);
+    server.kill9();
+    server.restart();
+    let mut con = server.client();
+    let got: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg(&["{x}stream", "-", "+"])
+        .query(&mut con)
+        .unwrap();
+    let expected: Vec<(String, Vec<String>)> = entries
+        .iter()
+        .map(|(id, v)| (format!("{id}-0"), vec!["f".to_string(), v.to_string()]))
+        .collect();
+    assert!(
+        got == expected,
+        "the entries differ ({} of them)",
+        got.len()
+    );
+    let info: HashMap<String, redis::Value> = redis::cmd("XINFO")
+        .arg(&["STREAM", "{x}stream"])
+        .query(&mut con)
+        .unwrap();
+    let field = |name: &str| -> String { redis::from_redis_value(&info[name]).unwrap() };
+    assert_eq!(field("entries-added"), (ENTRIES + writes).to_string());
+    assert_eq!(field("max-deleted-entry-id"), format!("{max_deleted}-0"));
+    assert_eq!(
+        field("last-generated-id"),
+        format!("{}-0", ENTRIES + writes)
+    );
+    let got: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+        .arg(&["{x}stream", "g", "-", "+", "1000000"])
+        .query(&mut con)
+        .unwrap();
+    let got: HashSet<usize> = got
+        .iter()
+        .map(|(id, _, _, _)| id.trim_end_matches("-0").parse().unwrap())
+        .collect();
+    assert_eq!(got, pending);
+    assert_snapshot_replaced_journal_start(&server);
+}

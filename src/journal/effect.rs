@@ -19,7 +19,7 @@
 
 use bytes::{Buf, Bytes};
 
-use crate::keyspace::stream::{self, Stream, StreamOp};
+use crate::keyspace::stream::{self, Stream, StreamId, StreamOp};
 use crate::keyspace::{Delta, Hash, List, ListEdit, SetMembers, Value, ZSet};
 
 pub const PUT: u8 = 1;
@@ -553,6 +553,49 @@ pub fn encode_listed_part<'a>(
         Listed::Member(member, score) => put_member((member, score), out),
         Listed::Item(item) => put_bytes(item, out),
     })
+}
+
+/// A part of big stream `value` written out in parts, its entries after `after` (from the first
+/// when `None`), as many as `bounds` allow: the `PUT` that starts it (`first`: with this
+/// deadline; its counters and groups are the whole stream's), or a `Restore` op that puts them
+/// back. Returns how many entries and the last one's ID.
+pub fn encode_stream_part(
+    key: &[u8],
+    value: &Value,
+    first: Option<Option<u64>>,
+    after: Option<StreamId>,
+    bounds: PartBounds,
+    out: &mut Vec<u8>,
+) -> (usize, Option<StreamId>) {
+    let Value::Stream(stream) = value else {
+        unreachable!("only streams are written out entry by entry")
+    };
+    let from = after.map_or(Some(StreamId::MIN), StreamId::next);
+    let mut last = None;
+    let entries = from
+        .into_iter()
+        .flat_map(|from| stream.range(from, StreamId::MAX))
+        .inspect(|(id, _)| last = Some(**id));
+    let put_entries = |out: &mut Vec<u8>| {
+        encode_counted(entries, bounds, out, |(id, fields), out| {
+            stream::put_entry(*id, fields, out)
+        })
+    };
+    put_bytes(key, out);
+    let count = match first {
+        Some(expire_at_ms) => {
+            out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
+            out.push(VALUE_STREAM);
+            let mut count = 0;
+            stream.encode_around(out, |out| count = put_entries(out));
+            count
+        }
+        None => {
+            out.push(stream::OP_RESTORE);
+            put_entries(out)
+        }
+    };
+    (count, last)
 }
 
 /// A part of long string `value` written out in parts, its bytes from `from` on, at most

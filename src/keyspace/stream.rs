@@ -162,6 +162,9 @@ pub enum StreamOp {
         group: Bytes,
         ids: Vec<StreamId>,
     },
+    /// Puts entries back as a stream held them, without counting them as added: the later parts
+    /// of a big stream in a snapshot (its first part has the counters). Never journaled.
+    Restore(Vec<(StreamId, Vec<Bytes>)>),
 }
 
 impl Stream {
@@ -287,6 +290,11 @@ impl Stream {
                 self.entries.insert(*id, fields);
                 self.last_id = self.last_id.max(*id);
                 self.entries_added += 1;
+            }
+            StreamOp::Restore(entries) => {
+                for (id, fields) in entries {
+                    self.entries.insert(*id, fields.iter().map(owned).collect());
+                }
             }
             StreamOp::Delete(ids) => {
                 for id in ids {
@@ -426,10 +434,12 @@ const OP_TOUCH_CONSUMER: u8 = 46;
 const OP_DELETE_CONSUMER: u8 = 47;
 const OP_DELIVER: u8 = 48;
 const OP_ACK: u8 = 49;
+/// `StreamOp::Restore`'s tag, which a snapshot writes from the stream itself (`Stream::encode_around`).
+pub const OP_RESTORE: u8 = 50;
 
 /// Whether `tag` is a stream op's delta tag.
 pub fn is_op_tag(tag: u8) -> bool {
-    (OP_ADD..=OP_ACK).contains(&tag)
+    (OP_ADD..=OP_RESTORE).contains(&tag)
 }
 
 impl StreamOp {
@@ -509,6 +519,13 @@ impl StreamOp {
                 put_bytes(group, out);
                 put_ids(ids, out);
             }
+            StreamOp::Restore(entries) => {
+                out.push(OP_RESTORE);
+                put_u32(entries.len(), out);
+                for (id, fields) in entries {
+                    put_entry(*id, fields, out);
+                }
+            }
         }
     }
 
@@ -561,6 +578,15 @@ impl StreamOp {
                 group: take_bytes(p)?,
                 ids: take_ids(p)?,
             },
+            OP_RESTORE => {
+                let count = take_u32(p)? as usize;
+                // Each entry takes at least 20 bytes: a corrupt count cannot make a huge allocation.
+                let mut entries = Vec::with_capacity(count.min(p.len() / 20));
+                for _ in 0..count {
+                    entries.push((take_id(p)?, take_list(p)?));
+                }
+                StreamOp::Restore(entries)
+            }
             _ => return None,
         })
     }
@@ -572,14 +598,21 @@ impl Stream {
     /// consumer count, per consumer name and seen_ms, PEL count, per pending entry ID, consumer
     /// name, delivery_ms, delivery_count.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_around(out, |out| {
+            put_u32(self.entries.len(), out);
+            for (id, fields) in &self.entries {
+                put_entry(*id, fields, out);
+            }
+        });
+    }
+
+    /// `encode`, with the entries (their count, then each as `put_entry` lays it out) written by
+    /// `entries`: a snapshot's first part of a big stream has only its first entries.
+    pub fn encode_around(&self, out: &mut Vec<u8>, entries: impl FnOnce(&mut Vec<u8>)) {
         put_id(self.last_id, out);
         put_u64(self.entries_added, out);
         put_id(self.max_deleted, out);
-        put_u32(self.entries.len(), out);
-        for (id, fields) in &self.entries {
-            put_id(*id, out);
-            put_list(fields, out);
-        }
+        entries(out);
         put_u32(self.groups.len(), out);
         for (name, group) in &self.groups {
             put_bytes(name, out);
@@ -666,6 +699,12 @@ fn put_opt(n: Option<u64>, out: &mut Vec<u8>) {
 fn put_bytes(bytes: &[u8], out: &mut Vec<u8>) {
     put_u32(bytes.len(), out);
     out.extend_from_slice(bytes);
+}
+
+/// One entry as a whole stream and a `Restore` op lay it out: ID, then fields.
+pub fn put_entry(id: StreamId, fields: &[Bytes], out: &mut Vec<u8>) {
+    put_id(id, out);
+    put_list(fields, out);
 }
 
 fn put_list(items: &[Bytes], out: &mut Vec<u8>) {
@@ -789,7 +828,7 @@ mod tests {
 
     #[test]
     fn ops_round_trip_through_their_encoding() {
-        for op in sample_ops() {
+        for op in sample_ops().into_iter().chain([restore_op()]) {
             let mut out = Vec::new();
             op.encode(&mut out);
             let mut p = Bytes::from(out);
@@ -798,6 +837,35 @@ mod tests {
             assert_eq!(StreamOp::decode(tag, &mut p), Some(op));
             assert!(p.is_empty());
         }
+    }
+
+    fn restore_op() -> StreamOp {
+        StreamOp::Restore(vec![
+            (StreamId::new(4, 0), vec![b("f"), b("v")]),
+            (StreamId::new(5, 1), vec![b("g"), b("")]),
+        ])
+    }
+
+    #[test]
+    fn a_restore_puts_entries_back_without_counting_them() {
+        let mut s = Stream::default();
+        for op in sample_ops() {
+            s.apply(&op);
+        }
+        let counters = (s.last_id, s.entries_added, s.max_deleted);
+        s.apply(&restore_op());
+        assert_eq!((s.last_id, s.entries_added, s.max_deleted), counters);
+        let ids: Vec<StreamId> = s
+            .range(StreamId::MIN, StreamId::MAX)
+            .map(|(id, _)| *id)
+            .collect();
+        let expected = [
+            StreamId::new(2, 5),
+            StreamId::new(4, 0),
+            StreamId::new(5, 1),
+        ];
+        assert_eq!(ids, expected);
+        assert_eq!(s.get(&StreamId::new(5, 1)).unwrap()[..], [b("g"), b("")]);
     }
 
     #[test]

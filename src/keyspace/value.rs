@@ -160,8 +160,7 @@ impl Value {
         }
     }
 
-    /// The elements of a hash, set, sorted set or list (what a snapshot can write out in parts);
-    /// `None` for a string or a stream, which are written whole.
+    /// The elements of a hash, set, sorted set or list; `None` for a string or a stream.
     pub fn collection_len(&self) -> Option<usize> {
         match self {
             Value::Int(_) | Value::Str { .. } | Value::Stream(_) => None,

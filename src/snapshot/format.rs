@@ -26,6 +26,7 @@ use bytes::{Buf, Bytes};
 
 use crate::journal::effect::{self, Effect, Listed, PartBounds, DELTA, PUT};
 use crate::journal::Lsn;
+use crate::keyspace::stream::StreamId;
 use crate::keyspace::{Entry, Value};
 
 pub const MAGIC: [u8; 8] = *b"KEELSNAP";
@@ -153,6 +154,25 @@ pub fn encode_listed_part<'a>(
     let deadline = first.then(|| entry.expire_at_ms());
     framed(kind, db, out, |out| {
         effect::encode_listed_part(key, &entry.value, deadline, elements, bounds, out)
+    })
+}
+
+/// Appends a part of a big stream, its entries after `after` (see `effect::encode_stream_part`):
+/// its entry when `after` is `None`, else a frame putting them back. Returns how many entries
+/// and the last one's ID.
+pub fn encode_stream_part(
+    db: u8,
+    key: &[u8],
+    entry: &Entry,
+    after: Option<StreamId>,
+    bounds: PartBounds,
+    out: &mut Vec<u8>,
+) -> (usize, Option<StreamId>) {
+    let first = after.is_none();
+    let kind = if first { ENTRY } else { PART };
+    let deadline = first.then(|| entry.expire_at_ms());
+    framed(kind, db, out, |out| {
+        effect::encode_stream_part(key, &entry.value, deadline, after, bounds, out)
     })
 }
 

@@ -1,10 +1,11 @@
 //! A big collection or a long string written out in parts, one per step of the snapshot's walk
 //! (`BigValue`): first an entry with some of its elements (bytes), then frames that add the rest.
 //!
-//! Hashes and sets must not change until their last part is out: their parts are ranges of
-//! their tables' iteration order, which a change would shift. The shard makes a write to one
-//! wait (`SnapshotRun::claim`), and a write that comes without waiting has the rest written out
-//! first.
+//! Hashes, sets and streams must not change until their last part is out: the parts of hashes
+//! and sets are ranges of their tables' iteration order, which a change would shift, and a
+//! stream's first part holds its counters and consumer groups, which its later parts (ranges of
+//! entry IDs) do not touch. The shard makes a write to one wait (`SnapshotRun::claim`), and a
+//! write that comes without waiting has the rest written out first.
 //!
 //! Sorted sets (leaderboards, order books) and lists (queues) never make a write wait: the
 //! database keeps what each change to one replaces (`keyspace::Kept`), and the snapshot writes
@@ -33,6 +34,7 @@ use bytes::Bytes;
 
 use super::format;
 use crate::journal::effect::{Listed, PartBounds};
+use crate::keyspace::stream::StreamId;
 use crate::keyspace::zset::order;
 use crate::keyspace::{Entry, KeyHasher, Keyspace, ListEnds, Value};
 
@@ -56,15 +58,20 @@ const SKIPPING_PARTS_MAX: usize = 32;
 pub fn is_big(entry: &Entry) -> bool {
     match &entry.value {
         Value::Str { bytes, .. } => bytes.len() > PART_BYTES_MAX,
+        Value::Stream(stream) => stream.len() > WHOLE_VALUE_ELEMENTS_MAX,
         value => value
             .collection_len()
             .is_some_and(|len| len > WHOLE_VALUE_ELEMENTS_MAX),
     }
 }
 
-/// Whether `entry` is a collection whose writes wait while it is written out in parts.
+/// Whether `entry` is a value whose writes wait while it is written out in parts.
 pub fn holds_writes(entry: &Entry) -> bool {
-    is_big(entry) && matches!(entry.value, Value::Hash(_) | Value::Set(_))
+    is_big(entry)
+        && matches!(
+            entry.value,
+            Value::Hash(_) | Value::Set(_) | Value::Stream(_)
+        )
 }
 
 /// Encoded frames not yet handed to the file, and how many of each kind were encoded.
@@ -97,6 +104,8 @@ enum Progress {
     Listed(Box<ListProgress>),
     /// A string: the bytes written out so far, from the value taken when it was queued.
     Bytes(usize),
+    /// A stream: the ID of the last entry written out (`None`: none yet).
+    Entries(Option<StreamId>),
 }
 
 /// A sorted set that writes go on changing (see the module's comment).
@@ -139,6 +148,7 @@ impl BigValue {
                 tail: VecDeque::new(),
             })),
             Value::Str { .. } => Progress::Bytes(0),
+            Value::Stream(_) => Progress::Entries(None),
             _ => Progress::Elements(0),
         };
         // A long string's bytes are shared: taking it copies no more than a handle.
@@ -155,7 +165,7 @@ impl BigValue {
 
     /// Whether writes to it must wait until it is written out.
     pub fn holds_writes(&self) -> bool {
-        matches!(self.progress, Progress::Elements(_))
+        matches!(self.progress, Progress::Elements(_) | Progress::Entries(_))
     }
 
     /// Has the database keep what changes to a sorted set or list replace, from now on.
@@ -264,6 +274,7 @@ impl BigValue {
             Progress::Sorted(sorted) => sorted.started,
             Progress::Listed(list) => list.written > 0,
             Progress::Bytes(written) => *written > 0,
+            Progress::Entries(after) => after.is_some(),
         };
         if !started && entry.is_due(now_ms) {
             return true;
@@ -294,6 +305,18 @@ impl BigValue {
                 );
                 out.count(first);
                 *written >= bytes.len()
+            }
+            Progress::Entries(after) => {
+                let Value::Stream(stream) = &entry.value else {
+                    debug_assert!(false, "a stream half written out became another type");
+                    return true;
+                };
+                let first = after.is_none();
+                let (_, last) =
+                    format::encode_stream_part(db, key, entry, *after, PART, &mut out.bytes);
+                out.count(first);
+                *after = last.or(*after);
+                last.is_none() || last == stream.last().map(|(id, _)| *id)
             }
         }
     }

@@ -12,7 +12,8 @@
 //!
 //! A collection of millions of elements would make one long pause too, and copying it is no
 //! cheaper than writing it out: it is written out in parts instead, one per step, before the
-//! walk goes on (`parts`). So is a string of more than a part's bytes (1 MiB).
+//! walk goes on (`parts`). So are a stream of many entries and a string of more than a part's
+//! bytes (1 MiB).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::RangeInclusive;
@@ -205,8 +206,9 @@ impl SnapshotRun {
         }
     }
 
-    /// Whether a write to `key` must wait for this snapshot: a big hash or set of `key` is being
-    /// written out in parts (sorted sets and lists never make writes wait: see `parts`). One not
+    /// Whether a write to `key` must wait for this snapshot: a big hash, set or stream of `key` is
+    /// being written out in parts (sorted sets, lists and strings never make writes wait: see
+    /// `parts`). One not
     /// reached yet starts now (its other entries are copied out at once), so that the wait is
     /// for its own parts only. False for keys whose slot is written out whole at `before_write`
     /// (small, quick), and once they are written out.
@@ -400,6 +402,7 @@ fn slot_keys(keyspace: &Keyspace, slot: u16) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keyspace::stream::{Stream, StreamId, StreamOp};
     use crate::keyspace::{Delta, Hash, List, ListEdit, Value, ZSet};
     use crate::snapshot::parts::PART_BYTES_MAX;
     use crate::snapshot::reload;
@@ -440,6 +443,7 @@ mod tests {
             Value::List(Box::new(List::from_items(items, true))),
             None,
         );
+        db.insert(b"{x}stream", Value::Stream(Box::new(stream())), None);
         for i in 0..100 {
             db.insert(format!("k{i}").as_bytes(), Value::string(b"small"), None);
             db.insert(
@@ -450,6 +454,35 @@ mod tests {
         }
         keyspace.dbs[1].insert(b"{l}list", Value::string(b"other db"), None);
         keyspace
+    }
+
+    /// A stream of `ELEMENTS` entries, one deleted, with a consumer group that has some pending.
+    fn stream() -> Stream {
+        let mut stream = Stream::default();
+        for i in 0..ELEMENTS as u64 {
+            let fields = vec![b(format!("f{i}")), b(format!("v{i}"))];
+            stream.apply(&StreamOp::Add {
+                id: StreamId::new(i + 1, 0),
+                fields,
+            });
+        }
+        let group = b("group".into());
+        let ops = [
+            StreamOp::Delete(vec![StreamId::new(7, 0)]),
+            StreamOp::CreateGroup {
+                group: group.clone(),
+                last_id: StreamId::new(9, 0),
+                entries_read: Some(9),
+            },
+            StreamOp::Deliver {
+                group,
+                consumer: b("consumer".into()),
+                delivery_ms: NOW_MS,
+                entries: vec![(StreamId::new(3, 0), 1), (StreamId::new(9, 0), 2)],
+            },
+        ];
+        ops.iter().for_each(|op| stream.apply(op));
+        stream
     }
 
     /// Every key of `keyspace`: database, key, value, encoding, expiry.
@@ -504,11 +537,11 @@ mod tests {
         assert!(contents(&loaded) == contents(&keyspace), "the file differs");
         let keys = contents(&keyspace).len() as u64;
         // Each big collection took several parts.
-        assert!(frames >= keys + 4 * 2, "{frames} frames for {keys} keys");
+        assert!(frames >= keys + 5 * 2, "{frames} frames for {keys} keys");
     }
 
     #[test]
-    fn a_write_to_a_big_hash_or_set_waits_for_its_parts_and_the_file_keeps_it_as_before() {
+    fn a_write_to_a_big_hash_set_or_stream_waits_for_its_parts_and_the_file_keeps_it_as_before() {
         let mut keyspace = keyspace();
         let before = contents(&keyspace);
         let mut run = start();
@@ -538,6 +571,23 @@ mod tests {
         keyspace.dbs[0]
             .apply(&set, Delta::SetRem(members), NOW_MS)
             .unwrap();
+        // So is the stream's, whose first part has its group.
+        let stream = b("{x}stream".into());
+        let mut steps = 0;
+        while run.claim(&mut keyspace, &stream, NOW_MS) {
+            run.step(&mut keyspace, 1024, 256, NOW_MS);
+            steps += 1;
+        }
+        assert!(steps > 1, "the stream took {steps} step(s)");
+        let ops = [
+            StreamOp::Delete(vec![StreamId::new(2, 0)]),
+            StreamOp::DestroyGroup(b("group".into())),
+        ];
+        for op in ops {
+            keyspace.dbs[0]
+                .apply(&stream, Delta::Stream(op), NOW_MS)
+                .unwrap();
+        }
         // A small key of that slot (now written out by ranges) is copied out at its write.
         assert!(!run.claim(&mut keyspace, b"{s}k1", NOW_MS));
         run.before_write(&mut keyspace, [&b("{s}k1".into())].into_iter(), NOW_MS);
