@@ -143,3 +143,40 @@ fn a_collection_recreated_after_its_ttl_passed_comes_back_without_old_elements_o
     assert_eq!(int(&mut con, &["PTTL", "h"]), -1);
     assert_eq!(int(&mut con, &["PTTL", "s"]), -1);
 }
+
+/// SETBIT and SETRANGE far into a missing key log the bytes they write, not the zeros before
+/// them. Replay rebuilds the string, and a key that expired here (expiry is not logged) does not
+/// lend the write its old bytes.
+#[test]
+fn a_range_write_creating_a_string_logs_the_range_and_replays_after_sigkill() {
+    const BIT: usize = 80_000_000;
+    const OFFSET: usize = 5_000_000;
+    let mut server = Server::start(1, &[]);
+    let mut con = server.client();
+    let _: () = redis::cmd("SET")
+        .arg(&["old", "0123456789abcdef", "PX", "100"])
+        .query(&mut con)
+        .unwrap();
+    thread::sleep(Duration::from_millis(300));
+    let before = journal_bytes(&mut con);
+    assert_eq!(int(&mut con, &["SETBIT", "bits", &BIT.to_string(), "1"]), 0);
+    let len = int(&mut con, &["SETRANGE", "far", &OFFSET.to_string(), "hello"]);
+    assert_eq!(len as usize, OFFSET + 5);
+    // The key expired unread: the write makes a new string.
+    assert_eq!(int(&mut con, &["SETRANGE", "old", "3", "xy"]), 5);
+    let grown = journal_bytes(&mut con) - before;
+    // A few small records (a batch is padded to 4 KiB at most), not 15 MB of zeros.
+    assert!(grown <= 3 * 16 * 1024, "the journal grew {grown} bytes");
+    server.kill9();
+    server.restart();
+    let mut con = server.client();
+    assert_eq!(int(&mut con, &["STRLEN", "bits"]) as usize, BIT / 8 + 1);
+    assert_eq!(int(&mut con, &["BITCOUNT", "bits"]), 1);
+    assert_eq!(int(&mut con, &["GETBIT", "bits", &BIT.to_string()]), 1);
+    let tail: String = con.getrange("far", OFFSET as isize, -1).unwrap();
+    assert_eq!(tail, "hello");
+    assert_eq!(int(&mut con, &["BITCOUNT", "far"]), 21);
+    let old: Vec<u8> = con.get("old").unwrap();
+    assert_eq!(old, b"\0\0\0xy");
+    assert_eq!(int(&mut con, &["PTTL", "old"]), -1);
+}

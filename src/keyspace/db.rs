@@ -89,6 +89,9 @@ pub enum Change {
         slot: u16,
         /// Boxed: the largest deltas would make every change, SET's included, 128 bytes.
         delta: Box<Delta>,
+        /// The delta made the key (it was missing): logged after a delete of it, since replay
+        /// may still hold a value that expired here (expiry is not logged).
+        created: bool,
     },
     Flush,
 }
@@ -384,6 +387,17 @@ impl Db {
         if self.track_changes {
             self.record(Change::stored(&key, self.slot_at(index)));
         }
+        self.put(index, key, value, expire_at_ms)
+    }
+
+    /// `replace` without recording the change, into slot table `index`.
+    fn put(
+        &mut self,
+        index: usize,
+        key: StoredKey,
+        value: Value,
+        expire_at_ms: Option<u64>,
+    ) -> Option<Option<u64>> {
         if let Some(at) = expire_at_ms {
             self.expiry_index.insert((at, key.clone()));
         }
@@ -407,15 +421,29 @@ impl Db {
     }
 
     /// Applies `delta` to the collection at `key` and records it for the journal. A missing key is
-    /// created by a delta that adds (and then logged whole: replay must not apply the delta to a
-    /// value that had expired here), and a collection left empty is deleted with its key.
+    /// created by a delta that adds, and a collection left empty is deleted with its key.
+    ///
+    /// A created key is logged whole, except for a string made by a range write (SETRANGE,
+    /// SETBIT, BITFIELD at an offset: hundreds of MB of zeros for one SETBIT), which is logged as
+    /// its delta after a delete (`Change::Delta::created`).
     pub fn apply(&mut self, key: &[u8], delta: Delta, now_ms: u64) -> Result<(), WrongType> {
         let index = self.live_slot_index(key, now_ms);
         let Some((stored, entry)) = self.slots[index].get_key_value_mut(key) else {
             if let Some(mut value) = delta.empty_value() {
                 delta.apply_to(&mut value)?;
                 if !value.is_empty_collection() {
-                    self.insert(key, value, None);
+                    if delta.writes_a_range() {
+                        let stored = StoredKey::new(key);
+                        self.record(Change::Delta {
+                            key: stored.clone(),
+                            slot: self.slot_at(index),
+                            delta: Box::new(delta),
+                            created: true,
+                        });
+                        self.put(index, stored, value, None);
+                    } else {
+                        self.insert(key, value, None);
+                    }
                 }
             }
             return Ok(());
@@ -432,6 +460,7 @@ impl Db {
                 key,
                 slot,
                 delta: Box::new(delta),
+                created: false,
             });
         }
         Ok(())

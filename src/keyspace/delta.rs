@@ -42,6 +42,12 @@ pub enum Delta {
 pub struct WrongType;
 
 impl Delta {
+    /// Whether it writes a string's bytes at an offset (the zeros before which it makes on a
+    /// missing key need not be logged).
+    pub fn writes_a_range(&self) -> bool {
+        matches!(self, Delta::StrWrite { .. } | Delta::StrReplaceTail { .. })
+    }
+
     /// The empty collection a delta that adds creates at a missing key; `None` for a delta that
     /// only removes (it changes nothing at a missing key).
     pub fn empty_value(&self) -> Option<Value> {

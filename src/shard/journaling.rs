@@ -134,13 +134,20 @@ impl Shard {
                     ),
                 },
                 Change::Delta { key, .. } if whole.contains(&(db, key.clone())) => continue,
-                Change::Delta { key, slot, delta } => (
+                Change::Delta {
+                    key,
                     slot,
-                    Effect::Delta {
-                        key: Bytes::copy_from_slice(&key),
-                        delta: *delta,
-                    },
-                ),
+                    delta,
+                    created,
+                } => {
+                    let key = Bytes::copy_from_slice(&key);
+                    if created {
+                        let (db, effect) = (db as u8, Effect::Del { key: key.clone() });
+                        log.emit(Located { slot, db, effect });
+                    }
+                    let delta = *delta;
+                    (slot, Effect::Delta { key, delta })
+                }
             };
             log.emit(Located {
                 slot,
