@@ -19,8 +19,8 @@
 #              whole in one step before its nineteenth session; now in parts);
 #   snap-stream: a stream of N entries, then BGSAVE while one client SETs other keys at P1: the
 #              longest SET (a stream was written whole before keel's nineteenth session);
-#   snap-xadd: the same, but the client XADDs to that stream: the longest XADD (keel makes writes
-#              to a big stream wait until its last part is out);
+#   snap-xadd: the same, but the client XADDs to that stream: the longest XADD (keel's writes to
+#              it waited for its last part for part of its nineteenth session; now they do not);
 #   del-big:   a sorted set of N members, then UNLINK of it while one client SETs other keys at
 #              P1: the longest SET (keel frees a big value in steps since its eighth session).
 # Prints redis-benchmark's latency summary (ms) for each case and server.

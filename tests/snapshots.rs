@@ -1033,9 +1033,10 @@ fn long_strings_are_snapshotted_in_parts_under_writes_and_restored_after_a_crash
     assert_snapshot_replaced_journal_start(&server);
 }
 
-/// A snapshot writes a big stream out in parts (ranges of entry IDs, its consumer groups in the
-/// first); writes to it wait until the last part is out. Restored after a crash, it holds exactly
-/// what the acknowledged writes made of it: its entries, counters and pending entries.
+/// A snapshot writes a big stream out in parts (its counters and consumer groups in the first,
+/// before any write; ranges of entry IDs after), and writes to it do not wait: the later parts
+/// may show some of them, which replay makes up for. Restored after a crash, the stream holds
+/// exactly what the acknowledged writes made of it: its entries, counters and pending entries.
 #[test]
 fn a_big_stream_is_snapshotted_at_one_point_in_time_under_writes_to_it() {
     const ENTRIES: usize = 50_000;

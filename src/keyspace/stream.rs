@@ -121,7 +121,7 @@ pub enum StreamOp {
         id: StreamId,
         fields: Vec<Bytes>,
     },
-    /// Deletes these entries (XDEL).
+    /// Deletes these entries (XDEL, which logs only those it deleted).
     Delete(Vec<StreamId>),
     /// Drops every entry with an ID at or below this one (XTRIM, XADD's trimming).
     TrimThrough(StreamId),
@@ -297,10 +297,11 @@ impl Stream {
                 }
             }
             StreamOp::Delete(ids) => {
+                // XDEL logs only IDs it deleted, so each counts even when missing here: replayed
+                // over a snapshot whose later parts were written after the entry went.
                 for id in ids {
-                    if self.entries.remove(id).is_some() {
-                        self.max_deleted = self.max_deleted.max(*id);
-                    }
+                    self.entries.remove(id);
+                    self.max_deleted = self.max_deleted.max(*id);
                 }
             }
             StreamOp::TrimThrough(id) => match id.next() {
@@ -434,7 +435,8 @@ const OP_TOUCH_CONSUMER: u8 = 46;
 const OP_DELETE_CONSUMER: u8 = 47;
 const OP_DELIVER: u8 = 48;
 const OP_ACK: u8 = 49;
-/// `StreamOp::Restore`'s tag, which a snapshot writes from the stream itself (`Stream::encode_around`).
+/// `StreamOp::Restore`'s tag, which a snapshot also writes straight from a stream
+/// (`effect::encode_stream_part`).
 pub const OP_RESTORE: u8 = 50;
 
 /// Whether `tag` is a stream op's delta tag.

@@ -1,11 +1,10 @@
 //! A big collection or a long string written out in parts, one per step of the snapshot's walk
 //! (`BigValue`): first an entry with some of its elements (bytes), then frames that add the rest.
 //!
-//! Hashes, sets and streams must not change until their last part is out: the parts of hashes
-//! and sets are ranges of their tables' iteration order, which a change would shift, and a
-//! stream's first part holds its counters and consumer groups, which its later parts (ranges of
-//! entry IDs) do not touch. The shard makes a write to one wait (`SnapshotRun::claim`), and a
-//! write that comes without waiting has the rest written out first.
+//! Hashes and sets must not change until their last part is out: their parts are ranges of
+//! their tables' iteration order, which a change would shift. The shard makes a write to one
+//! wait (`SnapshotRun::claim`), and a write that comes without waiting has the rest written out
+//! first.
 //!
 //! Sorted sets (leaderboards, order books) and lists (queues) never make a write wait: the
 //! database keeps what each change to one replaces (`keyspace::Kept`), and the snapshot writes
@@ -22,6 +21,14 @@
 //!
 //! A command that removes or replaces the whole value hands the old one over (RENAME and MOVE,
 //! which keep it, a copy), and the walk goes on in that.
+//!
+//! Streams (event logs) never make a write wait either. A stream's first part, with its
+//! counters and consumer groups, goes out as soon as it is queued, before any write; its later
+//! parts are ranges of entry IDs, read from the stream as it is then. Replay makes up for
+//! whatever writes the later parts saw, as every stream op it applies after the snapshot's
+//! point gives the same result on entries that already had it: an entry added is put again, one
+//! deleted or trimmed is gone either way (and an XDEL counts its IDs even when they are gone),
+//! and the counters and groups come from the first part alone.
 //!
 //! A long string never makes a write wait either: its part of the walk holds a handle on its
 //! bytes as they were when it was queued (shared, not copied), and writes go on in the database.
@@ -65,13 +72,9 @@ pub fn is_big(entry: &Entry) -> bool {
     }
 }
 
-/// Whether `entry` is a value whose writes wait while it is written out in parts.
+/// Whether `entry` is a collection whose writes wait while it is written out in parts.
 pub fn holds_writes(entry: &Entry) -> bool {
-    is_big(entry)
-        && matches!(
-            entry.value,
-            Value::Hash(_) | Value::Set(_) | Value::Stream(_)
-        )
+    is_big(entry) && matches!(entry.value, Value::Hash(_) | Value::Set(_))
 }
 
 /// Encoded frames not yet handed to the file, and how many of each kind were encoded.
@@ -165,7 +168,7 @@ impl BigValue {
 
     /// Whether writes to it must wait until it is written out.
     pub fn holds_writes(&self) -> bool {
-        matches!(self.progress, Progress::Elements(_) | Progress::Entries(_))
+        matches!(self.progress, Progress::Elements(_))
     }
 
     /// Has the database keep what changes to a sorted set or list replace, from now on.
@@ -306,20 +309,43 @@ impl BigValue {
                 out.count(first);
                 *written >= bytes.len()
             }
-            Progress::Entries(after) => {
-                let Value::Stream(stream) = &entry.value else {
-                    debug_assert!(false, "a stream half written out became another type");
-                    return true;
-                };
-                let first = after.is_none();
-                let (_, last) =
-                    format::encode_stream_part(db, key, entry, *after, PART, &mut out.bytes);
-                out.count(first);
-                *after = last.or(*after);
-                last.is_none() || last == stream.last().map(|(id, _)| *id)
-            }
+            Progress::Entries(after) => write_entries(db, key, entry, after, out),
         }
     }
+
+    /// Whether its first part goes out as soon as it is queued (`write_first_part`): a stream's.
+    pub fn starts_at_once(&self) -> bool {
+        matches!(self.progress, Progress::Entries(None))
+    }
+
+    /// Writes out the first part of a stream from `entry`, its stored entry, before any write
+    /// can change it; returns whether that was all of it.
+    pub fn write_first_part(&mut self, entry: &Entry, out: &mut FrameBuffer) -> bool {
+        let Progress::Entries(after) = &mut self.progress else {
+            debug_assert!(false, "only a stream's first part goes out at once");
+            return false;
+        };
+        write_entries(self.db, &self.key, entry, after, out)
+    }
+}
+
+/// The next part of a stream, its entries after `after`; returns whether it is done.
+fn write_entries(
+    db: u8,
+    key: &[u8],
+    entry: &Entry,
+    after: &mut Option<StreamId>,
+    out: &mut FrameBuffer,
+) -> bool {
+    let Value::Stream(stream) = &entry.value else {
+        debug_assert!(false, "a stream half written out became another type");
+        return true;
+    };
+    let first = after.is_none();
+    let (_, last) = format::encode_stream_part(db, key, entry, *after, PART, &mut out.bytes);
+    out.count(first);
+    *after = last.or(*after);
+    last.is_none() || last == stream.last().map(|(id, _)| *id)
 }
 
 /// The next part of a hash or set; returns whether it is done.
