@@ -150,9 +150,7 @@ pub fn encode_listed_part<'a>(
     bounds: PartBounds,
     out: &mut Vec<u8>,
 ) -> usize {
-    let kind = if first { ENTRY } else { PART };
-    let deadline = first.then(|| entry.expire_at_ms());
-    framed(kind, db, out, |out| {
+    framed_part(db, entry, first, out, |deadline, out| {
         effect::encode_listed_part(key, &entry.value, deadline, elements, bounds, out)
     })
 }
@@ -168,10 +166,7 @@ pub fn encode_stream_part(
     bounds: PartBounds,
     out: &mut Vec<u8>,
 ) -> (usize, Option<StreamId>) {
-    let first = after.is_none();
-    let kind = if first { ENTRY } else { PART };
-    let deadline = first.then(|| entry.expire_at_ms());
-    framed(kind, db, out, |out| {
+    framed_part(db, entry, after.is_none(), out, |deadline, out| {
         effect::encode_stream_part(key, &entry.value, deadline, after, bounds, out)
     })
 }
@@ -186,12 +181,23 @@ pub fn encode_string_part(
     bytes_max: usize,
     out: &mut Vec<u8>,
 ) -> usize {
-    let first = from == 0;
-    let kind = if first { ENTRY } else { PART };
-    let deadline = first.then(|| entry.expire_at_ms());
-    framed(kind, db, out, |out| {
+    framed_part(db, entry, from == 0, out, |deadline, out| {
         effect::encode_string_part(key, &entry.value, deadline, from, bytes_max, out)
     })
+}
+
+/// Appends a part of `entry`, a value written out in parts: its entry when `first`, else a frame
+/// adding to it. `payload` writes it, given the deadline an entry carries (`None` for a frame).
+fn framed_part<T>(
+    db: u8,
+    entry: &Entry,
+    first: bool,
+    out: &mut Vec<u8>,
+    payload: impl FnOnce(Option<Option<u64>>, &mut Vec<u8>) -> T,
+) -> T {
+    let kind = if first { ENTRY } else { PART };
+    let deadline = first.then(|| entry.expire_at_ms());
+    framed(kind, db, out, |out| payload(deadline, out))
 }
 
 /// Appends a frame of `kind` whose payload `payload` writes.
