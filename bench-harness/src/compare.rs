@@ -195,7 +195,6 @@ fn unix_secs() -> u64 {
 /// Which cores the servers and the load get, and why.
 struct CorePlan {
     server: Option<String>,
-    load: Option<String>,
     /// The load's cores (empty when the load is not pinned).
     load_cores: Vec<usize>,
     note: String,
@@ -219,7 +218,6 @@ fn plan_cores(shards: usize, load_threads: Option<usize>, starts_servers: bool) 
         .collect();
     let unpinned = |note: String| CorePlan {
         server: None,
-        load: None,
         load_cores: Vec::new(),
         note,
     };
@@ -256,7 +254,6 @@ fn plan_cores(shards: usize, load_threads: Option<usize>, starts_servers: bool) 
     }
     CorePlan {
         server: Some(cpu_list(server)),
-        load: Some(cpu_list(load)),
         load_cores: load.to_vec(),
         note,
     }
@@ -371,7 +368,7 @@ fn run_load(
         load_args.extend(["--test-time".into(), DEFAULT_TEST_TIME_SECS.into()]);
     }
     if cc.load_threads.is_none() {
-        let n = plan.load.as_ref().map_or(1, |l| l.split(',').count());
+        let n = plan.load_cores.len().max(1);
         load_args.extend(["-t".into(), n.to_string()]);
     }
     load_args.extend([
@@ -388,13 +385,12 @@ fn run_load(
     if cc.memtier.is_none() && !load_args.iter().any(|a| a == "--quiet") {
         load_args.push("--quiet".into());
     }
-    let mut command = match &plan.load {
-        Some(cpus) => {
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(cpus).arg(&exe);
-            c
-        }
-        None => Command::new(&exe),
+    let mut command = if plan.load_cores.is_empty() {
+        Command::new(&exe)
+    } else {
+        let mut c = Command::new("taskset");
+        c.arg("-c").arg(cpu_list(&plan.load_cores)).arg(&exe);
+        c
     };
     let log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
@@ -741,7 +737,6 @@ mod tests {
         let cc = parsed(&["--servers", "keel", "--keel-bin", "/nonexistent/keel"]).unwrap();
         let plan = CorePlan {
             server: None,
-            load: None,
             load_cores: Vec::new(),
             note: String::new(),
         };
