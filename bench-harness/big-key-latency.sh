@@ -11,7 +11,9 @@
 #   snap-hot:  the same, but the client ZINCRBYs members of that sorted set: the longest ZINCRBY
 #              (keel writes out first what a write replaces in a sorted set being written out);
 #   snap-hash: a hash of N fields, then BGSAVE while one client HSETs fields of it: the longest
-#              HSET (keel makes writes to a big hash or set wait until its last part is out);
+#              HSET (keel made writes to a big hash or set wait until its last part was out
+#              before its twentieth session; now they do not);
+#   snap-set:  the same with a set of N members and SADD;
 #   snap-list: a list of N elements, then BGSAVE while one client LPUSHes to it: the longest
 #              LPUSH (keel writes out first what a push or pop replaces in a list being written);
 #   snap-str:  one string of N * 128 bytes (256 MB for N = 2M), made by SETRANGE, then BGSAVE
@@ -26,11 +28,11 @@
 # Prints redis-benchmark's latency summary (ms) for each case and server.
 #
 # Usage: bench-harness/big-key-latency.sh [N [CASES]]
-#        (2000000 "grow snap-slot snap-big snap-hot snap-hash snap-list snap-str snap-stream
-#         snap-xadd del-big"); SERVERS="keel" runs one server only
+#        (2000000 "grow snap-slot snap-big snap-hot snap-hash snap-set snap-list snap-str
+#         snap-stream snap-xadd del-big"); SERVERS="keel" runs one server only
 set -euo pipefail
 N=${1:-2000000}
-CASES=${2:-grow snap-slot snap-big snap-hot snap-hash snap-list snap-str snap-stream snap-xadd del-big}
+CASES=${2:-grow snap-slot snap-big snap-hot snap-hash snap-set snap-list snap-str snap-stream snap-xadd del-big}
 cd "$(dirname "$0")/.."
 KEEL=${KEEL_BIN:-target/release/keel}
 [ -x "$KEEL" ] || cargo build --release -p keel
@@ -105,6 +107,10 @@ for case in $CASES; do
                 start $server yes
                 load -n "$N" HSET table "f:__rand_int__" v
                 out=$(during bgsave HSET table "f:__rand_int__" w) ;;
+            snap-set)
+                start $server yes
+                load -n "$N" SADD tags "m:__rand_int__"
+                out=$(during bgsave SADD tags "m:__rand_int__") ;;
             snap-list)
                 start $server yes
                 load -n "$N" RPUSH queue "e:__rand_int__"

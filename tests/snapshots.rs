@@ -903,11 +903,12 @@ fn a_big_slot_is_snapshotted_at_one_point_in_time_under_writes() {
     assert_snapshot_replaced_journal_start(&server);
 }
 
-/// A snapshot writes a big collection out in parts; a write to a hash, set or list waits until
-/// its last part is out, and one to a sorted set has what it replaces written out first.
-/// Restored after a crash, each holds exactly what the acknowledged writes made of it: a part
-/// written after a write would have the restart apply that write twice (list pushes) or miss
-/// elements (pops shift the rest; a sorted set's removed members).
+/// A snapshot writes a big collection out in parts while writes to it go on: a write to a list
+/// or sorted set has what it replaces written out first, and a hash's or set's parts show the
+/// writes they saw, which replay makes again. Restored after a crash, each holds exactly what
+/// the acknowledged writes made of it: a part written after a write would have the restart apply
+/// that write twice (list pushes) or miss elements (pops shift the rest; a sorted set's removed
+/// members; a hash's or set's elements moved by a write).
 #[test]
 fn big_collections_are_snapshotted_at_one_point_in_time_under_writes_to_them() {
     const ELEMENTS: usize = 100_000;
@@ -944,6 +945,9 @@ fn big_collections_are_snapshotted_at_one_point_in_time_under_writes_to_them() {
         pipe.zadd("{z}board", format!("new{n}"), n).ignore();
         pipe.hset("{h}hash", format!("f{}", n * 11 % ELEMENTS), n)
             .ignore();
+        pipe.hdel("{h}hash", format!("f{}", n * 19 % ELEMENTS))
+            .ignore();
+        pipe.hset("{h}hash", format!("new{n}"), n).ignore();
         pipe.sadd("{s}set", format!("n{n}")).ignore();
         pipe.srem("{s}set", format!("s{}", n * 13 % ELEMENTS))
             .ignore();
@@ -958,6 +962,8 @@ fn big_collections_are_snapshotted_at_one_point_in_time_under_writes_to_them() {
         board.remove(&format!("m{}", n * 17 % ELEMENTS));
         board.insert(format!("new{n}"), n as f64);
         hash.insert(format!("f{}", n * 11 % ELEMENTS), n.to_string());
+        hash.remove(&format!("f{}", n * 19 % ELEMENTS));
+        hash.insert(format!("new{n}"), n.to_string());
         set.insert(format!("n{n}"));
         set.remove(&format!("s{}", n * 13 % ELEMENTS));
     }

@@ -280,7 +280,7 @@ fn srem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let present: Vec<Bytes> = members
         .iter()
-        .filter(|m| set.contains(*m))
+        .filter(|m| set.contains(m))
         .cloned()
         .collect();
     let before = set.len();
@@ -438,7 +438,7 @@ fn combine(op: SetOp, sets: &[Option<&SetMembers>]) -> SetMembers {
             let Some(Some(first)) = sets.first() else {
                 return SetMembers::default();
             };
-            let in_rest = |m: &&Bytes| sets[1..].iter().flatten().any(|s| s.contains(*m));
+            let in_rest = |m: &&Bytes| sets[1..].iter().flatten().any(|s| s.contains(m));
             first.iter().filter(|m| !in_rest(m)).cloned().collect()
         }
         SetOp::Inter => intersection(sets).cloned().collect(),
@@ -456,7 +456,7 @@ fn intersection<'a>(sets: &'a [Option<&'a SetMembers>]) -> impl Iterator<Item = 
     };
     smallest
         .into_iter()
-        .filter(move |m| rest.iter().all(|s| s.contains(*m)))
+        .filter(move |m| rest.iter().all(|s| s.contains(m)))
 }
 
 fn algebra(ctx: &mut Ctx, sources: &[Bytes], op: SetOp) -> Reply {

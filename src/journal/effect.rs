@@ -277,7 +277,7 @@ fn encode_value(value: &Value, out: &mut Vec<u8>) {
         }
         Value::Hash(_) | Value::Set(_) | Value::ZSet(_) | Value::List(_) => {
             encode_collection_head(value, out);
-            encode_elements(value, 0, PartBounds::WHOLE, out);
+            encode_elements(value, out);
         }
     }
 }
@@ -325,29 +325,24 @@ impl PartBounds {
     };
 }
 
-/// The elements of collection `value` from the `from`th on (in its iteration order, which does
-/// not change while the value does not), as far as `bounds` allow: count u32, then the elements
-/// in the layout a `PUT` and the delta that adds them share. Returns how many it wrote.
-///
-/// Hashes and sets start a part by iterating past the elements before it (std's tables have no
-/// cursor), sorted sets and lists start it in O(log N).
-fn encode_elements(value: &Value, from: usize, bounds: PartBounds, out: &mut Vec<u8>) -> usize {
+/// Every element of collection `value`: count u32, then the elements in the layout a `PUT` and
+/// the delta that adds them share.
+fn encode_elements(value: &Value, out: &mut Vec<u8>) {
+    const WHOLE: PartBounds = PartBounds::WHOLE;
     match value {
-        Value::Hash(hash) => encode_counted(hash.iter().skip(from), bounds, out, |(f, v), out| {
+        Value::Hash(hash) => encode_counted(hash.iter(), WHOLE, out, |(f, v), out| {
             put_bytes(f, out);
             put_bytes(v, out);
         }),
-        Value::Set(members) => encode_counted(members.iter().skip(from), bounds, out, |m, out| {
-            put_bytes(m, out)
-        }),
-        Value::ZSet(zset) => encode_counted(zset.iter_from(from, false), bounds, out, put_member),
-        Value::List(list) => encode_counted(list.range(from, usize::MAX), bounds, out, |e, out| {
-            put_bytes(e, out)
-        }),
+        Value::Set(members) => {
+            encode_counted(members.iter(), WHOLE, out, |m, out| put_bytes(m, out))
+        }
+        Value::ZSet(zset) => encode_counted(zset.iter(), WHOLE, out, put_member),
+        Value::List(list) => encode_counted(list.iter(), WHOLE, out, |e, out| put_bytes(e, out)),
         Value::Int(_) | Value::Str { .. } | Value::Stream(_) => {
             unreachable!("only collections are encoded element by element")
         }
-    }
+    };
 }
 
 /// A sorted set's member and score, as its `PUT` and `DELTA_ZSET_ADD` hold them.
@@ -414,8 +409,7 @@ fn decode_value(mut payload: Bytes) -> Option<Value> {
 fn decode_set_members(mut payload: Bytes) -> Option<SetMembers> {
     let count = take_u32(&mut payload)? as usize;
     // The count is untrusted until the members are read: cap the reservation by what can fit.
-    let mut members = SetMembers::default();
-    members.reserve(count.min(payload.len() / 4));
+    let mut members = SetMembers::with_capacity(count.min(payload.len() / 4));
     for _ in 0..count {
         let len = take_u32(&mut payload)? as usize;
         members.insert(Bytes::copy_from_slice(&take(&mut payload, len)?));
@@ -460,40 +454,6 @@ pub fn encode_put(key: &[u8], value: &Value, expire_at_ms: Option<u64>, out: &mu
     put_bytes(key, out);
     out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
     encode_value(value, out);
-}
-
-/// The first part of collection `value` written out in parts: a `PUT` of its first elements, as
-/// many as `bounds` allow (the type, encoding and expiry are the whole value's). Returns how many.
-pub fn encode_put_part(
-    key: &[u8],
-    value: &Value,
-    expire_at_ms: Option<u64>,
-    bounds: PartBounds,
-    out: &mut Vec<u8>,
-) -> usize {
-    put_bytes(key, out);
-    out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
-    encode_collection_head(value, out);
-    encode_elements(value, 0, bounds, out)
-}
-
-/// A later part of hash or set `value`: a `DELTA` that adds its elements from the `from`th on,
-/// as many as `bounds` allow, to what the earlier parts put (hash fields set, set members
-/// added). Returns how many.
-pub fn encode_adding_part(
-    key: &[u8],
-    value: &Value,
-    from: usize,
-    bounds: PartBounds,
-    out: &mut Vec<u8>,
-) -> usize {
-    put_bytes(key, out);
-    out.push(match value {
-        Value::Hash(_) => DELTA_HASH_SET,
-        Value::Set(_) => DELTA_SET_ADD,
-        _ => unreachable!("sorted sets and lists are written out element by element"),
-    });
-    encode_elements(value, from, bounds, out)
 }
 
 /// One element of a collection, for `encode_listed_part`.

@@ -3,13 +3,11 @@
 //! HGETALL answers in); past the listpack limits they move to a hash map (`hashtable`) and never
 //! move back, as in Redis.
 
-use std::collections::HashMap;
-
 use bytes::Bytes;
 
-use super::db::KeyHasher;
 use super::listpack::Listpack;
 use super::scan::Scannable;
+use super::table::Table;
 
 /// A hash with more fields than this is a `hashtable` (Redis 7's compiled-in
 /// `hash-max-listpack-entries`; its sample redis.conf says 128).
@@ -27,7 +25,7 @@ pub enum Hash {
     /// `hashtable`. Boxed, one allocation more for a big hash, so that a `Hash` is as small as
     /// a listpack and `Value` holds it inline: a small hash then costs one allocation, not two.
     #[allow(clippy::box_collection)]
-    Table(Box<HashMap<Bytes, Bytes, KeyHasher>>),
+    Table(Box<Table<(Bytes, Bytes)>>),
 }
 
 impl Default for Hash {
@@ -72,10 +70,7 @@ impl Hash {
         let mut hash = if listpack {
             Hash::default()
         } else {
-            Hash::Table(Box::new(HashMap::with_capacity_and_hasher(
-                pairs.len(),
-                KeyHasher,
-            )))
+            Hash::Table(Box::new(Table::with_capacity(pairs.len())))
         };
         for (field, value) in pairs {
             hash.insert(&field, &value);
@@ -113,7 +108,7 @@ impl Hash {
             Hash::Packed(packed) => packed_pairs(packed)
                 .find(|p| p.field == field)
                 .map(|p| p.value),
-            Hash::Table(map) => map.get(field).map(|v| &v[..]),
+            Hash::Table(map) => map.get(field).map(|(_, v)| &v[..]),
         }
     }
 
@@ -147,7 +142,7 @@ impl Hash {
         let Hash::Table(map) = self else {
             unreachable!("converted above")
         };
-        map.insert(Bytes::copy_from_slice(field), Bytes::copy_from_slice(value))
+        map.insert((Bytes::copy_from_slice(field), Bytes::copy_from_slice(value)))
             .is_none()
     }
 
@@ -170,7 +165,7 @@ impl Hash {
 
     fn convert_to_table(&mut self) {
         if let Hash::Packed(packed) = self {
-            let mut map = HashMap::with_capacity_and_hasher(packed.len() / 2 + 1, KeyHasher);
+            let mut map = Table::with_capacity(packed.len() / 2 + 1);
             map.extend(packed_pairs(packed).map(|p| {
                 (
                     Bytes::copy_from_slice(p.field),
@@ -178,6 +173,14 @@ impl Hash {
                 )
             }));
             *self = Hash::Table(Box::new(map));
+        }
+    }
+
+    /// The table of a `hashtable` hash (a big hash is one), which a snapshot walks by bucket.
+    pub fn table(&self) -> Option<&Table<(Bytes, Bytes)>> {
+        match self {
+            Hash::Packed(_) => None,
+            Hash::Table(map) => Some(map),
         }
     }
 

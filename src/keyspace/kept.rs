@@ -1,7 +1,7 @@
-//! What a snapshot needs from the database while it writes a big sorted set or list out in parts
-//! and writes go on changing it (`snapshot::parts`): for each change to a key it names
-//! (`Db::keep`), the members the change replaces, as they were, the elements pushed and popped,
-//! and a value that a command removes or replaces, whole. The snapshot takes them after each
+//! What the database keeps for a snapshot while it writes a big value out in parts and writes go
+//! on changing it (`snapshot::parts`): for each change to a key it names (`Db::keep`), the members
+//! the change replaces, as they were (sorted sets), the elements pushed and popped (lists), and a
+//! value that a command removes or replaces, whole (any type). The snapshot takes them after each
 //! command (`Db::take_kept`) and writes out first what it has not written yet.
 
 use std::collections::HashSet;

@@ -16,6 +16,7 @@ mod stored_key;
 mod str_bytes;
 pub mod stream;
 pub mod string_range;
+pub mod table;
 mod value;
 pub mod zset;
 

@@ -1,8 +1,6 @@
 //! The values keys hold. Each Redis type is one variant; strings keep Redis's encodings so that
 //! `OBJECT ENCODING` answers as Redis does.
 
-use std::collections::HashSet;
-
 use bytes::Bytes;
 
 pub use super::hash::Hash;
@@ -10,6 +8,7 @@ pub use super::list::List;
 use super::scan::Scannable;
 use super::str_bytes::StrBytes;
 use super::stream::Stream;
+use super::table::Table;
 pub use super::zset::ZSet;
 
 /// Strings up to this length are `embstr` in Redis (OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
@@ -24,7 +23,7 @@ const SET_LISTPACK_ENTRIES_MAX: usize = 128;
 const SET_LISTPACK_MEMBER_BYTES_MAX: usize = 64;
 
 /// The members of a set value. Never empty while stored: the key is deleted with its last member.
-pub type SetMembers = HashSet<Bytes, ahash::RandomState>;
+pub type SetMembers = Table<Bytes>;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {

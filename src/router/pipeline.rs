@@ -72,13 +72,13 @@ pub async fn run_pipeline(client: &mut Client, mut requests: Vec<Vec<Bytes>>) ->
         }
         match route {
             Route::Here => {
-                if shard.may_have_to_wait(spec) {
+                if shard.may_have_to_wait() {
                     let keys: Vec<Bytes> = spec
                         .key_indexes(&args)
                         .into_iter()
                         .map(|k| args[k].clone())
                         .collect();
-                    if shard.wait_runnable(spec, db, &keys, None).await {
+                    if shard.wait_runnable(db, &keys, None).await {
                         now_ms = clock_ms();
                     }
                 }

@@ -324,33 +324,20 @@ impl Shard {
         lsn
     }
 
-    /// Whether `spec` may have to wait before it runs (`wait_runnable`); one or two loads.
-    pub(crate) fn may_have_to_wait(&self, spec: &CommandSpec) -> bool {
-        !self.locks.is_empty() || (spec.is_write() && self.snapshots.is_walking())
+    /// Whether a command may have to wait for a transaction's locks before it runs
+    /// (`wait_runnable`): one load.
+    pub(crate) fn may_have_to_wait(&self) -> bool {
+        !self.locks.is_empty()
     }
 
-    /// Waits until `spec` may run on `keys` (in `db`): no transaction but `me` holds one of them,
-    /// and, for a write, no snapshot is writing out a big collection of one. Returns whether it
+    /// Waits until no transaction but `me` holds one of `keys` (in `db`). Returns whether it
     /// waited.
-    pub(crate) async fn wait_runnable(
-        &self,
-        spec: &CommandSpec,
-        db: usize,
-        keys: &[Bytes],
-        me: Option<TxnId>,
-    ) -> bool {
-        let mut waited = false;
-        loop {
-            if !self.locks.free_for(db, keys, me) {
-                self.locks.wait_free(db, keys, me).await;
-                waited = true;
-            }
-            // The snapshot's wait may let a transaction lock a key: check again after it.
-            if !(spec.is_write() && self.wait_for_snapshot_parts(keys).await) {
-                return waited;
-            }
-            waited = true;
+    pub(crate) async fn wait_runnable(&self, db: usize, keys: &[Bytes], me: Option<TxnId>) -> bool {
+        if self.locks.free_for(db, keys, me) {
+            return false;
         }
+        self.locks.wait_free(db, keys, me).await;
+        true
     }
 
     /// Runs commands here in order, each once its keys are free of other transactions' locks,
@@ -362,9 +349,7 @@ impl Shard {
         // One clock read for the commands that run back to back, again after each wait.
         let mut now = now_ms();
         for req in reqs {
-            if self.may_have_to_wait(req.spec)
-                && self.wait_runnable(req.spec, req.db, &req.keys(), me).await
-            {
+            if self.may_have_to_wait() && self.wait_runnable(req.db, &req.keys(), me).await {
                 now = now_ms();
             }
             let (reply, lsn) =

@@ -69,30 +69,14 @@ impl Shard {
         rx.await.unwrap_or_else(|_| Some(Vec::new()))
     }
 
-    /// Waits until no other transaction holds a key of `reqs`, and no snapshot is writing out
-    /// a big collection that their writes change: all at once, since waiting for one key may
-    /// let another be locked meanwhile.
+    /// Waits until no other transaction holds a key of `reqs`: all at once, since waiting for
+    /// one key may let another be locked meanwhile.
     async fn wait_keys_free(&self, reqs: &[Request]) {
-        loop {
-            let blocked = reqs.iter().find_map(|req| {
-                let keys = req.keys();
-                (!self.locks.free_for(req.db, &keys, None)).then_some((req.db, keys))
-            });
-            if let Some((db, keys)) = blocked {
-                self.locks.wait_free(db, &keys, None).await;
-                continue;
-            }
-            if !self.snapshots.is_walking() {
-                return;
-            }
-            let written: Vec<bytes::Bytes> = reqs
-                .iter()
-                .filter(|req| req.spec.is_write())
-                .flat_map(Request::keys)
-                .collect();
-            if !self.wait_for_snapshot_parts(&written).await {
-                return;
-            }
+        while let Some((db, keys)) = reqs.iter().find_map(|req| {
+            let keys = req.keys();
+            (!self.locks.free_for(req.db, &keys, None)).then_some((req.db, keys))
+        }) {
+            self.locks.wait_free(db, &keys, None).await;
         }
     }
 

@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -98,38 +97,6 @@ impl Shard {
         }
     }
 
-    /// Waits while the running snapshot writes out, in parts, a big collection of one of `keys`
-    /// (a write must not change one half written out), starting those not reached yet. Cheap
-    /// when no walk runs. A write that does not wait here is still correct: `before_write` then
-    /// writes out the rest at once, which only stalls the shard. Returns whether it waited.
-    pub(crate) async fn wait_for_snapshot_parts(&self, keys: &[Bytes]) -> bool {
-        let mut waited = false;
-        std::future::poll_fn(|cx| {
-            if !self.snapshots.is_walking() {
-                return Poll::Ready(());
-            }
-            let mut keyspace = self.keyspace.borrow_mut();
-            let mut running = self.snapshots.running();
-            let Some(run) = running.as_mut() else {
-                return Poll::Ready(());
-            };
-            let now = now_ms();
-            // Every key is claimed, not just the first: their parts are then written meanwhile.
-            let claimed = keys
-                .iter()
-                .filter(|key| run.claim(&mut keyspace, key, now))
-                .count();
-            if claimed == 0 {
-                return Poll::Ready(());
-            }
-            self.snapshots.wake_after_step(cx.waker());
-            waited = true;
-            Poll::Pending
-        })
-        .await;
-        waited
-    }
-
     /// Starts a snapshot when the journal grew past `auto-aof-rewrite-*` (from the cron).
     pub(super) fn maybe_auto_snapshot(&self) {
         let Some(journal) = &self.journal else {
@@ -217,7 +184,6 @@ impl Shard {
         let mut running = self.snapshots.running();
         let run = running.as_mut().expect("a snapshot is running");
         run.step(&mut keyspace, STEP_ENTRIES_MAX, STEP_SLOTS_MAX, now_ms());
-        self.snapshots.stepped();
         if run.is_walked() {
             self.snapshots.walk_done();
             return (Some(run.finish()), true);

@@ -27,7 +27,7 @@ use bytes::{Buf, Bytes};
 use crate::journal::effect::{self, Effect, Listed, PartBounds, DELTA, PUT};
 use crate::journal::Lsn;
 use crate::keyspace::stream::StreamId;
-use crate::keyspace::{Entry, Value};
+use crate::keyspace::Entry;
 
 pub const MAGIC: [u8; 8] = *b"KEELSNAP";
 /// Version 2 added PART frames, version 3 LONG ones; older files still load.
@@ -106,35 +106,6 @@ impl Header {
 pub fn encode_entry(db: u8, key: &[u8], entry: &Entry, out: &mut Vec<u8>) {
     framed(ENTRY, db, out, |out| {
         effect::encode_put(key, &entry.value, entry.expire_at_ms(), out)
-    })
-}
-
-/// Appends the entry of a big collection's first part (see `effect::encode_put_part`); returns
-/// the elements it holds.
-pub fn encode_first_part(
-    db: u8,
-    key: &[u8],
-    entry: &Entry,
-    bounds: PartBounds,
-    out: &mut Vec<u8>,
-) -> usize {
-    framed(ENTRY, db, out, |out| {
-        effect::encode_put_part(key, &entry.value, entry.expire_at_ms(), bounds, out)
-    })
-}
-
-/// Appends a later part of a big collection, from its `from`th element (see
-/// `effect::encode_adding_part`); returns the elements it holds.
-pub fn encode_part(
-    db: u8,
-    key: &[u8],
-    value: &Value,
-    from: usize,
-    bounds: PartBounds,
-    out: &mut Vec<u8>,
-) -> usize {
-    framed(PART, db, out, |out| {
-        effect::encode_adding_part(key, value, from, bounds, out)
     })
 }
 

@@ -1,14 +1,18 @@
 //! A big collection or a long string written out in parts, one per step of the snapshot's walk
 //! (`BigValue`): first an entry with some of its elements (bytes), then frames that add the rest.
+//! None of them makes a write wait.
 //!
-//! Hashes and sets must not change until their last part is out: their parts are ranges of
-//! their tables' iteration order, which a change would shift. The shard makes a write to one
-//! wait (`SnapshotRun::claim`), and a write that comes without waiting has the rest written out
-//! first.
+//! Hashes and sets (carts, sessions, feature stores) are written out a range of their table's
+//! buckets at a time (`keyspace::table`), from the table as it is then. Replay makes up for
+//! whatever writes the later parts saw: every write to a hash or set is journaled as fields set
+//! to values and members added or removed, which give the same result whatever the value held
+//! before. What a part must not miss is an element that no write touched since the snapshot's
+//! point, and no write moves one to another bucket but an insert into a full table, which makes
+//! the walk start again from the first bucket (writing some elements twice, harmlessly).
 //!
-//! Sorted sets (leaderboards, order books) and lists (queues) never make a write wait: the
-//! database keeps what each change to one replaces (`keyspace::Kept`), and the snapshot writes
-//! that out first where the walk has not passed it yet.
+//! Sorted sets (leaderboards, order books) and lists (queues): the database keeps what each
+//! change to one replaces (`keyspace::Kept`), and the snapshot writes that out first where the
+//! walk has not passed it yet.
 //! - A sorted set's parts follow its order, which a change to one member leaves as it is for the
 //!   others. The members a change replaces and the walk has not passed are written out at once
 //!   (out of order: they add up the same), and the walk leaves them out when it gets there;
@@ -22,18 +26,18 @@
 //! A command that removes or replaces the whole value hands the old one over (RENAME and MOVE,
 //! which keep it, a copy), and the walk goes on in that.
 //!
-//! Streams (event logs) never make a write wait either. A stream's first part, with its
-//! counters and consumer groups, goes out as soon as it is queued, before any write; its later
-//! parts are ranges of entry IDs, read from the stream as it is then. Replay makes up for
-//! whatever writes the later parts saw, as every stream op it applies after the snapshot's
-//! point gives the same result on entries that already had it: an entry added is put again, one
-//! deleted or trimmed is gone either way (and an XDEL counts its IDs even when they are gone),
-//! and the counters and groups come from the first part alone.
+//! Streams (event logs): a stream's first part, with its counters and consumer groups, goes out
+//! as soon as it is queued, before any write; its later parts are ranges of entry IDs, read from
+//! the stream as it is then. Replay makes up for whatever writes the later parts saw, as every
+//! stream op it applies after the snapshot's point gives the same result on entries that already
+//! had it: an entry added is put again, one deleted or trimmed is gone either way (and an XDEL
+//! counts its IDs even when they are gone), and the counters and groups come from the first part
+//! alone.
 //!
-//! A long string never makes a write wait either: its part of the walk holds a handle on its
-//! bytes as they were when it was queued (shared, not copied), and writes go on in the database.
-//! One that changes it in place (APPEND, SETRANGE, SETBIT) copies it first, as the handle shares
-//! its bytes; SET, DEL and the like just let go of them.
+//! A long string: its part of the walk holds a handle on its bytes as they were when it was
+//! queued (shared, not copied), and writes go on in the database. One that changes it in place
+//! (APPEND, SETRANGE, SETBIT) copies it first, as the handle shares its bytes; SET, DEL and the
+//! like just let go of them.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -42,6 +46,7 @@ use bytes::Bytes;
 use super::format;
 use crate::journal::effect::{Listed, PartBounds};
 use crate::keyspace::stream::StreamId;
+use crate::keyspace::table::{Keyed, Table};
 use crate::keyspace::zset::order;
 use crate::keyspace::{Entry, KeyHasher, Keyspace, ListEnds, Value};
 
@@ -56,9 +61,6 @@ const PART: PartBounds = PartBounds {
     bytes: PART_BYTES_MAX,
 };
 const WHOLE: PartBounds = PartBounds::WHOLE;
-/// A hash or a set starts each part by iterating past the elements before it (std's tables have
-/// no cursor), so its parts are at least this fraction of it: at most this many passes over it.
-const SKIPPING_PARTS_MAX: usize = 32;
 
 /// Whether `entry` is a collection or a string to write out in parts. (Writing a string of
 /// hundreds of MB out whole stopped the shard for over a second.)
@@ -70,11 +72,6 @@ pub fn is_big(entry: &Entry) -> bool {
             .collection_len()
             .is_some_and(|len| len > WHOLE_VALUE_ELEMENTS_MAX),
     }
-}
-
-/// Whether `entry` is a collection whose writes wait while it is written out in parts.
-pub fn holds_writes(entry: &Entry) -> bool {
-    is_big(entry) && matches!(entry.value, Value::Hash(_) | Value::Set(_))
 }
 
 /// Encoded frames not yet handed to the file, and how many of each kind were encoded.
@@ -93,7 +90,8 @@ pub struct BigValue {
     slot: u16,
     pub key: Bytes,
     progress: Progress,
-    /// Whether the database keeps what changes to it replace (`Db::keep`; sorted sets, lists).
+    /// Whether the database keeps what changes to it replace (`Db::keep`): the value, when a
+    /// command removes or replaces it, and, of a sorted set or list, what a change replaces.
     kept: bool,
     /// The value, once a command removed or replaced it in the database; a string's from the
     /// start.
@@ -101,14 +99,24 @@ pub struct BigValue {
 }
 
 enum Progress {
-    /// A hash or set: the elements written out so far, in its iteration order.
-    Elements(usize),
+    Buckets(BucketProgress),
     Sorted(Box<SortedProgress>),
     Listed(Box<ListProgress>),
     /// A string: the bytes written out so far, from the value taken when it was queued.
     Bytes(usize),
     /// A stream: the ID of the last entry written out (`None`: none yet).
     Entries(Option<StreamId>),
+}
+
+/// A hash or set, walked by its table's buckets (see the module's comment).
+#[derive(Default)]
+struct BucketProgress {
+    /// Whether its entry (the first part) is out.
+    started: bool,
+    /// The walk's next bucket ...
+    next: usize,
+    /// ... while the table's `moves` is this.
+    moves: u64,
 }
 
 /// A sorted set that writes go on changing (see the module's comment).
@@ -152,7 +160,7 @@ impl BigValue {
             })),
             Value::Str { .. } => Progress::Bytes(0),
             Value::Stream(_) => Progress::Entries(None),
-            _ => Progress::Elements(0),
+            _ => Progress::Buckets(BucketProgress::default()),
         };
         // A long string's bytes are shared: taking it copies no more than a handle.
         let taken = matches!(entry.value, Value::Str { .. }).then(|| entry.clone());
@@ -166,14 +174,9 @@ impl BigValue {
         }
     }
 
-    /// Whether writes to it must wait until it is written out.
-    pub fn holds_writes(&self) -> bool {
-        matches!(self.progress, Progress::Elements(_))
-    }
-
-    /// Has the database keep what changes to a sorted set or list replace, from now on.
+    /// Has the database keep what changes to it replace, from now on.
     pub fn keep_changes(&mut self, keyspace: &mut Keyspace) {
-        if !self.holds_writes() && !self.kept && self.taken.is_none() {
+        if !self.kept && self.taken.is_none() {
             keyspace.dbs[self.db as usize].keep(&self.key);
             self.kept = true;
         }
@@ -273,7 +276,7 @@ impl BigValue {
             return true;
         };
         let started = match &self.progress {
-            Progress::Elements(written) => *written > 0,
+            Progress::Buckets(buckets) => buckets.started,
             Progress::Sorted(sorted) => sorted.started,
             Progress::Listed(list) => list.written > 0,
             Progress::Bytes(written) => *written > 0,
@@ -289,7 +292,7 @@ impl BigValue {
             return true;
         }
         match &mut self.progress {
-            Progress::Elements(written) => write_elements(db, key, entry, written, out),
+            Progress::Buckets(buckets) => buckets.write_part(db, key, entry, out),
             Progress::Sorted(sorted) => sorted.write_part(db, key, entry, out),
             Progress::Listed(list) => list.write_part(db, key, entry, out),
             Progress::Bytes(written) => {
@@ -348,33 +351,7 @@ fn write_entries(
     last.is_none() || last == stream.last().map(|(id, _)| *id)
 }
 
-/// The next part of a hash or set; returns whether it is done.
-fn write_elements(
-    db: u8,
-    key: &[u8],
-    entry: &Entry,
-    written: &mut usize,
-    out: &mut FrameBuffer,
-) -> bool {
-    let Some(len) = entry.value.collection_len() else {
-        debug_assert!(false, "a collection half written out became another type");
-        return true;
-    };
-    let bounds = PartBounds {
-        elements: PART_ELEMENTS.max(len.div_ceil(SKIPPING_PARTS_MAX)),
-        bytes: PART_BYTES_MAX,
-    };
-    let first = *written == 0;
-    *written += if first {
-        format::encode_first_part(db, key, entry, bounds, &mut out.bytes)
-    } else {
-        format::encode_part(db, key, &entry.value, *written, bounds, &mut out.bytes)
-    };
-    out.count(first);
-    *written >= len
-}
-
-/// Writes `items` of the sorted set or list at `entry` as one part (its entry when `first`), as
+/// Writes `items` of the collection at `entry` as one part (its entry when `first`), as
 /// far as `bounds` allow, unless there are none; returns how many. What a change replaced is
 /// written whole (`PartBounds::WHOLE`): it is written out once, now or never.
 fn write_listed<'a>(
@@ -394,6 +371,56 @@ fn write_listed<'a>(
         out.count(first);
     }
     count
+}
+
+impl BucketProgress {
+    /// The elements in the next buckets of the hash or set; returns whether the walk reached the
+    /// last bucket.
+    fn write_part(&mut self, db: u8, key: &[u8], entry: &Entry, out: &mut FrameBuffer) -> bool {
+        match &entry.value {
+            Value::Hash(hash) => match hash.table() {
+                Some(table) => {
+                    self.write_buckets(db, key, entry, table, out, |(f, v)| Listed::Field(f, v))
+                }
+                None => {
+                    debug_assert!(false, "a big hash half written out became a listpack");
+                    true
+                }
+            },
+            Value::Set(members) => {
+                self.write_buckets(db, key, entry, members, out, |m| Listed::Item(m))
+            }
+            _ => {
+                debug_assert!(false, "a hash or set half written out became another type");
+                true
+            }
+        }
+    }
+
+    fn write_buckets<'a, T: Keyed>(
+        &mut self,
+        db: u8,
+        key: &[u8],
+        entry: &Entry,
+        table: &'a Table<T>,
+        out: &mut FrameBuffer,
+        listed: impl Fn(&'a T) -> Listed<'a>,
+    ) -> bool {
+        if table.moves() != self.moves {
+            // An insert moved its elements: the buckets walked hold others now.
+            self.moves = table.moves();
+            self.next = 0;
+        }
+        let buckets = table.buckets();
+        let mut next = self.next;
+        let elements = (self.next..buckets)
+            .filter_map(|i| Some((i, table.bucket(i)?)))
+            .inspect(|(i, _)| next = i + 1)
+            .map(|(_, element)| listed(element));
+        self.started |= write_listed(db, key, entry, !self.started, elements, PART, out) > 0;
+        self.next = next;
+        (next..buckets).all(|i| table.bucket(i).is_none())
+    }
 }
 
 impl SortedProgress {

@@ -4,7 +4,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::task::Waker;
 
 use super::format::TxnKey;
 use super::writer::SnapshotRun;
@@ -48,8 +47,6 @@ pub struct Snapshots {
     /// change first. False once the walk is done: the run then only waits for the journal and
     /// trims files, which takes a while (gradual deletes) but needs nothing from writes.
     walking: Cell<bool>,
-    /// Writes waiting for a big collection to be written out (`SnapshotRun::claim`).
-    part_waiters: RefCell<Vec<Waker>>,
     /// The journal's bytes written when the running snapshot started.
     journal_bytes_at_start: Cell<u64>,
     pub stats: RefCell<SnapshotStats>,
@@ -81,7 +78,6 @@ impl Snapshots {
             running: RefCell::new(None),
             is_running: Cell::new(false),
             walking: Cell::new(false),
-            part_waiters: RefCell::new(Vec::new()),
             journal_bytes_at_start: Cell::new(0),
             stats: RefCell::new(SnapshotStats {
                 last_save_unix_s: started_unix_s,
@@ -111,18 +107,6 @@ impl Snapshots {
         self.running.borrow_mut()
     }
 
-    /// Wakes `waker` after the next step of the running snapshot (or its end).
-    pub fn wake_after_step(&self, waker: &Waker) {
-        self.part_waiters.borrow_mut().push(waker.clone());
-    }
-
-    /// A step was taken: the writes waiting for one check again.
-    pub fn stepped(&self) {
-        for waker in self.part_waiters.borrow_mut().drain(..) {
-            waker.wake();
-        }
-    }
-
     /// Makes `run` the snapshot in progress; returns its sequence number.
     pub fn begin(&self, run: SnapshotRun, journal_bytes: u64) -> u64 {
         assert!(!self.is_running(), "one snapshot at a time");
@@ -140,7 +124,6 @@ impl Snapshots {
         let run = self.running.borrow_mut().take();
         self.is_running.set(false);
         self.walking.set(false);
-        self.stepped();
         let mut stats = self.stats.borrow_mut();
         stats.ended_seq = stats.started_seq;
         stats.last_failed = !ok;

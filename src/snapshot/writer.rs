@@ -21,7 +21,7 @@ use std::ops::RangeInclusive;
 use bytes::Bytes;
 
 use super::format::{self, Header};
-use super::parts::{holds_writes, is_big, BigValue, FrameBuffer};
+use super::parts::{is_big, BigValue, FrameBuffer};
 use crate::keyspace::{key_hash, Entry, Kept, KeyHasher, Keyspace, StoredKey};
 use crate::router::slot::key_slot;
 
@@ -213,41 +213,10 @@ impl SnapshotRun {
         }
     }
 
-    /// Whether a write to `key` must wait for this snapshot: a big hash or set of `key` is being
-    /// written out in parts (sorted sets, lists, streams and strings never make writes wait: see
-    /// `parts`). One not reached yet starts now (its other entries are copied out at once), so
-    /// that the wait is for its own parts only. False for keys whose slot is written out whole at
-    /// `before_write` (small, quick), and once they are written out.
-    pub fn claim(&mut self, keyspace: &mut Keyspace, key: &[u8], now_ms: u64) -> bool {
-        if self.holds_writes(key) {
-            return true;
-        }
-        let slot = key_slot(key);
-        if !self.header.slots.contains(&slot) || self.is_written(slot) {
-            return false;
-        }
-        let holds_writes = keyspace.dbs.iter().any(|keys| {
-            keys.peek_in_slot(slot, key)
-                .is_some_and(|entry| holds_writes(entry) && !entry.is_due(now_ms))
-        });
-        if !holds_writes {
-            return false;
-        }
-        self.copy_key(keyspace, slot, key, now_ms);
-        self.keep_changes(keyspace);
-        self.holds_writes(key)
-    }
-
-    fn holds_writes(&self, key: &[u8]) -> bool {
-        self.big
-            .iter()
-            .any(|big| big.key == key && big.holds_writes())
-    }
-
     /// Copy-on-write before a write command: writes out the slots of `keys`, or just the keys in a
-    /// partial slot, and the rest of their big hashes and sets (every remaining slot and
-    /// collection when the command has no keys: it may touch the whole keyspace). Big sorted sets
-    /// and lists are written out as the command changes them: `after_write`.
+    /// partial slot (every remaining slot and big value when the command has no keys: it may
+    /// touch the whole keyspace). Big values go on being written out in parts: `after_write`
+    /// takes what the command replaced in them.
     pub fn before_write<'a>(
         &mut self,
         keyspace: &mut Keyspace,
@@ -267,20 +236,12 @@ impl SnapshotRun {
                     self.write_slot(keyspace, slot, now_ms);
                 }
             }
-            while let Some(at) = self
-                .big
-                .iter()
-                .position(|b| b.key == key && b.holds_writes())
-            {
-                let big = self.big.remove(at).expect("found");
-                self.write_all_parts(keyspace, big, now_ms);
-            }
         }
         self.keep_changes(keyspace);
     }
 
     /// After a write command: writes out what it replaced in big sorted sets and lists being
-    /// written out.
+    /// written out, and takes over the big values it removed or replaced.
     pub fn after_write(&mut self, keyspace: &mut Keyspace) {
         for db in 0..keyspace.dbs.len() {
             let mut kept = keyspace.dbs[db].take_kept();
@@ -409,7 +370,7 @@ fn slot_keys(keyspace: &Keyspace, slot: u16) -> usize {
 mod tests {
     use super::*;
     use crate::keyspace::stream::{Stream, StreamId, StreamOp};
-    use crate::keyspace::{Delta, Hash, List, ListEdit, Value, ZSet};
+    use crate::keyspace::{Delta, Hash, List, ListEdit, SetMembers, Value, ZSet};
     use crate::snapshot::parts::PART_BYTES_MAX;
     use crate::snapshot::reload;
 
@@ -546,43 +507,106 @@ mod tests {
         assert!(frames >= keys + 5 * 2, "{frames} frames for {keys} keys");
     }
 
+    /// Field or member `i` of the hash or set, as `keyspace` names them.
+    fn element(key: &Bytes, i: usize) -> Bytes {
+        b(format!(
+            "{}{i}",
+            if key.ends_with(b"hash") { "f" } else { "m" }
+        ))
+    }
+
+    /// A change to the hash or set at `key`: `n` of its elements from the `from`th, every
+    /// `step`th, set to a new value or added (`set`) or removed.
+    fn elements_delta(key: &Bytes, set: bool, from: usize, n: usize, step: usize) -> Delta {
+        let elements = (0..n).map(|i| element(key, from + i * step));
+        match (key.ends_with(b"hash"), set) {
+            (true, true) => Delta::HashSet(elements.map(|f| (f, b("changed".into()))).collect()),
+            (true, false) => Delta::HashDel(elements.collect()),
+            (false, true) => Delta::SetAdd(elements.collect()),
+            (false, false) => Delta::SetRem(elements.collect()),
+        }
+    }
+
     #[test]
-    fn a_write_to_a_big_hash_or_set_waits_for_its_parts_and_the_file_keeps_it_as_before() {
-        let mut keyspace = keyspace();
-        let before = contents(&keyspace);
-        let mut run = start();
+    fn a_big_hash_or_set_goes_out_by_buckets_that_replay_brings_up_to_the_writes_they_saw() {
+        // As many elements as a table of 32768 buckets holds: the next new one grows it. So
+        // full, many elements sit past the bucket they hash to, some across a part's end: those
+        // land before it when the table grows, and a walk that went on from there would miss them.
+        const FULL: usize = 32768 / 8 * 7;
         let (hash, set) = (b("{h}hash".into()), b("{s}set".into()));
-        // A small key is copied out at the write itself; sorted sets and lists as writes change
-        // them.
-        for key in ["k1", "{z}zset", "{l}list"] {
-            assert!(!run.claim(&mut keyspace, key.as_bytes(), NOW_MS), "{key}");
-        }
-        assert!(run.claim(&mut keyspace, &hash, NOW_MS));
-        assert!(run.claim(&mut keyspace, &set, NOW_MS));
-        run.step(&mut keyspace, 1024, 256, NOW_MS);
-        // The hash is half written out: writes to it still wait.
-        assert!(run.claim(&mut keyspace, &hash, NOW_MS));
-        // One that does not wait has the rest written out first.
-        run.before_write(&mut keyspace, [&hash].into_iter(), NOW_MS);
-        assert!(!run.claim(&mut keyspace, &hash, NOW_MS));
-        let fields = vec![b("f7".into())];
-        keyspace.dbs[0]
-            .apply(&hash, Delta::HashDel(fields), NOW_MS)
-            .unwrap();
-        // The set's claim is served by steps.
-        while run.claim(&mut keyspace, &set, NOW_MS) {
+        for (key, ending) in [&hash, &set].into_iter().flat_map(|key| {
+            ["walked", "grown", "deleted"]
+                .into_iter()
+                .map(move |ending| (key, ending))
+        }) {
+            let mut keyspace = keyspace();
+            let value = match key == &hash {
+                true => Value::Hash(Hash::from_pairs(
+                    false,
+                    (0..FULL)
+                        .map(|i| (element(key, i), b(format!("v{i}"))))
+                        .collect(),
+                )),
+                false => {
+                    let mut members = SetMembers::with_capacity(FULL);
+                    members.extend((0..FULL).map(|i| element(key, i)));
+                    Value::Set(Box::new(members))
+                }
+            };
+            keyspace.dbs[0].insert(key, value, None);
+            let mut run = start();
+            // What recovery replays after the snapshot's point (`None`: a delete).
+            let mut replayed: Vec<Option<Delta>> = Vec::new();
+            let mut edit = |run: &mut SnapshotRun,
+                            keyspace: &mut Keyspace,
+                            edits: &[(bool, usize, usize, usize)]| {
+                for &(set, from, n, step) in edits {
+                    let delta = elements_delta(key, set, from, n, step);
+                    change(run, keyspace, key, Delta::clone(&delta));
+                    replayed.push(Some(delta));
+                }
+            };
+            // Before its first part: a few changed and removed.
+            edit(
+                &mut run,
+                &mut keyspace,
+                &[(true, 1, 3, 1), (false, 5, 3, 1)],
+            );
+            // Two parts in (of four): removed and changed all over the table, and added (enough
+            // to grow the table, in one case).
             run.step(&mut keyspace, 1024, 256, NOW_MS);
+            run.step(&mut keyspace, 1024, 256, NOW_MS);
+            let added = if ending == "grown" { FULL } else { 100 };
+            let edits = [
+                (false, 8, 900, 7),
+                (true, 9, 900, 11),
+                (true, 2 * FULL, added, 1),
+            ];
+            edit(&mut run, &mut keyspace, &edits);
+            if ending == "deleted" {
+                run.before_write(&mut keyspace, [key].into_iter(), NOW_MS);
+                keyspace.dbs[0].delete(key);
+                run.after_write(&mut keyspace);
+                replayed.push(None);
+            }
+            let keys = contents(&keyspace).len() as u64;
+            let (mut loaded, frames) = finish_and_load(run, &mut keyspace);
+            assert!(frames >= keys + 3, "{frames} frames for {keys} keys");
+            for delta in replayed {
+                match delta {
+                    Some(delta) => loaded.dbs[0].apply(key, delta, 0).unwrap(),
+                    None => assert!(loaded.dbs[0].delete(key)),
+                }
+            }
+            assert!(
+                contents(&loaded) == contents(&keyspace),
+                "the replay differs ({key:?}, {ending})"
+            );
+            assert!(
+                keyspace.dbs[0].take_kept().is_empty(),
+                "nothing kept after the run"
+            );
         }
-        let members = vec![b("m7".into())];
-        keyspace.dbs[0]
-            .apply(&set, Delta::SetRem(members), NOW_MS)
-            .unwrap();
-        // A small key of that slot (now written out by ranges) is copied out at its write.
-        assert!(!run.claim(&mut keyspace, b"{s}k1", NOW_MS));
-        run.before_write(&mut keyspace, [&b("{s}k1".into())].into_iter(), NOW_MS);
-        keyspace.dbs[0].remove(b"{s}k1");
-        let (loaded, _) = finish_and_load(run, &mut keyspace);
-        assert!(contents(&loaded) == before, "the file differs");
     }
 
     fn items(prefix: &str, n: usize) -> Vec<Bytes> {
@@ -695,7 +719,7 @@ mod tests {
         }
     }
 
-    /// Changes a sorted set the way a write command does, in the snapshot's view.
+    /// Changes a value the way a write command does, in the snapshot's view.
     fn change(run: &mut SnapshotRun, keyspace: &mut Keyspace, key: &Bytes, delta: Delta) {
         run.before_write(keyspace, [key].into_iter(), NOW_MS);
         keyspace.dbs[0].apply(key, delta, NOW_MS).unwrap();
@@ -725,10 +749,6 @@ mod tests {
             keyspace.dbs[0].insert(&blob, Value::string(&original), Some(10 * NOW_MS));
             let before = unflagged(&keyspace);
             let mut run = start();
-            assert!(
-                !run.claim(&mut keyspace, &blob, NOW_MS),
-                "strings never wait"
-            );
             // Writing its slot out queues the string; a step writes its first part.
             run.before_write(&mut keyspace, [&blob].into_iter(), NOW_MS);
             run.step(&mut keyspace, 1024, 256, NOW_MS);
@@ -787,10 +807,6 @@ mod tests {
         let mut keyspace = keyspace();
         let mut run = start();
         let stream = b("{x}stream".into());
-        assert!(
-            !run.claim(&mut keyspace, &stream, NOW_MS),
-            "streams never wait"
-        );
         let last = ELEMENTS as u64;
         let deltas: Vec<Delta> = [
             // Its first part, with the counters and the group, goes out before this write.
@@ -836,10 +852,6 @@ mod tests {
             let before = contents(&keyspace);
             let mut run = start();
             let zset = b("{z}zset".into());
-            assert!(
-                !run.claim(&mut keyspace, &zset, NOW_MS),
-                "sorted sets never wait"
-            );
             // Before its first part: a member moves up, one down, one is new, one goes.
             let moves = [("z5", 1e9), ("z19999", -1.0), ("new", 5.0)];
             change(&mut run, &mut keyspace, &zset, scored(&moves));

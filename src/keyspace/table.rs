@@ -1,0 +1,218 @@
+//! The hash table behind a big hash (`hashtable`) or set: elements keyed by bytes (a field and
+//! its value, a member), in the open-addressing table std's maps use, with what std's maps do not
+//! give: its buckets by index, and a count of the times its elements may have moved.
+//!
+//! Why: a snapshot writes a big hash or set out in parts while writes go on changing it
+//! (`snapshot::parts`). A part is a range of buckets. Removing an element, or setting one's value,
+//! moves no other, nor does adding one to a table with room; only an insert into a full table
+//! moves them (it grows the table, or rehashes it in place), and that is counted (`moves`), so
+//! that the walk starts again from the first bucket.
+
+use std::hash::BuildHasher;
+
+use bytes::Bytes;
+use hashbrown::HashTable;
+
+use super::db::KeyHasher;
+
+/// An element of a `Table`: what it is looked up by.
+pub trait Keyed {
+    fn key(&self) -> &[u8];
+}
+
+/// A hash's field and value.
+impl Keyed for (Bytes, Bytes) {
+    fn key(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// A set's member.
+impl Keyed for Bytes {
+    fn key(&self) -> &[u8] {
+        self
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Table<T> {
+    elements: HashTable<T>,
+    /// Inserts that may have moved the elements to other buckets (see the module's comment).
+    moves: u64,
+}
+
+impl<T> Default for Table<T> {
+    fn default() -> Table<T> {
+        Table {
+            elements: HashTable::new(),
+            moves: 0,
+        }
+    }
+}
+
+fn hash_of(key: &[u8]) -> u64 {
+    KeyHasher.hash_one(key)
+}
+
+impl<T: Keyed> Table<T> {
+    pub fn with_capacity(capacity: usize) -> Table<T> {
+        Table {
+            elements: HashTable::with_capacity(capacity),
+            moves: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.elements.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.elements.is_empty()
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<&T> {
+        self.elements.find(hash_of(key), |e| e.key() == key)
+    }
+
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Adds `element`, or replaces the one with its key; returns the one replaced.
+    pub fn insert(&mut self, element: T) -> Option<T> {
+        let hash = hash_of(element.key());
+        // Not `entry`: it makes room first, which would move the elements of a full table even
+        // when the key is there.
+        if let Some(found) = self.elements.find_mut(hash, |e| e.key() == element.key()) {
+            return Some(std::mem::replace(found, element));
+        }
+        // An insert into a table with no room left grows it or rehashes it in place.
+        if self.elements.len() == self.elements.capacity() {
+            self.moves += 1;
+        }
+        self.elements
+            .insert_unique(hash, element, |e| hash_of(e.key()));
+        None
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<T> {
+        match self.elements.find_entry(hash_of(key), |e| e.key() == key) {
+            Ok(found) => Some(found.remove().0),
+            Err(_) => None,
+        }
+    }
+
+    /// Keeps the elements `keep` returns true for (none moves).
+    pub fn retain(&mut self, keep: impl FnMut(&mut T) -> bool) {
+        self.elements.retain(keep);
+    }
+
+    pub fn iter(&self) -> hashbrown::hash_table::Iter<'_, T> {
+        self.elements.iter()
+    }
+
+    /// How many buckets the table has now: the bucket indexes are `0..buckets()`.
+    pub fn buckets(&self) -> usize {
+        self.elements.num_buckets()
+    }
+
+    /// The element in bucket `index`, if any.
+    pub fn bucket(&self, index: usize) -> Option<&T> {
+        self.elements.get_bucket(index)
+    }
+
+    /// A count that changes whenever the elements may have moved to other buckets.
+    pub fn moves(&self) -> u64 {
+        self.moves
+    }
+}
+
+/// Two tables are equal when they hold the same elements, wherever they keep them.
+impl<T: Keyed + PartialEq> PartialEq for Table<T> {
+    fn eq(&self, other: &Table<T>) -> bool {
+        self.len() == other.len() && self.iter().all(|e| other.get(e.key()) == Some(e))
+    }
+}
+
+impl<T> IntoIterator for Table<T> {
+    type Item = T;
+    type IntoIter = hashbrown::hash_table::IntoIter<T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.elements.into_iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Table<T> {
+    type Item = &'a T;
+    type IntoIter = hashbrown::hash_table::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.elements.iter()
+    }
+}
+
+impl<T: Keyed> Extend<T> for Table<T> {
+    fn extend<I: IntoIterator<Item = T>>(&mut self, elements: I) {
+        for element in elements {
+            self.insert(element);
+        }
+    }
+}
+
+impl<T: Keyed> FromIterator<T> for Table<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(elements: I) -> Table<T> {
+        let elements = elements.into_iter();
+        let mut table = Table::with_capacity(elements.size_hint().0);
+        table.extend(elements);
+        table
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(i: usize) -> Bytes {
+        Bytes::from(format!("member:{i}"))
+    }
+
+    /// The elements in bucket order, read bucket by bucket.
+    fn by_bucket(table: &Table<Bytes>) -> Vec<Bytes> {
+        (0..table.buckets())
+            .filter_map(|i| table.bucket(i).cloned())
+            .collect()
+    }
+
+    #[test]
+    fn elements_stay_in_their_buckets_until_an_insert_into_a_full_table() {
+        let mut table: Table<Bytes> = (0..1000).map(member).collect();
+        let moves = table.moves();
+        let before = by_bucket(&table);
+        let place = |table: &Table<Bytes>, m: &Bytes| {
+            (0..table.buckets()).find(|&i| table.bucket(i) == Some(m))
+        };
+        let places: Vec<_> = before.iter().map(|m| place(&table, m)).collect();
+
+        // Removes, replacements and inserts while there is room move nothing.
+        for i in (0..1000).step_by(3) {
+            assert!(table.remove(&member(i)).is_some());
+        }
+        assert_eq!(table.insert(member(1)), Some(member(1)));
+        let mut next = 1000;
+        while table.len() < table.elements.capacity() {
+            table.insert(member(next));
+            next += 1;
+        }
+        assert_eq!(table.moves(), moves);
+        for (m, at) in before.iter().zip(&places) {
+            if table.contains(m) {
+                assert_eq!(place(&table, m), *at, "{m:?} moved");
+            }
+        }
+
+        // The next insert finds no room: it is counted.
+        table.insert(member(next));
+        assert_eq!(table.moves(), moves + 1);
+        assert_eq!(by_bucket(&table).len(), table.len());
+        assert!(table.contains(&member(next)) && !table.contains(&member(0)));
+    }
+}
