@@ -379,6 +379,46 @@ fn hrandfield_picks_distinct_or_repeated_fields_by_the_count_sign() {
     );
 }
 
+/// A big hash (`hashtable`) has its random fields drawn one by one, not found by a walk over it:
+/// each is one of its fields, with its own value, distinct for a positive count.
+#[test]
+fn hrandfield_on_a_big_hash_picks_its_fields_with_their_values() {
+    const FIELDS: usize = 20_000;
+    let server = server();
+    let mut con = server.client();
+    for chunk in (0..FIELDS).collect::<Vec<_>>().chunks(1000) {
+        let pairs: Vec<(String, String)> = chunk
+            .iter()
+            .map(|i| (format!("f{i}"), format!("v{i}")))
+            .collect();
+        let _: () = redis::cmd("HSET")
+            .arg("big")
+            .arg(pairs)
+            .query(&mut con)
+            .unwrap();
+    }
+    let mut c = Conn::new(&server);
+    assert_eq!(c.cmd("OBJECT ENCODING big"), bulk("hashtable"));
+    let is_field = |f: &str| f[1..].parse::<usize>().is_ok_and(|i| i < FIELDS);
+    let R::Bulk(one) = c.cmd("HRANDFIELD big") else {
+        panic!("HRANDFIELD without count is not a bulk");
+    };
+    assert!(is_field(&String::from_utf8(one).unwrap()));
+    // Few (drawn one by one) and many (a walk): distinct fields of the hash.
+    for count in [100, 15_000] {
+        let picked = strings(c.cmd(&format!("HRANDFIELD big {count}")));
+        let distinct: BTreeSet<_> = picked.iter().collect();
+        assert_eq!((picked.len(), distinct.len()), (count, count));
+        assert!(picked.iter().all(|f| is_field(f)));
+    }
+    let with_values = strings(c.cmd("HRANDFIELD big -1000 WITHVALUES"));
+    assert_eq!(with_values.len(), 2000);
+    for pair in with_values.chunks(2) {
+        assert!(is_field(&pair[0]));
+        assert_eq!(pair[1], format!("v{}", &pair[0][1..]));
+    }
+}
+
 #[test]
 fn hrandfield_withvalues_pairs_are_arrays_in_resp3() {
     let server = server();

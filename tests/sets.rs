@@ -149,6 +149,56 @@ fn spop_removes_random_members_and_deletes_the_emptied_key() {
     assert_eq!(c.cmd("EXISTS big"), Int(0));
 }
 
+/// A big set (`hashtable`) has its random members drawn one by one, not found by a walk over it:
+/// each is one of its members, SRANDMEMBER's distinct for a positive count, SPOP's distinct and
+/// gone, and the pops together empty it exactly.
+#[test]
+fn random_picks_from_a_big_set_are_its_members_and_spop_empties_it_exactly() {
+    const MEMBERS: usize = 20_000;
+    let server = server();
+    let mut con = server.client();
+    let all: BTreeSet<String> = (0..MEMBERS).map(|i| format!("m{i}")).collect();
+    for chunk in all.iter().collect::<Vec<_>>().chunks(1000) {
+        let _: () = redis::cmd("SADD")
+            .arg("big")
+            .arg(chunk)
+            .query(&mut con)
+            .unwrap();
+    }
+    let mut c = Conn::new(&server);
+    assert_eq!(c.cmd("OBJECT ENCODING big"), bulk("hashtable"));
+    let some = c.members("SRANDMEMBER big 100");
+    assert_eq!(some.len(), 100, "distinct");
+    assert!(some.is_subset(&all));
+    let R::Array(repeated) = c.cmd("SRANDMEMBER big -1000") else {
+        panic!("array");
+    };
+    assert_eq!(repeated.len(), 1000);
+    assert!(members(R::Array(repeated)).is_subset(&all));
+    let mut popped = BTreeSet::new();
+    let mut pop = |reply: R| {
+        let items = match reply {
+            R::Array(items) => items,
+            Nil => Vec::new(),
+            one => vec![one],
+        };
+        for item in items {
+            let R::Bulk(member) = item else {
+                panic!("not a member: {item:?}");
+            };
+            let member = String::from_utf8(member).unwrap();
+            assert!(all.contains(&member), "{member} is not a member");
+            assert!(popped.insert(member), "popped twice");
+        }
+    };
+    // Counts small enough to draw one by one, until the set is small enough to walk.
+    while c.cmd("EXISTS big") == Int(1) {
+        pop(c.cmd("SPOP big 37"));
+        pop(c.cmd("SPOP big"));
+    }
+    assert_eq!(popped, all);
+}
+
 #[test]
 fn srandmember_counts_distinct_when_positive_and_repeats_when_negative() {
     let server = server();

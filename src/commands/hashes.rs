@@ -2,7 +2,6 @@
 //! the journal logs the fields that changed; a hash left empty is deleted.
 
 use bytes::Bytes;
-use rand::Rng;
 
 use super::scan_args::{parse_cursor, scan_reply, ScanOptions};
 use super::spec::*;
@@ -467,9 +466,8 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if args.len() == 2 {
         return with_hash(ctx, args, Reply::Nil, |hash| {
-            let index = rand::thread_rng().gen_range(0..hash.len());
-            let (field, _) = hash.iter().nth(index).expect("index is below the length");
-            Reply::bulk(field)
+            let picked = hash.random(&mut rand::thread_rng());
+            picked.map_or(Reply::Nil, |(field, _)| Reply::bulk(field))
         });
     }
     let count = match parse_random_count(&args[2]) {
@@ -487,25 +485,9 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let resp3 = ctx.resp3;
     with_hash(ctx, args, Reply::Array(Vec::new()), |hash| {
-        let pairs: Vec<(&[u8], &[u8])> = hash.iter().collect();
-        let picked = pick_random(pairs.len(), count);
-        random_fields_reply(picked.into_iter().map(|i| pairs[i]), with_values, resp3)
+        let picked = hash.random_pairs(&mut rand::thread_rng(), count);
+        random_fields_reply(picked.into_iter(), with_values, resp3)
     })
-}
-
-/// Indexes below `len` for a count: distinct ones (all when `count >= len`) for a positive count,
-/// `-count` draws that may repeat for a negative one.
-fn pick_random(len: usize, count: i64) -> Vec<usize> {
-    let mut rng = rand::thread_rng();
-    if count < 0 {
-        (0..count.unsigned_abs())
-            .map(|_| rng.gen_range(0..len))
-            .collect()
-    } else if count as u64 >= len as u64 {
-        (0..len).collect()
-    } else {
-        rand::seq::index::sample(&mut rng, len, count as usize).into_vec()
-    }
 }
 
 /// Fields alone; or with values, as [field, value] pairs in RESP3 and flat in RESP2, as Redis.

@@ -7,13 +7,12 @@
 
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
-use rand::seq::{IteratorRandom, SliceRandom};
 
 use super::scan_args::{parse_cursor, scan_reply, ScanOptions};
 use super::spec::*;
 use super::{
-    choose_distinct, parse_i64, parse_numkeys, parse_pop_count, parse_random_count, syntax_error,
-    wrong_type, CommandSpec, Keys, Run,
+    parse_i64, parse_numkeys, parse_pop_count, parse_random_count, syntax_error, wrong_type,
+    CommandSpec, Keys, Run,
 };
 use crate::keyspace::{set_encoding, Db, Delta, SetMembers, Value};
 use crate::protocol::Reply;
@@ -350,7 +349,12 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return empty();
     }
     let set = attempt!(read_set(db, key, now)).expect("the set was just read");
-    let chosen = choose_distinct(set.iter().cloned(), set.len(), count.unwrap_or(1) as u64);
+    let picks = count.unwrap_or(1).min(set.len());
+    let chosen: Vec<Bytes> = (set
+        .random_distinct(&mut rand::thread_rng(), picks)
+        .into_iter())
+    .cloned()
+    .collect();
     attempt!(change_set(db, key, Delta::SetRem(chosen.clone()), now));
     notify_removal(ctx, class::SET, "spop", key);
     match count {
@@ -371,20 +375,13 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match (set, count) {
         (None, None) => Reply::Nil,
         (None, Some(_)) => Reply::Array(Vec::new()),
-        (Some(set), None) => set
-            .iter()
-            .choose(rng)
-            .cloned()
-            .map_or(Reply::Nil, Reply::Bulk),
-        (Some(set), Some(n)) if n >= 0 => Reply::Array(bulks(choose_distinct(
-            set.iter().cloned(),
-            set.len(),
-            n as u64,
-        ))),
+        (Some(set), None) => set.random(rng).cloned().map_or(Reply::Nil, Reply::Bulk),
+        (Some(set), Some(n)) if n >= 0 => {
+            let count = n.min(set.len() as i64) as usize;
+            Reply::Array(bulks(set.random_distinct(rng, count).into_iter().cloned()))
+        }
         (Some(set), Some(n)) => {
-            let members: Vec<&Bytes> = set.iter().collect();
-            let picks =
-                (0..n.unsigned_abs()).filter_map(|_| members.choose(rng).map(|m| (*m).clone()));
+            let picks = (0..n.unsigned_abs()).filter_map(|_| set.random(rng).cloned());
             Reply::Array(bulks(picks))
         }
     }

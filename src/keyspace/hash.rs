@@ -4,6 +4,7 @@
 //! move back, as in Redis.
 
 use bytes::Bytes;
+use rand::Rng;
 
 use super::listpack::Listpack;
 use super::scan::Scannable;
@@ -173,6 +174,41 @@ impl Hash {
                 )
             }));
             *self = Hash::Table(Box::new(map));
+        }
+    }
+
+    /// A field and its value picked uniformly at random (HRANDFIELD): O(1) on average.
+    pub fn random(&self, rng: &mut impl Rng) -> Option<(&[u8], &[u8])> {
+        match self {
+            Hash::Packed(_) => match self.len() {
+                0 => None,
+                len => self.iter().nth(rng.gen_range(0..len)),
+            },
+            Hash::Table(map) => map.random(rng).map(|(f, v)| (&f[..], &v[..])),
+        }
+    }
+
+    /// HRANDFIELD's picks for `count`: that many distinct fields (all of them for a count past
+    /// the length), or `-count` draws that may repeat for a negative count.
+    pub fn random_pairs(&self, rng: &mut impl Rng, count: i64) -> Vec<(&[u8], &[u8])> {
+        if count < 0 {
+            return (0..count.unsigned_abs())
+                .filter_map(|_| self.random(rng))
+                .collect();
+        }
+        let count = count.min(self.len() as i64) as usize;
+        match self {
+            Hash::Packed(_) if count == self.len() => self.iter().collect(),
+            Hash::Packed(_) => {
+                let pairs: Vec<_> = self.iter().collect();
+                let picked = rand::seq::index::sample(rng, pairs.len(), count);
+                picked.into_iter().map(|i| pairs[i]).collect()
+            }
+            Hash::Table(map) => map
+                .random_distinct(rng, count)
+                .into_iter()
+                .map(|(f, v)| (&f[..], &v[..]))
+                .collect(),
         }
     }
 

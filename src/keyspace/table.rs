@@ -12,6 +12,8 @@ use std::hash::BuildHasher;
 
 use bytes::Bytes;
 use hashbrown::HashTable;
+use rand::seq::IteratorRandom;
+use rand::Rng;
 
 use super::db::KeyHasher;
 
@@ -34,6 +36,13 @@ impl Keyed for Bytes {
     }
 }
 
+/// A key alone (the members already picked, in `random_distinct`).
+impl Keyed for &[u8] {
+    fn key(&self) -> &[u8] {
+        self
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Table<T> {
     elements: HashTable<T>,
@@ -49,6 +58,15 @@ impl<T> Default for Table<T> {
         }
     }
 }
+
+/// A table with at least one element per this many buckets picks a random element by drawing
+/// buckets until one is full (at most this many draws on average); a sparser one (most of a big
+/// table removed: tables do not shrink) walks its elements.
+const RANDOM_DRAWS_MAX: usize = 64;
+
+/// A random pick for SPOP, SRANDMEMBER and HRANDFIELD asks for at most this fraction of the
+/// elements (1/4, as Redis's SRANDMEMBER) to be drawn one by one; a bigger one is a walk.
+const DRAWN_FRACTION_DIVISOR: usize = 4;
 
 fn hash_of(key: &[u8]) -> u64 {
     KeyHasher.hash_one(key)
@@ -119,6 +137,35 @@ impl<T: Keyed> Table<T> {
     /// The element in bucket `index`, if any.
     pub fn bucket(&self, index: usize) -> Option<&T> {
         self.elements.get_bucket(index)
+    }
+
+    /// An element picked uniformly at random: O(1) on average (Redis's dictGetFairRandomKey).
+    pub fn random(&self, rng: &mut impl Rng) -> Option<&T> {
+        if self.len() * RANDOM_DRAWS_MAX < self.buckets() {
+            return self.iter().choose(rng);
+        }
+        loop {
+            if let Some(element) = self.bucket(rng.gen_range(0..self.buckets())) {
+                return Some(element);
+            }
+        }
+    }
+
+    /// `count` distinct elements picked uniformly at random (all of them for a count past the
+    /// length): drawn one by one when few, else one walk.
+    pub fn random_distinct(&self, rng: &mut impl Rng, count: usize) -> Vec<&T> {
+        if count.saturating_mul(DRAWN_FRACTION_DIVISOR) > self.len() {
+            return self.iter().choose_multiple(rng, count);
+        }
+        let mut picked: Table<&[u8]> = Table::with_capacity(count);
+        let mut chosen = Vec::with_capacity(count);
+        while chosen.len() < count {
+            let element = self.random(rng).expect("count is below the length");
+            if picked.insert(element.key()).is_none() {
+                chosen.push(element);
+            }
+        }
+        chosen
     }
 
     /// A count that changes whenever the elements may have moved to other buckets.
@@ -214,5 +261,60 @@ mod tests {
         assert_eq!(table.moves(), moves + 1);
         assert_eq!(by_bucket(&table).len(), table.len());
         assert!(table.contains(&member(next)) && !table.contains(&member(0)));
+    }
+
+    /// How often each element is picked by `picks` draws of `pick` from `table`.
+    fn pick_counts<'a>(
+        table: &'a Table<Bytes>,
+        draws: usize,
+        mut pick: impl FnMut(&'a Table<Bytes>) -> Vec<&'a Bytes>,
+    ) -> std::collections::HashMap<&'a Bytes, usize> {
+        let mut counts = std::collections::HashMap::new();
+        for _ in 0..draws {
+            for element in pick(table) {
+                *counts.entry(element).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    #[test]
+    fn random_picks_are_uniform_whether_drawn_by_bucket_or_walked() {
+        let rng = &mut rand::thread_rng();
+        // 100 elements left of 1000 (drawn by bucket), and of 10000 (too sparse: walked).
+        for made in [1000, 10_000] {
+            let mut table: Table<Bytes> = (0..made).map(member).collect();
+            for i in 100..made {
+                table.remove(&member(i));
+            }
+            let counts = pick_counts(&table, 100_000, |t| vec![t.random(rng).unwrap()]);
+            assert_eq!(counts.len(), 100, "every element picked ({made})");
+            // Each is picked 1000 times on average; the spread is about 32.
+            let (least, most) = (counts.values().min(), counts.values().max());
+            assert!(
+                *least.unwrap() > 700 && *most.unwrap() < 1300,
+                "{least:?} {most:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn distinct_random_picks_are_distinct_and_uniform() {
+        let rng = &mut rand::thread_rng();
+        let table: Table<Bytes> = (0..100).map(member).collect();
+        // Drawn one by one (5 of 100) and walked (60 of 100).
+        for count in [5, 60] {
+            let counts = pick_counts(&table, 20_000, |t| {
+                let picked = t.random_distinct(rng, count);
+                let distinct: std::collections::HashSet<_> = picked.iter().collect();
+                assert_eq!((picked.len(), distinct.len()), (count, count));
+                picked
+            });
+            let mean = 20_000 * count / 100;
+            for n in counts.values() {
+                assert!(n.abs_diff(mean) < mean / 5, "{n} vs {mean} ({count})");
+            }
+        }
+        assert_eq!(table.random_distinct(rng, 500).len(), 100);
     }
 }
