@@ -14,6 +14,9 @@
 #              HSET (keel made writes to a big hash or set wait until its last part was out
 #              before its twentieth session; now they do not);
 #   snap-set:  the same with a set of N members and SADD;
+#   snap-rename: a hash of N fields, then BGSAVE and at once a RENAME of it, while one client
+#              SETs other keys at P1: the longest SET (a RENAME of a big hash during a snapshot
+#              copied it for part of keel's twentieth session; now the snapshot follows it);
 #   snap-list: a list of N elements, then BGSAVE while one client LPUSHes to it: the longest
 #              LPUSH (keel writes out first what a push or pop replaces in a list being written);
 #   snap-str:  one string of N * 128 bytes (256 MB for N = 2M), made by SETRANGE, then BGSAVE
@@ -30,11 +33,11 @@
 # Prints redis-benchmark's latency summary (ms) for each case and server.
 #
 # Usage: bench-harness/big-key-latency.sh [N [CASES]]
-#        (2000000 "grow snap-slot snap-big snap-hot snap-hash snap-set snap-list snap-str
-#         snap-stream snap-xadd spop del-big"); SERVERS="keel" runs one server only
+#        (2000000 "grow snap-slot snap-big snap-hot snap-hash snap-set snap-rename
+#         snap-list snap-str snap-stream snap-xadd spop del-big"); SERVERS="keel" runs one server only
 set -euo pipefail
 N=${1:-2000000}
-CASES=${2:-grow snap-slot snap-big snap-hot snap-hash snap-set snap-list snap-str snap-stream snap-xadd spop del-big}
+CASES=${2:-grow snap-slot snap-big snap-hot snap-hash snap-set snap-rename snap-list snap-str snap-stream snap-xadd spop del-big}
 cd "$(dirname "$0")/.."
 KEEL=${KEEL_BIN:-target/release/keel}
 [ -x "$KEEL" ] || cargo build --release -p keel
@@ -72,14 +75,16 @@ load() { # redis-benchmark arguments after the common ones
     taskset -c 1 redis-benchmark -p $PORT -P 32 -c 4 -r 1000000000 "$@" >/dev/null 2>&1
 }
 
-# One client at P1 while a command runs; the command ("bgsave", "unlink board") is sent 0.3 s in.
-during() { # command, then the probe's redis-benchmark command
-    local command=$1
+# One client at P1 while commands run; the commands ("bgsave", "unlink board", "bgsave;rename a
+# b": one after the other) are sent 0.3 s in.
+during() { # commands, then the probe's redis-benchmark command
+    local commands command
+    IFS=';' read -ra commands <<<"$1"
     shift
     taskset -c 1 redis-benchmark -p $PORT -n 30000 -c 1 -r 1000000000 "$@" 2>&1 | summary >"$DIR/probe" &
     local probe=$!
     sleep 0.3
-    redis-cli -p $PORT $command >/dev/null
+    for command in "${commands[@]}"; do redis-cli -p $PORT $command >/dev/null; done
     wait $probe
     cat "$DIR/probe"
 }
@@ -109,6 +114,10 @@ for case in $CASES; do
                 start $server yes
                 load -n "$N" HSET table "f:__rand_int__" v
                 out=$(during bgsave HSET table "f:__rand_int__" w) ;;
+            snap-rename)
+                start $server yes
+                load -n "$N" HSET table "f:__rand_int__" v
+                out=$(during "bgsave;rename table moved" SET "k:__rand_int__" v) ;;
             snap-set)
                 start $server yes
                 load -n "$N" SADD tags "m:__rand_int__"

@@ -537,7 +537,11 @@ fn rename_here(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
     if nx && db.contains(dst, now) {
         return Reply::Int(0);
     }
-    let entry = db.remove(src).expect("the source was just found");
+    let db_index = ctx.db;
+    let db = ctx.db();
+    let entry = db
+        .remove_to(src, db_index, dst)
+        .expect("the source was just found");
     // Redis deletes a destination and adds the key anew (announced `new`).
     db.delete(dst);
     let (value, expire_at_ms) = entry.into_parts();
@@ -620,7 +624,10 @@ fn move_key(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if !ctx.db().contains(key, now) || ctx.keyspace.dbs[target].contains(key, now) {
         return Reply::Int(0);
     }
-    let entry = ctx.db().remove(key).expect("the key was just found");
+    let entry = ctx
+        .db()
+        .remove_to(key, target, key)
+        .expect("the key was just found");
     let (value, expire_at_ms) = entry.into_parts();
     ctx.keyspace.dbs[target].insert(key, value, expire_at_ms);
     ctx.notify(class::GENERIC, "move_from", key);

@@ -466,13 +466,13 @@ impl Db {
         Ok(())
     }
 
-    /// Deletes `key` (recorded as a change).
-    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+    /// Deletes `key` (recorded as a change) for a caller that stores its value at `to` in
+    /// database `to_db` (RENAME, MOVE); a snapshot keeping the key is told (`Keeping::moved`).
+    pub fn remove_to(&mut self, key: &[u8], to_db: usize, to: &[u8]) -> Option<Entry> {
         let (index, entry) = self.unlink(key)?;
         self.record_key(index, key);
         if let Some(keeping) = self.keeping.as_deref_mut().filter(|k| k.keeps(key)) {
-            // The caller keeps the value (RENAME): the snapshot gets a copy.
-            keeping.whole(key, entry.clone());
+            keeping.moved(key, &entry, to_db, to);
         }
         Some(entry)
     }

@@ -21,6 +21,9 @@ pub enum Kept {
     /// The value a command removed or replaced (the key is no longer kept). Also the list as it
     /// was before an edit in its middle (LSET, LINSERT, LREM), which parts cannot follow.
     Whole { key: Bytes, entry: Entry },
+    /// A hash, set or stream that RENAME or MOVE moved, unchanged, to key `to` of database
+    /// `to_db` (the key is no longer kept): its later parts are read there.
+    Moved { key: Bytes, to_db: usize, to: Bytes },
     /// The ends of a list a change pushed to or popped from.
     ListEnds { key: Bytes, change: ListEnds },
 }
@@ -114,6 +117,26 @@ impl Keeping {
                 self.whole(key, entry.clone())
             }
         }
+    }
+
+    /// `entry` of a kept `key` was removed for the caller to store it at `to` in database `to_db`
+    /// (RENAME, MOVE). Changes to a hash, set or stream are journaled as what they make of it
+    /// whatever it held before, so its later parts can be read from there and replay makes up for
+    /// the changes they saw; a sorted set's or list's parts follow its changes (see `before_delta`),
+    /// so it is kept as it is now, a copy.
+    pub fn moved(&mut self, key: &[u8], entry: &Entry, to_db: usize, to: &[u8]) {
+        if !matches!(
+            entry.value,
+            Value::Hash(_) | Value::Set(_) | Value::Stream(_)
+        ) {
+            return self.whole(key, entry.clone());
+        }
+        self.keys.remove(key);
+        self.kept.push(Kept::Moved {
+            key: Bytes::copy_from_slice(key),
+            to_db,
+            to: Bytes::copy_from_slice(to),
+        });
     }
 
     /// `entry` of a kept `key` was removed or replaced: keeps it, and the key no longer.

@@ -23,8 +23,9 @@
 //!   popped from the tail is kept, and written last. An edit in the middle (LSET, LINSERT, LREM)
 //!   has the database copy the list first, and the walk goes on in the copy.
 //!
-//! A command that removes or replaces the whole value hands the old one over (RENAME and MOVE,
-//! which keep it, a copy), and the walk goes on in that.
+//! A command that removes or replaces the whole value hands the old one over, and the walk goes
+//! on in that. RENAME and MOVE keep the value: a hash, set or stream is then read where they put
+//! it (its changes there are journaled like any), a sorted set or list is copied.
 //!
 //! Streams (event logs): a stream's first part, with its counters and consumer groups, goes out
 //! as soon as it is queued, before any write; its later parts are ranges of entry IDs, read from
@@ -49,6 +50,7 @@ use crate::keyspace::stream::StreamId;
 use crate::keyspace::table::{Keyed, Table};
 use crate::keyspace::zset::order;
 use crate::keyspace::{Entry, KeyHasher, Keyspace, ListEnds, Value};
+use crate::router::slot::key_slot;
 
 /// Collections of at most this many elements are written out whole, like any key.
 const WHOLE_VALUE_ELEMENTS_MAX: usize = 4096;
@@ -86,9 +88,11 @@ pub struct FrameBuffer {
 
 /// A big collection being written out in parts.
 pub struct BigValue {
-    pub db: u8,
-    slot: u16,
-    pub key: Bytes,
+    db: u8,
+    key: Bytes,
+    /// Where the value is stored: at its key, until RENAME or MOVE moves a hash, set or stream
+    /// (`Kept::Moved`). Its parts still go out under its own key.
+    stored_at: Place,
     progress: Progress,
     /// Whether the database keeps what changes to it replace (`Db::keep`): the value, when a
     /// command removes or replaces it, and, of a sorted set or list, what a change replaces.
@@ -96,6 +100,19 @@ pub struct BigValue {
     /// The value, once a command removed or replaced it in the database; a string's from the
     /// start.
     taken: Option<Entry>,
+}
+
+/// A database, slot and key.
+struct Place {
+    db: usize,
+    slot: u16,
+    key: Bytes,
+}
+
+impl Place {
+    fn entry<'a>(&self, keyspace: &'a Keyspace) -> Option<&'a Entry> {
+        keyspace.dbs[self.db].peek_in_slot(self.slot, &self.key)
+    }
 }
 
 enum Progress {
@@ -117,6 +134,19 @@ struct BucketProgress {
     next: usize,
     /// ... while the table's `moves` is this.
     moves: u64,
+}
+
+impl Progress {
+    /// Whether it walks a value like `value` (a moved value's place may hold another since).
+    fn walks(&self, value: &Value) -> bool {
+        match (self, value) {
+            (Progress::Buckets(_), Value::Hash(hash)) => hash.table().is_some(),
+            (Progress::Buckets(_), Value::Set(_)) | (Progress::Entries(_), Value::Stream(_)) => {
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A sorted set that writes go on changing (see the module's comment).
@@ -164,10 +194,15 @@ impl BigValue {
         };
         // A long string's bytes are shared: taking it copies no more than a handle.
         let taken = matches!(entry.value, Value::Str { .. }).then(|| entry.clone());
+        let key = Bytes::copy_from_slice(key);
         BigValue {
             db: db as u8,
-            slot,
-            key: Bytes::copy_from_slice(key),
+            stored_at: Place {
+                db,
+                slot,
+                key: key.clone(),
+            },
+            key,
             progress,
             kept: false,
             taken,
@@ -177,20 +212,25 @@ impl BigValue {
     /// Has the database keep what changes to it replace, from now on.
     pub fn keep_changes(&mut self, keyspace: &mut Keyspace) {
         if !self.kept && self.taken.is_none() {
-            keyspace.dbs[self.db as usize].keep(&self.key);
+            keyspace.dbs[self.stored_at.db].keep(&self.stored_at.key);
             self.kept = true;
         }
+    }
+
+    /// Whether what the database keeps for key `key` of database `db` is this value's: it is
+    /// stored there, not taken.
+    pub fn is_stored_at(&self, db: usize, key: &[u8]) -> bool {
+        self.taken.is_none() && self.stored_at.db == db && self.stored_at.key == key
     }
 
     /// Done with (written out, or the snapshot abandoned): the database stops keeping what
     /// changes replace, and a value taken from it is let go of.
     pub fn finish(self, keyspace: &mut Keyspace) {
-        let db = &mut keyspace.dbs[self.db as usize];
         if self.kept {
-            db.stop_keeping(&self.key);
+            keyspace.dbs[self.stored_at.db].stop_keeping(&self.stored_at.key);
         }
         if let Some(taken) = self.taken {
-            db.discard(taken.into_parts().0);
+            keyspace.dbs[self.db as usize].discard(taken.into_parts().0);
         }
     }
 
@@ -199,6 +239,20 @@ impl BigValue {
         // The database no longer keeps anything for the key.
         self.kept = false;
         self.taken = Some(entry);
+    }
+
+    /// The hash, set or stream was moved to `to` in database `to_db`: the rest is read there,
+    /// and the database keeps that key instead from the next write on (`keep_changes`), for a
+    /// next move. Replay makes up for the changes the later parts see there, and removes
+    /// whatever they read from there once the value is gone from it.
+    pub fn follow(&mut self, to_db: usize, to: Bytes) {
+        // The database no longer keeps the old key.
+        self.kept = false;
+        self.stored_at = Place {
+            db: to_db,
+            slot: key_slot(&to),
+            key: to,
+        };
     }
 
     /// A change replaced these members of the sorted set (`None`: it had no such member): those
@@ -223,8 +277,11 @@ impl BigValue {
         }
         let items = members.iter().map(|(m, s)| Listed::Member(m, *s));
         let (db, key) = (self.db, &self.key[..]);
-        let stored = || keyspace.dbs[db as usize].peek_in_slot(self.slot, key);
-        if let Some(entry) = self.taken.as_ref().or_else(stored) {
+        if let Some(entry) = self
+            .taken
+            .as_ref()
+            .or_else(|| self.stored_at.entry(keyspace))
+        {
             let first = !sorted.started;
             sorted.started |= write_listed(db, key, entry, first, items, WHOLE, out) > 0;
         }
@@ -253,8 +310,11 @@ impl BigValue {
             }
         };
         let (db, key) = (self.db, &self.key[..]);
-        let stored = || keyspace.dbs[db as usize].peek_in_slot(self.slot, key);
-        if let Some(entry) = self.taken.as_ref().or_else(stored) {
+        if let Some(entry) = self
+            .taken
+            .as_ref()
+            .or_else(|| self.stored_at.entry(keyspace))
+        {
             let items = next.iter().map(|e| Listed::Item(e));
             write_listed(
                 db,
@@ -271,10 +331,18 @@ impl BigValue {
     /// Writes out the next part; returns whether it is done (all out, or gone: it expired).
     pub fn write_part(&mut self, keyspace: &Keyspace, now_ms: u64, out: &mut FrameBuffer) -> bool {
         let (db, key) = (self.db, &self.key[..]);
-        let stored = || keyspace.dbs[db as usize].peek_in_slot(self.slot, key);
-        let Some(entry) = self.taken.as_ref().or_else(stored) else {
+        let Some(entry) = self
+            .taken
+            .as_ref()
+            .or_else(|| self.stored_at.entry(keyspace))
+        else {
             return true;
         };
+        let moved = self.stored_at.db != db as usize || self.stored_at.key != key;
+        if moved && !self.progress.walks(&entry.value) {
+            // Replaced where it was moved to: replay removes what the file holds of it.
+            return true;
+        }
         let started = match &self.progress {
             Progress::Buckets(buckets) => buckets.started,
             Progress::Sorted(sorted) => sorted.started,
@@ -286,7 +354,7 @@ impl BigValue {
             return true;
         }
         if !started && !is_big(entry) {
-            // Changed before its first part (which nothing does): written as a key.
+            // Made small before its first part: written whole, as a key.
             format::encode_entry(db, key, entry, &mut out.bytes);
             out.count(true);
             return true;

@@ -241,26 +241,25 @@ impl SnapshotRun {
     }
 
     /// After a write command: writes out what it replaced in big sorted sets and lists being
-    /// written out, and takes over the big values it removed or replaced.
+    /// written out, takes over the big values it removed or replaced, and follows those it moved.
     pub fn after_write(&mut self, keyspace: &mut Keyspace) {
         for db in 0..keyspace.dbs.len() {
             let mut kept = keyspace.dbs[db].take_kept();
-            // A whole value first: what a change replaced before it is written with its deadline.
+            // A whole value first: what a change replaced before it is written with its deadline,
+            // and a value RENAME replaced before the one it moved there is followed there.
             kept.sort_by_key(|kept| !matches!(kept, Kept::Whole { .. }));
             for kept in kept {
                 let (Kept::Members { key, .. }
                 | Kept::Whole { key, .. }
+                | Kept::Moved { key, .. }
                 | Kept::ListEnds { key, .. }) = &kept;
-                let Some(big) = self
-                    .big
-                    .iter_mut()
-                    .find(|b| b.db as usize == db && b.key == key)
-                else {
+                let Some(big) = self.big.iter_mut().find(|b| b.is_stored_at(db, key)) else {
                     continue;
                 };
                 match kept {
                     Kept::Members { old, .. } => big.copy_members(keyspace, old, &mut self.out),
                     Kept::Whole { entry, .. } => big.take(entry),
+                    Kept::Moved { to_db, to, .. } => big.follow(to_db, to),
                     Kept::ListEnds { change, .. } => big.list_ends(keyspace, change, &mut self.out),
                 }
             }
@@ -507,23 +506,58 @@ mod tests {
         assert!(frames >= keys + 5 * 2, "{frames} frames for {keys} keys");
     }
 
-    /// Field or member `i` of the hash or set, as `keyspace` names them.
-    fn element(key: &Bytes, i: usize) -> Bytes {
-        b(format!(
-            "{}{i}",
-            if key.ends_with(b"hash") { "f" } else { "m" }
-        ))
+    /// Field (`hash`) or member `i`, as `keyspace` names them.
+    fn element(hash: bool, i: usize) -> Bytes {
+        b(format!("{}{i}", if hash { "f" } else { "m" }))
     }
 
-    /// A change to the hash or set at `key`: `n` of its elements from the `from`th, every
-    /// `step`th, set to a new value or added (`set`) or removed.
-    fn elements_delta(key: &Bytes, set: bool, from: usize, n: usize, step: usize) -> Delta {
-        let elements = (0..n).map(|i| element(key, from + i * step));
-        match (key.ends_with(b"hash"), set) {
+    /// A change to a hash (`hash`) or set: `n` of its elements from the `from`th, every `step`th,
+    /// set to a new value or added (`set`), or removed.
+    fn elements_delta(hash: bool, set: bool, from: usize, n: usize, step: usize) -> Delta {
+        let elements = (0..n).map(|i| element(hash, from + i * step));
+        match (hash, set) {
             (true, true) => Delta::HashSet(elements.map(|f| (f, b("changed".into()))).collect()),
             (true, false) => Delta::HashDel(elements.collect()),
             (false, true) => Delta::SetAdd(elements.collect()),
             (false, false) => Delta::SetRem(elements.collect()),
+        }
+    }
+
+    /// A write to a key of a database, as a test makes it and recovery replays it.
+    enum Op {
+        Edit(usize, Bytes, Delta),
+        Delete(usize, Bytes),
+        /// RENAME (to another key) or MOVE (to another database): database, key, to database,
+        /// to key.
+        Move(usize, Bytes, usize, Bytes),
+    }
+
+    impl Op {
+        fn apply(&self, keyspace: &mut Keyspace, now_ms: u64) {
+            match self {
+                Op::Edit(db, key, delta) => {
+                    let delta = Delta::clone(delta);
+                    keyspace.dbs[*db].apply(key, delta, now_ms).unwrap()
+                }
+                Op::Delete(db, key) => assert!(keyspace.dbs[*db].delete(key)),
+                Op::Move(db, key, to_db, to) => {
+                    let entry = keyspace.dbs[*db].remove_to(key, *to_db, to).unwrap();
+                    let (value, deadline) = entry.into_parts();
+                    keyspace.dbs[*to_db].delete(to);
+                    keyspace.dbs[*to_db].insert(to, value, deadline);
+                }
+            }
+        }
+
+        /// Makes the write the way a command does, in the snapshot's view.
+        fn write(&self, run: &mut SnapshotRun, keyspace: &mut Keyspace) {
+            let keys = match self {
+                Op::Edit(_, key, _) | Op::Delete(_, key) => vec![key],
+                Op::Move(_, key, _, to) => vec![key, to],
+            };
+            run.before_write(keyspace, keys.into_iter(), NOW_MS);
+            self.apply(keyspace, NOW_MS);
+            run.after_write(keyspace);
         }
     }
 
@@ -533,79 +567,102 @@ mod tests {
         // full, many elements sit past the bucket they hash to, some across a part's end: those
         // land before it when the table grows, and a walk that went on from there would miss them.
         const FULL: usize = 32768 / 8 * 7;
-        let (hash, set) = (b("{h}hash".into()), b("{s}set".into()));
-        for (key, ending) in [&hash, &set].into_iter().flat_map(|key| {
-            ["walked", "grown", "deleted"]
-                .into_iter()
-                .map(move |ending| (key, ending))
-        }) {
+        let endings = [
+            "walked",
+            "grown",
+            "deleted",
+            "renamed",
+            "renamed-over",
+            "moved",
+        ];
+        for (hash, ending) in [true, false]
+            .into_iter()
+            .flat_map(|hash| endings.into_iter().map(move |ending| (hash, ending)))
+        {
             let mut keyspace = keyspace();
-            let value = match key == &hash {
+            let key = b(if hash { "{h}hash" } else { "{s}set" }.into());
+            let value = match hash {
                 true => Value::Hash(Hash::from_pairs(
                     false,
                     (0..FULL)
-                        .map(|i| (element(key, i), b(format!("v{i}"))))
+                        .map(|i| (element(hash, i), b(format!("v{i}"))))
                         .collect(),
                 )),
                 false => {
                     let mut members = SetMembers::with_capacity(FULL);
-                    members.extend((0..FULL).map(|i| element(key, i)));
+                    members.extend((0..FULL).map(|i| element(hash, i)));
                     Value::Set(Box::new(members))
                 }
             };
-            keyspace.dbs[0].insert(key, value, None);
+            keyspace.dbs[0].insert(&key, value, None);
             let mut run = start();
-            // What recovery replays after the snapshot's point (`None`: a delete).
-            let mut replayed: Vec<Option<Delta>> = Vec::new();
-            let mut edit = |run: &mut SnapshotRun,
-                            keyspace: &mut Keyspace,
-                            edits: &[(bool, usize, usize, usize)]| {
-                for &(set, from, n, step) in edits {
-                    let delta = elements_delta(key, set, from, n, step);
-                    change(run, keyspace, key, Delta::clone(&delta));
-                    replayed.push(Some(delta));
-                }
+            // What recovery replays after the snapshot's point.
+            let mut replayed: Vec<Op> = Vec::new();
+            let mut write = |run: &mut SnapshotRun, keyspace: &mut Keyspace, op: Op| {
+                op.write(run, keyspace);
+                replayed.push(op);
+            };
+            let (mut db, mut at) = (0, key.clone());
+            let edits = |db: usize, at: &Bytes, edits: &[(bool, usize, usize, usize)]| {
+                let edit = |&(set, from, n, step): &(bool, usize, usize, usize)| {
+                    Op::Edit(db, at.clone(), elements_delta(hash, set, from, n, step))
+                };
+                edits.iter().map(edit).collect::<Vec<Op>>()
             };
             // Before its first part: a few changed and removed.
-            edit(
-                &mut run,
-                &mut keyspace,
-                &[(true, 1, 3, 1), (false, 5, 3, 1)],
-            );
+            for op in edits(db, &at, &[(true, 1, 3, 1), (false, 5, 3, 1)]) {
+                write(&mut run, &mut keyspace, op);
+            }
             // Two parts in (of four): removed and changed all over the table, and added (enough
             // to grow the table, in one case).
             run.step(&mut keyspace, 1024, 256, NOW_MS);
             run.step(&mut keyspace, 1024, 256, NOW_MS);
             let added = if ending == "grown" { FULL } else { 100 };
-            let edits = [
+            let spread = [
                 (false, 8, 900, 7),
                 (true, 9, 900, 11),
                 (true, 2 * FULL, added, 1),
             ];
-            edit(&mut run, &mut keyspace, &edits);
-            if ending == "deleted" {
-                run.before_write(&mut keyspace, [key].into_iter(), NOW_MS);
-                keyspace.dbs[0].delete(key);
-                run.after_write(&mut keyspace);
-                replayed.push(None);
+            for op in edits(db, &at, &spread) {
+                write(&mut run, &mut keyspace, op);
+            }
+            // A part more, then the value leaves its key, and is changed where it went.
+            run.step(&mut keyspace, 1024, 256, NOW_MS);
+            match ending {
+                "deleted" => write(&mut run, &mut keyspace, Op::Delete(db, at.clone())),
+                "renamed" | "renamed-over" | "moved" => {
+                    // RENAMEs, each from where the last put it (back to its own key once), one
+                    // over a big sorted set being written out too, or a MOVE.
+                    let renamed = |n| b(format!("{}:{n}", String::from_utf8_lossy(&key)));
+                    let hops = match ending {
+                        "renamed" => vec![(0, renamed(1)), (0, key.clone()), (0, renamed(2))],
+                        "renamed-over" => vec![(0, b("{z}zset".into()))],
+                        _ => vec![(1, key.clone())],
+                    };
+                    for (to_db, to) in hops {
+                        write(&mut run, &mut keyspace, Op::Move(db, at, to_db, to.clone()));
+                        (db, at) = (to_db, to);
+                        let spread = [(false, 10 + db, 300, 13), (true, 3 * FULL, 100, 1)];
+                        for op in edits(db, &at, &spread) {
+                            write(&mut run, &mut keyspace, op);
+                        }
+                    }
+                }
+                _ => {}
             }
             let keys = contents(&keyspace).len() as u64;
             let (mut loaded, frames) = finish_and_load(run, &mut keyspace);
             assert!(frames >= keys + 3, "{frames} frames for {keys} keys");
-            for delta in replayed {
-                match delta {
-                    Some(delta) => loaded.dbs[0].apply(key, delta, 0).unwrap(),
-                    None => assert!(loaded.dbs[0].delete(key)),
-                }
+            for op in replayed {
+                op.apply(&mut loaded, 0);
             }
             assert!(
                 contents(&loaded) == contents(&keyspace),
                 "the replay differs ({key:?}, {ending})"
             );
-            assert!(
-                keyspace.dbs[0].take_kept().is_empty(),
-                "nothing kept after the run"
-            );
+            for db in &mut keyspace.dbs {
+                assert!(db.take_kept().is_empty(), "nothing kept after the run");
+            }
         }
     }
 
@@ -780,7 +837,7 @@ mod tests {
                 }
                 "deleted" => {
                     run.before_write(&mut keyspace, [&blob].into_iter(), NOW_MS);
-                    keyspace.dbs[0].remove(&blob);
+                    keyspace.dbs[0].delete(&blob);
                     run.after_write(&mut keyspace);
                     expected.clear();
                 }
@@ -873,7 +930,8 @@ mod tests {
                 "renamed" => {
                     let new_name = b("{z}renamed".into());
                     run.before_write(&mut keyspace, [&zset, &new_name].into_iter(), NOW_MS);
-                    let (value, deadline) = keyspace.dbs[0].remove(&zset).unwrap().into_parts();
+                    let entry = keyspace.dbs[0].remove_to(&zset, 0, &new_name).unwrap();
+                    let (value, deadline) = entry.into_parts();
                     keyspace.dbs[0].insert(&new_name, value, deadline);
                     run.after_write(&mut keyspace);
                 }
