@@ -14,9 +14,11 @@
 #              HSET (keel made writes to a big hash or set wait until its last part was out
 #              before its twentieth session; now they do not);
 #   snap-set:  the same with a set of N members and SADD;
-#   snap-rename: a hash of N fields, then BGSAVE and at once a RENAME of it, while one client
-#              SETs other keys at P1: the longest SET (a RENAME of a big hash during a snapshot
-#              copied it for part of keel's twentieth session; now the snapshot follows it);
+#   snap-rename: a hash of N fields, then BGSAVE and at once a RENAME of it within its slot
+#              ({t}table to {t}moved), while one client SETs other keys at P1: the longest SET
+#              (during keel's twentieth session a RENAME of a big hash during a snapshot copied
+#              it, then the snapshot followed it, and the journal logged the hash whole, then
+#              the move alone);
 #   snap-list: a list of N elements, then BGSAVE while one client LPUSHes to it: the longest
 #              LPUSH (keel writes out first what a push or pop replaces in a list being written);
 #   snap-str:  one string of N * 128 bytes (256 MB for N = 2M), made by SETRANGE, then BGSAVE
@@ -116,8 +118,8 @@ for case in $CASES; do
                 out=$(during bgsave HSET table "f:__rand_int__" w) ;;
             snap-rename)
                 start $server yes
-                load -n "$N" HSET table "f:__rand_int__" v
-                out=$(during "bgsave;rename table moved" SET "k:__rand_int__" v) ;;
+                load -n "$N" HSET "{t}table" "f:__rand_int__" v
+                out=$(during "bgsave;rename {t}table {t}moved" SET "k:__rand_int__" v) ;;
             snap-set)
                 start $server yes
                 load -n "$N" SADD tags "m:__rand_int__"

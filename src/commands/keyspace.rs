@@ -537,15 +537,7 @@ fn rename_here(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
     if nx && db.contains(dst, now) {
         return Reply::Int(0);
     }
-    let db_index = ctx.db;
-    let db = ctx.db();
-    let entry = db
-        .remove_to(src, db_index, dst)
-        .expect("the source was just found");
-    // Redis deletes a destination and adds the key anew (announced `new`).
-    db.delete(dst);
-    let (value, expire_at_ms) = entry.into_parts();
-    db.insert(dst, value, expire_at_ms);
+    ctx.keyspace.move_key(ctx.db, src, ctx.db, dst);
     ctx.notify(class::GENERIC, "rename_from", src);
     ctx.notify(class::GENERIC, "rename_to", dst);
     if nx {
@@ -624,12 +616,7 @@ fn move_key(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if !ctx.db().contains(key, now) || ctx.keyspace.dbs[target].contains(key, now) {
         return Reply::Int(0);
     }
-    let entry = ctx
-        .db()
-        .remove_to(key, target, key)
-        .expect("the key was just found");
-    let (value, expire_at_ms) = entry.into_parts();
-    ctx.keyspace.dbs[target].insert(key, value, expire_at_ms);
+    ctx.keyspace.move_key(ctx.db, key, target, key);
     ctx.notify(class::GENERIC, "move_from", key);
     ctx.notify_in(target, class::GENERIC, "move_to", key);
     Reply::Int(1)

@@ -13,6 +13,9 @@
 //! - `EPOCH`: epoch u64 — written first by every run, so replay can order runs.
 //! - `DELTA`: key_len u32, key, delta tag u8, then the delta (see `encode_delta`): an
 //!   element-level change to the key's collection.
+//! - `MOVE`: key_len u32, key, to_db u8, to — the key's value and deadline move to key `to` of
+//!   database `to_db`, replacing what it held (RENAME and MOVE within one slot, so that both keys
+//!   have one owner whatever the number of shards).
 //!
 //! Kind 255 is the journal's own (`record::CONTINUED`): the reader joins such records into the
 //! record that follows them, so a payload here is never cut short by the record size limit.
@@ -29,6 +32,7 @@ pub const SWAPDB: u8 = 4;
 pub const TXN_PART: u8 = 5;
 pub const EPOCH: u8 = 6;
 pub const DELTA: u8 = 7;
+pub const MOVE: u8 = 8;
 
 const VALUE_INT: u8 = 0;
 const VALUE_STR: u8 = 1;
@@ -96,6 +100,11 @@ pub enum Effect {
         key: Bytes,
         delta: Delta,
     },
+    Move {
+        key: Bytes,
+        to_db: u8,
+        to: Bytes,
+    },
 }
 
 /// One effect with the slot and database its record header carries.
@@ -114,6 +123,7 @@ impl Effect {
             Effect::Flush { .. } => FLUSH,
             Effect::SwapDb { .. } => SWAPDB,
             Effect::Delta { .. } => DELTA,
+            Effect::Move { .. } => MOVE,
         }
     }
 
@@ -137,6 +147,11 @@ impl Effect {
             Effect::Delta { key, delta } => {
                 put_bytes(key, out);
                 encode_delta(delta, out);
+            }
+            Effect::Move { key, to_db, to } => {
+                put_bytes(key, out);
+                out.push(*to_db);
+                out.extend_from_slice(to);
             }
         }
     }
@@ -171,6 +186,11 @@ impl Effect {
                 }
                 Effect::Delta { key, delta }
             }
+            MOVE => Effect::Move {
+                key: take_bytes(&mut payload)?,
+                to_db: take(&mut payload, 1)?[0],
+                to: payload,
+            },
             _ => return None,
         })
     }
@@ -817,6 +837,16 @@ mod tests {
             Effect::SwapDb {
                 other_db: 3,
                 slots: 0..16384,
+            },
+            Effect::Move {
+                key: Bytes::from("{t}from"),
+                to_db: 2,
+                to: Bytes::from("{t}to\0"),
+            },
+            Effect::Move {
+                key: Bytes::new(),
+                to_db: 0,
+                to: Bytes::new(),
             },
             Effect::Delta {
                 key: Bytes::from("h"),

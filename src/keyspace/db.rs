@@ -93,6 +93,14 @@ pub enum Change {
         /// may still hold a value that expired here (expiry is not logged).
         created: bool,
     },
+    /// `key`'s value and deadline moved to `to` of database `to_db`, in the same slot (RENAME,
+    /// MOVE): logged as that move, not as the destination's whole value.
+    Moved {
+        key: StoredKey,
+        slot: u16,
+        to_db: usize,
+        to: StoredKey,
+    },
     Flush,
 }
 
@@ -118,10 +126,11 @@ impl Change {
     }
 }
 
-/// Appends `change` to a command's changes unless it repeats the last one (a key written twice
-/// in a row is logged once, in its final state).
+/// Appends `change` to a command's changes, but for a key change that repeats the last one (a
+/// key written twice in a row is logged once, in its final state). Every other change counts,
+/// equal ones too: two RPUSH k x in a MULTI push twice.
 fn record_in(changes: &mut Vec<Change>, change: Change) {
-    if changes.last() != Some(&change) {
+    if !(matches!(change, Change::Key { .. }) && changes.last() == Some(&change)) {
         changes.push(change);
     }
 }
@@ -466,15 +475,36 @@ impl Db {
         Ok(())
     }
 
-    /// Deletes `key` (recorded as a change) for a caller that stores its value at `to` in
-    /// database `to_db` (RENAME, MOVE); a snapshot keeping the key is told (`Keeping::moved`).
-    pub fn remove_to(&mut self, key: &[u8], to_db: usize, to: &[u8]) -> Option<Entry> {
+    /// Deletes `key` for a caller that stores its value at `to` in database `to_db` (RENAME,
+    /// MOVE: `Keyspace::move_key`), recorded as that move when both keys are in one slot, else
+    /// as `key` changed. A snapshot keeping the key is told (`Keeping::moved`).
+    pub(super) fn remove_to(&mut self, key: &[u8], to_db: usize, to: &[u8]) -> Option<Entry> {
         let (index, entry) = self.unlink(key)?;
-        self.record_key(index, key);
+        let slot = self.slot_at(index);
+        if key_slot(to) == slot {
+            self.record(Change::Moved {
+                key: StoredKey::new(key),
+                slot,
+                to_db,
+                to: StoredKey::new(to),
+            });
+        } else {
+            self.record_key(index, key);
+        }
         if let Some(keeping) = self.keeping.as_deref_mut().filter(|k| k.keeps(key)) {
             keeping.moved(key, &entry, to_db, to);
         }
         Some(entry)
+    }
+
+    /// Stores a value moved from a key of the same slot at `to`, replacing what it held,
+    /// unrecorded: the move was recorded where it came from.
+    pub(super) fn insert_moved(&mut self, to: &[u8], value: Value, expire_at_ms: Option<u64>) {
+        if let Some((_, old)) = self.unlink(to) {
+            self.let_go(to, old);
+        }
+        let index = self.slot_index(key_slot(to));
+        self.put(index, StoredKey::new(to), value, expire_at_ms);
     }
 
     /// `remove` for a caller that drops the value; whether the key was there.

@@ -30,6 +30,8 @@ pub use value::{parse_canonical_i64, set_encoding, Hash, SetMembers, Value, ZSet
 
 use std::ops::Range;
 
+use crate::router::slot::key_slot;
+
 /// A change and the index of the database it was made in.
 pub type DbChange = (usize, Change);
 
@@ -72,6 +74,26 @@ impl Keyspace {
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
         self.dbs.swap(a, b);
         self.swaps.push((a, b));
+    }
+
+    /// Moves `key`'s value and deadline from database `db` to key `to` of database `to_db`,
+    /// replacing whatever `to` held (RENAME, MOVE); false when `key` is missing. Within one slot
+    /// the journal logs the move itself, a few bytes; across slots (whose owners may differ
+    /// after a change of `shards`) the two keys' final states, the value whole.
+    pub fn move_key(&mut self, db: usize, key: &[u8], to_db: usize, to: &[u8]) -> bool {
+        let Some(entry) = self.dbs[db].remove_to(key, to_db, to) else {
+            return false;
+        };
+        let (value, expire_at_ms) = entry.into_parts();
+        let target = &mut self.dbs[to_db];
+        if key_slot(key) == key_slot(to) {
+            target.insert_moved(to, value, expire_at_ms);
+        } else {
+            // Redis deletes a destination and adds the key anew (announced `new`).
+            target.delete(to);
+            target.insert(to, value, expire_at_ms);
+        }
+        true
     }
 
     /// Whether any command changed anything since the last `take_changes`.

@@ -514,6 +514,18 @@ fn apply(
         Effect::Del { key } => {
             keyspaces[owner(located.slot)].dbs[db].delete(&key);
         }
+        Effect::Move { key, to_db, to } => {
+            let target = &mut keyspaces[owner(located.slot)];
+            if to_db as usize >= target.dbs.len() {
+                return Err(format!(
+                    "a journal record moves a key to database {to_db}, past 'databases'"
+                ));
+            }
+            // After it, `to` holds what `key` held, nothing included.
+            if !target.move_key(db, &key, to_db as usize, &to) {
+                target.dbs[to_db as usize].delete(&to);
+            }
+        }
         Effect::Flush { slots: range } => {
             for ks in keyspaces.iter_mut() {
                 ks.dbs[db].clear_slots(range.clone());

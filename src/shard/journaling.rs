@@ -133,6 +133,19 @@ impl Shard {
                         },
                     ),
                 },
+                Change::Moved {
+                    key,
+                    slot,
+                    to_db,
+                    to,
+                } => (
+                    slot,
+                    Effect::Move {
+                        key: Bytes::copy_from_slice(&key),
+                        to_db: to_db as u8,
+                        to: Bytes::copy_from_slice(&to),
+                    },
+                ),
                 Change::Delta { key, .. } if whole.contains(&(db, key.clone())) => continue,
                 Change::Delta {
                     key,
@@ -189,6 +202,10 @@ impl CommandLog<'_> {
             match &located.effect {
                 Effect::Put { key, .. } | Effect::Del { key } | Effect::Delta { key, .. } => {
                     marks.stage_key(KeyMark::new(located.db as usize, key))
+                }
+                Effect::Move { key, to_db, to } => {
+                    marks.stage_key(KeyMark::new(located.db as usize, key));
+                    marks.stage_key(KeyMark::new(*to_db as usize, to));
                 }
                 Effect::Flush { .. } | Effect::SwapDb { .. } => marks.stage_keyspace_wide(),
             }

@@ -101,6 +101,10 @@ impl WatchTable {
         for (db, change) in changes {
             match change {
                 Change::Key { key, .. } | Change::Delta { key, .. } => self.touch_key(*db, key),
+                Change::Moved { key, to_db, to, .. } => {
+                    self.touch_key(*db, key);
+                    self.touch_key(*to_db, to);
+                }
                 Change::Flush => self.touch_db(*db, |w| w.existed),
             }
         }

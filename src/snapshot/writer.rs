@@ -540,12 +540,7 @@ mod tests {
                     keyspace.dbs[*db].apply(key, delta, now_ms).unwrap()
                 }
                 Op::Delete(db, key) => assert!(keyspace.dbs[*db].delete(key)),
-                Op::Move(db, key, to_db, to) => {
-                    let entry = keyspace.dbs[*db].remove_to(key, *to_db, to).unwrap();
-                    let (value, deadline) = entry.into_parts();
-                    keyspace.dbs[*to_db].delete(to);
-                    keyspace.dbs[*to_db].insert(to, value, deadline);
-                }
+                Op::Move(db, key, to_db, to) => assert!(keyspace.move_key(*db, key, *to_db, to)),
             }
         }
 
@@ -930,9 +925,7 @@ mod tests {
                 "renamed" => {
                     let new_name = b("{z}renamed".into());
                     run.before_write(&mut keyspace, [&zset, &new_name].into_iter(), NOW_MS);
-                    let entry = keyspace.dbs[0].remove_to(&zset, 0, &new_name).unwrap();
-                    let (value, deadline) = entry.into_parts();
-                    keyspace.dbs[0].insert(&new_name, value, deadline);
+                    assert!(keyspace.move_key(0, &zset, 0, &new_name));
                     run.after_write(&mut keyspace);
                 }
                 "replaced" => {
