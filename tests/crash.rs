@@ -5,10 +5,10 @@
 //! appear.
 //!
 //! The writers use every write family: SET (plain, PX, EXAT, PXAT), MSET and MSETNX across shards,
-//! INCR/INCRBY, APPEND, DEL, RENAME across shards, EXPIRE/PEXPIRE/PERSIST; one writer works in
-//! database 1. Each writer owns its keys, so its model of them is exact and its replies can be
-//! predicted. The shard count changes between some restarts, so recovery must route every key by
-//! slot into the new layout.
+//! INCR/INCRBY, APPEND, DEL, RENAME across shards and within a slot, EXPIRE/PEXPIRE/PERSIST; one
+//! writer works in database 1. Each writer owns its keys, so its model of them is exact and its
+//! replies can be predicted. The shard count changes between some restarts, so recovery must
+//! route every key by slot into the new layout.
 //!
 //! `KEEL_CRASH_CYCLES` sets the number of kill cycles (default 6, for CI; hundreds locally).
 
@@ -85,8 +85,15 @@ struct Observed {
     ttl_ms: i64,
 }
 
+/// The last of a writer's string keys share one slot (a `{tag}`): a RENAME between two of them is
+/// logged as the move itself, not the value.
+const TAGGED_KEYS_PER_WRITER: usize = 8;
+
 fn key(writer: usize, n: usize) -> String {
-    format!("w{writer}:key:{n}")
+    match n >= KEYS_PER_WRITER - TAGGED_KEYS_PER_WRITER {
+        true => format!("{{w{writer}}}:key:{n}"),
+        false => format!("w{writer}:key:{n}"),
+    }
 }
 
 fn counter(writer: usize, n: usize) -> String {
@@ -294,7 +301,8 @@ impl Planner<'_> {
         write(args, Expected::Int(existed as i64), vec![(k, None)], false)
     }
 
-    /// RENAME moves the value and its TTL; source and destination usually sit on different shards.
+    /// RENAME moves the value and its TTL; source and destination usually sit on different shards,
+    /// but a tagged source goes to a tagged destination, in its slot.
     fn rename(&mut self, value: String, now_ms: u64) -> Write {
         let existing: Vec<String> = (0..KEYS_PER_WRITER)
             .map(|n| key(self.writer, n))
@@ -303,8 +311,12 @@ impl Planner<'_> {
         let Some(src) = existing.choose(&mut self.rng).cloned() else {
             return self.plan(value, now_ms);
         };
+        let tagged = KEYS_PER_WRITER - TAGGED_KEYS_PER_WRITER..KEYS_PER_WRITER;
         let dst = loop {
-            let k = self.string_key();
+            let k = match src.starts_with('{') {
+                true => key(self.writer, self.rng.gen_range(tagged.clone())),
+                false => self.string_key(),
+            };
             if k != src {
                 break k;
             }
@@ -510,7 +522,9 @@ fn check_no_strangers(server: &Server, models: &[Model]) {
         let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
         let all: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut con).unwrap();
         for k in &all {
-            let writer: usize = k[1..k.find(':').unwrap()].parse().unwrap();
+            // "w<writer>:..." or "{w<writer>}:...".
+            let writer = k.trim_start_matches('{')[1..].split([':', '}']).next();
+            let writer: usize = writer.unwrap().parse().unwrap();
             assert_eq!(db_of(writer), db, "key {k} in the wrong database");
             assert!(
                 state(&models[writer], k).is_some(),

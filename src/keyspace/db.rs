@@ -492,7 +492,7 @@ impl Db {
             self.record_key(index, key);
         }
         if let Some(keeping) = self.keeping.as_deref_mut().filter(|k| k.keeps(key)) {
-            keeping.moved(key, &entry, to_db, to);
+            keeping.moved(key, to_db, to);
         }
         Some(entry)
     }

@@ -1,8 +1,9 @@
 //! What the database keeps for a snapshot while it writes a big value out in parts and writes go
 //! on changing it (`snapshot::parts`): for each change to a key it names (`Db::keep`), the members
-//! the change replaces, as they were (sorted sets), the elements pushed and popped (lists), and a
-//! value that a command removes or replaces, whole (any type). The snapshot takes them after each
-//! command (`Db::take_kept`) and writes out first what it has not written yet.
+//! the change replaces, as they were (sorted sets), the elements pushed and popped (lists), a
+//! value that a command removes or replaces, whole (any type), and where RENAME or MOVE put one.
+//! The snapshot takes them after each command (`Db::take_kept`) and writes out first what it has
+//! not written yet.
 
 use std::collections::HashSet;
 
@@ -21,8 +22,8 @@ pub enum Kept {
     /// The value a command removed or replaced (the key is no longer kept). Also the list as it
     /// was before an edit in its middle (LSET, LINSERT, LREM), which parts cannot follow.
     Whole { key: Bytes, entry: Entry },
-    /// A hash, set or stream that RENAME or MOVE moved, unchanged, to key `to` of database
-    /// `to_db` (the key is no longer kept): its later parts are read there.
+    /// A value RENAME or MOVE moved, unchanged, to key `to` of database `to_db` (the key is no
+    /// longer kept): its later parts are read there.
     Moved { key: Bytes, to_db: usize, to: Bytes },
     /// The ends of a list a change pushed to or popped from.
     ListEnds { key: Bytes, change: ListEnds },
@@ -119,18 +120,9 @@ impl Keeping {
         }
     }
 
-    /// `entry` of a kept `key` was removed for the caller to store it at `to` in database `to_db`
-    /// (RENAME, MOVE). Changes to a hash, set or stream are journaled as what they make of it
-    /// whatever it held before, so its later parts can be read from there and replay makes up for
-    /// the changes they saw; a sorted set's or list's parts follow its changes (see `before_delta`),
-    /// so it is kept as it is now, a copy.
-    pub fn moved(&mut self, key: &[u8], entry: &Entry, to_db: usize, to: &[u8]) {
-        if !matches!(
-            entry.value,
-            Value::Hash(_) | Value::Set(_) | Value::Stream(_)
-        ) {
-            return self.whole(key, entry.clone());
-        }
+    /// A kept `key`'s value was moved to `to` in database `to_db` (RENAME, MOVE): the snapshot
+    /// reads it there from now on (and has the database keep that key instead).
+    pub fn moved(&mut self, key: &[u8], to_db: usize, to: &[u8]) {
         self.keys.remove(key);
         self.kept.push(Kept::Moved {
             key: Bytes::copy_from_slice(key),

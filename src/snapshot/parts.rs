@@ -24,8 +24,8 @@
 //!   has the database copy the list first, and the walk goes on in the copy.
 //!
 //! A command that removes or replaces the whole value hands the old one over, and the walk goes
-//! on in that. RENAME and MOVE keep the value: a hash, set or stream is then read where they put
-//! it (its changes there are journaled like any), a sorted set or list is copied.
+//! on in that. One that moves it (RENAME, MOVE) has the walk go on where it went, and the
+//! database keep that key for it instead: replay makes the same move before the changes there.
 //!
 //! Streams (event logs): a stream's first part, with its counters and consumer groups, goes out
 //! as soon as it is queued, before any write; its later parts are ranges of entry IDs, read from
@@ -90,8 +90,8 @@ pub struct FrameBuffer {
 pub struct BigValue {
     db: u8,
     key: Bytes,
-    /// Where the value is stored: at its key, until RENAME or MOVE moves a hash, set or stream
-    /// (`Kept::Moved`). Its parts still go out under its own key.
+    /// Where the value is stored: at its key, until RENAME or MOVE moves it (`Kept::Moved`). Its
+    /// parts still go out under its own key.
     stored_at: Place,
     progress: Progress,
     /// Whether the database keeps what changes to it replace (`Db::keep`): the value, when a
@@ -141,9 +141,10 @@ impl Progress {
     fn walks(&self, value: &Value) -> bool {
         match (self, value) {
             (Progress::Buckets(_), Value::Hash(hash)) => hash.table().is_some(),
-            (Progress::Buckets(_), Value::Set(_)) | (Progress::Entries(_), Value::Stream(_)) => {
-                true
-            }
+            (Progress::Buckets(_), Value::Set(_))
+            | (Progress::Sorted(_), Value::ZSet(_))
+            | (Progress::Listed(_), Value::List(_))
+            | (Progress::Entries(_), Value::Stream(_)) => true,
             _ => false,
         }
     }
@@ -241,11 +242,11 @@ impl BigValue {
         self.taken = Some(entry);
     }
 
-    /// The hash, set or stream was moved to `to` in database `to_db`: the rest is read there,
-    /// and the database keeps that key instead from the next write on (`keep_changes`), for a
-    /// next move. Replay makes up for the changes the later parts see there, and removes
-    /// whatever they read from there once the value is gone from it.
-    pub fn follow(&mut self, to_db: usize, to: Bytes) {
+    /// The value was moved to `to` in database `to_db` (RENAME, MOVE): the rest is read there,
+    /// and the database keeps that key for it instead. Replay makes the same move, then the
+    /// changes there; and once the value is gone from there, it removes whatever the later parts
+    /// read from there.
+    pub fn follow(&mut self, keyspace: &mut Keyspace, to_db: usize, to: Bytes) {
         // The database no longer keeps the old key.
         self.kept = false;
         self.stored_at = Place {
@@ -253,6 +254,7 @@ impl BigValue {
             slot: key_slot(&to),
             key: to,
         };
+        self.keep_changes(keyspace);
     }
 
     /// A change replaced these members of the sorted set (`None`: it had no such member): those

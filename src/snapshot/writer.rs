@@ -259,7 +259,7 @@ impl SnapshotRun {
                 match kept {
                     Kept::Members { old, .. } => big.copy_members(keyspace, old, &mut self.out),
                     Kept::Whole { entry, .. } => big.take(entry),
-                    Kept::Moved { to_db, to, .. } => big.follow(to_db, to),
+                    Kept::Moved { to_db, to, .. } => big.follow(keyspace, to_db, to),
                     Kept::ListEnds { change, .. } => big.list_ends(keyspace, change, &mut self.out),
                 }
             }
@@ -667,13 +667,17 @@ mod tests {
 
     #[test]
     fn a_big_list_pushed_and_popped_meanwhile_is_written_out_as_it_was() {
-        for ending in ["walked", "set", "deleted"] {
+        for ending in ["walked", "set", "deleted", "renamed", "renamed-set"] {
             let mut keyspace = keyspace();
             let before = contents(&keyspace);
             let mut run = start();
             let list = b("{l}list".into());
+            let renamed = b("{l}renamed".into());
+            let edit_at = |run: &mut SnapshotRun, keyspace: &mut Keyspace, key: &Bytes, edit| {
+                change(run, keyspace, key, Delta::List(edit))
+            };
             let edit = |run: &mut SnapshotRun, keyspace: &mut Keyspace, edit| {
-                change(run, keyspace, &list, Delta::List(edit))
+                edit_at(run, keyspace, &list, edit)
             };
             // Before its first part: pushes at both ends, then pops at both ends that take
             // those and some of the list's own elements.
@@ -700,9 +704,26 @@ mod tests {
                     keyspace.dbs[0].delete(&list);
                     run.after_write(&mut keyspace);
                 }
+                "renamed" | "renamed-set" => {
+                    // Popped and pushed where it went, and (then copied) set there.
+                    Op::Move(0, list.clone(), 0, renamed.clone()).write(&mut run, &mut keyspace);
+                    edit_at(&mut run, &mut keyspace, &renamed, ListEdit::PopLeft(100));
+                    let pushed = ListEdit::PushLeft(items("moved", 2));
+                    edit_at(&mut run, &mut keyspace, &renamed, pushed);
+                    edit_at(&mut run, &mut keyspace, &renamed, ListEdit::PopRight(50));
+                    if ending == "renamed-set" {
+                        let set = ListEdit::Set(500, b("set".into()));
+                        edit_at(&mut run, &mut keyspace, &renamed, set);
+                    }
+                }
                 _ => {}
             }
-            edit(&mut run, &mut keyspace, ListEdit::PopRight(2));
+            let at = if ending.starts_with("renamed") {
+                &renamed
+            } else {
+                &list
+            };
+            edit_at(&mut run, &mut keyspace, at, ListEdit::PopRight(2));
             let (loaded, _) = finish_and_load(run, &mut keyspace);
             assert!(contents(&loaded) == before, "the file differs ({ending})");
             assert!(
@@ -923,10 +944,13 @@ mod tests {
                     run.after_write(&mut keyspace);
                 }
                 "renamed" => {
+                    // Then changed where it went: members ahead of the walk move and go.
                     let new_name = b("{z}renamed".into());
-                    run.before_write(&mut keyspace, [&zset, &new_name].into_iter(), NOW_MS);
-                    assert!(keyspace.move_key(0, &zset, 0, &new_name));
-                    run.after_write(&mut keyspace);
+                    Op::Move(0, zset.clone(), 0, new_name.clone()).write(&mut run, &mut keyspace);
+                    let moves = [("z19000", -3.0), ("z17000", 4e9), ("later", 2.0)];
+                    change(&mut run, &mut keyspace, &new_name, scored(&moves));
+                    let gone = Delta::ZSetRem(vec![b("z16000".into())]);
+                    change(&mut run, &mut keyspace, &new_name, gone);
                 }
                 "replaced" => {
                     run.before_write(&mut keyspace, [&zset].into_iter(), NOW_MS);
