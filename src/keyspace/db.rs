@@ -507,7 +507,7 @@ impl Db {
         self.put(index, StoredKey::new(to), value, expire_at_ms);
     }
 
-    /// `remove` for a caller that drops the value; whether the key was there.
+    /// Deletes `key` (recorded as a change), letting go of its value; whether it was there.
     pub fn delete(&mut self, key: &[u8]) -> bool {
         let Some((index, entry)) = self.unlink(key) else {
             return false;

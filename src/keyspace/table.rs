@@ -120,11 +120,6 @@ impl<T: Keyed> Table<T> {
         }
     }
 
-    /// Keeps the elements `keep` returns true for (none moves).
-    pub fn retain(&mut self, keep: impl FnMut(&mut T) -> bool) {
-        self.elements.retain(keep);
-    }
-
     pub fn iter(&self) -> hashbrown::hash_table::Iter<'_, T> {
         self.elements.iter()
     }
