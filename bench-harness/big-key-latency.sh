@@ -30,16 +30,18 @@
 #              it waited for its last part for part of its nineteenth session; now they do not);
 #   spop:      a set of N members, then one client SPOPs from it at P1, 1000 times, journal off:
 #              each SPOP (keel walked the whole set for each pick before its twentieth session);
+#   zrand:     a sorted set of N members, then one client ZRANDMEMBERs from it at P1, 1000
+#              times, journal off: each ZRANDMEMBER (a walk before keel's twentieth session);
 #   del-big:   a sorted set of N members, then UNLINK of it while one client SETs other keys at
 #              P1: the longest SET (keel frees a big value in steps since its eighth session).
 # Prints redis-benchmark's latency summary (ms) for each case and server.
 #
 # Usage: bench-harness/big-key-latency.sh [N [CASES]]
 #        (2000000 "grow snap-slot snap-big snap-hot snap-hash snap-set snap-rename
-#         snap-list snap-str snap-stream snap-xadd spop del-big"); SERVERS="keel" runs one server only
+#         snap-list snap-str snap-stream snap-xadd spop zrand del-big"); SERVERS="keel" runs one server only
 set -euo pipefail
 N=${1:-2000000}
-CASES=${2:-grow snap-slot snap-big snap-hot snap-hash snap-set snap-rename snap-list snap-str snap-stream snap-xadd spop del-big}
+CASES=${2:-grow snap-slot snap-big snap-hot snap-hash snap-set snap-rename snap-list snap-str snap-stream snap-xadd spop zrand del-big}
 cd "$(dirname "$0")/.."
 KEEL=${KEEL_BIN:-target/release/keel}
 [ -x "$KEEL" ] || cargo build --release -p keel
@@ -145,6 +147,10 @@ for case in $CASES; do
                 start $server no
                 load -n "$N" SADD tags "m:__rand_int__"
                 out=$(taskset -c 1 redis-benchmark -p $PORT -n 1000 -c 1 SPOP tags 2>&1 | summary) ;;
+            zrand)
+                start $server no
+                load -n "$N" ZADD board __rand_int__ "m:__rand_int__"
+                out=$(taskset -c 1 redis-benchmark -p $PORT -n 1000 -c 1 ZRANDMEMBER board 2>&1 | summary) ;;
             del-big)
                 start $server no
                 load -n "$N" ZADD board __rand_int__ "m:__rand_int__"

@@ -347,6 +347,44 @@ fn zrandmember_is_distinct_for_positive_counts_and_repeats_for_negative() {
     assert_eq!(c.cmd("ZRANDMEMBER z 1 foo"), err(SYNTAX));
 }
 
+/// A big sorted set (`skiplist`) has its random members picked by rank: each is one of its
+/// members with its own score, distinct for a positive count, few or many.
+#[test]
+fn zrandmember_on_a_big_sorted_set_picks_its_members_with_their_scores() {
+    const MEMBERS: usize = 20_000;
+    let server = server();
+    let mut con = server.client();
+    for chunk in (0..MEMBERS).collect::<Vec<_>>().chunks(1000) {
+        let pairs: Vec<(usize, String)> = chunk.iter().map(|&i| (i, format!("m{i}"))).collect();
+        let _: () = redis::cmd("ZADD")
+            .arg("big")
+            .arg(pairs)
+            .query(&mut con)
+            .unwrap();
+    }
+    let mut c = Conn::new(&server);
+    assert_eq!(c.cmd("OBJECT ENCODING big"), bulk("skiplist"));
+    let is_member = |m: &str| m[1..].parse::<usize>().is_ok_and(|i| i < MEMBERS);
+    let R::Bulk(one) = c.cmd("ZRANDMEMBER big") else {
+        panic!("ZRANDMEMBER without count is not a bulk");
+    };
+    assert!(is_member(&String::from_utf8(one).unwrap()));
+    // Up to a quarter (by rank) and more (a walk): distinct members, each with its score.
+    for count in [5_000, 15_000] {
+        let picked = c.words(&format!("ZRANDMEMBER big {count} WITHSCORES"));
+        assert_eq!(picked.len(), 2 * count);
+        let distinct: std::collections::BTreeSet<_> = picked.chunks(2).map(|p| &p[0]).collect();
+        assert_eq!(distinct.len(), count);
+        for pair in picked.chunks(2) {
+            assert!(is_member(&pair[0]), "{}", pair[0]);
+            assert_eq!(pair[1], pair[0][1..], "the score of {}", pair[0]);
+        }
+    }
+    let repeated = c.words("ZRANDMEMBER big -1000");
+    assert_eq!(repeated.len(), 1000);
+    assert!(repeated.iter().all(|m| is_member(m)));
+}
+
 #[test]
 fn union_inter_diff_combine_sorted_sets_and_plain_sets_across_shards() {
     let server = server();

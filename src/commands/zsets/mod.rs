@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::LocalBoxFuture;
-use rand::seq::{IteratorRandom, SliceRandom};
+use rand::seq::SliceRandom;
+use rand::Rng;
 
 use super::lists::parse_timeout;
 use super::scan_args::{parse_cursor, scan_reply, ScanOptions};
@@ -35,6 +36,10 @@ use crate::server::client::Client;
 use crate::shard::blocking::{OnReady, Outcome, Wait};
 use crate::shard::{Ctx, Request};
 use algebra::algebra_command;
+
+/// ZRANDMEMBER picks at most this fraction of a sorted set (1/4) by random ranks, O(log N) each;
+/// more, by one walk over it.
+const RANKED_PICKS_DIVISOR: usize = 4;
 
 const READ_FAST: &[&str] = &["@read", "@sortedset", "@fast"];
 const READ_SLOW: &[&str] = &["@read", "@sortedset", "@slow"];
@@ -1320,23 +1325,30 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let zset = attempt!(read_zset(ctx.db(), key, now));
     let rng = &mut rand::thread_rng();
     let entry = |(m, s): (&[u8], f64)| (owned(m), s);
+    // A member by rank: O(log N) in a big sorted set.
+    let at_rank = |zset: &ZSet, rank| zset.iter_from(rank, false).next().map(entry);
     let picks = match (zset, count) {
         (None, None) => return Reply::Nil,
         (Some(zset), None) => {
-            let pick = zset.iter().choose(rng).map(|(m, _)| owned(m));
-            return pick.map_or(Reply::Nil, Reply::Bulk);
+            let pick = at_rank(zset, rng.gen_range(0..zset.len()));
+            return pick.map_or(Reply::Nil, |(member, _)| Reply::Bulk(member));
         }
         (None, Some(_)) => Vec::new(),
         (Some(zset), Some(n)) if n >= 0 => {
-            let mut picks = choose_distinct(zset.iter().map(entry), zset.len(), n as u64);
+            let len = zset.len();
+            // Few picks go by random ranks; more than a quarter of the set, by one walk.
+            let mut picks = match n as u64 <= (len / RANKED_PICKS_DIVISOR) as u64 {
+                true => rand::seq::index::sample(rng, len, n as usize)
+                    .into_iter()
+                    .filter_map(|rank| at_rank(zset, rank))
+                    .collect(),
+                false => choose_distinct(zset.iter().map(entry), len, n as u64),
+            };
             picks.shuffle(rng);
             picks
         }
         (Some(zset), Some(n)) => (0..n.unsigned_abs())
-            .filter_map(|_| {
-                let rank = rand::Rng::gen_range(&mut *rng, 0..zset.len());
-                zset.iter_from(rank, false).next().map(entry)
-            })
+            .filter_map(|_| at_rank(zset, rng.gen_range(0..zset.len())))
             .collect(),
     };
     scored_reply(picks, withscores, resp3)
