@@ -350,11 +350,8 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let set = attempt!(read_set(db, key, now)).expect("the set was just read");
     let picks = count.unwrap_or(1).min(set.len());
-    let chosen: Vec<Bytes> = (set
-        .random_distinct(&mut rand::thread_rng(), picks)
-        .into_iter())
-    .cloned()
-    .collect();
+    let chosen = set.random_distinct(&mut rand::thread_rng(), picks);
+    let chosen: Vec<Bytes> = chosen.into_iter().cloned().collect();
     attempt!(change_set(db, key, Delta::SetRem(chosen.clone()), now));
     notify_removal(ctx, class::SET, "spop", key);
     match count {

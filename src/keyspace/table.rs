@@ -136,6 +136,9 @@ impl<T: Keyed> Table<T> {
 
     /// An element picked uniformly at random: O(1) on average (Redis's dictGetFairRandomKey).
     pub fn random(&self, rng: &mut impl Rng) -> Option<&T> {
+        if self.is_empty() {
+            return None;
+        }
         if self.len() * RANDOM_DRAWS_MAX < self.buckets() {
             return self.iter().choose(rng);
         }
@@ -311,5 +314,10 @@ mod tests {
             }
         }
         assert_eq!(table.random_distinct(rng, 500).len(), 100);
+        let empty: Table<Bytes> = Table::default();
+        assert_eq!(
+            (empty.random(rng), empty.random_distinct(rng, 3).len()),
+            (None, 0)
+        );
     }
 }
