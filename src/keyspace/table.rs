@@ -59,10 +59,8 @@ impl<T> Default for Table<T> {
     }
 }
 
-/// A table with at least one element per this many buckets picks a random element by drawing
-/// buckets until one is full (at most this many draws on average); a sparser one (most of a big
-/// table removed: tables do not shrink) walks its elements.
-const RANDOM_DRAWS_MAX: usize = 64;
+/// Tables of at most this many buckets are never shrunk.
+const SHRINK_BUCKETS_MIN: usize = 64;
 
 /// A random pick for SPOP, SRANDMEMBER and HRANDFIELD asks for at most this fraction of the
 /// elements (1/4, as Redis's SRANDMEMBER) to be drawn one by one; a bigger one is a walk.
@@ -113,11 +111,21 @@ impl<T: Keyed> Table<T> {
         None
     }
 
+    /// Removes the element with `key`. A table left less than a tenth full is shrunk to half full
+    /// (as Redis's dicts: `HT_MIN_FILL`), so that a big hash or set emptied by HDEL, SREM or
+    /// SPOP gives its memory back, and random picks stay O(1).
     pub fn remove(&mut self, key: &[u8]) -> Option<T> {
-        match self.elements.find_entry(hash_of(key), |e| e.key() == key) {
-            Ok(found) => Some(found.remove().0),
-            Err(_) => None,
+        let removed = match self.elements.find_entry(hash_of(key), |e| e.key() == key) {
+            Ok(found) => found.remove().0,
+            Err(_) => return None,
+        };
+        let buckets = self.buckets();
+        if buckets > SHRINK_BUCKETS_MIN && self.len() * 10 < buckets {
+            self.moves += 1;
+            self.elements
+                .shrink_to(self.len() * 2, |e| hash_of(e.key()));
         }
+        Some(removed)
     }
 
     pub fn iter(&self) -> hashbrown::hash_table::Iter<'_, T> {
@@ -134,13 +142,12 @@ impl<T: Keyed> Table<T> {
         self.elements.get_bucket(index)
     }
 
-    /// An element picked uniformly at random: O(1) on average (Redis's dictGetFairRandomKey).
+    /// An element picked uniformly at random, by drawing buckets until one is full (Redis's
+    /// dictGetFairRandomKey): O(1) on average, as a table of more than `SHRINK_BUCKETS_MIN`
+    /// buckets is kept at least a tenth full.
     pub fn random(&self, rng: &mut impl Rng) -> Option<&T> {
         if self.is_empty() {
             return None;
-        }
-        if self.len() * RANDOM_DRAWS_MAX < self.buckets() {
-            return self.iter().choose(rng);
         }
         loop {
             if let Some(element) = self.bucket(rng.gen_range(0..self.buckets())) {
@@ -277,9 +284,26 @@ mod tests {
     }
 
     #[test]
-    fn random_picks_are_uniform_whether_drawn_by_bucket_or_walked() {
+    fn a_table_left_less_than_a_tenth_full_shrinks_and_counts_it_as_a_move() {
+        let mut table: Table<Bytes> = (0..100_000).map(member).collect();
+        let (buckets, moves) = (table.buckets(), table.moves());
+        for i in 0..95_000 {
+            assert!(table.remove(&member(i)).is_some());
+        }
+        assert!(
+            table.buckets() * 4 <= buckets,
+            "{} of {buckets}",
+            table.buckets()
+        );
+        assert!(table.moves() > moves);
+        assert!((95_000..100_000).all(|i| table.contains(&member(i))));
+        assert_eq!(by_bucket(&table).len(), 5_000);
+    }
+
+    #[test]
+    fn random_picks_are_uniform() {
         let rng = &mut rand::thread_rng();
-        // 100 elements left of 1000 (drawn by bucket), and of 10000 (too sparse: walked).
+        // 100 elements left of 1000, and of 10000 (the table shrunk on the way).
         for made in [1000, 10_000] {
             let mut table: Table<Bytes> = (0..made).map(member).collect();
             for i in 100..made {
