@@ -3,10 +3,11 @@
 //! give: its buckets by index, and a count of the times its elements may have moved.
 //!
 //! Why: a snapshot writes a big hash or set out in parts while writes go on changing it
-//! (`snapshot::parts`). A part is a range of buckets. Removing an element, or setting one's value,
-//! moves no other, nor does adding one to a table with room; only an insert into a full table
-//! moves them (it grows the table, or rehashes it in place), and that is counted (`moves`), so
-//! that the walk starts again from the first bucket.
+//! (`snapshot::parts`). A part is a range of buckets. Setting an element's value moves no other,
+//! nor does adding one to a table with room or removing one; only an insert into a full table
+//! (which grows it, or rehashes it in place) and a removal that leaves it less than a tenth full
+//! (which shrinks it) move them, and those are counted (`moves`), so that the walk starts again
+//! from the first bucket.
 
 use std::hash::BuildHasher;
 

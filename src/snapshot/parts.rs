@@ -7,8 +7,8 @@
 //! whatever writes the later parts saw: every write to a hash or set is journaled as fields set
 //! to values and members added or removed, which give the same result whatever the value held
 //! before. What a part must not miss is an element that no write touched since the snapshot's
-//! point, and no write moves one to another bucket but an insert into a full table, which makes
-//! the walk start again from the first bucket (writing some elements twice, harmlessly).
+//! point, and no write moves one to another bucket but one that grows or shrinks the table, which
+//! makes the walk start again from the first bucket (writing some elements twice, harmlessly).
 //!
 //! Sorted sets (leaderboards, order books) and lists (queues): the database keeps what each
 //! change to one replaces (`keyspace::Kept`), and the snapshot writes that out first where the
