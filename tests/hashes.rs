@@ -386,17 +386,9 @@ fn hrandfield_on_a_big_hash_picks_its_fields_with_their_values() {
     const FIELDS: usize = 20_000;
     let server = server();
     let mut con = server.client();
-    for chunk in (0..FIELDS).collect::<Vec<_>>().chunks(1000) {
-        let pairs: Vec<(String, String)> = chunk
-            .iter()
-            .map(|i| (format!("f{i}"), format!("v{i}")))
-            .collect();
-        let _: () = redis::cmd("HSET")
-            .arg("big")
-            .arg(pairs)
-            .query(&mut con)
-            .unwrap();
-    }
+    common::fill(&mut con, "HSET", "big", FIELDS, |i| {
+        vec![format!("f{i}"), format!("v{i}")]
+    });
     let mut c = Conn::new(&server);
     assert_eq!(c.cmd("OBJECT ENCODING big"), bulk("hashtable"));
     let is_field = |f: &str| f[1..].parse::<usize>().is_ok_and(|i| i < FIELDS);

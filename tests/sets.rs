@@ -158,13 +158,7 @@ fn random_picks_from_a_big_set_are_its_members_and_spop_empties_it_exactly() {
     let server = server();
     let mut con = server.client();
     let all: BTreeSet<String> = (0..MEMBERS).map(|i| format!("m{i}")).collect();
-    for chunk in all.iter().collect::<Vec<_>>().chunks(1000) {
-        let _: () = redis::cmd("SADD")
-            .arg("big")
-            .arg(chunk)
-            .query(&mut con)
-            .unwrap();
-    }
+    common::fill(&mut con, "SADD", "big", MEMBERS, |i| vec![format!("m{i}")]);
     let mut c = Conn::new(&server);
     assert_eq!(c.cmd("OBJECT ENCODING big"), bulk("hashtable"));
     let some = c.members("SRANDMEMBER big 100");

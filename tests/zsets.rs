@@ -354,14 +354,9 @@ fn zrandmember_on_a_big_sorted_set_picks_its_members_with_their_scores() {
     const MEMBERS: usize = 20_000;
     let server = server();
     let mut con = server.client();
-    for chunk in (0..MEMBERS).collect::<Vec<_>>().chunks(1000) {
-        let pairs: Vec<(usize, String)> = chunk.iter().map(|&i| (i, format!("m{i}"))).collect();
-        let _: () = redis::cmd("ZADD")
-            .arg("big")
-            .arg(pairs)
-            .query(&mut con)
-            .unwrap();
-    }
+    common::fill(&mut con, "ZADD", "big", MEMBERS, |i| {
+        vec![i.to_string(), format!("m{i}")]
+    });
     let mut c = Conn::new(&server);
     assert_eq!(c.cmd("OBJECT ENCODING big"), bulk("skiplist"));
     let is_member = |m: &str| m[1..].parse::<usize>().is_ok_and(|i| i < MEMBERS);

@@ -290,6 +290,25 @@ pub fn info_section_field(con: &mut redis::Connection, section: &str, name: &str
         .to_string()
 }
 
+/// Makes `key` a collection of `n` elements with `command` (HSET, SADD, ZADD...), 1000 elements a
+/// call; element `i` is the arguments `element(i)`.
+pub fn fill(
+    con: &mut redis::Connection,
+    command: &str,
+    key: &str,
+    n: usize,
+    element: impl Fn(usize) -> Vec<String>,
+) {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let mut cmd = redis::cmd(command);
+        cmd.arg(key);
+        for &i in chunk {
+            cmd.arg(element(i));
+        }
+        let _: () = cmd.query(con).unwrap();
+    }
+}
+
 /// Waits until no BGSAVE runs.
 pub fn wait_bgsave_done(con: &mut redis::Connection) {
     let deadline = Instant::now() + Duration::from_secs(30);
