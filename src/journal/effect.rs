@@ -472,8 +472,13 @@ fn decode_list(mut payload: Bytes) -> Option<List> {
 /// A `PUT` payload, from borrowed parts (a snapshot encodes stored entries without copying them).
 pub fn encode_put(key: &[u8], value: &Value, expire_at_ms: Option<u64>, out: &mut Vec<u8>) {
     put_bytes(key, out);
-    out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
+    put_deadline(expire_at_ms, out);
     encode_value(value, out);
+}
+
+/// A `PUT`'s deadline: i64 Unix ms, -1 for none.
+fn put_deadline(expire_at_ms: Option<u64>, out: &mut Vec<u8>) {
+    out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
 }
 
 /// One element of a collection, for `encode_listed_part`.
@@ -512,7 +517,7 @@ pub fn encode_listed_part<'a>(
     put_bytes(key, out);
     match first {
         Some(expire_at_ms) => {
-            out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
+            put_deadline(expire_at_ms, out);
             encode_collection_head(value, out);
         }
         None => out.push(match value {
@@ -564,7 +569,7 @@ pub fn encode_stream_part(
     put_bytes(key, out);
     let count = match first {
         Some(expire_at_ms) => {
-            out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
+            put_deadline(expire_at_ms, out);
             out.push(VALUE_STREAM);
             let mut count = 0;
             stream.encode_around(out, |out| count = put_entries(out));
@@ -596,7 +601,7 @@ pub fn encode_string_part(
     put_bytes(key, out);
     match first {
         Some(expire_at_ms) => {
-            out.extend_from_slice(&expire_at_ms.map_or(-1, |t| t as i64).to_le_bytes());
+            put_deadline(expire_at_ms, out);
             out.push(if *raw { VALUE_STR_RAW } else { VALUE_STR });
             out.extend_from_slice(part);
         }

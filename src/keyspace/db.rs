@@ -476,15 +476,21 @@ impl Db {
     }
 
     /// Deletes `key` for a caller that stores its value at `to` in database `to_db` (RENAME,
-    /// MOVE: `Keyspace::move_key`), recorded as that move when both keys are in one slot, else
-    /// as `key` changed. A snapshot keeping the key is told (`Keeping::moved`).
-    pub(super) fn remove_to(&mut self, key: &[u8], to_db: usize, to: &[u8]) -> Option<Entry> {
+    /// MOVE: `Keyspace::move_key`), recorded as that move when `as_move` (the caller then stores
+    /// it unrecorded, `insert_moved`), else as `key` changed. A snapshot keeping the key is told
+    /// (`Keeping::moved`).
+    pub(super) fn remove_to(
+        &mut self,
+        key: &[u8],
+        to_db: usize,
+        to: &[u8],
+        as_move: bool,
+    ) -> Option<Entry> {
         let (index, entry) = self.unlink(key)?;
-        let slot = self.slot_at(index);
-        if key_slot(to) == slot {
+        if as_move {
             self.record(Change::Moved {
                 key: StoredKey::new(key),
-                slot,
+                slot: self.slot_at(index),
                 to_db,
                 to: StoredKey::new(to),
             });

@@ -81,12 +81,13 @@ impl Keyspace {
     /// the journal logs the move itself, a few bytes; across slots (whose owners may differ
     /// after a change of `shards`) the two keys' final states, the value whole.
     pub fn move_key(&mut self, db: usize, key: &[u8], to_db: usize, to: &[u8]) -> bool {
-        let Some(entry) = self.dbs[db].remove_to(key, to_db, to) else {
+        let in_one_slot = key_slot(key) == key_slot(to);
+        let Some(entry) = self.dbs[db].remove_to(key, to_db, to, in_one_slot) else {
             return false;
         };
         let (value, expire_at_ms) = entry.into_parts();
         let target = &mut self.dbs[to_db];
-        if key_slot(key) == key_slot(to) {
+        if in_one_slot {
             target.insert_moved(to, value, expire_at_ms);
         } else {
             // Redis deletes a destination and adds the key anew (announced `new`).
