@@ -27,7 +27,10 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 pub const SEGMENT_MAGIC: [u8; 8] = *b"KEELJSEG";
-pub const SEGMENT_FORMAT_VERSION: u32 = 1;
+/// Version 2 added the `MOVE` effect; version 1 segments still replay. An older build refuses a
+/// version 2 segment rather than stopping at a record kind it does not know.
+pub const SEGMENT_FORMAT_VERSION: u32 = 2;
+const SEGMENT_FORMAT_VERSION_MIN: u32 = 1;
 pub const SEGMENT_HEADER_BYTES: usize = BLOCK_BYTES;
 /// Default segment size: a rollover (and its 30-90 ms of pre-zeroing here) every
 /// 64 MiB of journal.
@@ -73,7 +76,7 @@ impl SegmentHeader {
         if u32_at(buf, 40) != crc32c::crc32c(&buf[0..40]) {
             return Err("segment header crc mismatch");
         }
-        if u32_at(buf, 8) != SEGMENT_FORMAT_VERSION {
+        if !(SEGMENT_FORMAT_VERSION_MIN..=SEGMENT_FORMAT_VERSION).contains(&u32_at(buf, 8)) {
             return Err("unknown segment format version");
         }
         Ok(SegmentHeader {
@@ -404,6 +407,30 @@ mod tests {
         assert_eq!(
             SegmentHeader::decode(&buf),
             Err("segment header crc mismatch")
+        );
+    }
+
+    #[test]
+    fn segments_of_older_format_versions_decode_and_newer_ones_are_refused() {
+        let header = SegmentHeader {
+            shard: 0,
+            first_lsn: 1,
+            size_bytes: 1 << 20,
+            nonce: 7,
+        };
+        let with_version = |version: u32| {
+            let mut buf = vec![0u8; SEGMENT_HEADER_BYTES];
+            header.encode(&mut buf);
+            buf[8..12].copy_from_slice(&version.to_le_bytes());
+            let crc = crc32c::crc32c(&buf[0..40]);
+            buf[40..44].copy_from_slice(&crc.to_le_bytes());
+            SegmentHeader::decode(&buf)
+        };
+        assert_eq!(with_version(1), Ok(header));
+        assert_eq!(with_version(SEGMENT_FORMAT_VERSION), Ok(header));
+        assert_eq!(
+            with_version(SEGMENT_FORMAT_VERSION + 1),
+            Err("unknown segment format version")
         );
     }
 

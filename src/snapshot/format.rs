@@ -10,7 +10,8 @@
 //!          u8 PART, u8 db, u32 len, a journal DELTA payload: more elements of the big collection
 //!            the last ENTRY of that key put (format version 2 on);
 //!          a payload of 4 GiB or more (a stream, which is written whole) has the kind's high bit
-//!            (`LONG`) set and a u64 len instead (format version 3 on)
+//!            (`LONG`) set and a u64 len instead (format version 3 on);
+//!          a big stream's later parts are DELTAs of one `Restore` op (format version 4 on)
 //! trailer  u8 END, u64 frame count, u32 CRC32C of every byte before it
 //! ```
 //!
@@ -30,8 +31,9 @@ use crate::keyspace::stream::StreamId;
 use crate::keyspace::Entry;
 
 pub const MAGIC: [u8; 8] = *b"KEELSNAP";
-/// Version 2 added PART frames, version 3 LONG ones; older files still load.
-pub const VERSION: u32 = 3;
+/// Version 2 added PART frames, version 3 LONG ones, version 4 streams' `Restore` parts; older
+/// files still load.
+pub const VERSION: u32 = 4;
 const VERSION_MIN: u32 = 1;
 const ENTRY: u8 = 1;
 const PART: u8 = 2;
@@ -477,6 +479,28 @@ mod tests {
         out[45] ^= 1;
         std::fs::write(&path, &out).unwrap();
         assert!(matches!(check(&path), Err(e) if e.contains("CRC")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn files_of_older_format_versions_load_and_a_newer_one_is_refused_by_name() {
+        let dir = temp_dir();
+        let (path, _, mut out) = write_snapshot(&dir, 2, 2);
+        let mut with_version = |version: u32| {
+            out[8..12].copy_from_slice(&version.to_le_bytes());
+            let crc_at = out.len() - 4;
+            let crc = crc32c::crc32c(&out[..crc_at]);
+            out[crc_at..].copy_from_slice(&crc.to_le_bytes());
+            std::fs::write(&path, &out).unwrap();
+            check(&path).map(|checked| checked.frames)
+        };
+        assert_eq!(with_version(1), Ok(2));
+        assert_eq!(with_version(VERSION), Ok(2));
+        let newer = with_version(VERSION + 1).unwrap_err();
+        assert!(
+            newer.contains(&format!("format version {}", VERSION + 1)),
+            "{newer}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
