@@ -608,21 +608,28 @@ mod tests {
             for op in edits(db, &at, &[(true, 1, 3, 1), (false, 5, 3, 1)]) {
                 write(&mut run, &mut keyspace, op);
             }
-            // Two parts in (of four): removed and changed all over the table, and added (enough
-            // to grow the table, in one case).
+            // Two parts in (of four): added (so that the table begins to grow, and grows twice
+            // in one case), then removed and changed all over the table.
             run.step(&mut keyspace, 1024, 256, NOW_MS);
             run.step(&mut keyspace, 1024, 256, NOW_MS);
-            let added = if ending == "grown" { FULL } else { 100 };
+            let added = if ending == "grown" { 2 * FULL } else { 1000 };
             let spread = [
+                (true, 2 * FULL, added, 1),
                 (false, 8, 900, 7),
                 (true, 9, 900, 11),
-                (true, 2 * FULL, added, 1),
             ];
             for op in edits(db, &at, &spread) {
                 write(&mut run, &mut keyspace, op);
             }
-            // A part more, then the value leaves its key, and is changed where it went.
+            // A part more, then changes all over the table while it grows a step at a time
+            // (a hash or set this big grows so): each moves a few elements the walk has not met
+            // into the new table. A part more again.
             run.step(&mut keyspace, 1024, 256, NOW_MS);
+            for op in edits(db, &at, &[(true, 12, 600, 17)]) {
+                write(&mut run, &mut keyspace, op);
+            }
+            run.step(&mut keyspace, 1024, 256, NOW_MS);
+            // Then the value leaves its key, and is changed where it went.
             match ending {
                 "deleted" => write(&mut run, &mut keyspace, Op::Delete(db, at.clone())),
                 "renamed" | "renamed-over" | "moved" => {
