@@ -1,5 +1,5 @@
-//! The hash table behind a big hash (`hashtable`) or set: elements keyed by bytes (a field and
-//! its value, a member), in the open-addressing table std's maps use, with what std's maps do not
+//! The hash table behind a big hash (`hashtable`), set or sorted set (`skiplist`: its scores by
+//! member): elements keyed by bytes (a field and its value, a member), in the open-addressing table std's maps use, with what std's maps do not
 //! give: a big table resizes a step at a time, its buckets can be read by index, and it counts the
 //! times its elements may have moved.
 //!
@@ -41,6 +41,13 @@ pub trait Keyed {
 
 /// A hash's field and value.
 impl Keyed for (Bytes, Bytes) {
+    fn key(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// A sorted set's member and its score.
+impl Keyed for (Bytes, f64) {
     fn key(&self) -> &[u8] {
         &self.0
     }

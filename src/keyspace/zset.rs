@@ -1,7 +1,8 @@
 //! The sorted set type's value: members ordered by (score, member bytes), in Redis's two
 //! encodings. Small sets keep their entries sorted in one byte buffer (Redis's `listpack`:
 //! compact, O(n) but n ≤ 128);
-//! larger ones (`skiplist`) keep a member → score hash map beside an order-statistic tree, so that
+//! larger ones (`skiplist`) keep a member → score table (`keyspace::table`, which grows a step at a
+//! time) beside an order-statistic tree, so that
 //! insert, delete, rank, select-by-rank and range starts are O(log n).
 //!
 //! The order-statistic tree is a treap (a binary search tree whose nodes also carry random
@@ -11,12 +12,11 @@
 //! Like Redis, a set never moves back from `skiplist` to `listpack` when it shrinks.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use super::db::KeyHasher;
 use super::scan::Scannable;
+use super::table::Table;
 
 /// A sorted set with more members than this is a `skiplist` (`zset-max-listpack-entries`).
 pub const LISTPACK_ENTRIES_MAX: usize = 128;
@@ -46,7 +46,7 @@ pub enum ZSet {
 /// The `skiplist` encoding: scores by member, and the members in order.
 #[derive(Clone, Debug, Default)]
 pub struct Indexed {
-    scores: HashMap<Bytes, f64, KeyHasher>,
+    scores: Table<(Bytes, f64)>,
     tree: Tree,
 }
 
@@ -109,7 +109,7 @@ impl ZSet {
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
             ZSet::Listpack(packed) => packed.find(member).map(|(_, score)| score),
-            ZSet::Indexed(indexed) => indexed.scores.get(member).copied(),
+            ZSet::Indexed(indexed) => indexed.scores.get(member).map(|&(_, score)| score),
         }
     }
 
@@ -146,7 +146,7 @@ impl ZSet {
                 Some(score)
             }
             ZSet::Indexed(indexed) => {
-                let score = indexed.scores.remove(member)?;
+                let (_, score) = indexed.scores.remove(member)?;
                 indexed.tree.remove(score, member);
                 Some(score)
             }
@@ -378,7 +378,10 @@ impl Packed {
 
 impl Indexed {
     fn insert(&mut self, member: Bytes, score: f64) -> Option<f64> {
-        let old = self.scores.insert(member.clone(), score);
+        let old = self
+            .scores
+            .insert((member.clone(), score))
+            .map(|(_, old)| old);
         match old {
             Some(old) if old == score && old.is_sign_negative() == score.is_sign_negative() => {}
             Some(old) => {
