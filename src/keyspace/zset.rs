@@ -15,6 +15,7 @@ use std::cmp::Ordering;
 
 use bytes::Bytes;
 
+use super::arena::Arena;
 use super::scan::Scannable;
 use super::table::Table;
 
@@ -412,7 +413,8 @@ struct Node {
 /// out long before).
 #[derive(Clone, Debug)]
 struct Tree {
-    nodes: Vec<Node>,
+    /// Never moves its nodes as it grows (`arena`): a `Vec` copied them all at each doubling.
+    nodes: Arena<Node>,
     free: Vec<u32>,
     root: u32,
     /// xorshift state for priorities (any sequence independent of the members will do).
@@ -422,7 +424,7 @@ struct Tree {
 impl Default for Tree {
     fn default() -> Tree {
         Tree {
-            nodes: Vec::new(),
+            nodes: Arena::default(),
             free: Vec::new(),
             root: NIL,
             rng: rand::random::<u64>() | 1,
