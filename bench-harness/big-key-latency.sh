@@ -3,6 +3,11 @@
 # Each server in turn on core 0 (keel: 1 shard), redis-benchmark on core 1. The cases:
 #   grow:      N random SETs into one slot ({t}:...), P32, 4 clients, journal off: the longest
 #              request (a slot table's resize, all at once before keel's seventh session);
+#   grow-hash: N random HSETs into one hash, P16, 4 clients, journal off: the longest request
+#              (a hash's table resized at once before keel's twenty-first session);
+#   grow-set:  the same with SADD into one set;
+#   grow-zset: the same with ZADD into one sorted set (its tree's node array was copied as it
+#              doubled, too);
 #   snap-slot: N keys in one slot, then BGSAVE while one client SETs into that slot at P1: the
 #              longest SET (a whole-slot copy-on-write before the seventh session);
 #   snap-big:  one sorted set of N members, then BGSAVE while one client SETs other keys at P1:
@@ -37,11 +42,11 @@
 # Prints redis-benchmark's latency summary (ms) for each case and server.
 #
 # Usage: bench-harness/big-key-latency.sh [N [CASES]]
-#        (2000000 "grow snap-slot snap-big snap-hot snap-hash snap-set snap-rename
+#        (2000000 "grow grow-hash grow-set grow-zset snap-slot snap-big snap-hot snap-hash snap-set snap-rename
 #         snap-list snap-str snap-stream snap-xadd spop zrand del-big"); SERVERS="keel" runs one server only
 set -euo pipefail
 N=${1:-2000000}
-CASES=${2:-grow snap-slot snap-big snap-hot snap-hash snap-set snap-rename snap-list snap-str snap-stream snap-xadd spop zrand del-big}
+CASES=${2:-grow grow-hash grow-set grow-zset snap-slot snap-big snap-hot snap-hash snap-set snap-rename snap-list snap-str snap-stream snap-xadd spop zrand del-big}
 cd "$(dirname "$0")/.."
 KEEL=${KEEL_BIN:-target/release/keel}
 [ -x "$KEEL" ] || cargo build --release -p keel
@@ -101,6 +106,15 @@ for case in $CASES; do
                 start $server no
                 out=$(taskset -c 1 redis-benchmark -p $PORT -n "$N" -P 32 -c 4 -r 1000000000 \
                     SET "{t}:__rand_int__" v 2>&1 | summary) ;;
+            grow-hash | grow-set | grow-zset)
+                start $server no
+                case $case in
+                    grow-hash) write=(HSET table __rand_int__ v) ;;
+                    grow-set) write=(SADD tags __rand_int__) ;;
+                    grow-zset) write=(ZADD board __rand_int__ __rand_int__) ;;
+                esac
+                out=$(taskset -c 1 redis-benchmark -p $PORT -n "$N" -P 16 -c 4 -r 1000000000 \
+                    "${write[@]}" 2>&1 | summary) ;;
             snap-slot)
                 start $server yes
                 load -n "$N" SET "{t}:__rand_int__" v
