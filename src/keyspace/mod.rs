@@ -1,6 +1,5 @@
 //! A shard's keyspace: its databases, each split by hash slot, with expiry.
 
-mod arena;
 mod db;
 mod delta;
 mod garbage;

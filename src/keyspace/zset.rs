@@ -15,7 +15,6 @@ use std::cmp::Ordering;
 
 use bytes::Bytes;
 
-use super::arena::Arena;
 use super::scan::Scannable;
 use super::table::Table;
 
@@ -413,8 +412,7 @@ struct Node {
 /// out long before).
 #[derive(Clone, Debug)]
 struct Tree {
-    /// Never moves its nodes as it grows (`arena`): a `Vec` copied them all at each doubling.
-    nodes: Arena<Node>,
+    nodes: Vec<Node>,
     free: Vec<u32>,
     root: u32,
     /// xorshift state for priorities (any sequence independent of the members will do).
@@ -424,7 +422,7 @@ struct Tree {
 impl Default for Tree {
     fn default() -> Tree {
         Tree {
-            nodes: Arena::default(),
+            nodes: Vec::new(),
             free: Vec::new(),
             root: NIL,
             rng: rand::random::<u64>() | 1,
