@@ -228,11 +228,13 @@ impl<T: Keyed> Table<T> {
         debug_assert!(self.resizing.is_none());
         self.moves += 1;
         if self.elements.len() < RESIZE_IN_STEPS_FROM {
-            let mut resized = HashTable::with_capacity_in(capacity, SmallPagesWhenBig);
-            for element in std::mem::take(&mut self.elements) {
-                resized.insert_unique(hash_of(element.key()), element, |e| hash_of(e.key()));
+            let hasher = |e: &T| hash_of(e.key());
+            if capacity > self.elements.capacity() {
+                self.elements
+                    .reserve(capacity - self.elements.len(), hasher);
+            } else {
+                self.elements.shrink_to(capacity, hasher);
             }
-            self.elements = resized;
             return;
         }
         let resized = HashTable::with_capacity_in(capacity, SmallPagesWhenBig);
