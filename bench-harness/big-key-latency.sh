@@ -7,7 +7,9 @@
 #              (a hash's table resized at once before keel's twenty-first session);
 #   grow-set:  the same with SADD into one set;
 #   grow-zset: the same with ZADD into one sorted set (its tree's node array was copied as it
-#              doubled, too);
+#              doubled, too, before keel's twenty-second session);
+#   grow-list: the same with RPUSH onto one list (its array of elements was copied as it doubled
+#              before keel's twenty-second session);
 #   snap-slot: N keys in one slot, then BGSAVE while one client SETs into that slot at P1: the
 #              longest SET (a whole-slot copy-on-write before the seventh session);
 #   snap-big:  one sorted set of N members, then BGSAVE while one client SETs other keys at P1:
@@ -106,12 +108,13 @@ for case in $CASES; do
                 start $server no
                 out=$(taskset -c 1 redis-benchmark -p $PORT -n "$N" -P 32 -c 4 -r 1000000000 \
                     SET "{t}:__rand_int__" v 2>&1 | summary) ;;
-            grow-hash | grow-set | grow-zset)
+            grow-hash | grow-set | grow-zset | grow-list)
                 start $server no
                 case $case in
                     grow-hash) write=(HSET table __rand_int__ v) ;;
                     grow-set) write=(SADD tags __rand_int__) ;;
                     grow-zset) write=(ZADD board __rand_int__ __rand_int__) ;;
+                    grow-list) write=(RPUSH queue __rand_int__) ;;
                 esac
                 out=$(taskset -c 1 redis-benchmark -p $PORT -n "$N" -P 16 -c 4 -r 1000000000 \
                     "${write[@]}" 2>&1 | summary) ;;

@@ -4,12 +4,12 @@
 //! `protocol` (RESP) → `router` (which shard owns the keys) → `shard` (the owner's executor) →
 //! `commands` (what the command does) → `keyspace` (the data).
 
-/// mimalloc (version 2: see Cargo.toml): every command allocates a few small buffers (arguments,
-/// keys, values, journal records); glibc's malloc spent a quarter of the server's time in them
-/// under durable writes.
+/// mimalloc (version 2: see Cargo.toml) for all but big blocks (`RemapWhenBig`): every command
+/// allocates a few small buffers (arguments, keys, values, journal records); glibc's malloc spent
+/// a quarter of the server's time in them under durable writes.
 // Not under Miri, which cannot run mimalloc's C code (`keyspace/slot_table.rs` is checked there).
 #[cfg_attr(not(miri), global_allocator)]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: runtime::memory::RemapWhenBig = runtime::memory::RemapWhenBig;
 
 mod commands;
 mod config;
