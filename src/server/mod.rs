@@ -196,6 +196,8 @@ async fn run_shard(
         stats.keys_loaded = seed.keys_loaded;
         stats.keys_expired_at_load = seed.keys_expired;
     }
+    // The shard's lazyfree task gives the big blocks it frees back to the OS, a piece at a time.
+    runtime::memory::unmap_later();
     let shard = Rc::new_cyclic(|me| {
         Shard::new(
             id,
