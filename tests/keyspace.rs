@@ -755,3 +755,44 @@ fn big_values_let_go_of_are_freed_in_steps_and_their_keys_are_free_at_once() {
     assert_eq!(int(&mut con, &["DBSIZE"]), 0);
     assert!(wait_lazyfree_done(&mut con) > 4);
 }
+
+/// The memory big values held goes back to the OS once they are deleted: the big blocks a shard
+/// frees are unmapped a step at a time, and the few it keeps for its next big blocks are given
+/// back once it stops using them (a server holding on to them kept 40 MB of these 80).
+#[test]
+fn the_memory_of_big_values_deleted_goes_back_to_the_os() {
+    const VALUES: usize = 8;
+    const VALUE_BYTES: usize = 10_000_000;
+    let server = Server::start(1, &["--appendonly", "no"]);
+    let mut con = server.client();
+    let rss = |con: &mut Connection| -> usize {
+        common::info_section_field(con, "memory", "used_memory_rss")
+            .parse()
+            .unwrap()
+    };
+    let value = vec![b'x'; VALUE_BYTES];
+    for i in 0..VALUES {
+        redis::cmd("SET")
+            .arg(format!("big{i}"))
+            .arg(&value)
+            .query::<()>(&mut con)
+            .unwrap();
+    }
+    let with_values = rss(&mut con);
+    let keys: Vec<String> = (0..VALUES).map(|i| format!("big{i}")).collect();
+    let deleted: usize = redis::cmd("DEL").arg(&keys).query(&mut con).unwrap();
+    assert_eq!(deleted, VALUES);
+    let expected_drop = VALUES * VALUE_BYTES * 3 / 4;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = rss(&mut con);
+        if now + expected_drop <= with_values {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "RSS {with_values} bytes with the values, still {now} after deleting them"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -42,23 +42,44 @@ const KEPT_MAPPINGS: usize = 4;
 const KEPT_BYTES_MAX: usize = 64 << 20;
 
 /// A thread's freed mappings, as (address, length); length 0 is an empty place. Unmapped when
-/// the thread ends.
-struct KeptMappings(Cell<[(usize, usize); KEPT_MAPPINGS]>);
+/// the thread ends, or when none was kept or taken for a while (`release_idle_kept`).
+struct KeptMappings {
+    mappings: Cell<[(usize, usize); KEPT_MAPPINGS]>,
+    /// Whether a mapping was kept or taken since the last `release_idle_kept`.
+    used: Cell<bool>,
+}
 
 thread_local! {
     // Touched only by big blocks' allocations and frees, which never allocate themselves.
-    static KEPT: KeptMappings = const { KeptMappings(Cell::new([(0, 0); KEPT_MAPPINGS])) };
+    static KEPT: KeptMappings = const {
+        KeptMappings {
+            mappings: Cell::new([(0, 0); KEPT_MAPPINGS]),
+            used: Cell::new(false),
+        }
+    };
+}
+
+/// Gives this thread's kept mappings back to the OS unless one was kept or taken since the last
+/// call. A shard's cron calls it on each tick, so that a shard that stopped handling big blocks
+/// does not hold up to `KEPT_BYTES_MAX` of them for good.
+pub fn release_idle_kept() {
+    KEPT.with(|kept| {
+        if !kept.used.replace(false) {
+            kept.release();
+        }
+    });
 }
 
 impl KeptMappings {
     /// A kept mapping made `len` bytes long, the one nearest that length; None if none is kept.
     fn take(&self, len: usize) -> Option<*mut u8> {
-        let mut kept = self.0.get();
+        let mut kept = self.mappings.get();
         let nearest = (0..KEPT_MAPPINGS)
             .filter(|&i| kept[i].1 > 0)
             .min_by_key(|&i| kept[i].1.abs_diff(len))?;
         let (at, kept_len) = std::mem::take(&mut kept[nearest]);
-        self.0.set(kept);
+        self.mappings.set(kept);
+        self.used.set(true);
         // SAFETY: the mapping was this thread's to keep, and is now the caller's.
         unsafe {
             // Huge pages, as for a new block (`mapped_block`). The advice also makes one mapping
@@ -75,13 +96,14 @@ impl KeptMappings {
 
     /// Keeps the mapping if there is room (true); false if the caller must give it back.
     fn keep(&self, at: *mut u8, len: usize) -> bool {
-        let mut kept = self.0.get();
+        let mut kept = self.mappings.get();
         let total: usize = kept.iter().map(|&(_, len)| len).sum();
         let empty = kept.iter().position(|&(_, len)| len == 0);
         match empty {
             Some(i) if total + len <= KEPT_BYTES_MAX => {
                 kept[i] = (at as usize, len);
-                self.0.set(kept);
+                self.mappings.set(kept);
+                self.used.set(true);
                 true
             }
             _ => false,
@@ -90,7 +112,7 @@ impl KeptMappings {
 
     /// Gives every kept mapping back to the OS.
     fn release(&self) {
-        for (at, len) in self.0.take() {
+        for (at, len) in self.mappings.take() {
             if len > 0 {
                 // SAFETY: a kept mapping belongs to no block.
                 unsafe { libc::munmap(at as *mut libc::c_void, len) };
@@ -472,7 +494,7 @@ mod tests {
                     blocks
                         .iter()
                         .for_each(|&b| RemapWhenBig.dealloc(b, layout(size)));
-                    let kept = KEPT.with(|kept| kept.0.get());
+                    let kept = KEPT.with(|kept| kept.mappings.get());
                     kept.iter().filter(|&&(_, len)| len > 0).count()
                 };
                 assert_eq!(kept_after_freeing(KEPT_BYTES_MAX / 3, 3), 2);
@@ -511,6 +533,26 @@ mod tests {
                 check(next, size * 3);
                 RemapWhenBig.dealloc(next, layout(size * 3));
             }
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "maps memory")]
+    fn kept_blocks_go_back_once_a_call_finds_them_unused_since_the_last() {
+        std::thread::spawn(|| {
+            let layout = Layout::from_size_align(MAPPED_FROM, 8).unwrap();
+            let kept_count = || {
+                let kept = KEPT.with(|kept| kept.mappings.get());
+                kept.iter().filter(|&&(_, len)| len > 0).count()
+            };
+            // SAFETY: the block is freed with its layout.
+            unsafe { RemapWhenBig.dealloc(RemapWhenBig.alloc(layout), layout) };
+            release_idle_kept();
+            assert_eq!(kept_count(), 1, "kept since the last call: still kept");
+            release_idle_kept();
+            assert_eq!(kept_count(), 0, "unused since the last call: given back");
         })
         .join()
         .unwrap();

@@ -61,6 +61,7 @@ impl Shard {
                 }
             }
             self.maybe_free_garbage();
+            runtime::memory::release_idle_kept();
             self.sample_journal_latency();
             self.maybe_auto_snapshot();
             self.clients
