@@ -82,9 +82,9 @@ impl KeptMappings {
         self.used.set(true);
         // SAFETY: the mapping was this thread's to keep, and is now the caller's.
         unsafe {
-            // Huge pages, as for a new block (`mapped_block`). The advice also makes one mapping
-            // again of one that small-page advice on part of it split in two (`SmallPagesWhenBig`
-            // advises the block's bytes, not its whole mapping), which mremap would refuse.
+            // Huge pages, as for a new block (`map`): a kept block may carry small-page advice.
+            // Advice on part of a mapping (`prefer_small_pages` advises an array's bytes) splits
+            // it in two for the kernel, and mremap refuses to resize that: it is given back then.
             libc::madvise(at as *mut libc::c_void, kept_len, libc::MADV_HUGEPAGE);
             let taken = remap(at as *mut u8, kept_len, len);
             if taken.is_none() {
@@ -110,20 +110,26 @@ impl KeptMappings {
         }
     }
 
-    /// Gives every kept mapping back to the OS.
+    /// Empties the keep; returns what it held.
+    fn take_all(&self) -> impl Iterator<Item = (usize, usize)> {
+        self.mappings.take().into_iter().filter(|&(_, len)| len > 0)
+    }
+
+    /// Gives every kept mapping back to the OS (`unmap`: a piece at a time on a shard).
     fn release(&self) {
-        for (at, len) in self.mappings.take() {
-            if len > 0 {
-                // SAFETY: a kept mapping belongs to no block.
-                unsafe { libc::munmap(at as *mut libc::c_void, len) };
-            }
+        for (at, len) in self.take_all() {
+            // SAFETY: a kept mapping belongs to no block.
+            unsafe { unmap(at as *mut u8, len) };
         }
     }
 }
 
 impl Drop for KeptMappings {
     fn drop(&mut self) {
-        self.release();
+        for (at, len) in self.take_all() {
+            // SAFETY: as in `release`; the thread is ending, so nothing unmaps later.
+            unsafe { libc::munmap(at as *mut libc::c_void, len) };
+        }
     }
 }
 
