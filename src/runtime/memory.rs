@@ -245,16 +245,6 @@ unsafe fn map(len: usize) -> *mut u8 {
     at.cast()
 }
 
-/// A mapping of `len` bytes for a new block: a kept one, unless it must read as zeros (a new
-/// mapping does).
-unsafe fn mapped_block(len: usize, zeroed: bool) -> *mut u8 {
-    let kept = match zeroed {
-        true => None,
-        false => KEPT.try_with(|kept| kept.take(len)).ok().flatten(),
-    };
-    kept.unwrap_or_else(|| map(len))
-}
-
 /// The mapping at `at` made `new_len` bytes long, moved if need be (its pages move, not its
 /// bytes); None if the kernel refuses, the mapping then unchanged.
 unsafe fn remap(at: *mut u8, len: usize, new_len: usize) -> Option<*mut u8> {
@@ -271,7 +261,9 @@ unsafe fn remap(at: *mut u8, len: usize, new_len: usize) -> Option<*mut u8> {
 unsafe impl GlobalAlloc for RemapWhenBig {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if mapped(layout) {
-            mapped_block(mapped_len(layout.size()), false)
+            let len = mapped_len(layout.size());
+            let kept = KEPT.try_with(|kept| kept.take(len)).ok().flatten();
+            kept.unwrap_or_else(|| map(len))
         } else {
             mimalloc::MiMalloc.alloc(layout)
         }
@@ -279,7 +271,8 @@ unsafe impl GlobalAlloc for RemapWhenBig {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if mapped(layout) {
-            mapped_block(mapped_len(layout.size()), true)
+            // A new mapping reads as zeros; a kept one would not.
+            map(mapped_len(layout.size()))
         } else {
             mimalloc::MiMalloc.alloc_zeroed(layout)
         }
