@@ -4,8 +4,10 @@
 # its symbol table, for profiles), and redis-server and perf with every shared library they load
 # and this host's dynamic loader, behind wrappers that run them through those (so the other
 # machine's libc version does not matter). perf is packed only where this host has it.
+# With PGO=yes it also builds the profile-guided keel (tuning/build-pgo, about 5 minutes) and
+# packs it as keel-pgo.
 #
-# Usage: bench-harness/pack-for-device.sh DIR      (then carry DIR; see device-run.sh)
+# Usage: [PGO=yes] bench-harness/pack-for-device.sh DIR      (then carry DIR; see device-run.sh)
 set -euo pipefail
 DIR=${1:?usage: pack-for-device.sh DIR}
 cd "$(dirname "$0")/.."
@@ -15,6 +17,10 @@ rm -rf "$DIR"; mkdir -p "$DIR/bin" "$DIR/lib"
 strip -o "$DIR/keel" target/release/keel
 strip --strip-debug -o "$DIR/keel.sym" target/release/keel
 strip -o "$DIR/keel-bench" target/release/keel-bench
+if [ "${PGO:-no}" = yes ]; then
+    tuning/build-pgo target/pgo/keel
+    strip -o "$DIR/keel-pgo" target/pgo/keel
+fi
 
 # pack NAME: the binary NAME on PATH, its libraries, and a wrapper DIR/NAME
 pack() {
