@@ -96,7 +96,7 @@ fn set_commands_on_other_types_and_string_commands_on_sets_answer_wrongtype() {
         format!("SSCAN {str_key} 0"),
         format!("SMOVE {set_key} {str_key} m"),
         format!("SMOVE {str_key} {set_key} m"),
-        format!("SMOVE {other} {str_key} m"),
+        format!("SMOVE {set_key} {str_key} absent"),
         format!("SINTER {set_key} {str_key}"),
         format!("SINTER {other} {str_key}"),
         format!("SUNION {set_key} {str_key}"),
@@ -108,6 +108,11 @@ fn set_commands_on_other_types_and_string_commands_on_sets_answer_wrongtype() {
     ] {
         assert_eq!(c.cmd(&line), err(WRONGTYPE), "{line}");
     }
+    // A missing source is 0 before the destination's type is looked at, as in Redis: across
+    // shards and on one.
+    assert_eq!(c.cmd(&format!("SMOVE {other} {str_key} m")), Int(0));
+    c.cmd("SET {t}text v");
+    assert_eq!(c.cmd("SMOVE {t}missing {t}text m"), Int(0));
     // Nothing changed.
     assert_eq!(c.cmd(&format!("GET {str_key}")), bulk("v"));
     assert_eq!(c.members(&format!("SMEMBERS {set_key}")), set_of("m"));

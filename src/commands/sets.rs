@@ -387,7 +387,11 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn smove(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (src, dst, member, now) = (&args[1], &args[2], &args[3], ctx.now_ms);
     let db = ctx.db();
-    let in_src = attempt!(read_set(db, src, now)).is_some_and(|s| s.contains(member));
+    // Redis's order: a missing source is 0 whatever the destination holds; then both types.
+    let Some(src_set) = attempt!(read_set(db, src, now)) else {
+        return Reply::Int(0);
+    };
+    let in_src = src_set.contains(member);
     attempt!(read_set(db, dst, now));
     if !in_src {
         return Reply::Int(0);
@@ -765,11 +769,18 @@ fn smove_across(client: &mut Client, args: Vec<Bytes>) -> LocalBoxFuture<'_, Rep
         let (src, dst, member) = (&args[1], &args[2], &args[3]);
         let (shard, db, resp3) = (&client.shard, client.db(), client.resp3());
         let txn = Txn::lock(shard, db, &args[1..3]).await;
-        let sets = fetch_sets(&txn, &args[1..3], resp3).await;
-        let in_src = matches!(&sets, Ok(sets) if sets[0].contains(member));
-        if !in_src {
+        let (src_set, dst_set) = futures::join!(
+            fetch_sets(&txn, &args[1..2], resp3),
+            fetch_sets(&txn, &args[2..3], resp3)
+        );
+        // As `smove`: a missing (empty) source is 0 before the destination's type is checked.
+        let checked = src_set.and_then(|mut sets| match sets.pop() {
+            Some(set) if !set.is_empty() => dst_set.map(|_| set.contains(member)),
+            _ => Ok(false),
+        });
+        if checked != Ok(true) {
             txn.finish().await;
-            return attempt!(sets.map(|_| Reply::Int(0)));
+            return attempt!(checked.map(|_| Reply::Int(0)));
         }
         let step = |spec, key: &Bytes| {
             let args = vec![Bytes::from_static(b"set-step"), key.clone(), member.clone()];

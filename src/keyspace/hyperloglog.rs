@@ -245,10 +245,12 @@ fn sparse_ops(hll: &[u8]) -> impl Iterator<Item = (usize, usize, Op)> + '_ {
 }
 
 /// Calls `each(first register, run, value)` for every run; fails unless the runs cover exactly
-/// the registers.
+/// the registers. An XZERO cut short by the end of the string counts as Redis counts it, with
+/// the string's terminating zero for its second byte: `APPEND` of one byte to a full HLL makes it
+/// corrupt.
 fn for_each_run(hll: &[u8], mut each: impl FnMut(usize, usize, u8)) -> Result<(), Corrupt> {
-    let mut covered = 0;
-    for (_, first, op) in sparse_ops(hll) {
+    let (mut covered, mut end) = (0, HEADER_BYTES);
+    for (pos, first, op) in sparse_ops(hll) {
         let (run, value) = match op {
             Op::Zeros { run, .. } => (run, 0),
             Op::Val { value, run } => (run, value),
@@ -257,7 +259,10 @@ fn for_each_run(hll: &[u8], mut each: impl FnMut(usize, usize, u8)) -> Result<()
             return Err(Corrupt);
         }
         each(first, run, value);
-        covered = first + run;
+        (covered, end) = (first + run, pos + op.bytes());
+    }
+    if let Some(&cut_short) = hll.get(end) {
+        covered += (((cut_short & 0x3f) as usize) << 8) + 1;
     }
     if covered == REGISTERS {
         Ok(())
