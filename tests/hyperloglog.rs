@@ -173,6 +173,14 @@ fn other_types_strings_and_corrupt_hlls_get_redis_errors() {
     assert_eq!(c.cmd("PFMERGE other bad"), err(CORRUPT));
     assert_eq!(c.cmd("GET bad"), bulk(&corrupt));
     assert_eq!(c.cmd("EXISTS other"), Int(0));
+    // One byte appended to a valid HLL: an XZERO opcode cut short, which Redis reads with the
+    // string's terminating zero as its second byte, and so runs past the last register.
+    assert_eq!(c.cmd("PFADD grown a b c"), Int(1));
+    assert_eq!(c.cmd("APPEND grown b"), Int(28));
+    assert_eq!(c.cmd("PFCOUNT grown"), err(CORRUPT));
+    assert_eq!(c.cmd("PFCOUNT grown missing"), err(CORRUPT));
+    assert_eq!(c.cmd("PFMERGE other grown"), err(CORRUPT));
+    assert_eq!(c.cmd("EXISTS other"), Int(0));
     assert_eq!(
         c.cmd("PFDEBUG GETREG missing"),
         err("ERR The specified key does not exist")
