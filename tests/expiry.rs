@@ -230,6 +230,7 @@ fn expire_rejects_bad_options_and_overflowing_times() {
     );
     assert_eq!(int(&mut con, &["PEXPIREAT", "a", "9223372036854775807"]), 1);
     assert_eq!(int(&mut con, &["PEXPIRETIME", "a"]), i64::MAX);
+    assert_eq!(int(&mut con, &["EXPIRETIME", "a"]), 9223372036854776);
     assert_eq!(int(&mut con, &["EXPIREAT", "a", "9223372036854775"]), 1);
     assert_eq!(int(&mut con, &["EXPIRETIME", "a"]), 9223372036854775);
 }
@@ -267,11 +268,16 @@ fn expiretime_reports_the_absolute_deadline() {
     run(&mut con, &["SET", "a", "v"]);
     assert_eq!(int(&mut con, &["EXPIRETIME", "a"]), -1);
     assert_eq!(int(&mut con, &["PEXPIRETIME", "a"]), -1);
-    let at_ms = now_ms() + 100_000_123;
+    // EXPIRETIME rounds to the nearest second, as TTL does in Redis.
+    let second = now_ms() / 1000 + 100_000;
+    let at_ms = second * 1000 + 123;
     assert_eq!(int(&mut con, &["PEXPIREAT", "c", &at_ms.to_string()]), 0);
     assert_eq!(int(&mut con, &["PEXPIREAT", "a", &at_ms.to_string()]), 1);
     assert_eq!(int(&mut con, &["PEXPIRETIME", "a"]), at_ms);
-    assert_eq!(int(&mut con, &["EXPIRETIME", "a"]), at_ms / 1000);
+    assert_eq!(int(&mut con, &["EXPIRETIME", "a"]), second);
+    let late_ms = (second * 1000 + 500).to_string();
+    assert_eq!(int(&mut con, &["PEXPIREAT", "a", &late_ms]), 1);
+    assert_eq!(int(&mut con, &["EXPIRETIME", "a"]), second + 1);
     let at_s = now_ms() / 1000 + 500;
     assert_eq!(int(&mut con, &["EXPIREAT", "a", &at_s.to_string()]), 1);
     assert_eq!(int(&mut con, &["EXPIRETIME", "a"]), at_s);

@@ -270,7 +270,9 @@ fn pttl(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 fn expiretime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    deadline_reply(ctx, &args[1], |at, _| at / 1000)
+    // Rounded to the nearest second like TTL, as Redis does (the last second of
+    // `PEXPIREAT k 9223372036854775807` included).
+    deadline_reply(ctx, &args[1], |at, _| (at + 500) / 1000)
 }
 
 fn pexpiretime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
