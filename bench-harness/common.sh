@@ -38,3 +38,12 @@ start_durable_shard() {
     disown
     wait_for_port || { echo "keel did not start" >&2; exit 1; }
 }
+
+# Starts the issue-3 load on core 1 in the background: durable SETs over 100k keys from 50
+# clients at pipeline $1 for $2 seconds against $PORT ($BENCH is keel-bench), its output in $3;
+# sets LOAD_PID.
+start_durable_load() {
+    taskset -c 1 "$BENCH" -s 127.0.0.1 -p "$PORT" -t 1 -c 50 --pipeline "$1" \
+        --workload durable-write --key-maximum 100000 --test-time "$2" >"$3" 2>&1 &
+    LOAD_PID=$!
+}

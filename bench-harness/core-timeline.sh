@@ -28,16 +28,14 @@ ulimit -l unlimited 2>/dev/null || true
 work=$(mktemp -d)
 trap 'stop_port; rm -rf "$work"' EXIT
 start_durable_shard "$work/data"
-taskset -c 1 "$BENCH" -s 127.0.0.1 -p "$PORT" -t 1 -c 50 --pipeline "$PIPELINE" \
-    --workload durable-write --key-maximum 100000 --test-time 5 >"$work/load.out" 2>&1 &
-load=$!
+start_durable_load "$PIPELINE" 5 "$work/load.out"
 sleep 2
 perf record -C 0 -o "$work/trace.data" \
     -e syscalls:sys_enter_recvfrom -e syscalls:sys_enter_sendto \
     -e syscalls:sys_enter_epoll_wait -e syscalls:sys_enter_io_uring_enter \
     -e io_uring:io_uring_submit_req -e io_uring:io_uring_complete \
     -- sleep "$SECONDS_TRACED" >/dev/null 2>&1
-wait "$load"
+wait "$LOAD_PID"
 grep '^Totals' "$work/load.out" | awk '{ printf "load: %d ops/s\n", $2 }'
 perf script -i "$work/trace.data" -F time,event,trace 2>/dev/null >"$work/trace.txt"
 python3 - "$work/trace.txt" "$LINES" <<'PY'

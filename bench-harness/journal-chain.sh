@@ -26,10 +26,7 @@ ulimit -l unlimited 2>/dev/null || true
 work=$(mktemp -d)
 trap 'stop_port; rm -rf "$work"' EXIT
 start_durable_shard "$work/data"
-taskset -c 1 "$BENCH" -s 127.0.0.1 -p "$PORT" -t 1 -c 50 --pipeline "$PIPELINE" \
-    --workload durable-write --key-maximum 100000 --test-time $((SECONDS_TRACED + 4)) \
-    >"$work/load.out" 2>&1 &
-load=$!
+start_durable_load "$PIPELINE" $((SECONDS_TRACED + 4)) "$work/load.out"
 sleep 1.5
 perf record -a -o "$work/trace.data" \
     -e block:block_rq_issue -e block:block_rq_complete \
@@ -37,7 +34,7 @@ perf record -a -o "$work/trace.data" \
     -e workqueue:workqueue_execute_end \
     -e io_uring:io_uring_submit_req -e io_uring:io_uring_complete \
     -e syscalls:sys_enter_sendto -- sleep "$SECONDS_TRACED" >/dev/null 2>&1
-wait "$load"
+wait "$LOAD_PID"
 grep '^Totals' "$work/load.out" | awk '{ printf "load: %d ops/s\n", $2 }'
 perf script -i "$work/trace.data" -F cpu,comm,time,event,trace 2>/dev/null >"$work/trace.txt"
 python3 - "$work/trace.txt" <<'PY'
