@@ -194,6 +194,11 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+        // A failing test shows what its server logged (a stall seen once in CI left nothing else
+        // to go on).
+        if std::thread::panicking() {
+            eprintln!("keel's log ({}):\n{}", self.dir.display(), self.log());
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
