@@ -193,9 +193,21 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A failing test shows where its server's threads were (where gdb is installed) and what
+        // the server logged: a request left unanswered for 30 s, seen a few times under heavy
+        // load, left nothing else to go on.
+        if std::thread::panicking() {
+            if let Some(child) = &self.child {
+                let pid = child.id().to_string();
+                let backtraces = Command::new("gdb")
+                    .args(["-batch", "-p", &pid, "-ex", "thread apply all bt 25"])
+                    .output();
+                if let Ok(out) = backtraces {
+                    eprintln!("keel's threads:\n{}", String::from_utf8_lossy(&out.stdout));
+                }
+            }
+        }
         self.kill9();
-        // A failing test shows what its server logged (a stall seen once in CI left nothing else
-        // to go on).
         if std::thread::panicking() {
             eprintln!("keel's log ({}):\n{}", self.dir.display(), self.log());
         }
