@@ -206,11 +206,9 @@ impl Drop for Server {
                     eprintln!("keel's threads:\n{}", String::from_utf8_lossy(&out.stdout));
                 }
             }
-        }
-        self.kill9();
-        if std::thread::panicking() {
             eprintln!("keel's log ({}):\n{}", self.dir.display(), self.log());
         }
+        self.kill9();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
